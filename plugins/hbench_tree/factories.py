@@ -1,0 +1,51 @@
+"""What the tree plugin's registrations build; imported only when an item is created."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hbench.contracts import Posteriors
+from hbench.errors import UsageError
+
+from .bp import BeliefPropagation
+from .configs import BPConfig, HierarchicalFilterConfig, HierarchicalGrammarConfig
+from .model import TreeModel, build_model
+
+
+def _tree(model: object, who: str) -> TreeModel:
+    if not isinstance(model, TreeModel):
+        raise UsageError(f"{who} works on tree models, not on {type(model).__name__}")
+    return model
+
+
+def hierarchical_grammar(config: HierarchicalGrammarConfig) -> TreeModel:
+    """The paper's random binary tree grammar (or an explicit tensor), unfiltered."""
+    return build_model(
+        q=config.q,
+        depth=config.depth,
+        sigma=config.sigma,
+        seed=config.seed,
+        productions=config.productions,
+        root_prior=config.root_prior,
+    )
+
+
+class HierarchicalFilter:
+    """Level k: the 2**k nodes at depth k are drawn independently given the root."""
+
+    def __init__(self, config: HierarchicalFilterConfig | None = None) -> None:
+        self.config = config
+
+    def apply(self, model: TreeModel, level: int) -> TreeModel:
+        return _tree(model, "filter 'hierarchical'").filtered(level)
+
+
+class BPOracle:
+    """Exact posteriors and log-likelihood by belief propagation (BP_k for a model at level k)."""
+
+    def __init__(self, config: BPConfig | None = None) -> None:
+        self.config = config or BPConfig()
+
+    def posteriors(self, model: TreeModel, leaves: np.ndarray, *, full: bool = True) -> Posteriors:
+        bp = BeliefPropagation(_tree(model, "oracle 'bp'"))
+        return bp.run(leaves, full=full, workers=self.config.workers)

@@ -1,0 +1,41 @@
+"""Registers the built-in tree grammar, filter and oracle through the public hooks.
+
+Only the pydantic configs are imported here; the factories are strings, resolved when an item
+is created, so that listing plugins stays cheap.
+"""
+
+from __future__ import annotations
+
+from hbench.hookspecs import hookimpl
+
+from .configs import BPConfig, HierarchicalFilterConfig, HierarchicalGrammarConfig
+
+
+@hookimpl
+def hbench_register_grammars(register) -> None:
+    register(
+        "hierarchical",
+        "hbench_tree.factories:hierarchical_grammar",
+        HierarchicalGrammarConfig,
+        description="random binary tree grammar of the paper (q, depth, sigma, seed)",
+    )
+
+
+@hookimpl
+def hbench_register_filters(register) -> None:
+    register(
+        "hierarchical",
+        "hbench_tree.factories:HierarchicalFilter",
+        HierarchicalFilterConfig,
+        description="level k: depth-k nodes independent given the root",
+    )
+
+
+@hookimpl
+def hbench_register_oracles(register) -> None:
+    register(
+        "bp",
+        "hbench_tree.factories:BPOracle",
+        BPConfig,
+        description="exact belief propagation: root, leaf and node posteriors, log-likelihood",
+    )
