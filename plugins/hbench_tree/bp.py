@@ -20,8 +20,7 @@ the all-ones message, so they are summed out and get their posterior from the do
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -32,6 +31,7 @@ from hbench.errors import invalid
 from hbench.memory import check_fits
 
 from .model import TreeModel
+from .sampler import run_blocks
 
 #: Leaf positions per chunk (sequences x leaves): bounds the working memory of one chunk.
 CHUNK_LEAVES = 1 << 17
@@ -133,7 +133,12 @@ class BeliefPropagation:
         return transitions, np.ascontiguousarray(transitions.transpose(0, 2, 1))
 
     def run(
-        self, leaves: np.ndarray, *, full: bool = True, workers: int | None = None
+        self,
+        leaves: np.ndarray,
+        *,
+        full: bool = True,
+        workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> Posteriors:
         """Posteriors for a batch of leaf sequences (int array (n, 2**depth), -1 = masked).
 
@@ -160,23 +165,22 @@ class BeliefPropagation:
             else {},
         )
         chunk = max(1, CHUNK_LEAVES // length)
-        spans = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
-        workers = min(os.cpu_count() or 1, 8) if workers is None else workers
-        if workers <= 1 or len(spans) <= 1:
-            for start, stop in spans:
-                self._chunk(x[start:stop], out, start, full)
-        else:
-            _ = self.kernels, self.star_kernels if model.filter_level else None
-            with ThreadPoolExecutor(max_workers=min(workers, len(spans))) as pool:
-                jobs = [pool.submit(self._chunk, x[a:b], out, a, full) for a, b in spans]
-                for job in jobs:
-                    job.result()
+        jobs = [(x, out, s, min(s + chunk, n), full) for s in range(0, n, chunk)]
+        run_blocks(self._chunk, jobs, workers, progress, warm_up=self.warm_up)
         return out
 
-    def _chunk(self, x: np.ndarray, out: Posteriors, start: int, full: bool) -> None:
+    def warm_up(self) -> None:
+        """Build the kernels before threads share them."""
+        _ = self.kernels
+        if self.model.filter_level:
+            _ = self.star_kernels
+
+    def _chunk(
+        self, leaves: np.ndarray, out: Posteriors, start: int, stop: int, full: bool
+    ) -> None:
         model = self.model
+        x = leaves[start:stop]
         m, q, k, depth = x.shape[0], model.q, model.filter_level, model.depth
-        stop = start + m
         up_kernel, left_kernel, right_kernel = self.kernels
         log_norm = np.zeros(m)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hbench.errors import UsageError, invalid
+from hbench.io import load_npy
 from hbench.memory import check_fits, format_bytes
 
 #: Tolerance on the normalisation of a user-given production tensor or root prior.
@@ -55,17 +56,6 @@ def random_productions(q: int, sigma: float, seed: int) -> np.ndarray:
     productions = np.zeros((q, q * q))
     productions[np.arange(q)[:, None], pairs] = weights
     return productions.reshape(q, q, q)
-
-
-def load_array(path: str | Path, field: str) -> np.ndarray:
-    """Read a .npy file given on the command line, with a clear error for a bad path."""
-    path = Path(path)
-    if not path.is_file():
-        raise invalid(field, str(path), "an existing .npy file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise invalid(field, str(path), f"a readable .npy array ({exc})") from None
 
 
 def check_productions(productions: np.ndarray, field: str = "productions") -> np.ndarray:
@@ -193,11 +183,13 @@ class TreeModel:
             "length": self.length,
         }
 
-    def sample(self, n: int, seed, *, internal: bool = False, workers: int | None = None):
+    def sample(
+        self, n: int, seed, *, internal: bool = False, workers: int | None = None, progress=None
+    ):
         """Draw n sequences; see `hbench_tree.sampler.sample`."""
         from .sampler import sample
 
-        return sample(self, n, seed, internal=internal, workers=workers)
+        return sample(self, n, seed, internal=internal, workers=workers, progress=progress)
 
 
 def build_model(
@@ -212,7 +204,7 @@ def build_model(
     """A model from the paper's random grammar or from an explicit tensor (and prior)."""
     if productions is not None:
         if isinstance(productions, str | Path):
-            productions = load_array(productions, "productions")
+            productions = load_npy(productions, "--productions")
         productions = check_productions(productions)
         if q is not None and q != productions.shape[0]:
             raise invalid("q", q, f"the q of the productions tensor ({productions.shape[0]})")
@@ -224,7 +216,7 @@ def build_model(
     if root_prior is None:
         root_prior = np.full(q, 1.0 / q)
     elif isinstance(root_prior, str | Path):
-        root_prior = load_array(root_prior, "root_prior")
+        root_prior = load_npy(root_prior, "--root-prior")
     return TreeModel(productions, root_prior, depth)
 
 

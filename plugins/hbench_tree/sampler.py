@@ -11,7 +11,8 @@ memory, or how many threads filled the blocks.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -45,7 +46,39 @@ def block_size(depth: int) -> int:
 
 
 def default_workers() -> int:
+    """One thread per core, up to 8: numpy releases the GIL inside each block's array work."""
     return max(1, min(8, os.cpu_count() or 1))
+
+
+def run_blocks(
+    work: Callable[..., None],
+    jobs: Sequence[tuple],
+    workers: int | None,
+    progress: Callable[[int], None] | None,
+    warm_up: Callable[[], None] | None = None,
+) -> None:
+    """Run ``work(*job)`` for every job, on a thread pool when it helps; each job writes its
+    own slice of the output (its 3rd and 4th items are the start and stop rows)."""
+    workers = default_workers() if workers is None else workers
+    advance = progress or (lambda count: None)
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            work(*job)
+            advance(job[3] - job[2])
+        return
+    if warm_up is not None:
+        warm_up()
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        futures = {pool.submit(work, *job): job for job in jobs}
+        try:
+            for future in as_completed(futures):
+                future.result()
+                job = futures[future]
+                advance(job[3] - job[2])
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +100,12 @@ class _Tables:
     def pairs(self) -> AliasTable:
         # row a: the law of the ordered pair (b, c), flattened as b * q + c
         return AliasTable.build(self.model.productions.reshape(self.model.q, -1))
+
+    def warm_up(self) -> None:
+        """Build every table before threads share them (cached_property is not thread-safe)."""
+        _ = self.root, self.pairs, self.left_right
+        if self.model.filter_level:
+            _ = self.filtered
 
     @cached_property
     def left_right(self) -> tuple[np.ndarray, np.ndarray]:
@@ -108,10 +147,12 @@ def sample(
     *,
     internal: bool = False,
     workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Sample:
     """Draw n sequences (roots, leaves, and with ``internal`` every sampled internal level).
 
-    Same (model, n, seed) gives the same arrays, whatever ``workers``.
+    Same (model, n, seed) gives the same arrays, whatever ``workers``. ``progress`` is called
+    with the number of sequences of each finished block.
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
         raise invalid("n", n, "a non-negative integer")
@@ -132,13 +173,5 @@ def sample(
     seeds = seed_sequence(seed).spawn(len(starts))
     tables = _Tables(model)
     jobs = [(tables, out, s, min(s + block, n), ss) for s, ss in zip(starts, seeds, strict=True)]
-    workers = default_workers() if workers is None else workers
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            _fill_block(*job)
-    else:
-        _ = tables.root, tables.filtered if model.filter_level else None, tables.pairs
-        with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            for future in [pool.submit(_fill_block, *job) for job in jobs]:
-                future.result()
+    run_blocks(_fill_block, jobs, workers, progress, warm_up=tables.warm_up)
     return out
