@@ -24,9 +24,14 @@ class HierarchicalGrammarConfig(BaseModel):
     root_prior: Path | None = Field(None, description=".npy root prior of shape (q,)")
 
     @model_validator(mode="after")
-    def _default_q(self) -> HierarchicalGrammarConfig:
-        if self.q is None and self.productions is None:
-            object.__setattr__(self, "q", 4)
+    def _random_or_explicit(self) -> HierarchicalGrammarConfig:
+        if self.productions is None:
+            if self.q is None:
+                object.__setattr__(self, "q", 4)
+        elif {"sigma", "seed"} & self.model_fields_set:
+            raise ValueError(
+                "sigma and seed draw a random grammar: leave them out with productions"
+            )
         return self
 
 
