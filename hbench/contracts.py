@@ -50,7 +50,8 @@ class Posteriors:
     leaves: np.ndarray | None = None
     """(n, 2**depth, q) P(x_i | observed leaves): one-hot at observed leaves."""
     leave_one_out: np.ndarray | None = None
-    """(n, 2**depth, q) P(x_i | every other observed leaf): equals ``leaves`` at masked leaves."""
+    """(n, 2**depth, q) P(x_i | every other observed leaf): equals ``leaves`` at masked leaves.
+    Computed only when asked for."""
     nodes: Mapping[int, np.ndarray] = field(default_factory=dict)
     """Internal nodes by depth d (0 < d < depth, d >= filter level): (n, 2**d, q)."""
 
@@ -80,5 +81,13 @@ class Oracle(Protocol):
     """Exact (or reference) inference for the models it understands."""
 
     def posteriors(
-        self, model: GenerativeModel, leaves: np.ndarray, *, full: bool = True
-    ) -> Posteriors: ...
+        self,
+        model: GenerativeModel,
+        leaves: np.ndarray,
+        *,
+        full: bool = True,
+        leave_one_out: bool = False,
+    ) -> Posteriors:
+        """Root posterior and log-likelihood; with ``full`` also leaf and internal-node
+        posteriors; with ``leave_one_out`` also P(x_i | every other observed leaf)."""
+        ...

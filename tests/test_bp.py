@@ -31,13 +31,24 @@ def _queries(model, rng) -> np.ndarray:
 def test_bp_matches_enumeration(model):
     rng = np.random.default_rng(model.q * 100 + model.filter_level)
     leaves = _queries(model, rng)
-    post = BeliefPropagation(model).run(leaves)
+    post = BeliefPropagation(model).run(leaves, leave_one_out=True)
+    default = BeliefPropagation(model).run(leaves)  # leaf step only where a leaf is masked
+    assert default.leave_one_out is None
+    np.testing.assert_allclose(default.leaves, post.leaves, rtol=0, atol=TOLERANCE)
+    for depth in post.nodes:
+        np.testing.assert_array_equal(default.nodes[depth], post.nodes[depth])
     for i, row in enumerate(leaves):
         root, leaf, loo, nodes, loglik = posteriors(
             model.productions, model.root_prior, model.depth, model.filter_level, list(row)
         )
         if np.isinf(loglik):
             assert post.loglik[i] == -np.inf
+            np.testing.assert_array_equal(post.root[i], 1 / model.q)
+            possible = loo.sum(axis=1) > 0  # leaving a leaf out can make the rest possible
+            np.testing.assert_allclose(
+                post.leave_one_out[i][possible], loo[possible], atol=TOLERANCE
+            )
+            np.testing.assert_array_equal(post.leave_one_out[i][~possible], 1 / model.q)
             continue
         np.testing.assert_allclose(post.loglik[i], loglik, rtol=0, atol=TOLERANCE)
         np.testing.assert_allclose(post.root[i], root, rtol=0, atol=TOLERANCE)
@@ -86,10 +97,16 @@ def test_impossible_evidence_gives_minus_infinity_and_uniform_posteriors():
     productions[0, 0, 0] = 1.0  # parent 0 only makes (0, 0)
     productions[1, 1, 1] = 1.0  # parent 1 only makes (1, 1)
     model = build_model(productions=productions, depth=2)
-    post = BeliefPropagation(model).run(np.array([[0, 1, 0, 0], [1, 1, 1, 1]]))
+    post = BeliefPropagation(model).run(np.array([[0, 1, 0, 0], [1, 1, 1, 1]]), leave_one_out=True)
     assert post.loglik[0] == -np.inf
     np.testing.assert_array_equal(post.root[0], [0.5, 0.5])
     np.testing.assert_array_equal(post.leaves[0], np.full((4, 2), 0.5))
+    # Leaving out leaf 1 makes the rest possible (all zeros); leaving out any other does not.
+    expected_loo = [[0.5, 0.5], [1.0, 0.0], [0.5, 0.5], [0.5, 0.5]]
+    np.testing.assert_array_equal(post.leave_one_out[0], expected_loo)
+    masked = BeliefPropagation(model).run(np.array([[0, 1, -1, 0]]))
+    assert masked.loglik[0] == -np.inf
+    np.testing.assert_array_equal(masked.leaves[0], np.full((4, 2), 0.5))
     assert np.isfinite(post.loglik[1])
 
 

@@ -137,35 +137,34 @@ class BeliefPropagation:
         leaves: np.ndarray,
         *,
         full: bool = True,
+        leave_one_out: bool = False,
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> Posteriors:
         """Posteriors for a batch of leaf sequences (int array (n, 2**depth), -1 = masked).
 
         ``full=False`` computes only the root posterior and the log-likelihood (no downward
-        pass), which is what root classification needs.
+        pass), which is what root classification needs. ``leave_one_out`` adds P(x_i | all
+        other observed leaves) for every leaf, which costs the downward pass to every leaf;
+        without it that last step runs only where a leaf is masked (an observed leaf's
+        posterior is one-hot).
         """
         model = self.model
         x = check_leaves(leaves, model)
         n, q, length = x.shape[0], model.q, model.length
-        if full:
-            check_fits(
-                n * (2 * length + length) * q * 8,
-                f"full posteriors of n={n} sequences of depth {model.depth}",
-            )
+        internal = range(max(model.filter_level, 1), model.depth) if full else range(0)
+        per_sequence = q * (1 + (length if full else 0) + (length if leave_one_out else 0))
+        per_sequence += q * sum(1 << d for d in internal)
+        check_fits(n * per_sequence * 8, f"posteriors of n={n} sequences of depth {model.depth}")
         out = Posteriors(
             root=np.empty((n, q)),
             loglik=np.empty(n),
             leaves=np.empty((n, length, q)) if full else None,
-            leave_one_out=np.empty((n, length, q)) if full else None,
-            nodes={
-                d: np.empty((n, 1 << d, q)) for d in range(max(model.filter_level, 1), model.depth)
-            }
-            if full
-            else {},
+            leave_one_out=np.empty((n, length, q)) if leave_one_out else None,
+            nodes={d: np.empty((n, 1 << d, q)) for d in internal},
         )
         chunk = max(1, CHUNK_LEAVES // length)
-        jobs = [(x, out, s, min(s + chunk, n), full) for s in range(0, n, chunk)]
+        jobs = [(x, out, s, min(s + chunk, n)) for s in range(0, n, chunk)]
         run_blocks(self._chunk, jobs, workers, progress, warm_up=self.warm_up)
         return out
 
@@ -175,9 +174,7 @@ class BeliefPropagation:
         if self.model.filter_level:
             _ = self.star_kernels
 
-    def _chunk(
-        self, leaves: np.ndarray, out: Posteriors, start: int, stop: int, full: bool
-    ) -> None:
+    def _chunk(self, leaves: np.ndarray, out: Posteriors, start: int, stop: int) -> None:
         model = self.model
         x = leaves[start:stop]
         m, q, k, depth = x.shape[0], model.q, model.filter_level, model.depth
@@ -204,7 +201,7 @@ class BeliefPropagation:
         with np.errstate(divide="ignore"):
             out.loglik[start:stop] = log_norm + np.log(total)
         out.root[start:stop] = _beliefs(joint[None])[:, 0]
-        if not full:
+        if out.leaves is None:
             return
 
         # Downward pass. The cavity of a star factor is the prior times all other factors.
@@ -216,11 +213,58 @@ class BeliefPropagation:
             outside = _normalise(np.matmul(star_down, cavity))
         else:
             outside = prior
-        for d in range(k, depth):
+        for d in range(k, depth - 1):
             if d:
                 out.nodes[d][start:stop] = _beliefs(outside * up[d])
             left = _pair(outside, up[d + 1][1::2], left_kernel)
             right = _pair(outside, up[d + 1][0::2], right_kernel)
             outside = _normalise(np.stack([left, right], axis=1).reshape(-1, q, m))
-        out.leave_one_out[start:stop] = _beliefs(outside)
-        out.leaves[start:stop] = _beliefs(outside * up[depth])
+        if k < depth and depth - 1:
+            out.nodes[depth - 1][start:stop] = _beliefs(outside * up[depth - 1])
+        self._leaves(x, outside, up, out, start, stop)
+        impossible = total == 0
+        if impossible.any():  # posteriors given impossible evidence: uniform, as documented
+            out.leaves[start:stop][impossible] = 1.0 / q
+
+    def _leaves(self, x, outside, up, out: Posteriors, start: int, stop: int) -> None:
+        """Leaf posteriors from the outside messages of the leaves' parents (of the leaves
+        themselves when k = depth): in full where leave-one-out is asked, else only at the
+        masked leaves, the observed ones being one-hot."""
+        model = self.model
+        q, depth = model.q, model.depth
+        if model.filter_level == depth:
+            leaf_outside = outside
+        elif out.leave_one_out is not None:
+            _, left_kernel, right_kernel = self.kernels
+            left = _pair(outside, up[depth][1::2], left_kernel)
+            right = _pair(outside, up[depth][0::2], right_kernel)
+            leaf_outside = _normalise(np.stack([left, right], axis=1).reshape(-1, q, x.shape[0]))
+        else:
+            _masked_leaf_posteriors(self, x, outside, up[depth], out.leaves[start:stop])
+            return
+        if out.leave_one_out is not None:
+            out.leave_one_out[start:stop] = _beliefs(leaf_outside)
+        out.leaves[start:stop] = _beliefs(leaf_outside * up[depth])
+
+
+def _masked_leaf_posteriors(
+    bp: BeliefPropagation, x: np.ndarray, outside: np.ndarray, leaf_up: np.ndarray, target
+) -> None:
+    """One-hot rows for observed leaves; for masked ones, the downward step from their parent,
+    computed only for the (parent, sequence) pairs that have a masked child."""
+    q = bp.model.q
+    target[...] = bp.leaf_messages(x).transpose(2, 0, 1)  # one-hot where observed
+    masked = x < 0  # (m, length)
+    parents = masked[:, 0::2] | masked[:, 1::2]  # (m, length / 2)
+    seq, node = np.nonzero(parents)
+    if seq.size == 0:
+        return
+    _, left_kernel, right_kernel = bp.kernels
+    selected = outside[node, :, seq].T[None]  # (1, q, count)
+    left_up, right_up = leaf_up[2 * node, :, seq].T[None], leaf_up[2 * node + 1, :, seq].T[None]
+    left = _normalise(_pair(selected, right_up, left_kernel))[0]  # (q, count)
+    right = _normalise(_pair(selected, left_up, right_kernel))[0]
+    for side, message in ((0, left), (1, right)):
+        leaf = 2 * node + side
+        hit = masked[seq, leaf]
+        target[seq[hit], leaf[hit]] = _beliefs(message[None, :, hit])[:, 0]

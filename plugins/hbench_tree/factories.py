@@ -46,6 +46,13 @@ class BPOracle:
     def __init__(self, config: BPConfig | None = None) -> None:
         self.config = config or BPConfig()
 
-    def posteriors(self, model: TreeModel, leaves: np.ndarray, *, full: bool = True) -> Posteriors:
+    def posteriors(
+        self,
+        model: TreeModel,
+        leaves: np.ndarray,
+        *,
+        full: bool = True,
+        leave_one_out: bool = False,
+    ) -> Posteriors:
         bp = BeliefPropagation(_tree(model, "oracle 'bp'"))
-        return bp.run(leaves, full=full, workers=self.config.workers)
+        return bp.run(leaves, full=full, leave_one_out=leave_one_out, workers=self.config.workers)
