@@ -120,11 +120,35 @@ class BeliefPropagation:
         down_right = m.transpose(2, 0, 1).reshape(q, q * q)  # [c, (a, b)]
         return up, np.ascontiguousarray(down_left), np.ascontiguousarray(down_right)
 
+    @cached_property
+    def evidence(self) -> np.ndarray:
+        """Row s: the message of a leaf showing symbol s; the last row (index -1, masked):
+        all ones, so that a masked leaf is summed out."""
+        return np.vstack([np.eye(self.model.q), np.ones(self.model.q)])
+
+    @cached_property
+    def one_hot(self) -> np.ndarray:
+        """Row s: the posterior of an observed leaf s (the last row, for masked: zeros)."""
+        return np.vstack([np.eye(self.model.q), np.zeros(self.model.q)])
+
+    @cached_property
+    def pair_table(self) -> np.ndarray:
+        """The up message of a parent of two leaves, for every pair of leaf values (mask
+        included): row i * (q + 1) + j, with i, j in 0..q (q = masked)."""
+        e = self.evidence
+        table = np.einsum("abc,ib,jc->ija", self.model.productions, e, e)
+        return table.reshape(-1, self.model.q)
+
     def leaf_messages(self, x: np.ndarray) -> np.ndarray:
         """(length, q, m): one-hot at an observed leaf, all ones at a masked one."""
-        xt = x.T[:, None, :]
-        symbols = np.arange(self.model.q)[None, :, None]
-        return ((xt == symbols) | (xt < 0)).astype(np.float64)
+        return np.take(self.evidence, x.T, axis=0).transpose(0, 2, 1)
+
+    def parents_of_leaves(self, x: np.ndarray) -> np.ndarray:
+        """(length / 2, q, m) up messages of the leaves' parents, gathered from `pair_table`
+        (the same numbers as the contraction, without building the leaf messages)."""
+        q1 = self.model.q + 1
+        index = (x[:, 0::2] % q1) * q1 + x[:, 1::2] % q1  # -1 % (q + 1) == q: masked
+        return np.take(self.pair_table, index.T, axis=0).transpose(0, 2, 1)
 
     @cached_property
     def star_kernels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +194,7 @@ class BeliefPropagation:
 
     def warm_up(self) -> None:
         """Build the kernels before threads share them."""
-        _ = self.kernels
+        _ = self.kernels, self.evidence, self.one_hot, self.pair_table
         if self.model.filter_level:
             _ = self.star_kernels
 
@@ -182,8 +206,11 @@ class BeliefPropagation:
         log_norm = np.zeros(m)
 
         # Upward pass below the filter level: up[d] holds the messages of depth d.
-        up = {depth: self.leaf_messages(x)}
-        for d in range(depth - 1, k - 1, -1):
+        if k == depth:
+            up = {depth: self.leaf_messages(x)}
+        else:
+            up = {depth - 1: _normalise(self.parents_of_leaves(x), log_norm)}
+        for d in range(depth - 2, k - 1, -1):
             up[d] = _normalise(_pair(up[d + 1][0::2], up[d + 1][1::2], up_kernel), log_norm)
 
         # The star: products[i] holds the products over aligned groups of 2**i of its factors.
@@ -236,24 +263,24 @@ class BeliefPropagation:
             leaf_outside = outside
         elif out.leave_one_out is not None:
             _, left_kernel, right_kernel = self.kernels
-            left = _pair(outside, up[depth][1::2], left_kernel)
-            right = _pair(outside, up[depth][0::2], right_kernel)
+            leaf_up = self.leaf_messages(x)
+            left = _pair(outside, leaf_up[1::2], left_kernel)
+            right = _pair(outside, leaf_up[0::2], right_kernel)
             leaf_outside = _normalise(np.stack([left, right], axis=1).reshape(-1, q, x.shape[0]))
         else:
-            _masked_leaf_posteriors(self, x, outside, up[depth], out.leaves[start:stop])
+            _masked_leaf_posteriors(self, x, outside, out.leaves[start:stop])
             return
         if out.leave_one_out is not None:
             out.leave_one_out[start:stop] = _beliefs(leaf_outside)
-        out.leaves[start:stop] = _beliefs(leaf_outside * up[depth])
+        out.leaves[start:stop] = _beliefs(leaf_outside * self.leaf_messages(x))
 
 
 def _masked_leaf_posteriors(
-    bp: BeliefPropagation, x: np.ndarray, outside: np.ndarray, leaf_up: np.ndarray, target
+    bp: BeliefPropagation, x: np.ndarray, outside: np.ndarray, target: np.ndarray
 ) -> None:
     """One-hot rows for observed leaves; for masked ones, the downward step from their parent,
     computed only for the (parent, sequence) pairs that have a masked child."""
-    q = bp.model.q
-    target[...] = bp.leaf_messages(x).transpose(2, 0, 1)  # one-hot where observed
+    np.take(bp.one_hot, x, axis=0, out=target)
     masked = x < 0  # (m, length)
     parents = masked[:, 0::2] | masked[:, 1::2]  # (m, length / 2)
     seq, node = np.nonzero(parents)
@@ -261,7 +288,8 @@ def _masked_leaf_posteriors(
         return
     _, left_kernel, right_kernel = bp.kernels
     selected = outside[node, :, seq].T[None]  # (1, q, count)
-    left_up, right_up = leaf_up[2 * node, :, seq].T[None], leaf_up[2 * node + 1, :, seq].T[None]
+    left_up = bp.evidence[x[seq, 2 * node]].T[None]
+    right_up = bp.evidence[x[seq, 2 * node + 1]].T[None]
     left = _normalise(_pair(selected, right_up, left_kernel))[0]  # (q, count)
     right = _normalise(_pair(selected, left_up, right_kernel))[0]
     for side, message in ((0, left), (1, right)):
