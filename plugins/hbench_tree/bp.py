@@ -31,10 +31,14 @@ from hbench.errors import invalid
 from hbench.memory import check_fits
 
 from .model import TreeModel
-from .sampler import run_blocks
+from .sampler import default_workers, run_blocks
 
-#: Leaf positions per chunk (sequences x leaves): bounds the working memory of one chunk.
+#: Leaf positions per chunk (sequences x leaves) at q = 4, scaled by 16 / q**2 for other q: the
+#: outer products of a level take q**2 numbers per node, and a chunk should stay near the cache.
 CHUNK_LEAVES = 1 << 17
+#: Arrays of q numbers per leaf position alive at once inside a chunk (messages of every
+#: level, up and down, and temporaries), for the working-memory estimate.
+WORKING_ARRAYS = 8
 
 
 def check_leaves(leaves: np.ndarray, model: TreeModel, field: str = "leaves") -> np.ndarray:
@@ -179,7 +183,13 @@ class BeliefPropagation:
         internal = range(max(model.filter_level, 1), model.depth) if full else range(0)
         per_sequence = q * (1 + (length if full else 0) + (length if leave_one_out else 0))
         per_sequence += q * sum(1 << d for d in internal)
-        check_fits(n * per_sequence * 8, f"posteriors of n={n} sequences of depth {model.depth}")
+        chunk = max(1, CHUNK_LEAVES * 16 // (length * q * q))
+        workers = default_workers() if workers is None else workers
+        working = min(workers, -(-n // chunk)) * chunk * length * q * (q + WORKING_ARRAYS) * 8
+        check_fits(
+            n * per_sequence * 8 + working,
+            f"posteriors of n={n} sequences of depth {model.depth} (q={q})",
+        )
         out = Posteriors(
             root=np.empty((n, q)),
             loglik=np.empty(n),
@@ -187,7 +197,6 @@ class BeliefPropagation:
             leave_one_out=np.empty((n, length, q)) if leave_one_out else None,
             nodes={d: np.empty((n, 1 << d, q)) for d in internal},
         )
-        chunk = max(1, CHUNK_LEAVES // length)
         jobs = [(x, out, s, min(s + chunk, n)) for s in range(0, n, chunk)]
         run_blocks(self._chunk, jobs, workers, progress, warm_up=self.warm_up)
         return out

@@ -160,15 +160,19 @@ def sample(
     dtype = model.symbol_dtype
     depths = range(max(model.filter_level, 1), model.depth) if internal else range(0)
     per_sequence = model.length + 1 + sum(1 << d for d in depths)
+    block = block_size(model.depth)
+    workers = default_workers() if workers is None else workers
+    # per block in flight: uniforms and indices (8 bytes each) for two levels of nodes
+    working = min(workers, -(-n // block)) * block * model.length * 2 * 3 * 8
     check_fits(
-        n * per_sequence * dtype.itemsize, f"sampling n={n} sequences of depth {model.depth}"
+        n * per_sequence * dtype.itemsize + working,
+        f"sampling n={n} sequences of depth {model.depth}",
     )
     out = Sample(
         roots=np.empty(n, dtype=dtype),
         leaves=np.empty((n, model.length), dtype=dtype),
         nodes={d: np.empty((n, 1 << d), dtype=dtype) for d in depths},
     )
-    block = block_size(model.depth)
     starts = range(0, n, block)
     seeds = seed_sequence(seed).spawn(len(starts))
     tables = _Tables(model)
