@@ -145,14 +145,14 @@ class BeliefPropagation:
 
     def leaf_messages(self, x: np.ndarray) -> np.ndarray:
         """(length, q, m): one-hot at an observed leaf, all ones at a masked one."""
-        return np.take(self.evidence, x.T, axis=0).transpose(0, 2, 1)
+        return np.ascontiguousarray(np.take(self.evidence, x.T, axis=0).transpose(0, 2, 1))
 
     def parents_of_leaves(self, x: np.ndarray) -> np.ndarray:
         """(length / 2, q, m) up messages of the leaves' parents, gathered from `pair_table`
         (the same numbers as the contraction, without building the leaf messages)."""
         q1 = self.model.q + 1
         index = (x[:, 0::2] % q1) * q1 + x[:, 1::2] % q1  # -1 % (q + 1) == q: masked
-        return np.take(self.pair_table, index.T, axis=0).transpose(0, 2, 1)
+        return np.ascontiguousarray(np.take(self.pair_table, index.T, axis=0).transpose(0, 2, 1))
 
     @cached_property
     def star_kernels(self) -> tuple[np.ndarray, np.ndarray]:
