@@ -1,22 +1,27 @@
 """The ``hbench`` command line.
 
-Usage errors (bad options, impossible sizes, missing files) print one line and exit with code
-2; a plugin's failure exits with code 1; ``--debug`` shows the traceback instead. Heavy modules
-are imported inside the commands, so ``hbench --help`` stays fast.
+Usage errors (bad options, impossible sizes, missing or malformed files, an output that cannot
+be written) print one line that names the flag, the value and what is allowed, and exit with
+code 2. A plugin's failure, or any other unexpected error, prints one line and exits with code
+1; ``--debug`` shows the traceback instead. Ctrl-C exits with 130. Outputs are written to a
+temporary file and renamed, so no command leaves a half-written file. Heavy modules are imported
+inside the commands, so ``hbench --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from hbench import __version__
-from hbench.errors import HbenchError, UsageError
+from hbench.errors import HbenchError, UsageError, invalid
 
 #: ``hbench list`` takes plural names; the registry's kinds are singular.
 LIST_KINDS = {
@@ -25,6 +30,16 @@ LIST_KINDS = {
     "oracles": "oracle",
     "tasks": "task",
     "models": "model",
+}
+
+#: Grammar options that have a flag of their own; any other is given with --grammar-arg.
+GRAMMAR_FLAGS = {
+    "q": "--q",
+    "depth": "--depth",
+    "sigma": "--sigma",
+    "seed": "--grammar-seed",
+    "productions": "--productions",
+    "root_prior": "--root-prior",
 }
 
 
@@ -140,29 +155,103 @@ def _registry():
     return get_registry()
 
 
-def _grammar_config(args: argparse.Namespace) -> dict[str, Any]:
-    """Only the options the user gave, so a third-party grammar sees no foreign defaults."""
-    given = {
-        "q": args.q,
-        "depth": args.depth,
-        "sigma": args.sigma,
-        "seed": args.grammar_seed,
-        "productions": args.productions,
-        "root_prior": args.root_prior,
-    }
-    config = {key: value for key, value in given.items() if value is not None}
+def _grammar_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """Only the options the user gave, so a third-party grammar sees no foreign defaults; and
+    for each, how the user gave it (``--q=3``, ``--grammar-arg width=8``), for messages."""
+    config: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, flag in GRAMMAR_FLAGS.items():
+        value = getattr(args, flag.removeprefix("--").replace("-", "_"))
+        if value is not None:
+            config[key] = value
+            sources[key] = f"{flag}={value}"
     for key, value in args.grammar_arg:
         if key in config:
-            raise UsageError(f"--grammar-arg {key}={value} repeats an option already given")
+            raise UsageError(
+                f"--grammar-arg {key}={value} is invalid: option {key!r} is already given"
+                f" (by {sources[key]})"
+            )
         config[key] = value
-    return config
+        sources[key] = f"--grammar-arg {key}={value}"
+    return config, sources
+
+
+def _grammar_option(key: str) -> str:
+    """How a user gives the grammar option ``key`` on the command line."""
+    return GRAMMAR_FLAGS.get(key, f"--grammar-arg {key}=...")
+
+
+def _with_flags(message: str, keys: Sequence[str]) -> str:
+    """``message`` with each of the option names ``keys`` (whole words) written as its flag."""
+    for key in keys:
+        if key in GRAMMAR_FLAGS:
+            message = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", GRAMMAR_FLAGS[key], message)
+    return message
+
+
+def _explain_grammar_error(
+    name: str, options: Sequence[str], error: Mapping[str, Any], sources: Mapping[str, str]
+) -> str:
+    """One pydantic error of the grammar's options, in the words of the command line."""
+    loc = [str(part) for part in error["loc"]]
+    message = str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
+    grammar = f"grammar {name!r}"
+    if error["type"] == "extra_forbidden":
+        key = loc[-1]
+        line = f"{sources.get(key, key)} is invalid: {grammar} has no option {key!r}; "
+        close = difflib.get_close_matches(key, options, n=1)
+        if close:
+            line += f"did you mean {_grammar_option(close[0])}? "
+        given = ", ".join(_grammar_option(option) for option in options)
+        return line + (f"its options: {given}" if options else "it takes no options")
+    if not loc:  # a rule about several options together
+        mentioned = [
+            key for key in sources if re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", message)
+        ]
+        text = _with_flags(message, list(options))
+        if not mentioned:
+            return f"{grammar}: the options are invalid: {text}"
+        given = [sources[key] for key in mentioned]
+        if len(given) == 1:
+            return f"{given[0]} is invalid for {grammar}: {text}"
+        together = ", ".join(given[:-1]) + f" and {given[-1]}"
+        return f"{together} are invalid together for {grammar}: {text}"
+    key = loc[0]
+    if error["type"] == "missing":
+        return f"{grammar} needs the option {_grammar_option(key)}"
+    where = sources.get(key, f"option {'.'.join(loc)}={error.get('input')!r}")
+    return f"{where} is invalid for {grammar}: {message}"
+
+
+def _validate_grammar(grammar, config: dict[str, Any], sources: Mapping[str, str]):
+    """The grammar's validated options; a problem is one `UsageError` that names the flags."""
+    from pydantic import ValidationError
+
+    try:
+        return grammar.config.model_validate(config)
+    except ValidationError as exc:
+        lines = [
+            _explain_grammar_error(grammar.name, grammar.options, error, sources)
+            for error in exc.errors(include_url=False)
+        ]
+        raise UsageError("; ".join(lines)) from None
+
+
+#: A grammar's own message that starts with an option's Python name ("root_prior=...",
+#: "sum of productions[0]=..."): the name is rewritten as the flag the user typed.
+_LEADING_FIELD = re.compile(rf"^(sum of )?({'|'.join(GRAMMAR_FLAGS)})(?=[=\[])")
 
 
 def _model_and_filter(args: argparse.Namespace):
     registry = _registry()
     grammar = registry.get("grammar", args.grammar)
-    config = grammar.validate_config(_grammar_config(args))
-    model = grammar.create(config)
+    given, sources = _grammar_config(args)
+    config = _validate_grammar(grammar, given, sources)
+    try:
+        model = grammar.create(config)
+    except UsageError as exc:
+        message = _LEADING_FIELD.sub(lambda m: (m[1] or "") + GRAMMAR_FLAGS[m[2]], str(exc), 1)
+        raise UsageError(message) from exc
     filter_ = registry.get("filter", args.filter_plugin).create()
     meta = {
         "hbench_version": __version__,
@@ -183,7 +272,21 @@ def _model_arrays(model) -> dict[str, Any]:
 
 def _check_count(n: int, field: str = "--n") -> None:
     if n < 1:
-        raise UsageError(f"{field}={n} is invalid: an integer >= 1")
+        raise invalid(field, n, "must be an integer >= 1")
+
+
+def _check_seed(seed: int, field: str = "--seed") -> None:
+    if seed < 0:
+        raise invalid(field, seed, "must be an integer >= 0")
+
+
+def _check_filter_level(level: int, depth: int) -> None:
+    if not 0 <= level <= depth:
+        raise invalid(
+            "--filter",
+            level,
+            f"must be an integer in [0, {depth}]: from 0 (unfiltered) to the depth ({depth})",
+        )
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -231,15 +334,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from hbench.io import save_npz
+    from hbench.io import check_npz_path, save_npz
     from hbench.progress import progress
 
     _check_count(args.n)
+    _check_seed(args.seed)
+    check_npz_path(args.out)
     model, filter_, meta = _model_and_filter(args)
+    _check_filter_level(args.filter, model.depth)
     filtered = filter_.apply(model, args.filter)
     with progress(args.n, "sampling") as advance:
         sample = filtered.sample(args.n, args.seed, internal=args.internal, progress=advance)
-    meta.update(filter=args.filter, n=args.n, seed=args.seed)
+    meta.update(filter=args.filter, n=args.n, seed=args.seed, internal=args.internal)
     arrays = {"roots": sample.roots, "leaves": sample.leaves, **_model_arrays(model)}
     arrays.update({f"nodes_{d}": nodes for d, nodes in sample.nodes.items()})
     arrays["meta"] = np.asarray(json.dumps(meta, sort_keys=True))
@@ -252,14 +358,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_oracle(args: argparse.Namespace) -> int:
-    from hbench.io import load_npy, save_npz
+    from hbench.io import check_npz_path, load_leaves, save_npz
 
+    check_npz_path(args.out)
     model, filter_, meta = _model_and_filter(args)
+    _check_filter_level(args.filter, model.depth)
     filtered = filter_.apply(model, args.filter)
     oracle = _registry().get("oracle", args.oracle).create()
-    leaves = load_npy(args.leaves, "--leaves")
-    post = oracle.posteriors(filtered, leaves, full=True)
-    meta.update(filter=args.filter, oracle=args.oracle, n=int(post.root.shape[0]))
+    leaves = load_leaves(args.leaves, q=model.q, depth=model.depth)
+    post = oracle.posteriors(filtered, leaves, full=True, leave_one_out=True)
+    meta.update(
+        filter=args.filter,
+        oracle=args.oracle,
+        leaves_file=args.leaves,
+        nodes=args.nodes,
+        n=int(post.root.shape[0]),
+    )
     arrays = {
         "root": post.root,
         "leaves": post.leaves,
@@ -281,8 +395,10 @@ def cmd_oracle_table(args: argparse.Namespace) -> int:
     from hbench.progress import progress
 
     _check_count(args.n)
+    _check_seed(args.seed)
     model, filter_, meta = _model_and_filter(args)
     oracle = _registry().get("oracle", args.oracle).create()
+    meta.update(oracle=args.oracle, task=args.task, n=args.n, seed=args.seed)
     levels = model.depth + 1
     with progress(levels * levels * args.n, f"BP on {args.task}") as advance:
         table = oracle_table(
@@ -320,6 +436,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hbench: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
+    except MemoryError:
+        if args.debug:
+            raise
+        print(
+            "hbench: error: ran out of memory: lower n, depth, q or the filter level",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as exc:  # a plugin's (or hbench's) bug: one line, the traceback on --debug
+        if args.debug:
+            raise
+        from hbench.plugins import one_line
+
+        print(
+            f"hbench: error: {args.command} failed: {one_line(exc)}"
+            " (run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

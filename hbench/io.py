@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -18,9 +20,23 @@ import numpy as np
 
 from hbench.errors import UsageError, invalid
 
+#: The first bytes of every .npy file.
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _not_a_folder(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` if it is something other than a folder."""
+    for ancestor in path.parents:
+        if ancestor.exists():
+            return None if ancestor.is_dir() else ancestor
+    return None
+
 
 def _writable_parent(path: Path, field: str) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
+    blocker = _not_a_folder(path)
+    if blocker is not None:
+        raise invalid(field, str(path), f"a path in a writable folder ({str(blocker)!r} is a file)")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -32,31 +48,82 @@ def _writable_parent(path: Path, field: str) -> Path:
     return parent
 
 
+def _new_file_mode(path: Path) -> int:
+    """The permissions the file would get from a plain ``open``: those of the file it replaces,
+    else 0o666 less the umask (``mkstemp`` itself creates files readable by the owner only)."""
+    with contextlib.suppress(OSError):
+        return stat.S_IMODE(path.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb", field: str = "--out") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds."""
+    """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    Whatever stops the block (an error, Ctrl-C), the temporary file is removed and an existing
+    ``path`` is left as it was. A failure of the file system (no space left, a read-only folder)
+    is a `UsageError` naming ``field``.
+    """
     path = Path(path)
     parent = _writable_parent(path, field)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode) as handle:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise invalid(field, str(path), f"a path in a writable folder ({exc.strerror})") from None
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+            raise UsageError(f"{field}={str(path)!r} could not be written: {reason}") from exc
         raise
 
 
-def save_npz(path: str | Path, arrays: Mapping[str, Any], field: str = "--out") -> Path:
-    """Write an uncompressed .npz atomically (numpy would otherwise append '.npz' itself)."""
+#: Timestamp of every member of an .npz written by `save_npz` (the earliest a zip can hold), so
+#: that the same arrays always give the same bytes; `numpy.savez` stamps the current time.
+NPZ_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def check_npz_path(path: str | Path, field: str = "--out") -> Path:
+    """Refuse an output path that can never be written, before any work is done for it."""
     path = Path(path)
     if path.suffix != ".npz":
         raise invalid(field, str(path), "a file name ending in .npz")
-    with atomic_write(path, field=field) as handle:
-        np.savez(handle, **arrays)
+    blocker = _not_a_folder(path)
+    if blocker is not None:
+        raise invalid(field, str(path), f"a path in a writable folder ({str(blocker)!r} is a file)")
+    if path.is_dir():
+        raise invalid(field, str(path), "a file path, not a folder")
+    return path
+
+
+def save_npz(path: str | Path, arrays: Mapping[str, Any], field: str = "--out") -> Path:
+    """Write an uncompressed .npz atomically; the same arrays give a byte-identical file.
+
+    Readable by `numpy.load` like the output of `numpy.savez`, but never pickles (an object
+    array is refused) and carries no timestamp.
+    """
+    path = check_npz_path(path, field)
+    with (
+        atomic_write(path, field=field) as handle,
+        zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
+    ):
+        for key, value in arrays.items():
+            member = zipfile.ZipInfo(f"{key}.npy", date_time=NPZ_DATE_TIME)
+            member.compress_type = zipfile.ZIP_STORED
+            member.external_attr = 0o644 << 16
+            with archive.open(member, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(value), allow_pickle=False)
     return path
 
 
@@ -71,9 +138,62 @@ def write_json(path: str | Path, data: Any, field: str = "--out") -> Path:
 def load_npy(path: str | Path, field: str) -> np.ndarray:
     """Read a .npy array given by the user: never unpickles, names the option on failure."""
     path = Path(path)
+    if path.is_dir():
+        raise invalid(field, str(path), "a .npy file, not a folder")
     if not path.is_file():
         raise invalid(field, str(path), "an existing .npy file")
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+        with open(path, "rb") as handle:
+            head = handle.read(len(NPY_MAGIC))
+    except OSError as exc:
+        raise UsageError(f"{field}={str(path)!r} cannot be read: {exc.strerror}") from None
+    if head != NPY_MAGIC:
+        what = "an .npz archive" if zipfile.is_zipfile(path) else "not a .npy file"
+        raise UsageError(
+            f"{field}={str(path)!r} is invalid: {what}; a single array saved with numpy.save"
+            " (.npy) is expected"
+        )
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise UsageError(
+                f"{field}={str(path)!r} is invalid: an array of Python objects, which hbench"
+                " does not load; save a numeric array"
+            ) from None
         raise UsageError(f"{field}={str(path)!r} is not a readable .npy array: {exc}") from None
+    except (OSError, EOFError) as exc:
+        raise UsageError(f"{field}={str(path)!r} is not a readable .npy array: {exc}") from None
+    return array
+
+
+def load_leaves(path: str | Path, *, q: int, depth: int, field: str = "--leaves") -> np.ndarray:
+    """Read leaf sequences for an oracle: integers of shape (n, 2**depth), each in [-1, q)."""
+    array = load_npy(path, field)
+    where = f"{field}={str(path)!r}"
+    length = 1 << depth
+    if array.ndim != 2 or array.shape[1] != length or array.shape[0] < 1:
+        raise UsageError(
+            f"{where} holds an array of shape {array.shape}: allowed is shape (n, {length}),"
+            f" n >= 1 sequences of 2**{depth} leaves (depth {depth})"
+        )
+    if np.issubdtype(array.dtype, np.floating):
+        whole = np.isfinite(array) & (array == np.round(array))
+        if not whole.all():
+            row, col = np.argwhere(~whole)[0]
+            raise UsageError(
+                f"{where}: entry [{row}, {col}] = {array[row, col]} is invalid:"
+                f" allowed are the integers 0..{q - 1} (symbols) and -1 (masked)"
+            )
+    elif not np.issubdtype(array.dtype, np.integer):
+        raise UsageError(
+            f"{where} holds an array of dtype {array.dtype}: allowed is an integer array"
+        )
+    bad = (array < -1) | (array >= q)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise UsageError(
+            f"{where}: entry [{row}, {col}] = {array[row, col]:g} is invalid:"
+            f" allowed are the symbols 0..{q - 1} (q={q}) and -1 (masked)"
+        )
+    return array.astype(np.int64)

@@ -93,8 +93,11 @@ def oracle_table(
     """Sample n sequences at every filter level and score BP of every level on them."""
     if task not in TASKS:
         raise invalid("task", task, f"one of {', '.join(TASKS)}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise invalid("n", n, "an integer >= 1")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise invalid("seed", seed, "an integer >= 0")
+    n, seed = int(n), int(seed)
     levels = list(range(model.depth + 1))
     filtered = [filter_.apply(model, k) for k in levels]
     accuracy = np.zeros((len(levels), len(levels)))
