@@ -25,6 +25,8 @@ from hbench.memory import check_fits, format_bytes
 
 #: Tolerance on the normalisation of a user-given production tensor or root prior.
 NORMALISATION_TOLERANCE = 1e-6
+#: Sums this close to 1 are rounding, not a different distribution: the array is kept as given.
+ROUNDING = 1e-12
 #: Deepest tree hbench accepts at all; memory checks usually refuse far earlier.
 MAX_DEPTH = 30
 
@@ -82,6 +84,8 @@ def check_productions(productions: np.ndarray, field: str = "productions") -> np
             float(totals[a]),
             f"each parent's productions must sum to 1 (within {NORMALISATION_TOLERANCE:g})",
         )
+    if np.all(np.abs(totals - 1.0) <= ROUNDING):  # keep the bits: filtered() must not drift
+        return arr
     return arr / totals[:, None, None]
 
 
@@ -96,7 +100,7 @@ def check_root_prior(prior: np.ndarray, q: int, field: str = "root_prior") -> np
     total = arr.sum()
     if abs(total - 1) > NORMALISATION_TOLERANCE:
         raise invalid(f"sum of {field}", float(total), "1")
-    return arr / total
+    return arr if abs(total - 1.0) <= ROUNDING else arr / total
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,7 +151,7 @@ class TreeModel:
         return symbol_dtype(self.q)
 
     def filtered(self, level: int) -> TreeModel:
-        """The same grammar filtered at ``level`` (0 <= level <= depth)."""
+        """The same grammar filtered at ``level`` (0 <= level <= depth), sharing its arrays."""
         return dataclasses.replace(self, filter_level=level)
 
     @cached_property
