@@ -11,11 +11,10 @@ inside the commands, so ``hbench --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -159,82 +158,21 @@ def _grammar_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
     """Only the options the user gave, so a third-party grammar sees no foreign defaults; and
     for each, how the user gave it (``--q=3``, ``--grammar-arg width=8``), for messages."""
     config: dict[str, Any] = {}
-    sources: dict[str, str] = {}
+    spelled: dict[str, str] = {}
     for key, flag in GRAMMAR_FLAGS.items():
         value = getattr(args, flag.removeprefix("--").replace("-", "_"))
         if value is not None:
             config[key] = value
-            sources[key] = f"{flag}={value}"
+            spelled[key] = f"{flag}={value}"
     for key, value in args.grammar_arg:
         if key in config:
             raise UsageError(
                 f"--grammar-arg {key}={value} is invalid: option {key!r} is already given"
-                f" (by {sources[key]})"
+                f" (by {spelled[key]})"
             )
         config[key] = value
-        sources[key] = f"--grammar-arg {key}={value}"
-    return config, sources
-
-
-def _grammar_option(key: str) -> str:
-    """How a user gives the grammar option ``key`` on the command line."""
-    return GRAMMAR_FLAGS.get(key, f"--grammar-arg {key}=...")
-
-
-def _with_flags(message: str, keys: Sequence[str]) -> str:
-    """``message`` with each of the option names ``keys`` (whole words) written as its flag."""
-    for key in keys:
-        if key in GRAMMAR_FLAGS:
-            message = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", GRAMMAR_FLAGS[key], message)
-    return message
-
-
-def _explain_grammar_error(
-    name: str, options: Sequence[str], error: Mapping[str, Any], sources: Mapping[str, str]
-) -> str:
-    """One pydantic error of the grammar's options, in the words of the command line."""
-    loc = [str(part) for part in error["loc"]]
-    message = str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
-    grammar = f"grammar {name!r}"
-    if error["type"] == "extra_forbidden":
-        key = loc[-1]
-        line = f"{sources.get(key, key)} is invalid: {grammar} has no option {key!r}; "
-        close = difflib.get_close_matches(key, options, n=1)
-        if close:
-            line += f"did you mean {_grammar_option(close[0])}? "
-        given = ", ".join(_grammar_option(option) for option in options)
-        return line + (f"its options: {given}" if options else "it takes no options")
-    if not loc:  # a rule about several options together
-        mentioned = [
-            key for key in sources if re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", message)
-        ]
-        text = _with_flags(message, list(options))
-        if not mentioned:
-            return f"{grammar}: the options are invalid: {text}"
-        given = [sources[key] for key in mentioned]
-        if len(given) == 1:
-            return f"{given[0]} is invalid for {grammar}: {text}"
-        together = ", ".join(given[:-1]) + f" and {given[-1]}"
-        return f"{together} are invalid together for {grammar}: {text}"
-    key = loc[0]
-    if error["type"] == "missing":
-        return f"{grammar} needs the option {_grammar_option(key)}"
-    where = sources.get(key, f"option {'.'.join(loc)}={error.get('input')!r}")
-    return f"{where} is invalid for {grammar}: {message}"
-
-
-def _validate_grammar(grammar, config: dict[str, Any], sources: Mapping[str, str]):
-    """The grammar's validated options; a problem is one `UsageError` that names the flags."""
-    from pydantic import ValidationError
-
-    try:
-        return grammar.config.model_validate(config)
-    except ValidationError as exc:
-        lines = [
-            _explain_grammar_error(grammar.name, grammar.options, error, sources)
-            for error in exc.errors(include_url=False)
-        ]
-        raise UsageError("; ".join(lines)) from None
+        spelled[key] = f"--grammar-arg {key}={value}"
+    return config, spelled
 
 
 #: A grammar's own message that starts with an option's Python name ("root_prior=...",
@@ -245,8 +183,12 @@ _LEADING_FIELD = re.compile(rf"^(sum of )?({'|'.join(GRAMMAR_FLAGS)})(?=[=\[])")
 def _model_and_filter(args: argparse.Namespace):
     registry = _registry()
     grammar = registry.get("grammar", args.grammar)
-    given, sources = _grammar_config(args)
-    config = _validate_grammar(grammar, given, sources)
+    given, spelled = _grammar_config(args)
+    config = grammar.validate_config(
+        given,
+        spelled=spelled,
+        suggest=lambda key: GRAMMAR_FLAGS.get(key, f"--grammar-arg {key}=..."),
+    )
     try:
         model = grammar.create(config)
     except UsageError as exc:

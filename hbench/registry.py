@@ -96,11 +96,27 @@ class Registration:
         """The option names the config accepts, as a user spells them (aliases if any)."""
         return [info.alias or name for name, info in self.config.model_fields.items()]
 
-    def validate_config(self, values: Mapping[str, Any] | BaseModel | None = None) -> BaseModel:
+    def validate_config(
+        self,
+        values: Mapping[str, Any] | BaseModel | None = None,
+        *,
+        spelled: Mapping[str, str] | None = None,
+        suggest: Mapping[str, str] | Callable[[str], str] | None = None,
+    ) -> BaseModel:
         """Check user options against the config class; any problem is one `UsageError` line.
 
         An instance of the config class is returned as is; another pydantic model is validated
         from its fields; ``None`` means "all defaults".
+
+        Messages name options by name (``option depth=0 is invalid``) unless told how the user
+        wrote them. ``spelled`` maps an option to what was typed (``{"q": "--q=1", "width":
+        "--grammar-arg width=8"}``); a message then starts with that: ``--q=1 is invalid for
+        grammar 'hierarchical': must be greater than or equal to 2``, or ``--sigma=2.0 and
+        --productions=M.npy are invalid together for ...`` for a rule about several options.
+        ``suggest`` maps an option (or is a function of it) to how to give it, e.g. ``--sigma``:
+        used for "did you mean", the list of options and a missing option (default: the name,
+        quoted), and inside a message of a rule about several options in place of the name,
+        where it is one word (a flag, not ``--grammar-arg width=...``).
         """
         if isinstance(values, self.config):
             return values
@@ -118,30 +134,67 @@ class Registration:
         try:
             return self.config.model_validate(data)
         except ValidationError as exc:
-            raise UsageError("; ".join(self._explain(exc))) from None
+            raise UsageError("; ".join(self._explain(exc, spelled or {}, suggest))) from None
 
-    def _explain(self, exc: ValidationError) -> list[str]:
-        """pydantic's errors rewritten in the user's words: option names, values, choices."""
-        messages: list[str] = []
+    def _explain(
+        self,
+        exc: ValidationError,
+        spelled: Mapping[str, str],
+        suggest: Mapping[str, str] | Callable[[str], str] | None,
+    ) -> list[str]:
+        """pydantic's errors in the user's words: what they typed, values, choices, flags."""
         options = self.options
+        if suggest is None:
+            flags: dict[str, str] = {}
+        elif isinstance(suggest, Mapping):
+            flags = {key: suggest[key] for key in options if key in suggest}
+        else:
+            flags = {key: suggest(key) for key in options}
+        words = {key: flag for key, flag in flags.items() if flag and len(flag.split()) == 1}
+        messages: list[str] = []
         for error in exc.errors(include_url=False):
-            where = ".".join(str(part) for part in error["loc"])
+            loc = [str(part) for part in error["loc"]]
+            key = loc[-1] if error["type"] == "extra_forbidden" else loc[0] if loc else ""
+            given = spelled.get(key)
             message = str(error["msg"]).removeprefix("Value error, ")
+            message = message.replace("Input should be", "must be")
             if error["type"] == "extra_forbidden":
-                key = str(error["loc"][-1]) if error["loc"] else where
                 line = f"{self.label} has no option {key!r}; "
                 close = difflib.get_close_matches(key, options, n=1)
                 if close:
-                    line += f"did you mean {close[0]!r}? "
-                line += f"options: {', '.join(options)}" if options else "it takes no options"
+                    line += f"did you mean {flags.get(close[0]) or repr(close[0])}? "
+                listed = ", ".join(flags.get(option) or option for option in options)
+                if not options:
+                    line += "it takes no options"
+                else:
+                    line += f"{'its ' if given else ''}options: {listed}"
+                if given:
+                    line = f"{given} is invalid: {line}"
             elif error["type"] == "missing":
-                line = f"{self.label}: option {where!r} is required"
-            elif not where:
-                line = f"{self.label}: options are invalid: {message}"
+                line = f"{self.label} needs the option {flags.get(key) or repr(key)}"
+            elif not loc:  # a rule about several options together
+                line = self._explain_together(message, spelled, words)
+            elif given:
+                line = f"{given} is invalid for {self.label}: {message}"
             else:
+                where = ".".join(loc)
                 line = f"{self.label}: option {where}={error.get('input')!r} is invalid: {message}"
             messages.append(line)
         return messages
+
+    def _explain_together(
+        self, message: str, spelled: Mapping[str, str], words: Mapping[str, str]
+    ) -> str:
+        """A model-level error: the options it mentions named as typed, names written as flags."""
+        mentioned = [given for key, given in spelled.items() if _whole_word([key]).search(message)]
+        if words:
+            message = _whole_word(words).sub(lambda match: words[match[0]], message)
+        if not mentioned:
+            return f"{self.label}: the options are invalid: {message}"
+        if len(mentioned) == 1:
+            return f"{mentioned[0]} is invalid for {self.label}: {message}"
+        together = ", ".join(mentioned[:-1]) + f" and {mentioned[-1]}"
+        return f"{together} are invalid together for {self.label}: {message}"
 
     def load(self) -> Callable[..., Any]:
         """The factory itself, importing it now if it was registered as a string."""
@@ -441,6 +494,12 @@ def _first_line(obj: object) -> str:
         if line.strip():
             return line.strip()
     return ""
+
+
+def _whole_word(names: Iterable[str]) -> re.Pattern[str]:
+    """Any of ``names`` as a whole word: not inside a longer name or a flag (``--grammar-seed``)."""
+    alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
 
 
 def _jsonable(value: Any) -> Any:

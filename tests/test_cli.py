@@ -502,6 +502,38 @@ def test_bad_input_is_one_clear_line(
 
 
 @pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["--productions", "M_ok.npy", "--sigma", "2", "--grammar-seed", "3"],
+            "--sigma=2.0, --grammar-seed=3 and --productions=M_ok.npy are invalid together for"
+            " grammar 'hierarchical': --sigma and --grammar-seed draw a random grammar: leave"
+            " them out with --productions",
+        ),
+        (
+            ["--grammar-arg", "see=1"],
+            "--grammar-arg see=1 is invalid: grammar 'hierarchical' has no option 'see'; did you"
+            " mean --grammar-seed? its options: --q, --depth, --sigma, --grammar-seed,"
+            " --productions, --root-prior",
+        ),
+        (
+            ["--depth", "0", "--grammar-arg", "q=x"],
+            "--grammar-arg q=x is invalid for grammar 'hierarchical': must be a valid integer,"
+            " unable to parse string as an integer; --depth=0 is invalid for grammar"
+            " 'hierarchical': must be greater than or equal to 1",
+        ),
+        (
+            ["--productions", "nowhere.npy"],
+            "--productions='nowhere.npy' is invalid: an existing .npy file",
+        ),
+    ],
+)
+def test_grammar_option_errors_read_in_flags(capsys, files, argv: list[str], line: str) -> None:
+    code, _, err = run(capsys, *GEN, *argv)
+    assert (code, err) == (2, f"hbench: error: {line}\n")
+
+
+@pytest.mark.parametrize(
     "argv",
     [
         ["generate", "--n", "100000000", "--out", "data.npy"],

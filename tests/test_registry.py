@@ -11,7 +11,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import hbench.registry as registry_module
 from hbench.errors import PluginError, UsageError
@@ -130,7 +130,7 @@ def test_validate_config_wrong_type(registry: Registry) -> None:
     with pytest.raises(UsageError) as caught:
         registry.get("model", "transformer").validate_config({"d_model": "abc"})
     assert str(caught.value).startswith(
-        "model 'transformer': option d_model='abc' is invalid: Input should be a valid integer"
+        "model 'transformer': option d_model='abc' is invalid: must be a valid integer"
     )
     assert "\n" not in str(caught.value)
 
@@ -159,8 +159,110 @@ def test_validate_config_joins_several_errors_and_handles_no_options(registry: R
 
 def test_validate_config_missing_required_option() -> None:
     item = Registration("task", "count", dict, NeedsSize, "p")
-    with pytest.raises(UsageError, match=r"^task 'count': option 'size' is required$"):
+    with pytest.raises(UsageError, match=r"^task 'count' needs the option 'size'$"):
         item.validate_config({})
+
+
+class Windowed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    width: int = 4
+    depth: int = Field(4, ge=1)
+    seed: int = 0
+    window_size: int | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> Windowed:
+        if self.width > 2**self.depth:
+            raise ValueError("width is more than the leaves at this depth")
+        if self.window_size is not None and self.seed:
+            raise ValueError("seed is ignored with a window_size")
+        if self.window_size == 0:
+            raise ValueError("a window of 0 leaves is empty")
+        return self
+
+
+WINDOWED = Registration("task", "windowed", dict, Windowed, "p")
+FLAGS = {"depth": "--depth", "seed": "--task-seed"}
+
+
+def _flag(key: str) -> str:
+    return FLAGS.get(key, f"--task-arg {key}=...")
+
+
+def _spelled(**typed: str) -> dict[str, str]:
+    """How a command line would report the options: ``--depth=0``, ``--task-arg width=8``."""
+    return {
+        key: f"{FLAGS[key]}={value}" if key in FLAGS else f"--task-arg {key}={value}"
+        for key, value in typed.items()
+    }
+
+
+def _message(values: dict, **kwargs) -> str:
+    with pytest.raises(UsageError) as caught:
+        WINDOWED.validate_config(values, **kwargs)
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+def test_spelled_names_what_the_user_typed() -> None:
+    spelled = _spelled(depth="0", width="x")
+    assert _message({"depth": 0, "width": "x"}, spelled=spelled, suggest=_flag) == (
+        "--task-arg width=x is invalid for task 'windowed': must be a valid integer, unable to"
+        " parse string as an integer; --depth=0 is invalid for task 'windowed': must be"
+        " greater than or equal to 1"
+    )
+
+
+def test_spelled_unknown_option_suggests_the_flag() -> None:
+    options = "--task-arg width=..., --depth, --task-seed, --task-arg window_size=..."
+    assert _message({"sed": 1}, spelled={"sed": "--task-arg sed=1"}, suggest=_flag) == (
+        "--task-arg sed=1 is invalid: task 'windowed' has no option 'sed'; did you mean"
+        f" --task-seed? its options: {options}"
+    )
+    # a mapping may name only some options: the others are suggested and listed by name
+    assert _message({"widht": 1}, spelled={"widht": "--task-arg widht=1"}, suggest=FLAGS) == (
+        "--task-arg widht=1 is invalid: task 'windowed' has no option 'widht'; did you mean"
+        " 'width'? its options: width, --depth, --task-seed, window_size"
+    )
+    # without suggest: the option names, quoted as without spelled
+    assert _message({"dept": 1}, spelled={"dept": "--set dept=1"}) == (
+        "--set dept=1 is invalid: task 'windowed' has no option 'dept'; did you mean 'depth'?"
+        " its options: width, depth, seed, window_size"
+    )
+
+
+def test_suggest_without_spelled_keeps_the_option_wording() -> None:
+    assert _message({"sed": 1}, suggest=FLAGS) == (
+        "task 'windowed' has no option 'sed'; did you mean --task-seed?"
+        " options: width, --depth, --task-seed, window_size"
+    )
+
+
+def test_rule_about_several_options_names_each_as_typed() -> None:
+    spelled = _spelled(seed="3", window_size="8")
+    assert _message({"seed": 3, "window_size": 8}, spelled=spelled, suggest=_flag) == (
+        "--task-seed=3 and --task-arg window_size=8 are invalid together for task 'windowed':"
+        " --task-seed is ignored with a window_size"
+    )
+    # only the options the message mentions, as whole words; a multi-word flag stays a name
+    spelled = _spelled(width="64", depth="3", seed="1")
+    assert _message({"width": 64, "depth": 3, "seed": 1}, spelled=spelled, suggest=_flag) == (
+        "--task-arg width=64 and --depth=3 are invalid together for task 'windowed':"
+        " width is more than the leaves at this --depth"
+    )
+    spelled = _spelled(window_size="0")
+    assert _message({"window_size": 0}, spelled=spelled, suggest=FLAGS) == (
+        "task 'windowed': the options are invalid: a window of 0 leaves is empty"
+    )
+    assert _message({"width": 64, "depth": 3}) == (
+        "task 'windowed': the options are invalid: width is more than the leaves at this depth"
+    )
+
+
+def test_spelled_missing_option_names_the_flag() -> None:
+    item = Registration("task", "count", dict, NeedsSize, "p")
+    with pytest.raises(UsageError, match=r"^task 'count' needs the option --size$"):
+        item.validate_config({}, spelled={}, suggest={"size": "--size"})
 
 
 def test_create_passes_the_validated_config(registry: Registry) -> None:
