@@ -63,7 +63,9 @@ def check_leaves(leaves: np.ndarray, model: TreeModel, field: str = "leaves") ->
             raise invalid(
                 f"{field}[{row}, {col}]", int(bad), f"a symbol in [0, {model.q}) or -1 (masked)"
             )
-    return arr.astype(np.intp, copy=False)
+    # Integer input stays as given (int8 from the sampler): each chunk casts its own rows, so
+    # the working memory does not grow with n.
+    return arr if np.issubdtype(arr.dtype, np.integer) else arr.astype(np.int64)
 
 
 # Messages of one depth are held as (width, q, m): node, symbol, sequence. The sequence axis is
@@ -209,7 +211,7 @@ class BeliefPropagation:
 
     def _chunk(self, leaves: np.ndarray, out: Posteriors, start: int, stop: int) -> None:
         model = self.model
-        x = leaves[start:stop]
+        x = leaves[start:stop].astype(np.intp)
         m, q, k, depth = x.shape[0], model.q, model.filter_level, model.depth
         up_kernel, left_kernel, right_kernel = self.kernels
         log_norm = np.zeros(m)

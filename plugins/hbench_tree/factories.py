@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from hbench.contracts import Posteriors
@@ -45,6 +47,16 @@ class BPOracle:
 
     def __init__(self, config: BPConfig | None = None) -> None:
         self.config = config or BPConfig()
+        self._engines: weakref.WeakKeyDictionary[TreeModel, BeliefPropagation] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def engine(self, model: TreeModel) -> BeliefPropagation:
+        """One BP engine (with its kernels) per model, reused across calls."""
+        model = _tree(model, "oracle 'bp'")
+        if model not in self._engines:
+            self._engines[model] = BeliefPropagation(model)
+        return self._engines[model]
 
     def posteriors(
         self,
@@ -54,5 +66,6 @@ class BPOracle:
         full: bool = True,
         leave_one_out: bool = False,
     ) -> Posteriors:
-        bp = BeliefPropagation(_tree(model, "oracle 'bp'"))
-        return bp.run(leaves, full=full, leave_one_out=leave_one_out, workers=self.config.workers)
+        return self.engine(model).run(
+            leaves, full=full, leave_one_out=leave_one_out, workers=self.config.workers
+        )

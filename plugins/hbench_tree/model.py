@@ -178,6 +178,13 @@ class TreeModel:
             transitions = np.stack([left, right], axis=1).reshape(-1, self.q, self.q)
         return transitions
 
+    @cached_property
+    def sampling_tables(self):
+        """The sampler's alias tables for this model, built on first use."""
+        from .sampler import SamplingTables
+
+        return SamplingTables(self)
+
     def describe(self) -> dict:
         """The parameters that identify this model, for metadata."""
         return {

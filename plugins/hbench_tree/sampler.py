@@ -82,8 +82,10 @@ def run_blocks(
 
 
 @dataclass(frozen=True, eq=False)
-class _Tables:
-    """Alias tables of one model, built once per model and reused by every block."""
+class SamplingTables:
+    """Alias tables of one model, built once per model (see `TreeModel.sampling_tables`) and
+    reused by every block of every call: a training loop drawing small batches must not
+    rebuild them each time."""
 
     model: TreeModel
 
@@ -115,7 +117,7 @@ class _Tables:
 
 
 def _fill_block(
-    tables: _Tables, out: Sample, start: int, stop: int, seed: np.random.SeedSequence
+    tables: SamplingTables, out: Sample, start: int, stop: int, seed: np.random.SeedSequence
 ) -> None:
     model = tables.model
     rng = np.random.Generator(np.random.PCG64(seed))
@@ -175,7 +177,7 @@ def sample(
     )
     starts = range(0, n, block)
     seeds = seed_sequence(seed).spawn(len(starts))
-    tables = _Tables(model)
+    tables = model.sampling_tables
     jobs = [(tables, out, s, min(s + block, n), ss) for s, ss in zip(starts, seeds, strict=True)]
     run_blocks(_fill_block, jobs, workers, progress, warm_up=tables.warm_up)
     return out
