@@ -271,7 +271,7 @@ class BeliefPropagation:
         model = self.model
         q, depth = model.q, model.depth
         if model.filter_level == depth:
-            leaf_outside = outside
+            leaf_outside, leaf_up = outside, up[depth]
         elif out.leave_one_out is not None:
             _, left_kernel, right_kernel = self.kernels
             leaf_up = self.leaf_messages(x)
@@ -283,7 +283,7 @@ class BeliefPropagation:
             return
         if out.leave_one_out is not None:
             out.leave_one_out[start:stop] = _beliefs(leaf_outside)
-        out.leaves[start:stop] = _beliefs(leaf_outside * self.leaf_messages(x))
+        out.leaves[start:stop] = _beliefs(leaf_outside * leaf_up)
 
 
 def _masked_leaf_posteriors(
