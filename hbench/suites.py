@@ -1,0 +1,159 @@
+"""Named benchmark presets: the grammar, the filter levels, the budgets and the test sizes.
+
+A suite fixes everything that makes two results comparable; its canonical JSON and hash name
+that comparison class. Any field can be overridden (``--set P=4096``), validated by the schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hbench.errors import UsageError
+
+#: Bumped whenever the data a suite generates changes for the same fields (sampler, seeding).
+DATA_VERSION = 1
+
+
+class Suite(BaseModel):
+    """One benchmark preset. Levels default to every filter level 0..depth."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    grammar: str = "hierarchical"
+    q: int = Field(4, ge=2)
+    depth: int = Field(4, ge=1, le=16)
+    sigma: float = Field(1.0, ge=0, allow_inf_nan=False)
+    grammar_seed: int = Field(0, ge=0)
+    filter: str = "hierarchical"
+    oracle: str = "bp"
+    task: str = "root"
+    P: int = Field(ge=1, description="training sequences per training filter level")
+    P_mlm: int | None = Field(None, ge=1, description="budget for mlm (default: P)")
+    n_test: int = Field(ge=1, description="test sequences per test filter level")
+    n_ood: int = Field(ge=0, description="uniformly random test sequences (0: none)")
+    train_filters: list[int] | None = None
+    test_filters: list[int] | None = None
+    seeds: list[int] = Field(default_factory=lambda: [0])
+
+    @model_validator(mode="after")
+    def _levels_in_range(self) -> Suite:
+        for field in ("train_filters", "test_filters"):
+            levels = getattr(self, field)
+            if levels is None:
+                continue
+            if not levels:
+                raise ValueError(f"{field} must list at least one level")
+            bad = [k for k in levels if not 0 <= k <= self.depth]
+            if bad:
+                raise ValueError(f"{field}={bad} outside [0, {self.depth}] (the depth)")
+        if not self.seeds or any(s < 0 for s in self.seeds):
+            raise ValueError("seeds must be a non-empty list of integers >= 0")
+        return self
+
+    @property
+    def levels(self) -> list[int]:
+        return list(range(self.depth + 1))
+
+    @property
+    def train_levels(self) -> list[int]:
+        return list(self.train_filters) if self.train_filters is not None else self.levels
+
+    @property
+    def test_levels(self) -> list[int]:
+        return list(self.test_filters) if self.test_filters is not None else self.levels
+
+    def budget(self, task: str) -> int:
+        """Training sequences for ``task`` at each training level."""
+        return self.P_mlm if task == "mlm" and self.P_mlm is not None else self.P
+
+    def grammar_config(self) -> dict[str, Any]:
+        return {"q": self.q, "depth": self.depth, "sigma": self.sigma, "seed": self.grammar_seed}
+
+    def canonical(self) -> dict[str, Any]:
+        """Everything that decides the data, without name or description."""
+        data = self.model_dump(mode="json", exclude={"name", "description"})
+        data["data_version"] = DATA_VERSION
+        return data
+
+    def spec_hash(self) -> str:
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+SUITES: dict[str, Suite] = {
+    suite.name: suite
+    for suite in (
+        Suite(
+            name="smoke",
+            description="seconds: for tests and `hbench check`",
+            depth=3,
+            P=512,
+            n_test=256,
+            n_ood=128,
+        ),
+        Suite(
+            name="cpu",
+            description="the default: q=4, l=4, every level, sized for a 2-core CPU",
+            P=1 << 14,
+            n_test=2000,
+            n_ood=1000,
+        ),
+        Suite(
+            name="paper",
+            description="the paper's sizes: P=2^17 (2^18 for mlm), 10^4 tests per level (GPU)",
+            P=1 << 17,
+            P_mlm=1 << 18,
+            n_test=10_000,
+            n_ood=10_000,
+        ),
+    )
+}
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: JSON when it parses (numbers, lists, null), else the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def get_suite(name: str, overrides: dict[str, str] | None = None) -> Suite:
+    """The named suite with ``--set`` overrides applied and validated."""
+    import difflib
+
+    if name not in SUITES:
+        close = difflib.get_close_matches(name, list(SUITES), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ";"
+        raise UsageError(f"unknown suite {name!r}{hint} available: {', '.join(SUITES)}")
+    base = SUITES[name]
+    if not overrides:
+        return base
+    fields = set(Suite.model_fields) - {"name", "description"}
+    data = base.model_dump()
+    for key, text in overrides.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, sorted(fields), n=1)
+            hint = f" did you mean {close[0]!r}?" if close else ""
+            raise UsageError(
+                f"--set {key}={text} is invalid: suites have no field {key!r};{hint}"
+                f" fields: {', '.join(sorted(fields))}"
+            )
+        data[key] = parse_value(text)
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            message = message.replace("Input should be", "must be")
+            given = f"--set {where}={overrides[where]}" if where in overrides else "--set"
+            problems.append(f"{given} is invalid for suite {name!r}: {message}")
+        raise UsageError("; ".join(problems)) from None
