@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hbench import __version__
+from hbench import __version__, cli_run
 from hbench.errors import HbenchError, UsageError, invalid
 
 #: ``hbench list`` takes plural names; the registry's kinds are singular.
@@ -104,9 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser(
-        "list", parents=[common], help="registered grammars, filters, oracles, tasks or models"
+        "list",
+        parents=[common],
+        help="registered grammars, filters, oracles, tasks, models, or the suites",
     )
-    p.add_argument("kind", choices=sorted(LIST_KINDS))
+    p.add_argument("kind", choices=[*sorted(LIST_KINDS), "suites"])
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("generate", parents=[common], help="sample sequences to an .npz file")
@@ -136,12 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _grammar_options(p, filter_level=False)
     p.add_argument("--oracle", default="bp", help="oracle plugin (default: %(default)s)")
-    p.add_argument("--task", choices=["root", "mlm"], default="root", help="(default: %(default)s)")
+    p.add_argument("--task", default="root", help="task plugin: root or mlm (default: %(default)s)")
     p.add_argument(
         "--n", type=int, default=10_000, help="sequences per level (default %(default)s)"
     )
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    cli_run.add_parsers(sub, common)
     return parser
 
 
@@ -254,6 +257,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    if args.kind == "suites":
+        return cli_run.cmd_list_suites(args.json)
     kind = LIST_KINDS[args.kind]
     items = _registry().items(kind)
     if args.json:
@@ -340,11 +345,12 @@ def cmd_oracle_table(args: argparse.Namespace) -> int:
     _check_seed(args.seed)
     model, filter_, meta = _model_and_filter(args)
     oracle = _registry().get("oracle", args.oracle).create()
+    task = _registry().get("task", args.task).create()
     meta.update(oracle=args.oracle, task=args.task, n=args.n, seed=args.seed)
     levels = model.depth + 1
     with progress(levels * levels * args.n, f"BP on {args.task}") as advance:
         table = oracle_table(
-            model, filter_, oracle, task=args.task, n=args.n, seed=args.seed, progress=advance
+            model, filter_, oracle, task=task, n=args.n, seed=args.seed, progress=advance
         )
     if args.json:
         print(json.dumps({**table.to_json(), "meta": meta}, indent=2))
@@ -359,6 +365,8 @@ COMMANDS = {
     "generate": cmd_generate,
     "oracle": cmd_oracle,
     "oracle-table": cmd_oracle_table,
+    "run": cli_run.cmd_run,
+    "check": cli_run.cmd_check,
 }
 
 

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from tabulate import tabulate
 
-from hbench.contracts import MASKED, Filter, GenerativeModel, Oracle
+from hbench.contracts import Filter, GenerativeModel, Oracle
 from hbench.errors import invalid
-
-Task = Literal["root", "mlm"]
-TASKS: tuple[str, ...] = ("root", "mlm")
+from hbench.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -65,34 +63,28 @@ class OracleTable:
         )
 
 
-def make_queries(
-    leaves: np.ndarray, roots: np.ndarray, task: str, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(inputs, targets, masked positions): the root task sees every leaf; mlm masks one
-    uniformly chosen leaf per sequence and asks for it."""
-    if task == "root":
-        return leaves, roots, None
-    n, length = leaves.shape
-    positions = rng.integers(0, length, size=n)
-    inputs = leaves.astype(np.int64)
-    targets = inputs[np.arange(n), positions].copy()
-    inputs[np.arange(n), positions] = MASKED
-    return inputs, targets, positions
-
-
 def oracle_table(
     model: GenerativeModel,
     filter_: Filter,
     oracle: Oracle,
     *,
-    task: str,
+    task: str | Task,
     n: int,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> OracleTable:
-    """Sample n sequences at every filter level and score BP of every level on them."""
-    if task not in TASKS:
-        raise invalid("task", task, f"one of {', '.join(TASKS)}")
+    """Score BP of every level on n test questions of every filter level.
+
+    The questions are the harness's own test sets for this seed (`hbench.harness.test_data`),
+    so ``hbench run --model bp --model-arg assume_filter=J --set n_test=N`` reproduces row J.
+    ``task`` is a task plugin object or the name of a registered one.
+    """
+    from hbench.harness import test_data
+
+    if isinstance(task, str):
+        from hbench.registry import get_registry
+
+        task = get_registry().get("task", task).create()
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise invalid("n", n, "an integer >= 1")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -103,15 +95,11 @@ def oracle_table(
     accuracy = np.zeros((len(levels), len(levels)))
     advance = progress or (lambda count: None)
     for j, data_model in enumerate(filtered):
-        stream = np.random.SeedSequence([seed, j])
-        sample_seed, mask_seed = stream.spawn(2)
-        sample = data_model.sample(n, sample_seed)
-        inputs, targets, positions = make_queries(
-            sample.leaves, sample.roots, task, np.random.default_rng(mask_seed)
-        )
+        data = test_data(data_model, task, n, seed, j)
+        leaves = task.oracle_leaves(data, task.spec(data_model))
         for i, oracle_model in enumerate(filtered):
-            post = oracle.posteriors(oracle_model, inputs, full=task != "root")
-            asked = post.root if task == "root" else post.leaves[np.arange(n), positions]
-            accuracy[i, j] = np.mean(asked.argmax(axis=1) == targets)
+            post = oracle.posteriors(oracle_model, leaves, full=task.needs_leaf_posteriors)
+            asked = task.oracle_answers(post, data)
+            accuracy[i, j] = np.mean(asked.argmax(axis=1) == data.targets)
             advance(n)
-    return OracleTable(task, n, seed, model.q, levels, accuracy)
+    return OracleTable(task.spec(model).task, n, seed, model.q, levels, accuracy)

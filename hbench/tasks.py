@@ -10,11 +10,11 @@ grammar and the sampler, so the budget P is enforced by construction: a model on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from hbench.contracts import GenerativeModel, Posteriors, Sample
+from hbench.contracts import Filter, GenerativeModel, Oracle, Posteriors, Sample
 
 #: ``query_positions`` value of a query about the whole sequence (e.g. its root).
 WHOLE_SEQUENCE = -1
@@ -65,11 +65,12 @@ class Task(Protocol):
 
     def spec(self, model: GenerativeModel) -> TaskSpec: ...
 
-    def make(self, sample: Sample, rng: np.random.Generator) -> TaskData:
-        """Questions with their true answers, from a sample of the generator."""
+    def make(self, sample: Sample, spec: TaskSpec, rng: np.random.Generator) -> TaskData:
+        """Questions with their true answers, from a sample of the generator (``spec`` is
+        this task's spec for that generator; all randomness comes from ``rng``)."""
         ...
 
-    def oracle_leaves(self, data: TaskData) -> np.ndarray:
+    def oracle_leaves(self, data: TaskData, spec: TaskSpec) -> np.ndarray:
         """The leaves an oracle conditions on: (n, length), -1 where the model sees a mask."""
         ...
 
@@ -106,8 +107,8 @@ class PrivilegedAccess:
     exact-inference reference rows); results flag such models."""
 
     grammar: GenerativeModel  # unfiltered
-    filter: Any  # the suite's filter plugin object (``apply(grammar, level)``)
-    oracle: Any  # the suite's oracle plugin object
+    filter: Filter  # the suite's filter plugin object (``apply(grammar, level)``)
+    oracle: Oracle  # the suite's oracle plugin object
     task: Task
     train_level: int
 

@@ -590,7 +590,7 @@ def test_bad_memory_override_is_a_usage_error(capsys, monkeypatch) -> None:
         (["generate", "--n", "3"], "the following arguments are required: --out"),
         (["generate", "--q", "four", "--n", "3", "--out", "d.npz"], "argument --q: invalid int"),
         (["generate", "--grammar-arg", "depth", "--n", "3", "--out", "d.npz"], "KEY=VALUE"),
-        (["oracle-table", "--task", "bigram"], "argument --task: invalid choice: 'bigram'"),
+        (["oracle-table", "--task", "bigram"], "unknown task 'bigram'; available: mlm, root"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )

@@ -1,0 +1,319 @@
+"""``hbench run`` and ``hbench check``: score a model against exact inference.
+
+Kept apart from `hbench.cli` (the data commands) so that each file reads as one idea.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hbench.devices import DEVICES
+from hbench.errors import invalid
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 0,1,2, got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"expected integers >= 0 like 0,1,2, got {text!r}")
+    return seeds
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model plugin (see `hbench list models`)")
+    parser.add_argument(
+        "--model-arg",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model option (repeatable)",
+    )
+    parser.add_argument(
+        "--device", choices=DEVICES, default="auto", help="where torch models run (default auto)"
+    )
+
+
+def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "run", parents=[common], help="train a model and score it against exact inference"
+    )
+    _model_options(p)
+    p.add_argument("--suite", default="cpu", help="benchmark preset (default: %(default)s)")
+    p.add_argument("--task", help="task plugin (default: the suite's, root)")
+    p.add_argument(
+        "--task-arg",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a task option, e.g. mask_rate=0.15 (repeatable)",
+    )
+    p.add_argument(
+        "--train-filter",
+        type=int,
+        action="append",
+        metavar="K",
+        help="train only at filter level K (repeatable; default: every level)",
+    )
+    p.add_argument("--seeds", type=_seed_list, help="comma-separated seeds (default: the suite's)")
+    p.add_argument(
+        "--set",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a suite field, e.g. P=4096 (repeatable; see `hbench list suites`)",
+    )
+    p.add_argument("--out", default="results", help="folder for the result file (default: results)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser(
+        "check", parents=[common], help="verify a model's contract on the smoke suite in seconds"
+    )
+    _model_options(p)
+
+
+def _option_values(pairs: list[tuple[str, str]], flag: str) -> tuple[dict, dict]:
+    """KEY=VALUE pairs as typed values (JSON when it parses) and how the user spelled them."""
+    from hbench.suites import parse_value
+
+    values: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, text in pairs:
+        if key in values:
+            raise invalid(f"{flag} {key}", text, f"one value per option ({key!r} is repeated)")
+        values[key] = parse_value(text)
+        spelled[key] = f"{flag} {key}={text}"
+    return values, spelled
+
+
+def _request(args: argparse.Namespace, suite_name: str, overrides: dict[str, str]):
+    from hbench.harness import RunRequest
+    from hbench.registry import get_registry
+    from hbench.suites import get_suite
+
+    suite = get_suite(suite_name, overrides)
+    if args.device == "cuda":  # asked for explicitly: refuse now rather than run on the CPU
+        from hbench.devices import resolve_device
+
+        resolve_device("cuda")
+    registry = get_registry()
+    model_args, spelled = _option_values(args.model_arg, "--model-arg")
+    registry.get("model", args.model).validate_config(
+        model_args, spelled=spelled, suggest=lambda key: f"--model-arg {key}=..."
+    )
+    task_pairs = getattr(args, "task_arg", [])
+    task_args, task_spelled = _option_values(task_pairs, "--task-arg")
+    registry.get("task", suite.task).validate_config(
+        task_args, spelled=task_spelled, suggest=lambda key: f"--task-arg {key}=..."
+    )
+    return RunRequest(
+        model=args.model,
+        suite=suite,
+        suite_name=suite_name,
+        model_args=model_args,
+        task_args=task_args,
+        overrides=overrides,
+        device=args.device,
+    )
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    overrides = dict(args.set)
+    if args.task is not None:
+        overrides["task"] = json.dumps(args.task)
+    if args.train_filter:
+        overrides["train_filters"] = json.dumps(sorted(set(args.train_filter)))
+    if args.seeds:
+        overrides["seeds"] = json.dumps(args.seeds)
+    return overrides
+
+
+def _output_folder(path: str) -> Path:
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise invalid("--out", path, f"a folder that can be created ({exc.strerror})") from None
+    if not folder.is_dir():
+        raise invalid("--out", path, "a folder, not a file")
+    return folder
+
+
+def level_table(result) -> str:
+    """Per (k_train, k_test): the model's numbers next to BP's, averaged over seeds."""
+    from tabulate import tabulate
+
+    from hbench.scoring import normalised_accuracy
+
+    groups: dict[tuple, list] = defaultdict(list)
+    for row in result.metrics:
+        groups[(row.k_train, row.k_test)].append(row)
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+
+    def fmt(value, digits=4):
+        return "-" if value is None or np.isnan(value) else f"{value:.{digits}f}"
+
+    table = []
+    for (k_train, k_test), rows in groups.items():
+        acc, acc_bp = mean(r.acc for r in rows), mean(r.acc_bp for r in rows)
+        norm = (
+            normalised_accuracy(acc, acc_bp, rows[0].chance)
+            if acc is not None and acc_bp is not None
+            else None
+        )
+        table.append(
+            [
+                k_train,
+                k_test,
+                fmt(acc),
+                fmt(acc_bp),
+                fmt(mean(r.acc_bp_train for r in rows)),
+                fmt(norm, 3),
+                fmt(mean(r.kl_bp for r in rows)),
+                fmt(mean(r.kl_bp_train for r in rows)),
+                fmt(mean(r.agree for r in rows), 3),
+            ]
+        )
+    headers = [
+        "k_train",
+        "k_test",
+        "acc",
+        "acc_bp",
+        "acc_bp_train",
+        "norm_acc",
+        "kl_bp",
+        "kl_bp_train",
+        "agree",
+    ]
+    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def headline_line(result) -> str:
+    h = result.headline
+    seeds = len(result.spec.seeds)
+    acc, kl = h["normalised_accuracy"], h["kl_bp"]
+    return (
+        f"headline: normalised accuracy {acc['mean']:.4f} ± {acc['stderr']:.4f}, "
+        f"KL to BP {kl['mean']:.4f} ± {kl['stderr']:.4f} bits "
+        f"(in-sample levels, mean ± s.e. over {seeds} seed{'s' if seeds > 1 else ''})"
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hbench.progress import progress
+    from hbench.results import write_result
+    from hbench.runner import run_benchmark
+
+    folder = _output_folder(args.out)
+    request = _request(args, args.suite, _overrides(args))
+    suite = request.suite
+    fits = len(suite.seeds) * len(suite.train_levels)
+    with progress(fits, f"{args.model} on {args.suite}/{suite.task}", unit="fit") as advance:
+        result = run_benchmark(request, progress=advance)
+    path = write_result(result, folder)
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True))
+        return 0
+    flag = " (privileged: exact inference with access to the grammar)" if result.privileged else ""
+    print(
+        f"{args.model}{flag} on suite {args.suite!r} (hash {result.spec.suite_hash}), task "
+        f"{suite.task}, P={suite.budget(suite.task)}, {suite.n_test} test sequences per level"
+    )
+    print(level_table(result))
+    print(headline_line(result))
+    print(f"wrote {path} ({result.wall_s:.1f} s)")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run the model on the smoke suite for every built-in task, twice, and check the contract."""
+    from tabulate import tabulate
+
+    from hbench.runner import run_benchmark
+
+    checks: list[tuple[str, bool, str]] = []
+    for task in ("root", "mlm"):
+        args.task, args.seeds, args.train_filter, args.set = task, None, None, []
+        request = _request(args, "smoke", _overrides(args))
+        first = run_benchmark(request)  # predictions are validated inside: contract errors raise
+        checks.append(
+            (
+                f"{task}: fits and predicts valid probabilities",
+                True,
+                f"{len(first.metrics)} scored levels, {first.wall_s:.1f} s",
+            )
+        )
+        again = run_benchmark(request)
+        same = [m.model_dump() for m in first.metrics] == [m.model_dump() for m in again.metrics]
+        checks.append(
+            (
+                f"{task}: same seed, same result",
+                same,
+                "identical metrics" if same else "metrics differ between two runs",
+            )
+        )
+        norm = first.headline["normalised_accuracy"]["mean"]
+        checks.append((f"{task}: headline", True, f"normalised accuracy {norm:.3f} (smoke)"))
+    print(
+        tabulate(
+            [(name, "ok" if ok else "FAILED", note) for name, ok, note in checks],
+            headers=["check", "result", "detail"],
+        )
+    )
+    failed = [name for name, ok, _ in checks if not ok]
+    if failed:
+        print(f"model {args.model!r} failed {len(failed)} check(s): {', '.join(failed)}")
+        return 1
+    print(f"model {args.model!r} passes the contract checks")
+    return 0
+
+
+def cmd_list_suites(as_json: bool) -> int:
+    from tabulate import tabulate
+
+    from hbench.suites import SUITES
+
+    if as_json:
+        print(json.dumps({name: s.model_dump(mode="json") for name, s in SUITES.items()}, indent=2))
+        return 0
+    rows = [
+        [s.name, s.q, s.depth, s.sigma, s.P, s.P_mlm or s.P, s.n_test, s.n_ood, s.description]
+        for s in SUITES.values()
+    ]
+    print(
+        tabulate(
+            rows,
+            headers=[
+                "suite",
+                "q",
+                "depth",
+                "sigma",
+                "P",
+                "P (mlm)",
+                "n_test",
+                "n_ood",
+                "description",
+            ],
+        )
+    )
+    return 0

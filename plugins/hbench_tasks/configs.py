@@ -1,0 +1,28 @@
+"""Options of the built-in tasks: pydantic only, so listing them is cheap."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RootTaskConfig(BaseModel):
+    """Root classification has no options: every leaf is seen, the root is asked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MLMTaskConfig(BaseModel):
+    """Masked leaf prediction."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mask_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description=(
+            "probability that each leaf is masked, at least one per sequence"
+            " (default: exactly one uniformly chosen leaf per sequence)"
+        ),
+    )

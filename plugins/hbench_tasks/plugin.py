@@ -1,0 +1,27 @@
+"""Registers the built-in tasks through the public hook.
+
+Only the pydantic configs are imported here; the factories are strings, resolved when a task
+is created, so that listing plugins stays cheap.
+"""
+
+from __future__ import annotations
+
+from hbench.hookspecs import hookimpl
+
+from .configs import MLMTaskConfig, RootTaskConfig
+
+
+@hookimpl
+def hbench_register_tasks(register) -> None:
+    register(
+        "root",
+        "hbench_tasks.tasks:RootTask",
+        RootTaskConfig,
+        description="root classification: every leaf seen, the root symbol asked",
+    )
+    register(
+        "mlm",
+        "hbench_tasks.tasks:MLMTask",
+        MLMTaskConfig,
+        description="masked leaf prediction: masked leaves (token q) asked given the others",
+    )

@@ -1,0 +1,103 @@
+"""`hbench run`, `hbench check` and `hbench list suites` from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hbench.results import load_results, read_result
+
+from hbench.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_prints_the_table_and_writes_a_result(capsys, tmp_path):
+    code, out, err = run_cli(
+        capsys, "run", "--model", "naive-bayes", "--suite", "smoke", "--out", str(tmp_path)
+    )
+    assert code == 0, err
+    assert "| k_train" in out and "acc_bp" in out and "headline: normalised accuracy" in out
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1
+    result = read_result(files[0])
+    assert result.spec.model == "naive-bayes" and result.spec.suite_name == "smoke"
+    frame = load_results(tmp_path)
+    assert len(frame) == len(result.metrics)
+
+
+def test_run_options_reach_the_spec(capsys, tmp_path):
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        "--model",
+        "bp",
+        "--suite",
+        "smoke",
+        "--task",
+        "mlm",
+        "--train-filter",
+        "1",
+        "--seeds",
+        "0,1",
+        "--set",
+        "P=64",
+        "--set",
+        "n_test=50",
+        "--model-arg",
+        "assume_filter=0",
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    spec = result["spec"]
+    assert spec["task"] == "mlm" and spec["train_filters"] == [1] and spec["seeds"] == [0, 1]
+    assert spec["suite"]["P"] == 64 and spec["model_config"]["assume_filter"] == 0
+    assert result["privileged"] is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "naive-bayse"], "did you mean 'naive-bayes'"),
+        (["--model", "prior", "--suite", "cpuu"], "did you mean 'cpu'"),
+        (["--model", "prior", "--set", "P=0"], "--set P=0 is invalid"),
+        (["--model", "prior", "--set", "PP=3"], "did you mean 'P'"),
+        (["--model", "prior", "--train-filter", "9"], "train_filters"),
+        (["--model", "bp", "--model-arg", "assume_filtr=1"], "--model-arg assume_filtr=1"),
+        (["--model", "bp", "--model-arg", "assume_filter=-1"], "--model-arg assume_filter=-1"),
+        (["--model", "prior", "--task", "mlmm"], "did you mean 'mlm'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
+    code, _, err = run_cli(capsys, "run", "--suite", "smoke", *argv, "--out", str(tmp_path))
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_unwritable_out_is_refused_before_running(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run_cli(capsys, "run", "--model", "prior", "--out", str(blocker / "sub"))
+    assert code == 2 and "--out" in err
+
+
+@pytest.mark.parametrize("model", ["bp", "naive-bayes", "prior"])
+def test_check_passes_for_the_baselines(capsys, model):
+    code, out, err = run_cli(capsys, "check", "--model", model)
+    assert code == 0, err
+    assert "passes the contract checks" in out
+
+
+def test_list_suites(capsys):
+    code, out, _ = run_cli(capsys, "list", "suites")
+    assert code == 0 and "smoke" in out and "cpu" in out and "paper" in out
+    code, out, _ = run_cli(capsys, "list", "suites", "--json")
+    assert json.loads(out)["paper"]["P_mlm"] == 1 << 18
