@@ -1,7 +1,7 @@
 """hbench: does a network learn the exact inference algorithm of a hierarchical grammar?
 
-The public API: the data contracts between plugins, the registry of installed plugins, the
-marker plugins use for their hooks, and the errors hbench reports.
+The public API: the data contracts between plugins, the task/model contract, suites, results,
+the registry of installed plugins, the marker plugins use for their hooks, and the errors.
 """
 
 from __future__ import annotations
@@ -17,21 +17,35 @@ from hbench.contracts import MASKED, Filter, GenerativeModel, Oracle, Posteriors
 from hbench.errors import HbenchError, PluginError, UsageError
 from hbench.hookspecs import hookimpl
 from hbench.registry import Registration, Registry, get_registry, load_registry
+from hbench.results import RunResult, load_results, read_result
+from hbench.suites import SUITES, Suite, get_suite
+from hbench.tasks import FitCallbacks, Model, Task, TaskData, TaskSpec
 
 __all__ = [
     "MASKED",
+    "SUITES",
     "Filter",
+    "FitCallbacks",
     "GenerativeModel",
     "HbenchError",
+    "Model",
     "Oracle",
     "PluginError",
     "Posteriors",
     "Registration",
     "Registry",
+    "RunResult",
     "Sample",
+    "Suite",
+    "Task",
+    "TaskData",
+    "TaskSpec",
     "UsageError",
     "__version__",
     "get_registry",
+    "get_suite",
     "hookimpl",
     "load_registry",
+    "load_results",
+    "read_result",
 ]
