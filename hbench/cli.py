@@ -42,13 +42,6 @@ GRAMMAR_FLAGS = {
 }
 
 
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value.strip()
-
-
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -71,13 +64,8 @@ def _grammar_options(parser: argparse.ArgumentParser, *, filter_level: bool) -> 
         "--productions", help="explicit production tensor M[a, b, c], a (q, q, q) .npy"
     )
     group.add_argument("--root-prior", help="root prior, a (q,) .npy (default uniform)")
-    group.add_argument(
-        "--grammar-arg",
-        type=_key_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any other option of the grammar plugin (repeatable)",
+    cli_run.add_key_values(
+        group, "--grammar-arg", "any other option of the grammar plugin (repeatable)"
     )
     group.add_argument(
         "--filter-plugin", default="hierarchical", help="filter plugin (default: %(default)s)"

@@ -17,7 +17,8 @@ from hbench.devices import DEVICES
 from hbench.errors import invalid
 
 
-def _key_value(text: str) -> tuple[str, str]:
+def key_value(text: str) -> tuple[str, str]:
+    """argparse type of a KEY=VALUE option."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -34,16 +35,16 @@ def _seed_list(text: str) -> list[int]:
     return seeds
 
 
+def add_key_values(parser, flag: str, help: str) -> None:
+    """A repeatable KEY=VALUE option (--model-arg, --grammar-arg, --set ...)."""
+    parser.add_argument(
+        flag, type=key_value, action="append", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model plugin (see `hbench list models`)")
-    parser.add_argument(
-        "--model-arg",
-        type=_key_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a model option (repeatable)",
-    )
+    add_key_values(parser, "--model-arg", "a model option (repeatable)")
     parser.add_argument(
         "--device", choices=DEVICES, default="auto", help="where torch models run (default auto)"
     )
@@ -56,14 +57,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     _model_options(p)
     p.add_argument("--suite", default="cpu", help="benchmark preset (default: %(default)s)")
     p.add_argument("--task", help="task plugin (default: the suite's, root)")
-    p.add_argument(
-        "--task-arg",
-        type=_key_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a task option, e.g. mask_rate=0.15 (repeatable)",
-    )
+    add_key_values(p, "--task-arg", "a task option, e.g. mask_rate=0.15 (repeatable)")
     p.add_argument(
         "--train-filter",
         type=int,
@@ -72,13 +66,8 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         help="train only at filter level K (repeatable; default: every level)",
     )
     p.add_argument("--seeds", type=_seed_list, help="comma-separated seeds (default: the suite's)")
-    p.add_argument(
-        "--set",
-        type=_key_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a suite field, e.g. P=4096 (repeatable; see `hbench list suites`)",
+    add_key_values(
+        p, "--set", "override a suite field, e.g. P=4096 (repeatable; see `hbench list suites`)"
     )
     p.add_argument("--out", default="results", help="folder for the result file (default: results)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
