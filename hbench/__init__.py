@@ -19,7 +19,7 @@ from hbench.hookspecs import hookimpl
 from hbench.registry import Registration, Registry, get_registry, load_registry
 from hbench.results import RunResult, load_results, read_result
 from hbench.suites import SUITES, Suite, get_suite
-from hbench.tasks import FitCallbacks, Model, Task, TaskData, TaskSpec
+from hbench.tasks import FitCallbacks, Model, ModelBase, Task, TaskData, TaskSpec
 
 __all__ = [
     "MASKED",
@@ -29,6 +29,7 @@ __all__ = [
     "GenerativeModel",
     "HbenchError",
     "Model",
+    "ModelBase",
     "Oracle",
     "PluginError",
     "Posteriors",

@@ -9,6 +9,7 @@ grammar and the sampler, so the budget P is enforced by construction: a model on
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -126,3 +127,31 @@ class Model(Protocol):
     def predict(self, data: TaskData) -> np.ndarray:
         """(m, q) probabilities, one row per query of ``data`` (rows sum to 1)."""
         ...
+
+
+class ModelBase(abc.ABC):
+    """An optional base class for models: keeps the validated config and the spec, and makes
+    a model that forgot ``fit`` fail with a clear message instead of an AttributeError.
+
+    Subclasses implement `_fit` and `_predict`; nothing here is required by the harness, which
+    only needs the `Model` protocol.
+    """
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config
+        self.spec: TaskSpec | None = None
+
+    def fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None:
+        self.spec = spec
+        self._fit(train, spec, callbacks)
+
+    def predict(self, data: TaskData) -> np.ndarray:
+        if self.spec is None:
+            raise RuntimeError(f"{type(self).__name__}: predict() called before fit()")
+        return self._predict(data)
+
+    @abc.abstractmethod
+    def _fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None: ...
+
+    @abc.abstractmethod
+    def _predict(self, data: TaskData) -> np.ndarray: ...

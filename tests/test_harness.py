@@ -164,3 +164,28 @@ def test_test_sets_are_shared_by_every_training_level():
     assert harness.test_data(0, 2) is first
     other_seed = harness.test_data(1, 2)
     assert not np.array_equal(first.inputs, other_seed.inputs)
+
+
+def test_model_base_class_runs_in_the_harness():
+    from hbench.tasks import ModelBase
+
+    class Uniform(ModelBase):
+        def _fit(self, train, spec, callbacks):
+            self.q = spec.q
+
+        def _predict(self, data):
+            return np.full((data.n_queries, self.q), 1 / self.q)
+
+    model = Uniform()
+    with pytest.raises(RuntimeError, match="before fit"):
+        model.predict(None)
+    module = types.ModuleType("hbench_test_base_model")
+
+    @hookimpl
+    def hbench_register_models(register):
+        register("uniform", Uniform, NoOptions)
+
+    module.hbench_register_models = hbench_register_models
+    registry = load_registry(extra_plugins=[("base", module)])
+    result = run_benchmark(request("uniform"), registry=registry)
+    assert result.headline["normalised_accuracy"]["mean"] < 0.1
