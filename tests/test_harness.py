@@ -8,7 +8,6 @@ import typing
 
 import numpy as np
 import pytest
-from hbench.results import RunResult, read_result, write_result
 from pydantic import BaseModel, ConfigDict
 
 import hbench.registry
@@ -17,6 +16,7 @@ from hbench.harness import Harness, RunRequest
 from hbench.hookspecs import hookimpl
 from hbench.oracle_table import oracle_table
 from hbench.registry import load_registry
+from hbench.results import RunResult, read_result, write_result
 from hbench.runner import run_benchmark
 from hbench.suites import get_suite
 
