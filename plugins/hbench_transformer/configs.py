@@ -1,0 +1,85 @@
+"""Options of the transformer: pydantic only (no torch), so `hbench list models` stays fast.
+
+A preset names a whole configuration; any field given explicitly overrides it. `resolved()`
+returns the concrete numbers the model trains with, and is what a result records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Named configurations. `paper`: the paper's sizes (GPU). `cpu`: sized for a 2-core CPU.
+PRESETS: dict[str, dict] = {
+    "paper": {
+        "d_model": 128,
+        "n_layers": 4,
+        "n_heads": 1,
+        "d_ff": 2048,
+        "dropout": 0.1,
+        "lr": 1e-4,
+        "batch_size": 32,
+        "epochs": 200,
+        "epochs_mlm": 2000,
+        "warmup_steps": 0,
+    },
+    "cpu": {
+        "d_model": 32,
+        "n_layers": 4,
+        "n_heads": 1,
+        "d_ff": 128,
+        "dropout": 0.0,
+        "lr": 3e-3,
+        "batch_size": 64,
+        "epochs": 12,
+        "epochs_mlm": 12,
+        "warmup_steps": 200,
+    },
+}
+
+
+class TransformerConfig(BaseModel):
+    """Encoder-only transformer of the paper (post-LayerNorm, sinusoidal positions)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    preset: Literal["cpu", "paper"] = Field("cpu", description="named sizes; fields override")
+    d_model: int | None = Field(None, ge=1, description="width of token vectors")
+    n_layers: int | None = Field(None, ge=1, description="encoder blocks")
+    n_heads: int | None = Field(None, ge=1, description="attention heads (divides d_model)")
+    d_ff: int | None = Field(None, ge=1, description="hidden width of the feed-forward layer")
+    dropout: float | None = Field(None, ge=0, lt=1, description="dropout probability")
+    lr: float | None = Field(None, gt=0, description="Adam learning rate")
+    batch_size: int | None = Field(None, ge=1, description="sequences per step")
+    epochs: int | None = Field(None, ge=1, description="passes over the training set (root)")
+    epochs_mlm: int | None = Field(None, ge=1, description="passes over the training set (mlm)")
+    warmup_steps: int | None = Field(None, ge=0, description="linear learning-rate warm-up")
+    pooling: Literal["flatten", "mean"] = Field("flatten", description="root head input")
+    init: Path | None = Field(None, description="start from this saved encoder (.pt)")
+    freeze_encoder: bool = Field(False, description="with init: train only the new head")
+    save: Path | None = Field(None, description="save the trained model here (.pt)")
+    n_checkpoints: int = Field(0, ge=0, description="log-spaced checkpoint calls during fit")
+    eval_batch_size: int = Field(4096, ge=1, description="sequences per prediction batch")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TransformerConfig:
+        shape = self.resolved()
+        if shape["d_model"] % shape["n_heads"]:
+            raise ValueError(
+                f"d_model={shape['d_model']} must be divisible by n_heads={shape['n_heads']}"
+            )
+        if self.freeze_encoder and self.init is None:
+            raise ValueError("freeze_encoder=true needs init=<saved encoder>")
+        return self
+
+    def resolved(self) -> dict:
+        """The preset with every explicitly given field applied."""
+        values = dict(PRESETS[self.preset])
+        for key in values:
+            given = getattr(self, key)
+            if given is not None:
+                values[key] = given
+        values.update(pooling=self.pooling)
+        return values

@@ -1,0 +1,249 @@
+"""The `transformer` model plugin: trains `network.Transformer` under the hbench model contract.
+
+Training data lives on the device for the whole fit; each step indexes a batch out of it, and
+the loss is read back once per epoch, not per step, so a GPU never waits on the host.
+Checkpoints are plain state dicts with the resolved configuration, loaded with
+``torch.load(weights_only=True)``: no pickle of code, ever.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hbench.errors import UsageError, invalid
+from hbench.tasks import FitCallbacks, TaskData, TaskSpec
+
+from .configs import TransformerConfig
+from .network import Transformer
+
+CHECKPOINT_FORMAT = "hbench-transformer"
+CHECKPOINT_VERSION = 1
+#: The options that decide the shape of the encoder: they must match to load one.
+ENCODER_SHAPE = ("d_model", "n_layers", "n_heads", "d_ff")
+IGNORE = -100  # cross_entropy's ignore_index: positions that are not queries
+
+
+def checkpoint_steps(total_steps: int, count: int) -> set[int]:
+    """``count`` log-spaced step numbers in [1, total_steps] (fewer if they coincide)."""
+    if count <= 0 or total_steps <= 0:
+        return set()
+    return {int(s) for s in np.unique(np.geomspace(1, total_steps, count).round())}
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict:
+    """A saved model, or a UsageError naming ``init`` and what is wrong with the file."""
+    if not path.is_file():
+        raise invalid("init", str(path), "an existing checkpoint file saved by this model")
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # not a torch file, or one that needs unpickling code
+        raise invalid("init", str(path), f"a checkpoint saved by this model ({exc})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise invalid("init", str(path), f"a {CHECKPOINT_FORMAT} checkpoint")
+    return checkpoint
+
+
+class TransformerModel:
+    """Encoder-only transformer; see `network.py` for the architecture."""
+
+    def __init__(self, config: TransformerConfig | None = None) -> None:
+        self.config = config or TransformerConfig()
+        self.shape = self.config.resolved()
+        self.net: Transformer | None = None
+        self.spec: TaskSpec | None = None
+        self.device = torch.device("cpu")
+        self.history: list[dict] = []  # per epoch: mean training loss
+
+    # --- building ------------------------------------------------------------------------
+
+    def _build(self, spec: TaskSpec, seed: int) -> Transformer:
+        shape = self.shape
+        checkpoint = None
+        vocab_size = spec.vocab_size
+        if self.config.init is not None:
+            checkpoint = load_checkpoint(self.config.init, self.device)
+            saved = checkpoint["config"]
+            wrong = [k for k in ENCODER_SHAPE if saved.get(k) != shape[k]]
+            if wrong:
+                given = ", ".join(f"{k}={shape[k]} (saved {saved.get(k)})" for k in wrong)
+                raise invalid("init", str(self.config.init), f"an encoder of this shape: {given}")
+            if checkpoint["length"] != spec.length or checkpoint["vocab_size"] < spec.vocab_size:
+                raise invalid(
+                    "init",
+                    str(self.config.init),
+                    f"an encoder for sequences of {spec.length} tokens over >= {spec.vocab_size}"
+                    f" symbols (saved: {checkpoint['length']}, {checkpoint['vocab_size']})",
+                )
+            vocab_size = checkpoint["vocab_size"]  # an mlm encoder keeps its mask token
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = Transformer(
+                task=spec.task,
+                q=spec.q,
+                vocab_size=vocab_size,
+                length=spec.length,
+                d_model=shape["d_model"],
+                n_layers=shape["n_layers"],
+                n_heads=shape["n_heads"],
+                d_ff=shape["d_ff"],
+                dropout=shape["dropout"],
+                pooling=shape["pooling"],
+            )
+        if checkpoint is not None:
+            encoder = {
+                key.removeprefix("encoder."): value
+                for key, value in checkpoint["state_dict"].items()
+                if key.startswith("encoder.")
+            }
+            net.encoder.load_state_dict(encoder)
+            if self.config.freeze_encoder:
+                net.encoder.requires_grad_(False)
+        return net.to(self.device)
+
+    # --- the model contract --------------------------------------------------------------
+
+    def fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None:
+        if spec.task not in ("root", "mlm"):
+            raise UsageError(f"model 'transformer' has heads for root and mlm, not {spec.task!r}")
+        self.device = torch.device(callbacks.device)
+        self.spec = spec
+        self.net = net = self._build(spec, callbacks.seed)
+        shape = self.shape
+        tokens = torch.as_tensor(train.inputs, dtype=torch.long, device=self.device)
+        targets = self._training_targets(train, spec)
+        n, batch = tokens.shape[0], shape["batch_size"]
+        epochs = shape["epochs_mlm" if spec.task == "mlm" else "epochs"]
+        steps_per_epoch = math.ceil(n / batch)
+        total = epochs * steps_per_epoch
+        marks = checkpoint_steps(total, self.config.n_checkpoints)
+        parameters = [p for p in net.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(parameters, lr=shape["lr"])
+        warmup = shape["warmup_steps"]
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0
+        )
+        shuffle = torch.Generator().manual_seed(callbacks.seed)
+        step = 0
+        net.train()
+        for epoch in range(epochs):
+            order = torch.randperm(n, generator=shuffle).to(self.device)
+            running = torch.zeros((), device=self.device)
+            for start in range(0, n, batch):
+                rows = order[start : start + batch]
+                loss = self._loss(net(tokens[rows]), targets[rows], spec)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                running += loss.detach()
+                step += 1
+                if step in marks:
+                    callbacks.checkpoint(step)
+                    net.train()
+            self.history.append({"epoch": epoch + 1, "loss": float(running) / steps_per_epoch})
+            callbacks.progress(epoch + 1, epochs, "epoch")
+        net.eval()
+        if self.config.save is not None:
+            self.save(self.config.save)
+
+    def predict(self, data: TaskData) -> np.ndarray:
+        if self.net is None or self.spec is None:
+            raise RuntimeError("model 'transformer': predict() called before fit()")
+        rows = torch.as_tensor(data.query_rows, dtype=torch.long)
+        positions = torch.as_tensor(data.query_positions, dtype=torch.long)
+        out = []
+        for start, stop, logits in self._batches(data, lambda net, x: net(x)):
+            if self.spec.task == "mlm":
+                mine = (rows >= start) & (rows < stop)
+                logits = logits[
+                    (rows[mine] - start).to(self.device), positions[mine].to(self.device)
+                ]
+            out.append(torch.softmax(logits.double(), dim=-1).cpu())
+        probabilities = torch.cat(out).numpy()
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+    # --- optional capabilities -----------------------------------------------------------
+
+    def attention(self, data: TaskData) -> list[np.ndarray]:
+        """Per layer, (n, heads, L, L) attention weights (each row sums to 1)."""
+        return self._layers(data, want="attention")
+
+    def hidden_states(self, data: TaskData) -> list[np.ndarray]:
+        """Per layer, (n, L, d_model) token vectors; index 0 is the embedding output."""
+        return self._layers(data, want="hidden")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the weights with the resolved configuration, atomically."""
+        if self.net is None or self.spec is None:
+            raise RuntimeError("model 'transformer': save() called before fit()")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "config": dict(self.shape),
+            "task": self.spec.task,
+            "q": self.spec.q,
+            "length": self.spec.length,
+            "vocab_size": self.net.encoder.embedding.num_embeddings,
+            "state_dict": self.net.state_dict(),
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _training_targets(self, train: TaskData, spec: TaskSpec) -> torch.Tensor:
+        if train.targets is None:
+            raise invalid("train.targets", None, "the answers of the training queries")
+        answers = torch.as_tensor(train.targets, dtype=torch.long)
+        if spec.task == "root":
+            return answers.to(self.device)
+        grid = torch.full(train.inputs.shape, IGNORE, dtype=torch.long)
+        grid[torch.as_tensor(train.query_rows), torch.as_tensor(train.query_positions)] = answers
+        return grid.to(self.device)
+
+    @staticmethod
+    def _loss(logits: torch.Tensor, targets: torch.Tensor, spec: TaskSpec) -> torch.Tensor:
+        if spec.task == "root":
+            return F.cross_entropy(logits, targets)
+        return F.cross_entropy(logits.reshape(-1, spec.q), targets.reshape(-1), ignore_index=IGNORE)
+
+    def _batches(self, data: TaskData, forward):
+        """(start, stop, output) over evaluation batches, in eval mode without gradients."""
+        if self.net is None:
+            raise RuntimeError("model 'transformer': used before fit()")
+        self.net.eval()
+        tokens = torch.as_tensor(data.inputs, dtype=torch.long)
+        size = self.config.eval_batch_size
+        with torch.no_grad():
+            for start in range(0, tokens.shape[0], size):
+                stop = min(start + size, tokens.shape[0])
+                yield start, stop, forward(self.net, tokens[start:stop].to(self.device))
+
+    def _layers(self, data: TaskData, want: str) -> list[np.ndarray]:
+        def forward(net, x):
+            _, attention, hidden = net.encoder(
+                x, need_weights=want == "attention", keep_hidden=want == "hidden"
+            )
+            return attention if want == "attention" else hidden
+
+        per_batch = [layers for _, _, layers in self._batches(data, forward)]
+        return [
+            torch.cat([layers[i] for layers in per_batch]).float().cpu().numpy()
+            for i in range(len(per_batch[0]))
+        ]

@@ -1,0 +1,140 @@
+"""The encoder-only transformer of the paper, in one readable file.
+
+    tokens (B, L) -> embedding + sinusoidal positions (B, L, d)
+                  -> n_layers x [x = LN(x + attention(x)); x = LN(x + feed_forward(x))]
+                  -> root head: flatten (B, L*d) or mean (B, d) -> linear -> (B, q) logits
+                  -> mlm head: linear per token -> (B, L, q) logits
+
+Post-LayerNorm blocks, single-head attention by default, ReLU feed-forward, dropout, as in
+Garnier-Brun et al. (ICML 2025). Attention is written out, not delegated, so that its weights
+can be returned for analysis; the fast fused kernel is used when they are not asked for.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
+    """(length, d_model): the fixed encoding of Vaswani et al., added to the embeddings."""
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    frequency = torch.exp(
+        torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(1e4) / d_model)
+    )
+    table = torch.zeros(length, d_model)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[: d_model // 2])
+    return table
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads, self.dropout = n_heads, dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor, need_weights: bool = False):
+        batch, length, d_model = x.shape
+        heads, d_head = self.n_heads, d_model // self.n_heads
+        q, k, v = self.qkv(x).split(d_model, dim=2)
+        q, k, v = (t.view(batch, length, heads, d_head).transpose(1, 2) for t in (q, k, v))
+        p = self.dropout if self.training else 0.0
+        if need_weights:  # (B, H, L, L) explicitly, for analyses
+            weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d_head), dim=-1)
+            y = F.dropout(weights, p, self.training) @ v
+        else:
+            weights = None
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        y = y.transpose(1, 2).reshape(batch, length, d_model)
+        return self.out(y), weights
+
+
+class Block(nn.Module):
+    """Post-LayerNorm encoder block, as in the original transformer and the paper."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float) -> None:
+        super().__init__()
+        self.attention = SelfAttention(d_model, n_heads, dropout)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model)
+        )
+        self.norm2 = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, need_weights: bool = False):
+        attended, weights = self.attention(x, need_weights)
+        x = self.norm1(x + self.drop(attended))
+        x = self.norm2(x + self.drop(self.feed_forward(x)))
+        return x, weights
+
+
+class Encoder(nn.Module):
+    def __init__(
+        self,
+        vocab_size: int,
+        length: int,
+        d_model: int,
+        n_layers: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, d_model)
+        self.register_buffer("positions", sinusoidal_positions(length, d_model), persistent=False)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+
+    def forward(self, tokens: torch.Tensor, need_weights: bool = False, keep_hidden: bool = False):
+        """Final token vectors (B, L, d); with the flags also every layer's attention weights
+        (B, H, L, L) and hidden states (the embedding output is layer 0)."""
+        x = self.drop(self.embedding(tokens) + self.positions)
+        hidden, attention = ([x] if keep_hidden else []), []
+        for block in self.blocks:
+            x, weights = block(x, need_weights)
+            if need_weights:
+                attention.append(weights)
+            if keep_hidden:
+                hidden.append(x)
+        return x, attention, hidden
+
+
+class Transformer(nn.Module):
+    """Encoder plus the task's head: (B, q) logits for root, (B, L, q) for mlm."""
+
+    def __init__(
+        self,
+        *,
+        task: str,
+        q: int,
+        vocab_size: int,
+        length: int,
+        d_model: int,
+        n_layers: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float,
+        pooling: str = "flatten",
+    ) -> None:
+        super().__init__()
+        self.task, self.pooling = task, pooling
+        self.encoder = Encoder(vocab_size, length, d_model, n_layers, n_heads, d_ff, dropout)
+        if task == "mlm":
+            self.head = nn.Linear(d_model, q)
+        elif pooling == "flatten":
+            self.head = nn.Linear(length * d_model, q)
+        else:
+            self.head = nn.Linear(d_model, q)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x, _, _ = self.encoder(tokens)
+        if self.task == "mlm":
+            return self.head(x)
+        pooled = x.flatten(1) if self.pooling == "flatten" else x.mean(dim=1)
+        return self.head(pooled)

@@ -1,0 +1,147 @@
+"""The transformer plugin on tiny models and the smoke suite: fast, CPU, deterministic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hbench_transformer.configs import TransformerConfig  # noqa: E402
+from hbench_transformer.model import TransformerModel, checkpoint_steps  # noqa: E402
+
+from hbench.cli import main  # noqa: E402
+from hbench.errors import UsageError  # noqa: E402
+from hbench.harness import Harness, RunRequest  # noqa: E402
+from hbench.runner import run_benchmark  # noqa: E402
+from hbench.suites import get_suite  # noqa: E402
+
+TINY = {"d_model": 16, "n_layers": 2, "d_ff": 32, "epochs": 3, "epochs_mlm": 3, "warmup_steps": 10}
+
+
+def harness(task="root", model_args=None, **overrides) -> Harness:
+    overrides = {"task": f'"{task}"', **{k: str(v) for k, v in overrides.items()}}
+    return Harness(
+        RunRequest(
+            model="transformer",
+            suite=get_suite("smoke", overrides),
+            suite_name="smoke",
+            model_args={**TINY, **(model_args or {})},
+            device="cpu",
+        )
+    )
+
+
+def fitted(h: Harness, level: int = 0, seed: int = 0, **hooks) -> TransformerModel:
+    model = h.new_model()
+    h.fit(model, h.train_data(seed, level), h.callbacks(seed, level, **hooks))
+    return model
+
+
+def test_learns_iid_leaves_close_to_bp():
+    """At k = depth the root's law given the leaves is simple: the model gets near BP."""
+    h = harness(P=4000, n_test=1000, model_args={"epochs": 15, "lr": 3e-3})
+    model = fitted(h, level=3)
+    rows, _, _ = h.evaluate(model, 0, 3)
+    in_sample = next(r for r in rows if r["k_test"] == 3)
+    assert in_sample["acc_bp"] - in_sample["acc"] < 0.03
+    assert in_sample["kl_bp"] < 0.05
+
+
+@pytest.mark.parametrize("task", ["root", "mlm"])
+def test_predictions_are_probabilities_and_deterministic(task):
+    h = harness(task)
+    data = h.test_data(0, 1)
+    first = h.predict(fitted(h), data)  # validated: shape, finite, sums to 1
+    again = h.predict(fitted(h), data)
+    np.testing.assert_array_equal(first, again)
+    other = h.predict(fitted(h, seed=1), data)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("task", ["root", "mlm"])
+def test_attention_and_hidden_states(task):
+    h = harness(task)
+    model = fitted(h)
+    data = h.test_data(0, 0)
+    attention = model.attention(data)
+    assert len(attention) == 2
+    for layer in attention:
+        assert layer.shape == (len(data), 1, 8, 8)
+        np.testing.assert_allclose(layer.sum(axis=-1), 1.0, atol=1e-5)
+        assert np.all(layer >= 0)
+    hidden = model.hidden_states(data)
+    assert len(hidden) == 3 and all(x.shape == (len(data), 8, 16) for x in hidden)
+
+
+def test_checkpoint_round_trip_uses_weights_only(tmp_path, monkeypatch):
+    h = harness("mlm")
+    model = fitted(h)
+    path = model.save(tmp_path / "mlm.pt")
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    root = harness("root", model_args={"init": str(path), "freeze_encoder": True})
+    tuned = fitted(root)
+    assert calls == [True]
+    for key, value in model.net.encoder.state_dict().items():
+        torch.testing.assert_close(tuned.net.encoder.state_dict()[key], value)
+
+
+def test_bad_checkpoints_and_configs_are_usage_errors(tmp_path):
+    not_a_checkpoint = tmp_path / "x.pt"
+    not_a_checkpoint.write_text("hello")
+    with pytest.raises(UsageError, match="init="):
+        fitted(harness(model_args={"init": str(not_a_checkpoint)}))
+    saved = fitted(harness()).save(tmp_path / "small.pt")
+    with pytest.raises(UsageError, match="d_model=32"):
+        fitted(harness(model_args={"init": str(saved), "d_model": 32}))
+    with pytest.raises(ValueError, match="divisible"):
+        TransformerConfig(d_model=10, n_heads=3)
+    with pytest.raises(ValueError, match="freeze_encoder"):
+        TransformerConfig(freeze_encoder=True)
+
+
+def test_checkpoint_hook_is_called_at_log_spaced_steps():
+    assert checkpoint_steps(1000, 4) == {1, 10, 100, 1000}
+    labels = []
+    fitted(harness(model_args={"n_checkpoints": 5}), on_checkpoint=labels.append)
+    assert labels == sorted(labels) and len(labels) >= 3 and labels[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model-arg", "d_model=10", "--model-arg", "n_heads=3"], "divisible by n_heads"),
+        (["--model-arg", "n_layers=0"], "--model-arg n_layers=0"),
+        (["--model-arg", "dropout=1"], "--model-arg dropout=1"),
+        (["--model-arg", "init=/nonexistent.pt"], "init='/nonexistent.pt'"),
+        (["--device", "cuda"], "--device='cuda' is invalid"),
+    ],
+)
+def test_cli_bad_input(capsys, tmp_path, argv, message):
+    if "cuda" in argv and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code = main(
+        ["run", "--model", "transformer", "--suite", "smoke", *argv, "--out", str(tmp_path)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_run_on_smoke_writes_a_result(tmp_path):
+    request = RunRequest(
+        model="transformer",
+        suite=get_suite("smoke", {"train_filters": "[0]"}),
+        suite_name="smoke",
+        model_args=TINY,
+        device="cpu",
+    )
+    result = run_benchmark(request)
+    assert result.environment.torch == torch.__version__
+    assert result.spec.device == "cpu"
