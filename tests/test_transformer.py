@@ -145,3 +145,10 @@ def test_run_on_smoke_writes_a_result(tmp_path):
     result = run_benchmark(request)
     assert result.environment.torch == torch.__version__
     assert result.spec.device == "cpu"
+
+
+def test_a_foreign_torch_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(UsageError, match="hbench-transformer checkpoint"):
+        fitted(harness(model_args={"init": str(path)}))
