@@ -29,9 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from _common import OtherLoad, blas_threads, calibrate, measure, print_machine, write_json
+from tabulate import tabulate
+
 from hbench_tree.bp import BeliefPropagation
 from hbench_tree.model import build_model
-from tabulate import tabulate
 
 GB = 1e9
 #: Bytes the sampler's ~15 numpy steps of one alias draw move (uniform, scaled, column, fraction,

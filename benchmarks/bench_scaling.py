@@ -24,11 +24,11 @@ from dataclasses import fields, is_dataclass
 
 import numpy as np
 from _common import OtherLoad, calibrate, measure, print_machine, write_json
-from hbench_tree.bp import BeliefPropagation
-from hbench_tree.model import build_model
 from tabulate import tabulate
 
 from hbench.memory import format_bytes
+from hbench_tree.bp import BeliefPropagation
+from hbench_tree.model import build_model
 
 STAGES = ("sampling", "root-only BP", "full BP")
 

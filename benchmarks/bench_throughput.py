@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 
 from _common import OtherLoad, blas_threads, measure, print_machine, write_json
+from tabulate import tabulate
+
 from hbench_tree.bp import BeliefPropagation
 from hbench_tree.model import build_model
-from tabulate import tabulate
 
 TARGETS = {"sampling": 2_000_000, "root-only BP": 2_000_000, "full BP": 1_000_000}
 REFERENCE = {"sampling": 5_000, "root-only BP": 1_000}  # the paper authors' code, per process

@@ -17,12 +17,12 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from hbench_transformer.configs import TransformerConfig
-from hbench_transformer.model import TransformerModel
 from tabulate import tabulate
 from torch import nn
 
 from hbench.tasks import TaskData, TaskSpec
+from hbench_transformer.configs import TransformerConfig
+from hbench_transformer.model import TransformerModel
 
 Q, LENGTH = 4, 16
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hbench_tree.model import build_model
 
 from hbench.errors import PluginError, UsageError
 from hbench.registry import get_registry
 from hbench.tasks import WHOLE_SEQUENCE, Model, PrivilegedAccess, TaskData
+from hbench_tree.model import build_model
 
 Q, DEPTH = 4, 3
 

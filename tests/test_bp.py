@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from brute_force import leaf_law, posteriors
 from conftest import every_filter_level, random_ambiguous_model
-from hbench_tree.bp import BeliefPropagation
-from hbench_tree.model import build_model
 
 from hbench.errors import UsageError
+from hbench_tree.bp import BeliefPropagation
+from hbench_tree.model import build_model
 
 TOLERANCE = 1e-10
 

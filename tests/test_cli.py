@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hbench_tree.bp import BeliefPropagation
-from hbench_tree.model import build_model
 
 import hbench.cli
 from hbench.cli import main
 from hbench.errors import UsageError
 from hbench.hookspecs import hookimpl
 from hbench.registry import load_registry, reset_registry
+from hbench_tree.bp import BeliefPropagation
+from hbench_tree.model import build_model
 
 GRAMMAR = ["--q", "4", "--depth", "4", "--sigma", "1.0", "--grammar-seed", "0"]
 

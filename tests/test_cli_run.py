@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from hbench.results import load_results, read_result
 
 from hbench.cli import main
+from hbench.results import load_results, read_result
 
 
 def run_cli(capsys, *argv):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from brute_force import joint_table
 from conftest import random_ambiguous_model
+
 from hbench_tree.model import build_model
 
 MODELS = [

@@ -8,6 +8,8 @@ from functools import reduce
 
 import numpy as np
 import pytest
+
+from hbench.errors import UsageError
 from hbench_tree.model import (
     MAX_DEPTH,
     TreeModel,
@@ -17,8 +19,6 @@ from hbench_tree.model import (
     random_productions,
     symbol_dtype,
 )
-
-from hbench.errors import UsageError
 
 
 def uniform_productions(q: int) -> np.ndarray:

@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from hbench_tree.factories import BPOracle, HierarchicalFilter
-from hbench_tree.model import build_model
 
 from hbench.errors import UsageError
 from hbench.oracle_table import OracleTable, oracle_table
+from hbench_tree.factories import BPOracle, HierarchicalFilter
+from hbench_tree.model import build_model
 
 
 @pytest.fixture(scope="module")

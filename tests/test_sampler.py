@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from brute_force import joint_table, leaf_law
 from conftest import every_filter_level
-from hbench_tree.model import build_model
 from stats import chi_square_pvalue
 
 from hbench.errors import UsageError
+from hbench_tree.model import build_model
 
 N = 60_000
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hbench_tree.model import build_model
 
 from hbench.contracts import MASKED
 from hbench.errors import UsageError
 from hbench.registry import get_registry
 from hbench.tasks import WHOLE_SEQUENCE, Task, TaskSpec
+from hbench_tree.model import build_model
 
 Q, DEPTH = 4, 3
 LENGTH = 1 << DEPTH

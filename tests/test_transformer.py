@@ -7,14 +7,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hbench_transformer.configs import TransformerConfig  # noqa: E402
-from hbench_transformer.model import TransformerModel, checkpoint_steps  # noqa: E402
-
 from hbench.cli import main  # noqa: E402
 from hbench.errors import UsageError  # noqa: E402
 from hbench.harness import Harness, RunRequest  # noqa: E402
 from hbench.runner import run_benchmark  # noqa: E402
 from hbench.suites import get_suite  # noqa: E402
+from hbench_transformer.configs import TransformerConfig  # noqa: E402
+from hbench_transformer.model import TransformerModel, checkpoint_steps  # noqa: E402
 
 TINY = {"d_model": 16, "n_layers": 2, "d_ff": 32, "epochs": 3, "epochs_mlm": 3, "warmup_steps": 10}
 
