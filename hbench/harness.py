@@ -21,6 +21,7 @@ import numpy as np
 
 from hbench.contracts import Sample
 from hbench.devices import resolve_device
+from hbench.dynamics import DynamicsRecorder
 from hbench.errors import PluginError, UsageError
 from hbench.registry import Registry, get_registry
 from hbench.scoring import headline, score_queries, validate_probabilities
@@ -202,13 +203,17 @@ class Harness:
         suite = self.request.suite
         rows: list[dict] = []
         timings: list[dict] = []
+        dynamics: list[dict] = []
         started = time.perf_counter()
         for seed in suite.seeds:
             for k_train in suite.train_levels:
                 train = self.train_data(seed, k_train)
                 model = self.new_model()
                 start = time.perf_counter()
-                self.fit(model, train, self.callbacks(seed, k_train))
+                recorder = DynamicsRecorder(self, model, seed, k_train)
+                self.fit(model, train, self.callbacks(seed, k_train, on_checkpoint=recorder))
+                if recorder.points:
+                    dynamics.append(recorder.series())
                 fit_s = time.perf_counter() - start
                 level_rows, predict_s, oracle_s = self.evaluate(model, seed, k_train)
                 rows.extend(level_rows)
@@ -228,5 +233,6 @@ class Harness:
             "headline": headline(rows),
             "timings": timings,
             "wall_s": time.perf_counter() - started,
+            "extra": {"dynamics": dynamics} if dynamics else {},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

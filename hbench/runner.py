@@ -64,6 +64,7 @@ def run_benchmark(
         environment=collect_environment(plugins_involved(harness), device),
         created=outcome["created"],
         wall_s=outcome["wall_s"],
+        extra=outcome["extra"],
     )
 
 

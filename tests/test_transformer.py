@@ -151,3 +151,21 @@ def test_a_foreign_torch_file_is_not_a_checkpoint(tmp_path):
     torch.save({"weights": torch.zeros(2)}, path)
     with pytest.raises(UsageError, match="hbench-transformer checkpoint"):
         fitted(harness(model_args={"init": str(path)}))
+
+
+def test_learning_dynamics_and_staircase_are_recorded():
+    request = RunRequest(
+        model="transformer",
+        suite=get_suite("smoke", {"train_filters": "[0]"}),
+        suite_name="smoke",
+        model_args={**TINY, "n_checkpoints": 4},
+        device="cpu",
+    )
+    result = run_benchmark(request)
+    (series,) = result.extra["dynamics"]
+    assert series["k_train"] == 0 and len(series["points"]) >= 3
+    for point in series["points"]:
+        assert set(point["accuracy"]) == {"0", "1", "2", "3"}
+        assert set(point["kl"]) == {"0", "1", "2", "3"}
+    assert len(series["closest"]) == len(series["points"])
+    assert set(series["first_closest_order"]) <= {0, 1, 2, 3}
