@@ -220,6 +220,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     with progress(fits, f"{args.model} on {args.suite}/{suite.task}", unit="fit") as advance:
         result = run_benchmark(request, progress=advance)
     path = write_result(result, folder)
+    from hbench.figures import dynamics_figures
+
+    figures = dynamics_figures(result, path)
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True))
         return 0
@@ -231,6 +234,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(level_table(result))
     print(headline_line(result))
     print(f"wrote {path} ({result.wall_s:.1f} s)")
+    for figure in figures:
+        print(f"wrote {figure}")
     return 0
 
 

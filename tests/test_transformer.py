@@ -169,3 +169,33 @@ def test_learning_dynamics_and_staircase_are_recorded():
         assert set(point["kl"]) == {"0", "1", "2", "3"}
     assert len(series["closest"]) == len(series["points"])
     assert set(series["first_closest_order"]) <= {0, 1, 2, 3}
+
+
+def test_dynamics_figures_are_written_next_to_the_result(tmp_path):
+    code = main(
+        [
+            "run",
+            "--model",
+            "transformer",
+            "--suite",
+            "smoke",
+            "--train-filter",
+            "0",
+            "--model-arg",
+            "n_checkpoints=4",
+            "--model-arg",
+            "epochs=2",
+            "--model-arg",
+            "d_model=16",
+            "--model-arg",
+            "d_ff=32",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    (result,) = tmp_path.glob("*.json")
+    (figure,) = tmp_path.glob("*_dynamics_s0_k0.png")
+    assert figure.stem.startswith(result.stem)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
