@@ -160,24 +160,26 @@ class Harness:
             access = PrivilegedAccess(self.grammar, self.filter, self.oracle, self.task, level)
         return Callbacks(model_seed, self.request.device, access, **hooks)
 
-    def predict(self, model: Any, data: TaskData) -> np.ndarray:
-        label = f"model {self.request.model!r} ({self.model_entry.source})"
+    @property
+    def model_label(self) -> str:
+        return f"model {self.request.model!r} ({self.model_entry.source})"
+
+    def _call_model(self, stage: str, call: Callable[[], Any]) -> Any:
+        """Run the model's ``fit`` or ``predict``; a crash becomes a `PluginError` naming it."""
         try:
-            probabilities = model.predict(data.without_targets())
+            return call()
         except (UsageError, PluginError):
             raise
         except Exception as exc:
-            raise PluginError(f"{label} failed in predict: {type(exc).__name__}: {exc}") from exc
-        return validate_probabilities(probabilities, data.n_queries, self.spec.q, label)
+            message = f"{self.model_label} failed in {stage}: {type(exc).__name__}: {exc}"
+            raise PluginError(message) from exc
+
+    def predict(self, model: Any, data: TaskData) -> np.ndarray:
+        probabilities = self._call_model("predict", lambda: model.predict(data.without_targets()))
+        return validate_probabilities(probabilities, data.n_queries, self.spec.q, self.model_label)
 
     def fit(self, model: Any, train: TaskData, callbacks: Callbacks) -> None:
-        label = f"model {self.request.model!r} ({self.model_entry.source})"
-        try:
-            model.fit(train, self.spec, callbacks)
-        except (UsageError, PluginError):
-            raise
-        except Exception as exc:
-            raise PluginError(f"{label} failed in fit: {type(exc).__name__}: {exc}") from exc
+        self._call_model("fit", lambda: model.fit(train, self.spec, callbacks))
 
     def evaluate(self, model: Any, seed: int, k_train: int) -> tuple[list[dict], float, float]:
         """Score a fitted model on every test level and ood; (rows, predict_s, oracle_s)."""

@@ -40,7 +40,7 @@ def run_benchmark(
     harness = Harness(request, registry or get_registry())
     outcome = harness.run(progress=progress)
     suite = request.suite
-    device = "cpu" if request.device == "cpu" else _device_used(request.device)
+    device = _device_used(request.device)
     spec = RunSpec(
         suite=suite.model_dump(mode="json"),
         suite_name=request.suite_name,
