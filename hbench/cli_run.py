@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,10 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parsers(
+    sub: argparse._SubParsersAction, common: argparse.ArgumentParser
+) -> dict[str, Callable[[argparse.Namespace], int]]:
+    """Add ``run`` and ``check``; return their handlers."""
     p = sub.add_parser(
         "run", parents=[common], help="train a model and score it against exact inference"
     )
@@ -76,6 +80,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         "check", parents=[common], help="verify a model's contract on the smoke suite in seconds"
     )
     _model_options(p)
+    return {"run": cmd_run, "check": cmd_check}
 
 
 def _option_values(pairs: list[tuple[str, str]], flag: str) -> tuple[dict, dict]:
