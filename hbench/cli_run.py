@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,12 @@ def add_parsers(
     )
     p.add_argument("--out", default="results", help="folder for the result file (default: results)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--save-models",
+        action="store_true",
+        help="keep every trained model (one file per seed and training level) in a folder "
+        "next to the result, for `hbench analyze`; off by default, results stay small",
+    )
 
     p = sub.add_parser(
         "check", parents=[common], help="verify a model's contract on the smoke suite in seconds"
@@ -213,18 +220,54 @@ def headline_line(result) -> str:
     )
 
 
+def _run_and_write(request, folder: Path, save_models: bool, advance) -> tuple[Any, Path]:
+    """Run, then write the result; with ``save_models`` the trained models are written into a
+    hidden folder first and renamed to ``<result stem>_models`` just before the result file,
+    so an interrupted run leaves neither a result nor a models folder behind."""
+    import shutil
+    import tempfile
+
+    from hbench.results import models_folder, new_result_path, write_result
+    from hbench.runner import run_benchmark
+
+    staging = None
+    if save_models:
+        try:
+            staging = Path(tempfile.mkdtemp(dir=folder, prefix=".models-", suffix=".tmp"))
+            mask = os.umask(0)
+            os.umask(mask)
+            staging.chmod(0o777 & ~mask)  # as a plain mkdir would (mkdtemp gives 0o700)
+        except OSError as exc:
+            raise invalid("--out", str(folder), f"a writable folder ({exc.strerror})") from None
+    try:
+        result = run_benchmark(request, progress=advance, save_dir=staging)
+        path = new_result_path(result, folder)
+        if staging is None or not result.saved_models:
+            return result, write_result(result, folder, path=path)
+        target = models_folder(path)
+        staging.rename(target)
+        staging = target  # removed again if the result cannot be written
+        moved = [
+            m.model_copy(update={"path": f"{target.name}/{m.path}"}) for m in result.saved_models
+        ]
+        result = result.model_copy(update={"saved_models": moved})
+        written = write_result(result, folder, path=path)
+        staging = None
+        return result, written
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from hbench.progress import progress
-    from hbench.results import write_result
-    from hbench.runner import run_benchmark
 
     folder = _output_folder(args.out)
     request = _request(args, args.suite, _overrides(args))
     suite = request.suite
     fits = len(suite.seeds) * len(suite.train_levels)
     with progress(fits, f"{args.model} on {args.suite}/{suite.task}", unit="fit") as advance:
-        result = run_benchmark(request, progress=advance)
-    path = write_result(result, folder)
+        result, path = _run_and_write(request, folder, args.save_models, advance)
     from hbench.figures import dynamics_figures
 
     figures = dynamics_figures(result, path)
@@ -239,6 +282,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(level_table(result))
     print(headline_line(result))
     print(f"wrote {path} ({result.wall_s:.1f} s)")
+    if result.saved_models:
+        where = Path(result.saved_models[0].path).parent
+        print(f"wrote {len(result.saved_models)} trained model(s) to {path.parent / where}")
+    elif args.save_models:
+        print(f"saved no models: model {args.model!r} has no save(path) method")
     for figure in figures:
         print(f"wrote {figure}")
     return 0

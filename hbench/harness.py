@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -200,12 +201,25 @@ class Harness:
             rows.append({"seed": seed, "k_train": k_train, "k_test": k_test, **scores})
         return rows, predict_s, oracle_s
 
-    def run(self, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-        """Every (seed, training level): fit a fresh model and score it."""
+    def save(self, model: Any, folder: Path, seed: int, k_train: int) -> dict[str, Any] | None:
+        """Keep a fitted model as ``folder/s<seed>_k<k_train>.pt`` if it can ``save`` itself;
+        its entry for `RunResult.saved_models` (path relative to ``folder``), else None."""
+        if not callable(getattr(model, "save", None)):
+            return None
+        name = f"s{seed}_k{k_train}.pt"
+        self._call_model("save", lambda: model.save(folder / name))
+        return {"seed": seed, "k_train": k_train, "path": name}
+
+    def run(
+        self, progress: Callable[[int], None] | None = None, save_dir: Path | None = None
+    ) -> dict[str, Any]:
+        """Every (seed, training level): fit a fresh model and score it; with ``save_dir``,
+        keep each fitted model there (see `save`)."""
         suite = self.request.suite
         rows: list[dict] = []
         timings: list[dict] = []
         dynamics: list[dict] = []
+        saved: list[dict] = []
         started = time.perf_counter()
         for seed in suite.seeds:
             for k_train in suite.train_levels:
@@ -219,6 +233,8 @@ class Harness:
                 fit_s = time.perf_counter() - start
                 level_rows, predict_s, oracle_s = self.evaluate(model, seed, k_train)
                 rows.extend(level_rows)
+                if save_dir is not None and (entry := self.save(model, save_dir, seed, k_train)):
+                    saved.append(entry)
                 timings.append(
                     {
                         "seed": seed,
@@ -236,5 +252,6 @@ class Harness:
             "timings": timings,
             "wall_s": time.perf_counter() - started,
             "extra": {"dynamics": dynamics} if dynamics else {},
+            "saved_models": saved,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

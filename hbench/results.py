@@ -108,6 +108,24 @@ class Timing(BaseModel):
     oracle_s: float
 
 
+class SavedModel(BaseModel):
+    """A trained model a run kept (``hbench run --save-models``), for later analyses."""
+
+    model_config = _STRICT
+
+    seed: int
+    k_train: int
+    path: str  # relative to the folder of the result file, with "/" separators
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        parts = value.split("/")
+        if not value or value.startswith("/") or "\\" in value or ".." in parts:
+            raise ValueError(f"must be a relative path below the result's folder, not {value!r}")
+        return value
+
+
 class RunSpec(BaseModel):
     """What was run: enough to rerun it.
 
@@ -184,6 +202,7 @@ class RunResult(BaseModel):
     created: str  # ISO 8601 UTC timestamp of the run's end
     wall_s: float
     extra: dict[str, Any] = Field(default_factory=dict)  # later analyses (learning dynamics)
+    saved_models: list[SavedModel] = Field(default_factory=list)  # with --save-models
 
     @field_validator("created")
     @classmethod
@@ -291,17 +310,33 @@ def result_filename(result: RunResult) -> str:
     return "_".join([*parts, uuid.uuid4().hex[:8]]) + ".json"
 
 
-def write_result(result: RunResult, out_dir: str | Path, *, field: str = "--out") -> Path:
-    """Write ``result`` atomically into ``out_dir`` (created if missing) under a new name.
+def new_result_path(result: RunResult, out_dir: str | Path) -> Path:
+    """A path in ``out_dir`` for ``result`` that no file (or models folder) takes yet."""
+    out_dir = Path(out_dir)
+    path = out_dir / result_filename(result)
+    # 2^-32 per pair of runs in one second; cheap to rule out anyway
+    while path.exists() or models_folder(path).exists():
+        path = out_dir / result_filename(result)
+    return path
+
+
+def models_folder(result_path: str | Path) -> Path:
+    """Where ``hbench run --save-models`` keeps the trained models of a result file."""
+    result_path = Path(result_path)
+    return result_path.with_name(f"{result_path.stem}_models")
+
+
+def write_result(
+    result: RunResult, out_dir: str | Path, *, field: str = "--out", path: Path | None = None
+) -> Path:
+    """Write ``result`` atomically into ``out_dir`` (created if missing) under a new name
+    (or at ``path``, from `new_result_path`).
 
     Every run gets its own file, so concurrent runs writing to one folder never overwrite each
     other, and an interrupted write leaves no partial file (see `hbench.io.atomic_write`).
     ``field`` names the option in errors (a read-only folder, a full disk).
     """
-    out_dir = Path(out_dir)
-    path = out_dir / result_filename(result)
-    while path.exists():  # 2^-32 per pair of runs in one second; cheap to rule out anyway
-        path = out_dir / result_filename(result)
+    path = path or new_result_path(result, out_dir)
     data = result.model_dump(mode="json")
     return write_json(path, data, field=field)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from hbench.harness import Harness, RunRequest
 from hbench.registry import Registry, get_registry
@@ -35,10 +36,14 @@ def run_benchmark(
     *,
     registry: Registry | None = None,
     progress: Callable[[int], None] | None = None,
+    save_dir: Path | None = None,
 ) -> RunResult:
-    """Run the request and wrap the outcome with its full specification and environment."""
+    """Run the request and wrap the outcome with its full specification and environment.
+
+    With ``save_dir`` every fitted model that can ``save`` itself is kept there; the paths in
+    ``saved_models`` are then relative to ``save_dir``."""
     harness = Harness(request, registry or get_registry())
-    outcome = harness.run(progress=progress)
+    outcome = harness.run(progress=progress, save_dir=save_dir)
     suite = request.suite
     device = _device_used(request.device)
     spec = RunSpec(
@@ -65,6 +70,7 @@ def run_benchmark(
         created=outcome["created"],
         wall_s=outcome["wall_s"],
         extra=outcome["extra"],
+        saved_models=outcome["saved_models"],
     )
 
 

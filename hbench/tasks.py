@@ -118,8 +118,20 @@ class PrivilegedAccess:
 class Model(Protocol):
     """What a model plugin implements. It is built by its factory from its validated config.
 
-    Optional capabilities, discovered with ``hasattr``: ``attention(data) -> list of (n, L, L)``
-    per layer, ``hidden_states(data) -> list of (n, L, d)`` per layer.
+    Optional capabilities, discovered with ``hasattr``; an analysis that needs one skips a model
+    without it, with a one-line reason:
+
+    - ``attention(data) -> list`` of (n, L, L) (or (n, heads, L, L)) arrays, one per layer: row
+      i is how query token i spreads its attention over the L tokens (rows sum to 1).
+    - ``hidden_states(data) -> list`` of (n, L, d) arrays: index 0 is the embedding output,
+      index i the output of layer i.
+    - ``save(path) -> path``: write the fitted model to one file, atomically, in a format that
+      loads without unpickling code (``torch.load(weights_only=True)``, ``np.load``).
+      ``hbench run --save-models`` calls it once per (seed, training level), so analyses can
+      study the trained models later.
+    - ``load(path, device="cpu") -> None``: the inverse, called on a fresh instance built by
+      the factory from the run's recorded config; afterwards the model predicts (and exposes
+      its other capabilities) exactly as the saved one did, without ``fit``.
     """
 
     def fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None: ...

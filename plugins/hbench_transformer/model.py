@@ -30,6 +30,12 @@ ENCODER_SHAPE = ("d_model", "n_layers", "n_heads", "d_ff")
 IGNORE = -100  # cross_entropy's ignore_index: positions that are not queries
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def checkpoint_steps(total_steps: int, count: int) -> set[int]:
     """``count`` log-spaced step numbers in [1, total_steps] (fewer if they coincide)."""
     if count <= 0 or total_steps <= 0:
@@ -37,16 +43,16 @@ def checkpoint_steps(total_steps: int, count: int) -> set[int]:
     return {int(s) for s in np.unique(np.geomspace(1, total_steps, count).round())}
 
 
-def load_checkpoint(path: Path, device: torch.device) -> dict:
-    """A saved model, or a UsageError naming ``init`` and what is wrong with the file."""
+def load_checkpoint(path: Path, device: torch.device, field: str = "init") -> dict:
+    """A saved model, or a UsageError naming ``field`` and what is wrong with the file."""
     if not path.is_file():
-        raise invalid("init", str(path), "an existing checkpoint file saved by this model")
+        raise invalid(field, str(path), "an existing checkpoint file saved by this model")
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # not a torch file, or one that needs unpickling code
-        raise invalid("init", str(path), f"a checkpoint saved by this model ({exc})") from None
+        raise invalid(field, str(path), f"a checkpoint saved by this model ({exc})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise invalid("init", str(path), f"a {CHECKPOINT_FORMAT} checkpoint")
+        raise invalid(field, str(path), f"a {CHECKPOINT_FORMAT} checkpoint")
     return checkpoint
 
 
@@ -199,6 +205,7 @@ class TransformerModel:
         os.close(fd)
         try:
             torch.save(checkpoint, tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # as a plain open() would (mkstemp gives 0o600)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -247,3 +254,42 @@ class TransformerModel:
             torch.cat([layers[i] for layers in per_batch]).float().cpu().numpy()
             for i in range(len(per_batch[0]))
         ]
+
+    # --- restoring a saved model (analyses) ----------------------------------------------
+
+    def load(self, path: str | Path, device: str = "cpu") -> None:
+        """Restore a model written by `save`, ready to predict without ``fit``.
+
+        The network is built from the sizes stored in the checkpoint, not from this instance's
+        config: a preset may change between hbench versions, the saved weights do not. Loaded
+        with ``torch.load(weights_only=True)``, so a checkpoint can never run code.
+        """
+        self.device = torch.device(device)
+        checkpoint = load_checkpoint(Path(path), self.device, field="checkpoint")
+        saved, task, q = dict(checkpoint["config"]), checkpoint["task"], int(checkpoint["q"])
+        vocab_size, length = int(checkpoint["vocab_size"]), int(checkpoint["length"])
+        net = Transformer(
+            task=task,
+            q=q,
+            vocab_size=vocab_size,
+            length=length,
+            d_model=saved["d_model"],
+            n_layers=saved["n_layers"],
+            n_heads=saved["n_heads"],
+            d_ff=saved["d_ff"],
+            dropout=saved["dropout"],
+            pooling=saved.get("pooling", "flatten"),
+        )
+        try:
+            net.load_state_dict(checkpoint["state_dict"])
+        except RuntimeError as exc:
+            raise invalid("checkpoint", str(path), f"weights of the saved shape ({exc})") from None
+        self.net = net.to(self.device).eval()
+        self.shape = {**self.shape, **saved}
+        self.spec = TaskSpec(
+            task=task,
+            q=q,
+            length=length,
+            vocab_size=q + 1 if task == "mlm" else q,
+            mask_id=q if task == "mlm" else None,
+        )
