@@ -7,7 +7,12 @@ import importlib
 from collections.abc import Callable
 
 #: analysis name -> module (``HELP``, ``add_arguments(parser)``, ``run(args) -> int``).
-ANALYSES: dict[str, str] = {}
+ANALYSES: dict[str, str] = {
+    "attention": "hbench.analysis.attention",
+    "probe": "hbench.analysis.probe",
+    "mismatch": "hbench.analysis.mismatch",
+    "all": "hbench.analysis.all",
+}
 
 
 def add_parsers(

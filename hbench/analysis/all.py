@@ -1,0 +1,38 @@
+"""``hbench analyze all RESULT``: every analysis of one run, one after the other.
+
+Each part keeps its own options (``--sequences`` for attention, ``--probe-*`` for the probes);
+a part that does not apply to the run (a model without attention, a run that kept no models)
+prints its one-line reason and the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from hbench.analysis import common
+
+HELP = "attention, probe and mismatch analyses of one run"
+
+#: The analyses ``all`` runs, in order (modules under hbench.analysis).
+PARTS = ("attention", "probe", "mismatch")
+
+
+def _parts():
+    return [importlib.import_module(f"hbench.analysis.{name}") for name in PARTS]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common.add_run_arguments(parser)
+    common.add_model_arguments(parser)
+    for part in _parts():
+        part.add_own_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    codes = []
+    for name, part in zip(PARTS, _parts(), strict=True):
+        print(f"== {name}")
+        codes.append(part.run(args))
+        print()
+    return max(codes)

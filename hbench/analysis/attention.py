@@ -1,0 +1,337 @@
+"""``hbench analyze attention RESULT``: where each layer looks, as pictures and as numbers.
+
+For every trained model of a run, the attention matrix of every layer is averaged over fresh
+sequences (of the model's training level unless ``--data-filter``) and over heads. The *block
+score* turns each matrix into numbers: for block size 2^j (j = 0..l), ``mass[j]`` is the share
+of attention a query puts inside its own aligned block of 2^j leaves (positions i and p share
+the block when i // 2^j == p // 2^j). Uniform attention gives exactly ``uniform[j] = 2^j / L``;
+attention that stays inside blocks of 2^j gives ``mass[j] = 1``.
+
+The block size that *best explains* a layer is 2^j* with j* = argmax_j (mass[j] - uniform[j]),
+the largest such j on ties: ``mass`` and ``uniform`` are the cumulative distributions of the
+attended token's tree distance (the height of the smallest block holding both tokens) under the
+model and under uniform attention, and j* is where they differ most (a Kolmogorov-Smirnov
+statistic on the tree). For attention spread uniformly within blocks of 2^b, and any mixture of
+that with uniform attention, j* = b. When the largest excess is below ``--min-excess`` the layer
+has no block structure worth the name and j* = l (the whole sequence).
+
+The paper's reading to test: trained at k = 0, the blocks grow with depth (pairs, then
+quadruples, ...); trained at level k they stop growing at 2^(l-k), the size of the blocks that
+filtering keeps intact.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from hbench.analysis import common
+
+HELP = "attention maps per layer and training level, and the block size each layer attends within"
+PURPOSE = 0  # seed stream of the attention data (see `common.Run.sample`)
+CHUNK = 1024  # sequences per call to attention(): bounded memory, a moving progress bar
+
+
+class LayerBlocks(BaseModel):
+    """The block score of one layer; lists are indexed by j (block size 2^j, j = 0..l)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layer: int  # 1-based, as in the network
+    mass: list[float]  # share of attention inside the query's aligned block of 2^j leaves
+    uniform: list[float]  # what uniform attention gives: 2^j / L
+    excess: list[float]  # mass - uniform
+    best_j: int
+    best_block: int  # 2^best_j
+
+
+class ModelAttention(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int
+    k_train: int
+    data_level: int
+    layers: list[LayerBlocks]
+    array: str  # key of the (layers, L, L) mean attention matrices in the .npz file
+
+
+class AttentionReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = common.REPORT_VERSION
+    analysis: str = "attention"
+    result: str
+    model: str
+    sequences: int
+    min_excess: float
+    length: int
+    block_sizes: list[int]
+    models: list[ModelAttention]
+    arrays: str  # the .npz file, next to this JSON
+    figures: list[str]
+
+
+# --- the numbers ---------------------------------------------------------------------------------
+
+
+def block_scores(attention: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mass, uniform), each (l + 1,), of one (L, L) attention matrix (rows sum to 1)."""
+    attention = np.asarray(attention, dtype=np.float64)
+    length = attention.shape[-1]
+    depth = length.bit_length() - 1
+    if attention.shape != (length, length) or 1 << depth != length:
+        raise ValueError(f"expected a (2^l, 2^l) matrix, got shape {attention.shape}")
+    positions = np.arange(length)
+    mass = np.empty(depth + 1)
+    for j in range(depth + 1):
+        same_block = (positions[:, None] >> j) == (positions[None, :] >> j)
+        mass[j] = (attention * same_block).sum() / length
+    uniform = (1 << np.arange(depth + 1)) / length
+    return mass, uniform
+
+
+def best_block(mass: np.ndarray, uniform: np.ndarray, min_excess: float) -> int:
+    """j* of the module docstring: the largest j of maximal excess, or l below ``min_excess``."""
+    excess = np.asarray(mass) - np.asarray(uniform)
+    top = excess.max()
+    if top < min_excess:
+        return len(excess) - 1
+    return int(np.flatnonzero(excess >= top - 1e-9).max())
+
+
+def layer_blocks(matrices: np.ndarray, min_excess: float) -> list[LayerBlocks]:
+    """The block score of every layer of a (layers, L, L) stack."""
+    out = []
+    for index, matrix in enumerate(matrices):
+        mass, uniform = block_scores(matrix)
+        j = best_block(mass, uniform, min_excess)
+        out.append(
+            LayerBlocks(
+                layer=index + 1,
+                mass=mass.tolist(),
+                uniform=uniform.tolist(),
+                excess=(mass - uniform).tolist(),
+                best_j=j,
+                best_block=1 << j,
+            )
+        )
+    return out
+
+
+def mean_attention(model, data, advance: Callable[[int], None] = lambda n: None) -> np.ndarray:
+    """(layers, L, L): the model's attention averaged over sequences and heads."""
+    total: np.ndarray | None = None
+    for start, stop in common.chunks(len(data), CHUNK):
+        layers = model.attention(common.subset(data, start, stop))
+        stacked = np.stack([_per_sequence(np.asarray(a)) for a in layers])  # (layers, n, L, L)
+        part = stacked.sum(axis=1, dtype=np.float64)
+        total = part if total is None else total + part
+        advance(stop - start)
+    assert total is not None
+    return total / len(data)
+
+
+def _per_sequence(weights: np.ndarray) -> np.ndarray:
+    """(n, L, L) from (n, L, L) or (n, heads, L, L) (heads averaged)."""
+    if weights.ndim == 4:
+        return weights.mean(axis=1)
+    if weights.ndim != 3:
+        raise ValueError(
+            f"attention(): expected (n, L, L) or (n, heads, L, L), got {weights.shape}"
+        )
+    return weights
+
+
+def analyze(
+    run: common.Run,
+    models: Sequence[common.TrainedModel],
+    *,
+    sequences: int,
+    min_excess: float,
+    data_filter: int | None = None,
+    advance: Callable[[int], None] = lambda n: None,
+) -> tuple[list[ModelAttention], dict[str, np.ndarray]]:
+    """The block scores of every model, and its mean matrices by npz key."""
+    entries, arrays = [], {}
+    for trained in models:
+        level = common.data_level(run, trained.k_train, data_filter)
+        _, data = run.sample(sequences, trained.seed, level, PURPOSE)
+        matrices = mean_attention(trained.model, data, advance)
+        key = f"s{trained.seed}_k{trained.k_train}"
+        arrays[key] = matrices.astype(np.float32)
+        entries.append(
+            ModelAttention(
+                seed=trained.seed,
+                k_train=trained.k_train,
+                data_level=level,
+                layers=layer_blocks(matrices, min_excess),
+                array=key,
+            )
+        )
+    return entries, arrays
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common.add_run_arguments(parser)
+    common.add_model_arguments(parser)
+    add_own_arguments(parser)
+
+
+def add_own_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sequences",
+        type=int,
+        default=10_000,
+        help="test sequences the attention is averaged over (default %(default)s)",
+    )
+    parser.add_argument(
+        "--min-excess",
+        type=float,
+        default=0.05,
+        help="below this largest excess over uniform a layer has no block (default %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from hbench.devices import resolve_device
+    from hbench.io import save_npz
+    from hbench.progress import progress
+
+    common.check_count(args.sequences, "--sequences")
+    if not 0 <= args.min_excess < 1:
+        raise common.invalid("--min-excess", args.min_excess, "a number in [0, 1)")
+    loaded = common.load_run(args.result)
+    if args.data_filter is not None:
+        common.data_level(loaded, 0, args.data_filter)
+    try:
+        models = loaded.trained_models("attention", resolve_device(args.device))
+    except common.Skip as reason:
+        return common.skipped("attention", reason)
+    base = common.output_base(loaded.path, args.out, "attention")
+    with progress(len(models) * args.sequences, "attention", unit="seq") as advance:
+        entries, arrays = analyze(
+            loaded,
+            models,
+            sequences=args.sequences,
+            min_excess=args.min_excess,
+            data_filter=args.data_filter,
+            advance=advance,
+        )
+    npz = save_npz(base.with_suffix(".npz"), arrays)
+    figures = [
+        attention_grid(entries, arrays, base.with_name(base.name + ".png")),
+        block_profiles(entries, base.with_name(base.name + "_blocks.png")),
+    ]
+    report = AttentionReport(
+        result=str(loaded.path),
+        model=loaded.model_name,
+        sequences=args.sequences,
+        min_excess=args.min_excess,
+        length=loaded.spec.length,
+        block_sizes=[1 << j for j in range(loaded.depth + 1)],
+        models=entries,
+        arrays=npz.name,
+        figures=[f.name for f in figures],
+    )
+    path = common.write_report(report, base.with_suffix(".json"))
+    print(table(report))
+    for written in (path, npz, *figures):
+        print(f"wrote {written}")
+    return 0
+
+
+def table(report: AttentionReport) -> str:
+    """One row per (seed, training level, layer): in-block mass per block size, best block."""
+    from tabulate import tabulate
+
+    length = report.length
+    headers = [
+        "seed",
+        "k_train",
+        "layer",
+        *(f"m[{b}] (u={b / length:.2f})" for b in report.block_sizes),
+    ]
+    headers.append("best block")
+    rows = []
+    for entry in report.models:
+        for layer in entry.layers:
+            rows.append(
+                [
+                    entry.seed,
+                    entry.k_train,
+                    layer.layer,
+                    *(f"{m:.3f}" for m in layer.mass),
+                    layer.best_block,
+                ]
+            )
+    title = (
+        f"attention of model {report.model!r}: share of attention inside the query's block of b"
+        f" leaves (m[b]; uniform attention: u = b/{length}), averaged over {report.sequences}"
+        " sequences; best block = argmax_b (m[b] - u)"
+    )
+    return title + "\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+# --- the figures ---------------------------------------------------------------------------------
+
+
+def attention_grid(entries: list[ModelAttention], arrays: dict, path) -> object:
+    """Rows: layers; columns: trained models (training level); each cell the mean matrix."""
+    plt = common.pyplot()
+    n_layers = len(entries[0].layers)
+    figure, axes = plt.subplots(
+        n_layers,
+        len(entries),
+        figsize=(2.3 * len(entries) + 0.8, 2.3 * n_layers + 0.6),
+        squeeze=False,
+    )
+    for column, entry in enumerate(entries):
+        matrices = arrays[entry.array]
+        for row, layer in enumerate(entry.layers):
+            ax = axes[row, column]
+            ax.imshow(matrices[row], cmap="viridis", vmin=0, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"best block {layer.best_block}", fontsize=8)
+            if row == 0:
+                seed = f"s{entry.seed} " if len({e.seed for e in entries}) > 1 else ""
+                ax.set_title(
+                    f"{seed}k_train={entry.k_train}\nbest block {layer.best_block}", fontsize=9
+                )
+            if column == 0:
+                ax.set_ylabel(f"layer {layer.layer}")
+    figure.suptitle("mean attention (rows: query, columns: attended token)", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def block_profiles(entries: list[ModelAttention], path) -> object:
+    """Excess over uniform against block size, one panel per model, one line per layer."""
+    plt = common.pyplot()
+    figure, axes = plt.subplots(
+        1, len(entries), figsize=(3.2 * len(entries) + 0.6, 3.2), squeeze=False, sharey=True
+    )
+    for ax, entry in zip(axes[0], entries, strict=True):
+        js = list(range(len(entry.layers[0].excess)))
+        for layer in entry.layers:
+            (line,) = ax.plot(js, layer.excess, marker="o", label=f"layer {layer.layer}")
+            color = line.get_color()
+            ax.plot([layer.best_j], [layer.excess[layer.best_j]], "*", ms=13, color=color)
+        ax.set(xlabel="block size", title=f"k_train={entry.k_train}")
+        ax.set_xticks(js, [str(1 << j) for j in js])
+        ax.axhline(0, color="grey", lw=0.6)
+    axes[0, 0].set_ylabel("in-block mass - uniform")
+    axes[0, -1].legend(fontsize=7)
+    figure.suptitle("block score per layer (star: best block)", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

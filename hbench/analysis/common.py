@@ -1,0 +1,255 @@
+"""What every analysis of a finished run needs: the run rebuilt from its result file.
+
+A `Run` holds the validated result, the suite it ran on, and the grammar, filter, oracle and
+task rebuilt through the registry exactly as the harness built them, so an analysis can sample
+fresh data of any filter level and ask the oracle about it. `Run.trained_models` recreates each
+model the run kept (``hbench run --save-models``) from the recorded model name and config, then
+loads its weights. Analysis data is seeded from the run's seed on streams of its own, so it
+never coincides with the run's training or test data, and the same run gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from hbench.contracts import GenerativeModel, Sample
+from hbench.devices import DEVICES
+from hbench.errors import UsageError, invalid
+from hbench.io import write_json
+from hbench.results import RunResult, read_result
+from hbench.suites import Suite
+from hbench.tasks import TaskData
+
+#: First seed stream of analysis data; the harness uses streams 0..5 (`hbench.harness`).
+ANALYSIS_STREAM = 1000
+#: Version of every analysis JSON layout; bumped when a field changes meaning or goes away.
+REPORT_VERSION = 1
+
+
+class Skip(Exception):
+    """An analysis does not apply to this run; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """One model a run kept: its seed, training level, and the loaded model object."""
+
+    seed: int
+    k_train: int
+    model: Any
+
+
+@dataclass
+class Run:
+    """A finished run, rebuilt: result, suite, and the plugins the harness used."""
+
+    path: Path
+    result: RunResult
+    suite: Suite
+    registry: Any
+    grammar: GenerativeModel
+    filter: Any
+    oracle: Any
+    task: Any
+    _levels: dict[int, GenerativeModel] = field(default_factory=dict)
+
+    @property
+    def spec(self):
+        return self.task.spec(self.grammar)
+
+    @property
+    def depth(self) -> int:
+        return int(self.grammar.depth)
+
+    @property
+    def model_name(self) -> str:
+        return self.result.spec.model
+
+    def level(self, k: int) -> GenerativeModel:
+        """The grammar filtered at level k (cached)."""
+        if k not in self._levels:
+            self._levels[k] = self.filter.apply(self.grammar, k)
+        return self._levels[k]
+
+    def sample(
+        self, n: int, seed: int, level: int, purpose: int, *, internal: bool = False
+    ) -> tuple[Sample, TaskData]:
+        """Fresh sequences of a filter level and the task's questions about them.
+
+        ``purpose`` separates the analyses' streams (attention, probe training, probe test)."""
+        stream = np.random.SeedSequence([seed, ANALYSIS_STREAM + purpose, level])
+        sample_seed, task_seed = stream.spawn(2)
+        sample = self.level(level).sample(n, sample_seed, internal=internal)
+        data = self.task.make(sample, self.spec, np.random.default_rng(task_seed))
+        return sample, data
+
+    def new_model(self) -> Any:
+        """A fresh instance of the run's model, built from its recorded config."""
+        entry = self.registry.get("model", self.model_name)
+        return entry.create(entry.validate_config(dict(self.result.spec.model_settings)))
+
+    def trained_models(self, capability: str, device: str = "cpu") -> list[TrainedModel]:
+        """Every model the run kept, loaded; `Skip` (with the reason) when the analysis needing
+        ``capability`` cannot run on them."""
+        name = self.model_name
+        probe = self.new_model()
+        if not callable(getattr(probe, capability, None)):
+            raise Skip(f"model {name!r} has no {capability}(data) method")
+        if not self.result.saved_models:
+            if not callable(getattr(probe, "save", None)):
+                raise Skip(f"model {name!r} cannot save its trained state (no save(path))")
+            raise Skip(
+                "the run kept no trained models: rerun `hbench run` with --save-models"
+                f" (result {str(self.path)!r})"
+            )
+        if not callable(getattr(probe, "load", None)):
+            raise Skip(f"model {name!r} cannot load a saved model (no load(path))")
+        models = []
+        for saved in self.result.saved_models:
+            path = self.path.parent / saved.path
+            if not path.is_file():
+                raise UsageError(
+                    f"result file {str(self.path)!r} lists the trained model {saved.path!r},"
+                    f" which is missing next to it ({str(path)!r})"
+                )
+            model = probe if not models else self.new_model()
+            model.load(path, device=device)
+            models.append(TrainedModel(saved.seed, saved.k_train, model))
+        return models
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a result file and rebuild its plugins (the registry validates every option)."""
+    from hbench.registry import get_registry
+
+    path = Path(path)
+    result = read_result(path)
+    spec = result.spec
+    suite = Suite.model_validate({**spec.suite, "name": spec.suite_name})
+    registry = get_registry()
+    task_entry = registry.get("task", spec.task)
+    return Run(
+        path=path,
+        result=result,
+        suite=suite,
+        registry=registry,
+        grammar=registry.get("grammar", suite.grammar).create(suite.grammar_config()),
+        filter=registry.get("filter", suite.filter).create(),
+        oracle=registry.get("oracle", suite.oracle).create(),
+        task=task_entry.create(task_entry.validate_config(dict(spec.task_config))),
+    )
+
+
+# --- command-line plumbing shared by the analyses ----------------------------------------------
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """RESULT, --out: every analysis takes them."""
+    parser.add_argument("result", metavar="RESULT", help="a result file written by `hbench run`")
+    parser.add_argument(
+        "--out", help="folder for the JSON and PNG files (default: the result's folder)"
+    )
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the analyses that run trained models on fresh data."""
+    parser.add_argument(
+        "--device", choices=DEVICES, default="cpu", help="where models run (default cpu)"
+    )
+    parser.add_argument(
+        "--data-filter",
+        type=int,
+        metavar="K",
+        help="filter level of the analysis data (default: each model's training level)",
+    )
+
+
+def data_level(run: Run, k_train: int, data_filter: int | None) -> int:
+    """The filter level to sample analysis data from, checked against the depth."""
+    if data_filter is None:
+        return k_train
+    if not 0 <= data_filter <= run.depth:
+        raise invalid("--data-filter", data_filter, f"a filter level in [0, {run.depth}]")
+    return data_filter
+
+
+def check_count(value: int, flag: str, minimum: int = 1) -> int:
+    if value < minimum:
+        raise invalid(flag, value, f"an integer >= {minimum}")
+    return value
+
+
+def output_base(result_path: Path, out: str | None, analysis: str) -> Path:
+    """``<folder>/<result stem>_<analysis>``: every file of an analysis starts with this; the
+    folder is ``out``, or the result's own."""
+    folder = Path(out) if out else result_path.parent
+    if folder.exists() and not folder.is_dir():
+        raise invalid("--out", str(folder), "a folder, not a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise invalid(
+            "--out", str(folder), f"a folder that can be created ({exc.strerror})"
+        ) from None
+    return folder / f"{result_path.stem}_{analysis}"
+
+
+def write_report(report: BaseModel, path: Path) -> Path:
+    """The analysis's numbers as JSON, atomically (NaN as the JSON constant, like results)."""
+    return write_json(path, report.model_dump(mode="json"), field="--out")
+
+
+def chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, n, size):
+        yield start, min(start + size, n)
+
+
+def subset(data: TaskData, start: int, stop: int) -> TaskData:
+    """Rows [start, stop) of ``data`` with their queries (queries are listed row by row)."""
+    lo, hi = np.searchsorted(data.query_rows, [start, stop])
+    return TaskData(
+        inputs=data.inputs[start:stop],
+        query_rows=data.query_rows[lo:hi] - start,
+        query_positions=data.query_positions[lo:hi],
+        targets=None if data.targets is None else data.targets[lo:hi],
+    )
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def annotate(ax, image, values: np.ndarray, digits: int = 2, fontsize: int = 7) -> None:
+    """Write each finite value on its heatmap cell, black on light colours, white on dark."""
+    for (row, column), value in np.ndenumerate(values):
+        if np.isnan(value):
+            continue
+        red, green, blue, _ = image.cmap(image.norm(value))
+        light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5
+        ax.text(
+            column,
+            row,
+            f"{value:.{digits}f}",
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+            color="black" if light else "white",
+        )
+
+
+def skipped(analysis: str, reason: Skip) -> int:
+    print(f"{analysis}: skipped: {reason}")
+    return 0

@@ -1,0 +1,422 @@
+"""``hbench analyze probe RESULT``: which ancestors each layer's token vectors encode.
+
+The encoder is frozen. For every layer's token representations (layer 0 is the embedding
+output) a probe is trained to predict, from token i's vector alone, the symbol of its ancestor
+at depth d (d = 0 is the root, d = l - 1 the parent; the ancestor of leaf i at depth d is node
+i >> (l - d)). Labels are the sampler's true internal nodes of fresh sequences of the model's
+training level (``--data-filter`` for another); a filtered tree has no nodes above its filter
+level, so those cells are empty. Each accuracy is reported next to the Bayes-optimal one: the
+argmax of BP's posterior of that node given every observed leaf, scored on the same tokens.
+
+Probes are linear (softmax regression) or, with ``--hidden``, one hidden layer of 64 ReLU
+units. All (layer, depth) probes train at once as one batched torch model with Adam on
+standardised features (a fixed number of steps), and are scored on held-out sequences.
+
+The paper's reading: ancestors become decodable layer by layer, deeper layers for higher
+ancestors (smaller d).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from hbench.analysis import common
+from hbench.contracts import Sample
+
+HELP = "probe accuracy of every layer for the ancestor at every depth, next to BP's"
+TRAIN_PURPOSE, TEST_PURPOSE = 1, 2  # seed streams (see `common.Run.sample`)
+CHUNK = 1024  # sequences per call to hidden_states()
+HIDDEN_UNITS = 64
+
+
+class ModelProbe(BaseModel):
+    """Accuracies of one trained model; ``accuracy[layer][i]`` is for depth ``depths[i]``,
+    None where the data has no node at that depth (above the filter level)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int
+    k_train: int
+    data_level: int
+    accuracy: list[list[float | None]]  # (layers + 1) x depths
+    bayes: list[float | None]  # BP's accuracy per depth
+    best_layer: list[int | None]  # per depth: the first layer within 0.01 of the best
+
+
+class ProbeReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = common.REPORT_VERSION
+    analysis: str = "probe"
+    result: str
+    model: str
+    probe: str  # "linear" or "hidden-64"
+    train_sequences: int
+    test_sequences: int
+    steps: int
+    depths: list[int]  # ancestor depth of each column (0 = root)
+    models: list[ModelProbe]
+    figures: list[str]
+
+
+# --- labels and the Bayes-optimal accuracy -------------------------------------------------------
+
+
+def ancestor_labels(sample: Sample, depth: int, depths: Sequence[int]) -> list[np.ndarray | None]:
+    """Per depth d, (n, 2^depth) int64: the symbol of each leaf's ancestor at depth d; None
+    where the sample has no nodes at d (a filtered tree)."""
+    out: list[np.ndarray | None] = []
+    leaf_to_node = np.arange(1 << depth)
+    for d in depths:
+        nodes = sample.roots[:, None] if d == 0 else sample.nodes.get(d)
+        if nodes is None:
+            out.append(None)
+            continue
+        nodes = np.asarray(nodes).astype(np.int64)
+        out.append(nodes[:, leaf_to_node >> (depth - d)])
+    return out
+
+
+def bayes_accuracy(
+    run: common.Run, level: int, data, labels: list[np.ndarray | None], depths: Sequence[int]
+) -> list[float | None]:
+    """Per depth, the accuracy of BP_level's posterior argmax for each leaf's ancestor."""
+    post = run.oracle.posteriors(
+        run.level(level), run.task.oracle_leaves(data, run.spec), full=True
+    )
+    depth = run.depth
+    out: list[float | None] = []
+    for d, truth in zip(depths, labels, strict=True):
+        if truth is None:
+            out.append(None)
+            continue
+        guess = post.root.argmax(axis=1)[:, None] if d == 0 else post.nodes[d].argmax(axis=2)
+        guess = guess[:, np.arange(1 << depth) >> (depth - d)]
+        out.append(float(np.mean(guess == truth)))
+    return out
+
+
+# --- the probes ----------------------------------------------------------------------------------
+
+
+def hidden_states(model, data, advance: Callable[[int], None] = lambda n: None) -> np.ndarray:
+    """(layers + 1, n, L, d) float32: the model's token vectors, in chunks. Layers of
+    different widths are padded with zeros to the widest (a constant feature changes no
+    probe), so all probes still train as one batch."""
+    parts = []
+    for start, stop in common.chunks(len(data), CHUNK):
+        layers = [
+            np.asarray(x, dtype=np.float32)
+            for x in model.hidden_states(common.subset(data, start, stop))
+        ]
+        width = max(x.shape[-1] for x in layers)
+        padding = [((0, 0), (0, 0), (0, width - x.shape[-1])) for x in layers]
+        parts.append(np.stack([np.pad(x, pad) for x, pad in zip(layers, padding, strict=True)]))
+        advance(stop - start)
+    return np.concatenate(parts, axis=1)
+
+
+def train_probes(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    q: int,
+    *,
+    hidden: bool = False,
+    steps: int = 1000,
+    batch: int = 2048,
+    seed: int = 0,
+    device: str = "cpu",
+    advance: Callable[[int], None] = lambda n: None,
+) -> np.ndarray:
+    """Train one probe per (feature set f, label set t) and return test accuracies (F, T).
+
+    ``train_x`` is (F, N, D) (e.g. one feature set per layer, one row per token), ``train_y``
+    (T, N) labels in [0, q) (e.g. one label set per ancestor depth); likewise for the test
+    arrays. Every probe has its own parameters; they are trained together only because one
+    batched forward pass is far faster than F * T small ones. Features are standardised with
+    the training mean and deviation of their set. Training runs a fixed number of Adam steps
+    on minibatches of ``batch`` tokens drawn without replacement (epoch by epoch), with a
+    cosine learning-rate decay, so the budget does not depend on the data size.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    dev = torch.device(device)
+    x = torch.as_tensor(train_x, dtype=torch.float32)
+    mean = x.mean(dim=1, keepdim=True)
+    scale = x.std(dim=1, keepdim=True).clamp_min(1e-6)
+    x = ((x - mean) / scale).to(dev)
+    y = torch.as_tensor(train_y, dtype=torch.long).to(dev)
+    n_sets, n, width = x.shape
+    n_targets = y.shape[0]
+
+    def init(*shape: int) -> torch.nn.Parameter:
+        bound = 1 / np.sqrt(shape[-2])
+        values = (torch.rand(*shape, generator=generator) * 2 - 1) * bound
+        return torch.nn.Parameter(values.to(dev))
+
+    if hidden:
+        params = [
+            init(n_sets, n_targets, width, HIDDEN_UNITS),
+            torch.nn.Parameter(torch.zeros(n_sets, n_targets, 1, HIDDEN_UNITS, device=dev)),
+            init(n_sets, n_targets, HIDDEN_UNITS, q),
+            torch.nn.Parameter(torch.zeros(n_sets, n_targets, 1, q, device=dev)),
+        ]
+    else:
+        params = [
+            init(n_sets, n_targets, width, q),
+            torch.nn.Parameter(torch.zeros(n_sets, n_targets, 1, q, device=dev)),
+        ]
+
+    def logits(features: torch.Tensor) -> torch.Tensor:  # (F, B, D) -> (F, T, B, q)
+        if hidden:
+            h = torch.relu(torch.einsum("fbd,ftdh->ftbh", features, params[0]) + params[1])
+            return torch.einsum("ftbh,fthq->ftbq", h, params[2]) + params[3]
+        return torch.einsum("fbd,ftdq->ftbq", features, params[0]) + params[1]
+
+    optimizer = torch.optim.Adam(params, lr=3e-2 if not hidden else 1e-2)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    done = 0
+    while done < steps:
+        order = torch.randperm(n, generator=generator).to(dev)
+        for start in range(0, n, batch):
+            if done == steps:
+                break
+            done += 1
+            rows = order[start : start + batch]
+            out = logits(x[:, rows])  # (F, T, B, q)
+            target = y[:, rows].unsqueeze(0).expand(n_sets, -1, -1)
+            loss = torch.nn.functional.cross_entropy(out.reshape(-1, q), target.reshape(-1))
+            optimizer.zero_grad(set_to_none=True)
+            (loss * n_sets * n_targets).backward()  # each probe's own mean loss
+            optimizer.step()
+            schedule.step()
+            advance(1)
+    correct = torch.zeros(n_sets, n_targets, dtype=torch.float64)
+    test = torch.as_tensor(test_x, dtype=torch.float32)
+    labels = torch.as_tensor(test_y, dtype=torch.long)
+    with torch.no_grad():
+        for start in range(0, test.shape[1], 8 * batch):
+            chunk = ((test[:, start : start + 8 * batch] - mean.cpu()) / scale.cpu()).to(dev)
+            guess = logits(chunk).argmax(dim=-1).cpu()  # (F, T, B)
+            correct += (guess == labels[None, :, start : start + 8 * batch]).sum(dim=-1)
+    return (correct / test.shape[1]).numpy()
+
+
+def analyze(
+    run: common.Run,
+    models: Sequence[common.TrainedModel],
+    *,
+    train_sequences: int,
+    test_sequences: int,
+    hidden: bool = False,
+    steps: int = 1000,
+    data_filter: int | None = None,
+    device: str = "cpu",
+    advance: Callable[[int], None] = lambda n: None,
+) -> tuple[list[int], list[ModelProbe]]:
+    """(depths, one `ModelProbe` per model)."""
+    depth = run.depth
+    depths = list(range(depth))
+    entries = []
+    for trained in models:
+        level = common.data_level(run, trained.k_train, data_filter)
+        sets = {}
+        for purpose, n in ((TRAIN_PURPOSE, train_sequences), (TEST_PURPOSE, test_sequences)):
+            sample, data = run.sample(n, trained.seed, level, purpose, internal=True)
+            labels = ancestor_labels(sample, depth, depths)
+            sets[purpose] = (data, labels, hidden_states(trained.model, data))
+        _, train_labels, train_h = sets[TRAIN_PURPOSE]
+        test_data, test_labels, test_h = sets[TEST_PURPOSE]
+        have = [i for i, lab in enumerate(train_labels) if lab is not None]
+        n_layers = train_h.shape[0]
+        accuracy: list[list[float | None]] = [[None] * len(depths) for _ in range(n_layers)]
+        if have:
+            found = train_probes(
+                train_h.reshape(n_layers, -1, train_h.shape[-1]),
+                np.stack([train_labels[i].reshape(-1) for i in have]),
+                test_h.reshape(n_layers, -1, test_h.shape[-1]),
+                np.stack([test_labels[i].reshape(-1) for i in have]),
+                run.spec.q,
+                hidden=hidden,
+                steps=steps,
+                seed=trained.seed,
+                device=device,
+                advance=advance,
+            )
+            for column, i in enumerate(have):
+                for layer in range(n_layers):
+                    accuracy[layer][i] = float(found[layer, column])
+        bayes = bayes_accuracy(run, level, test_data, test_labels, depths)
+        entries.append(
+            ModelProbe(
+                seed=trained.seed,
+                k_train=trained.k_train,
+                data_level=level,
+                accuracy=accuracy,
+                bayes=bayes,
+                best_layer=[
+                    _first_good_layer([row[i] for row in accuracy]) for i in range(len(depths))
+                ],
+            )
+        )
+    return depths, entries
+
+
+def _first_good_layer(column: list[float | None], slack: float = 0.01) -> int | None:
+    """The first layer whose accuracy is within ``slack`` of the column's best."""
+    values = [v for v in column if v is not None]
+    if not values:
+        return None
+    top = max(values)
+    return next(i for i, v in enumerate(column) if v is not None and v >= top - slack)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common.add_run_arguments(parser)
+    common.add_model_arguments(parser)
+    add_own_arguments(parser)
+
+
+def add_own_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--probe-sequences",
+        type=int,
+        default=4096,
+        help="training sequences of the probes, each gives 2^l tokens (default %(default)s)",
+    )
+    parser.add_argument(
+        "--probe-test",
+        type=int,
+        default=2048,
+        help="held-out sequences the probes are scored on (default %(default)s)",
+    )
+    parser.add_argument(
+        "--probe-steps",
+        type=int,
+        default=1000,
+        help="Adam steps of 2048 tokens per probe (default %(default)s)",
+    )
+    parser.add_argument(
+        "--hidden",
+        action="store_true",
+        help=f"probes with one hidden layer of {HIDDEN_UNITS} ReLU units instead of linear ones",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from hbench.devices import resolve_device
+    from hbench.progress import progress
+
+    common.check_count(args.probe_sequences, "--probe-sequences")
+    common.check_count(args.probe_test, "--probe-test")
+    common.check_count(args.probe_steps, "--probe-steps")
+    loaded = common.load_run(args.result)
+    if args.data_filter is not None:
+        common.data_level(loaded, 0, args.data_filter)
+    device = resolve_device(args.device)
+    try:
+        models = loaded.trained_models("hidden_states", device)
+    except common.Skip as reason:
+        return common.skipped("probe", reason)
+    base = common.output_base(loaded.path, args.out, "probe")
+    with progress(len(models) * args.probe_steps, "probes", unit="step") as advance:
+        depths, entries = analyze(
+            loaded,
+            models,
+            train_sequences=args.probe_sequences,
+            test_sequences=args.probe_test,
+            hidden=args.hidden,
+            steps=args.probe_steps,
+            data_filter=args.data_filter,
+            device=device,
+            advance=advance,
+        )
+    report = ProbeReport(
+        result=str(loaded.path),
+        model=loaded.model_name,
+        probe=f"hidden-{HIDDEN_UNITS}" if args.hidden else "linear",
+        train_sequences=args.probe_sequences,
+        test_sequences=args.probe_test,
+        steps=args.probe_steps,
+        depths=depths,
+        models=entries,
+        figures=[],
+    )
+    figure = heatmaps(report, base.with_name(base.name + ".png"))
+    report.figures.append(figure.name)
+    path = common.write_report(report, base.with_suffix(".json"))
+    print(table(report))
+    for written in (path, figure):
+        print(f"wrote {written}")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def table(report: ProbeReport) -> str:
+    """Per model: rows layer 0..n and BP, columns the ancestor depths."""
+    from tabulate import tabulate
+
+    headers = [
+        "seed",
+        "k_train",
+        "layer",
+        *(f"d={d}" + (" (root)" if d == 0 else "") for d in report.depths),
+    ]
+    rows = []
+    for entry in report.models:
+        for layer, accuracies in enumerate(entry.accuracy):
+            rows.append([entry.seed, entry.k_train, layer, *map(_fmt, accuracies)])
+        rows.append([entry.seed, entry.k_train, "BP", *map(_fmt, entry.bayes)])
+    title = (
+        f"{report.probe} probe accuracy for the ancestor at depth d of each token, model"
+        f" {report.model!r} (layer 0: embeddings; BP: Bayes-optimal; '-': no node at that depth"
+        " in filtered data)"
+    )
+    return title + "\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def heatmaps(report: ProbeReport, path):
+    """One heatmap per model: layers x depths, with BP's row below a gap."""
+    plt = common.pyplot()
+    entries = report.models
+    n_rows = len(entries[0].accuracy) + 1
+    figure, axes = plt.subplots(
+        1,
+        len(entries),
+        figsize=(0.9 * len(report.depths) * len(entries) + 2.2, 0.45 * n_rows + 1.6),
+        squeeze=False,
+    )
+    image = None
+    for ax, entry in zip(axes[0], entries, strict=True):
+        grid = np.array(
+            [[np.nan if v is None else v for v in row] for row in [*entry.accuracy, entry.bayes]]
+        )
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="magma", aspect="auto")
+        common.annotate(ax, image, grid)
+        ax.axhline(n_rows - 1.5, color="white", lw=2)
+        ax.set_xticks(range(len(report.depths)), [str(d) for d in report.depths])
+        ax.set_yticks(range(n_rows), [*map(str, range(n_rows - 1)), "BP"])
+        ax.set(xlabel="ancestor depth d (0 = root)", title=f"k_train={entry.k_train}")
+    axes[0, 0].set_ylabel("layer")
+    figure.colorbar(image, ax=axes[0].tolist(), fraction=0.03)
+    figure.suptitle(
+        f"{report.probe} probe accuracy (last row: Bayes-optimal; blank: no such node)",
+        fontsize=10,
+        y=1.03,
+    )
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return path
