@@ -220,6 +220,7 @@ class Harness:
         timings: list[dict] = []
         dynamics: list[dict] = []
         saved: list[dict] = []
+        parameters: int | None = None
         started = time.perf_counter()
         for seed in suite.seeds:
             for k_train in suite.train_levels:
@@ -231,6 +232,7 @@ class Harness:
                 if recorder.points:
                     dynamics.append(recorder.series())
                 fit_s = time.perf_counter() - start
+                parameters = self.num_parameters(model) if parameters is None else parameters
                 level_rows, predict_s, oracle_s = self.evaluate(model, seed, k_train)
                 rows.extend(level_rows)
                 if save_dir is not None and (entry := self.save(model, save_dir, seed, k_train)):
@@ -254,4 +256,16 @@ class Harness:
             "extra": {"dynamics": dynamics} if dynamics else {},
             "saved_models": saved,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "num_parameters": parameters,
         }
+
+    def num_parameters(self, model: Any) -> int | None:
+        """The fitted model's own count (optional ``num_parameters()``), or None without one."""
+        if not callable(getattr(model, "num_parameters", None)):
+            return None
+        count = self._call_model("num_parameters", model.num_parameters)
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+            raise PluginError(
+                f"{self.model_label} num_parameters() returned {count!r}; expected an integer >= 0"
+            )
+        return int(count)

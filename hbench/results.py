@@ -10,6 +10,7 @@ pooled safely, and reading one never executes anything (no pickle).
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -38,9 +39,10 @@ from hbench.scoring import normalised_accuracy
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Version of the result file layout; bumped whenever a field changes meaning or is removed,
-#: so that old files are refused with a clear message instead of being misread.
-SCHEMA_VERSION = 1
+#: Version of the result file layout; bumped whenever a field changes meaning, is removed or
+#: is added, so that a file is never misread. Older versions are read through the migrations
+#: in `hbench.migrations` (2: ``num_parameters``; NaN written as null).
+SCHEMA_VERSION = 2
 
 #: Columns of `load_results`, in order.
 RESULT_COLUMNS = [
@@ -186,13 +188,14 @@ def _parse_created(text: str) -> datetime:
 class RunResult(BaseModel):
     """One run of one model on one suite: the unit a result file holds.
 
-    NaN (e.g. a headline without in-sample cells) is written as the JSON constant ``NaN``
-    everywhere, as Python's json module reads it, so a result reads back exactly as written.
+    NaN (e.g. a headline without in-sample cells) is written as JSON ``null``, so that every
+    JSON reader (browsers, jq) can read a result file, and read back as NaN in the headline.
+    ``num_parameters`` is what the model reported through its optional ``num_parameters()``.
     """
 
-    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="null")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     spec: RunSpec
     privileged: bool  # the model saw the grammar (exact-inference reference rows)
     metrics: list[LevelMetrics]
@@ -203,12 +206,43 @@ class RunResult(BaseModel):
     wall_s: float
     extra: dict[str, Any] = Field(default_factory=dict)  # later analyses (learning dynamics)
     saved_models: list[SavedModel] = Field(default_factory=list)  # with --save-models
+    num_parameters: int | None = Field(None, ge=0)  # trainable numbers; None if not reported
+
+    @field_validator("headline", mode="after")
+    @classmethod
+    def _null_is_nan(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _nan_for_null(value)
+
+    @model_serializer(mode="wrap")
+    def _nan_as_null(self, handler: SerializerFunctionWrapHandler, info: Any) -> Any:
+        data = handler(self)
+        return _null_for_nan(data) if info.mode_is_json() else data
 
     @field_validator("created")
     @classmethod
     def _iso_timestamp(cls, value: str) -> str:
         _parse_created(value)
         return value
+
+
+def _null_for_nan(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _null_for_nan(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_null_for_nan(item) for item in value]
+    return value
+
+
+def _nan_for_null(value: Any) -> Any:
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {key: _nan_for_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_nan_for_null(item) for item in value]
+    return value
 
 
 # --- the environment ---------------------------------------------------------------------------
@@ -374,12 +408,9 @@ def read_result(path: str | Path) -> RunResult:
         ) from None
     if not isinstance(data, dict):
         raise UsageError(f"{where} holds a JSON {type(data).__name__}; expected an object")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        found = "has no schema_version" if version is None else f"has schema_version {version!r}"
-        raise UsageError(
-            f"{where} {found}; this hbench reads result schema version {SCHEMA_VERSION}"
-        )
+    from hbench.migrations import migrate
+
+    data = migrate(data, where)
     try:
         return RunResult.model_validate(data)
     except ValidationError as exc:

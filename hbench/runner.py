@@ -71,6 +71,7 @@ def run_benchmark(
         wall_s=outcome["wall_s"],
         extra=outcome["extra"],
         saved_models=outcome["saved_models"],
+        num_parameters=outcome.get("num_parameters"),
     )
 
 

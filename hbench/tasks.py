@@ -132,6 +132,8 @@ class Model(Protocol):
     - ``load(path, device="cpu") -> None``: the inverse, called on a fresh instance built by
       the factory from the run's recorded config; afterwards the model predicts (and exposes
       its other capabilities) exactly as the saved one did, without ``fit``.
+    - ``num_parameters() -> int``: the trainable numbers of the fitted model, recorded in the
+      result and shown on the leaderboards (asked once, after the first fit).
     """
 
     def fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None: ...

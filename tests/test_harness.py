@@ -189,3 +189,13 @@ def test_model_base_class_runs_in_the_harness():
     registry = load_registry(extra_plugins=[("base", module)])
     result = run_benchmark(request("uniform"), registry=registry)
     assert result.headline["normalised_accuracy"]["mean"] < 0.1
+
+
+def test_num_parameters_is_recorded_when_the_model_reports_it(tmp_path):
+    prior = run_benchmark(request("prior"))
+    assert prior.num_parameters == 4  # q class frequencies
+    naive = run_benchmark(request("naive-bayes", task="mlm"))
+    assert naive.num_parameters > 4
+    bp = run_benchmark(request("bp"))
+    assert bp.num_parameters is None  # no such capability: the leaderboard shows a dash
+    assert read_result(write_result(prior, tmp_path)).num_parameters == 4

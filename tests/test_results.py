@@ -174,11 +174,16 @@ def test_read_result_schema_errors_name_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"invalid: metrics\[0\]\.k_test"):
         read_result(path)
 
-    for version, found in ((2, "has schema_version 2"), (None, "has no schema_version")):
+    for version, found in (
+        (3, "has schema_version 3, newer than this hbench"),
+        (0, "has schema_version 0"),
+        ("2", "has schema_version '2'"),
+        (None, "has no schema_version"),
+    ):
         data = json.loads(json.dumps(good))
         data["schema_version"] = version
         rewrite(data)
-        with pytest.raises(UsageError, match=rf"{found}; this hbench reads .* version 1"):
+        with pytest.raises(UsageError, match=rf"{found}; this hbench reads .* versions 1 to 2"):
             read_result(path)
 
 

@@ -81,6 +81,12 @@ class PriorModel:
             raise _unfitted("prior")
         return np.tile(self.probs, (data.n_queries, 1))
 
+    def num_parameters(self) -> int:
+        """The q class frequencies estimated from the training targets."""
+        if self.probs is None:
+            raise _unfitted("prior")
+        return int(self.probs.size)
+
 
 class NaiveBayesModel:
     """Naive Bayes per query position, with the answer as the class and every other observed
@@ -181,6 +187,14 @@ class NaiveBayesModel:
             )
             out[start:stop] = _softmax(scores)
         return out
+
+    def num_parameters(self) -> int:
+        """Estimated numbers: class priors and P(symbol | class) of every table and position
+        (the mask token is never a feature, so it has none)."""
+        if self._log_prior is None or self._log_likelihood is None or self.spec is None:
+            raise _unfitted("naive-bayes")
+        tables, length, _, q = self._log_likelihood.shape
+        return int(self._log_prior.size + tables * length * self.spec.q * q)
 
 
 class BPModel:

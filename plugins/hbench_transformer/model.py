@@ -293,3 +293,9 @@ class TransformerModel:
             vocab_size=q + 1 if task == "mlm" else q,
             mask_id=q if task == "mlm" else None,
         )
+
+    def num_parameters(self) -> int:
+        """Trainable numbers of the fitted network (the leaderboards' parameters column)."""
+        if self.net is None:
+            raise RuntimeError("model 'transformer': num_parameters() called before fit()")
+        return sum(p.numel() for p in self.net.parameters() if p.requires_grad)
