@@ -1,8 +1,15 @@
-"""The `treenet` model: trains `network.TreeNet` under the hbench model contract."""
+"""The `treenet` model: trains `network.TreeNet` under the hbench model contract.
+
+Its tensors are small (a batch of sequences times 2**l nodes times d**3 table entries), so it
+runs on the CPU in one thread: more threads cost more in synchronisation than they save, and
+on a shared machine they slow everyone else down too.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -16,6 +23,16 @@ from .network import TreeNet
 #: Probabilities are floored here before the logarithm of the loss.
 FLOOR = 1e-12
 IGNORE = -100  # a position that is not a query
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class TreeNetModel:
@@ -45,6 +62,14 @@ class TreeNetModel:
     # --- the model contract --------------------------------------------------------------
 
     def fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None:
+        with _one_thread():
+            self._fit(train, spec, callbacks)
+
+    def predict(self, data: TaskData) -> np.ndarray:
+        with _one_thread():
+            return self._predict(data)
+
+    def _fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None:
         if train.targets is None:
             raise invalid("train.targets", None, "the answers of the training queries")
         self.spec = spec
@@ -68,7 +93,7 @@ class TreeNetModel:
             self.history.append({"epoch": epoch + 1, "loss": running / steps})
             callbacks.progress(epoch + 1, epochs, "epoch")
 
-    def predict(self, data: TaskData) -> np.ndarray:
+    def _predict(self, data: TaskData) -> np.ndarray:
         if self.net is None or self.spec is None:
             raise RuntimeError("model 'treenet': predict() called before fit()")
         tokens = torch.as_tensor(data.inputs, dtype=torch.long)
