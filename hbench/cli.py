@@ -360,7 +360,12 @@ COMMANDS = {
 #: Modules that add command groups: each has ``add_parsers(sub, common)``, which adds its
 #: subparsers and returns ``{command name: handler}``. One line here per group keeps this file
 #: small; each module imports its heavy dependencies inside its handlers.
-SUBCOMMAND_MODULES = ["hbench.cli_run", "hbench.cli_analyze", "hbench.cli_leaderboard"]
+SUBCOMMAND_MODULES = [
+    "hbench.cli_run",
+    "hbench.cli_analyze",
+    "hbench.cli_leaderboard",
+    "hbench.cli_new_plugin",
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
