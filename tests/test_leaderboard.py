@@ -170,3 +170,10 @@ def test_get_suite_of_a_seed_list_shares_the_preset_comparison_class() -> None:
     assert seeds.spec_hash() != SUITES["cpu"].spec_hash()
     assert comparison_hash(seeds) == comparison_hash(SUITES["cpu"])
     assert comparison_hash(get_suite("cpu", {"P": "512"})) != comparison_hash(SUITES["cpu"])
+
+
+def test_validate_with_root_checks_the_place(tree, results, capsys) -> None:
+    inside = next((tree / "smoke" / "root" / "results").glob("*.json"))
+    assert main(["validate", str(inside), "--root", str(tree)]) == 0
+    assert main(["validate", str(results["prior"]), "--root", str(tree)]) == 2
+    assert "is outside the leaderboard root" in capsys.readouterr().out
