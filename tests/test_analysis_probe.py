@@ -90,7 +90,7 @@ def test_command_writes_table_json_and_heatmap(runs, capsys):
     argv += ["--probe-sequences", "200", "--probe-test", "100", "--probe-steps", "20"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "| BP " in printed.replace("|", "| ").replace("|  ", "| ") or "BP" in printed
+    assert "| BP " in printed and "k_train 2: first layer within 0.01 of the best" in printed
     base = out / f"{result.stem}_probe"
     report = probe.ProbeReport.model_validate_json(base.with_suffix(".json").read_text())
     assert report.probe == "linear" and report.depths == [0, 1, 2]

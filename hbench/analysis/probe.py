@@ -385,7 +385,17 @@ def table(report: ProbeReport) -> str:
         f" {report.model!r} (layer 0: embeddings; BP: Bayes-optimal; '-': no node at that depth"
         " in filtered data)"
     )
-    return title + "\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    lines = [title, tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
+    for entry in report.models:
+        firsts = ", ".join(
+            f"d={d}: {'-' if layer is None else layer}"
+            for d, layer in zip(report.depths, entry.best_layer, strict=True)
+        )
+        lines.append(
+            f"seed {entry.seed}, k_train {entry.k_train}: first layer within 0.01 of the best,"
+            f" per depth: {firsts}"
+        )
+    return "\n".join(lines)
 
 
 def heatmaps(report: ProbeReport, path):
