@@ -292,6 +292,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _save_load_check(request) -> tuple[str, bool, str] | None:
+    """For a model with ``save`` and ``load``: fit once, save, load into a fresh instance and
+    compare predictions (what `hbench analyze` relies on); None for a model without them."""
+    import tempfile
+
+    from hbench.harness import Harness
+
+    h = Harness(request)
+    model = h.new_model()
+    if not all(callable(getattr(model, name, None)) for name in ("save", "load")):
+        return None
+    seed, level = request.suite.seeds[0], request.suite.train_levels[0]
+    callbacks = h.callbacks(seed, level)
+    h.fit(model, h.train_data(seed, level), callbacks)
+    data = h.test_data(seed, level)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.pt"
+        h._call_model("save", lambda: model.save(path))
+        loaded = h.new_model()
+        h._call_model("load", lambda: loaded.load(path, device=callbacks.device))
+        gap = float(np.abs(h.predict(loaded, data) - h.predict(model, data)).max())
+    same = gap <= 1e-6
+    return "save/load round trip", same, f"largest change of a probability {gap:.1e}"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Run the model on the smoke suite for every built-in task, twice, and check the contract."""
     from tabulate import tabulate
@@ -321,6 +346,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
         norm = first.headline["normalised_accuracy"]["mean"]
         checks.append((f"{task}: headline", True, f"normalised accuracy {norm:.3f} (smoke)"))
+        round_trip = _save_load_check(request)
+        if round_trip is not None:
+            checks.append((f"{task}: {round_trip[0]}", *round_trip[1:]))
     print(
         tabulate(
             [(name, "ok" if ok else "FAILED", note) for name, ok, note in checks],

@@ -104,3 +104,32 @@ def test_saved_model_paths_stay_below_the_result(path):
 
     with pytest.raises(ValidationError, match="relative path"):
         SavedModel(seed=0, k_train=0, path=path)
+
+
+def test_check_verifies_the_save_load_round_trip(monkeypatch):
+    from hbench.cli_run import _save_load_check
+    from hbench_transformer.model import TransformerModel
+
+    tiny = dict(value.split("=") for value in TINY)
+    request = RunRequest(
+        model="transformer",
+        suite=get_suite("smoke", {"train_filters": "[0]"}),
+        suite_name="smoke",
+        model_args={k: int(v) for k, v in tiny.items()},
+        device="cpu",
+    )
+    name, ok, detail = _save_load_check(request)
+    assert name == "save/load round trip" and ok, detail
+
+    real_load = TransformerModel.load
+
+    def lossy_load(self, path, device="cpu"):
+        real_load(self, path, device)
+        with torch.no_grad():
+            next(self.net.parameters()).add_(0.1)
+
+    monkeypatch.setattr(TransformerModel, "load", lossy_load)
+    _, ok, detail = _save_load_check(request)
+    assert not ok and "largest change" in detail
+    no_save = RunRequest(model="naive-bayes", suite=request.suite, suite_name="smoke")
+    assert _save_load_check(no_save) is None
