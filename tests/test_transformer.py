@@ -199,3 +199,10 @@ def test_dynamics_figures_are_written_next_to_the_result(tmp_path):
     (figure,) = tmp_path.glob("*_dynamics_s0_k0.png")
     assert figure.stem.startswith(result.stem)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_num_parameters_counts_the_trainable_weights():
+    model = fitted(harness())
+    assert model.num_parameters() == sum(p.numel() for p in model.net.parameters())
+    model.net.encoder.requires_grad_(False)  # as with freeze_encoder: only the head trains
+    assert 0 < model.num_parameters() < sum(p.numel() for p in model.net.parameters())
