@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -206,3 +208,52 @@ def test_num_parameters_counts_the_trainable_weights():
     assert model.num_parameters() == sum(p.numel() for p in model.net.parameters())
     model.net.encoder.requires_grad_(False)  # as with freeze_encoder: only the head trains
     assert 0 < model.num_parameters() < sum(p.numel() for p in model.net.parameters())
+
+
+def test_learning_rate_schedules():
+    from hbench_transformer.model import lr_factor
+
+    constant = lr_factor(10, 100, "constant")
+    assert [constant(s) for s in (0, 4, 9, 50, 99)] == [0.1, 0.5, 1.0, 1.0, 1.0]
+    cosine = lr_factor(10, 110, "cosine")
+    assert cosine(9) == 1.0 and cosine(10) == 1.0
+    assert cosine(60) == pytest.approx(0.5)
+    assert cosine(110) == pytest.approx(0.0, abs=1e-12)
+    values = [cosine(s) for s in range(10, 111)]
+    assert all(a >= b for a, b in itertools.pairwise(values))
+
+
+def test_remasking_keeps_each_sequence_and_its_mask_count():
+    from hbench_transformer.model import IGNORE, Remasker
+
+    rng = np.random.default_rng(0)
+    complete = torch.as_tensor(rng.integers(0, 4, size=(500, 8)))
+    counts = torch.as_tensor(rng.integers(1, 4, size=500))
+    mask = torch.rand(500, 8).argsort(dim=1).argsort(dim=1) < counts[:, None]
+    tokens = complete.masked_fill(mask, 4)
+    targets = complete.masked_fill(~mask, IGNORE)
+    masker = Remasker(tokens, targets, mask_id=4, seed=0)
+    new_tokens, new_targets = masker.draw()
+    masked = new_tokens == 4
+    assert torch.equal(masked.sum(dim=1), counts)  # the task's number of questions per row
+    assert torch.equal(new_targets != IGNORE, masked)
+    assert torch.equal(torch.where(masked, new_targets, new_tokens), complete)
+    assert not torch.equal(masked, mask)  # fresh positions
+    # Positions are uniform: every position is masked about equally often over many draws.
+    hits = sum((masker.draw()[0] == 4).sum(dim=0) for _ in range(40)).double()
+    assert (hits / hits.mean() - 1).abs().max() < 0.05
+    again = Remasker(tokens, targets, mask_id=4, seed=0).draw()[0]
+    assert torch.equal(again, new_tokens)  # seeded
+
+
+def test_min_steps_and_options_reach_the_fit():
+    calls = []
+    h = harness(P=256, model_args={"min_steps": 40, "batch_size": 64, "n_checkpoints": 100})
+    fitted(h, on_checkpoint=calls.append)
+    assert max(calls) == 40  # 256/64 = 4 steps per epoch, 3 epochs asked: stretched to 40
+
+
+@pytest.mark.parametrize("task", ["root", "mlm"])
+def test_bf16_mixed_precision_gives_probabilities(task):
+    h = harness(task, model_args={"precision": "bf16", "schedule": "cosine"})
+    h.predict(fitted(h), h.test_data(0, 1))  # validated: shape, finite, sums to 1

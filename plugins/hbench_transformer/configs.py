@@ -27,6 +27,7 @@ PRESETS: dict[str, dict] = {
         "epochs": 200,
         "epochs_mlm": 2000,
         "warmup_steps": 0,
+        "schedule": "constant",
     },
     "cpu": {
         "d_model": 32,
@@ -39,6 +40,7 @@ PRESETS: dict[str, dict] = {
         "epochs": 30,
         "epochs_mlm": 30,
         "warmup_steps": 200,
+        "schedule": "constant",
     },
 }
 
@@ -59,7 +61,20 @@ class TransformerConfig(BaseModel):
     epochs: int | None = Field(None, ge=1, description="passes over the training set (root)")
     epochs_mlm: int | None = Field(None, ge=1, description="passes over the training set (mlm)")
     warmup_steps: int | None = Field(None, ge=0, description="linear learning-rate warm-up")
+    min_steps: int = Field(
+        0, ge=0, description="train at least this many steps (more epochs for small budgets)"
+    )
+    schedule: Literal["constant", "cosine"] | None = Field(
+        None, description="learning rate after warm-up: constant, or cosine decay to 0"
+    )
     pooling: Literal["flatten", "mean"] = Field("flatten", description="root head input")
+    remask: bool = Field(
+        True,
+        description="mlm: draw fresh mask positions every epoch (as many per sequence as given)",
+    )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: mixed precision (autocast), for GPUs"
+    )
     init: Path | None = Field(None, description="start from this saved encoder (.pt)")
     freeze_encoder: bool = Field(False, description="with init: train only the new head")
     save: Path | None = Field(None, description="save the trained model here (.pt)")
