@@ -220,7 +220,9 @@ def headline_line(result) -> str:
     )
 
 
-def _run_and_write(request, folder: Path, save_models: bool, advance) -> tuple[Any, Path]:
+def _run_and_write(
+    request, folder: Path, save_models: bool, advance, fit_progress=None
+) -> tuple[Any, Path]:
     """Run, then write the result; with ``save_models`` the trained models are written into a
     hidden folder first and renamed to ``<result stem>_models`` just before the result file,
     so an interrupted run leaves neither a result nor a models folder behind."""
@@ -240,7 +242,9 @@ def _run_and_write(request, folder: Path, save_models: bool, advance) -> tuple[A
         except OSError as exc:
             raise invalid("--out", str(folder), f"a writable folder ({exc.strerror})") from None
     try:
-        result = run_benchmark(request, progress=advance, save_dir=staging)
+        result = run_benchmark(
+            request, progress=advance, save_dir=staging, fit_progress=fit_progress
+        )
         path = new_result_path(result, folder)
         if staging is None or not result.saved_models:
             return result, write_result(result, folder, path=path)
@@ -260,14 +264,15 @@ def _run_and_write(request, folder: Path, save_models: bool, advance) -> tuple[A
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hbench.progress import progress
+    from hbench.progress import inner_progress, progress
 
     folder = _output_folder(args.out)
     request = _request(args, args.suite, _overrides(args))
     suite = request.suite
     fits = len(suite.seeds) * len(suite.train_levels)
-    with progress(fits, f"{args.model} on {args.suite}/{suite.task}", unit="fit") as advance:
-        result, path = _run_and_write(request, folder, args.save_models, advance)
+    outer = progress(fits, f"{args.model} on {args.suite}/{suite.task}", unit="fit")
+    with outer as advance, inner_progress("fit") as within:
+        result, path = _run_and_write(request, folder, args.save_models, advance, within)
     from hbench.figures import dynamics_figures
 
     figures = dynamics_figures(result, path)

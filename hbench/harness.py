@@ -211,10 +211,14 @@ class Harness:
         return {"seed": seed, "k_train": k_train, "path": name}
 
     def run(
-        self, progress: Callable[[int], None] | None = None, save_dir: Path | None = None
+        self,
+        progress: Callable[[int], None] | None = None,
+        save_dir: Path | None = None,
+        fit_progress: Callable[[int, int, str], None] | None = None,
     ) -> dict[str, Any]:
         """Every (seed, training level): fit a fresh model and score it; with ``save_dir``,
-        keep each fitted model there (see `save`)."""
+        keep each fitted model there (see `save`). ``progress`` counts finished fits;
+        ``fit_progress`` receives the model's own ``callbacks.progress`` within a fit."""
         suite = self.request.suite
         rows: list[dict] = []
         timings: list[dict] = []
@@ -228,7 +232,8 @@ class Harness:
                 model = self.new_model()
                 start = time.perf_counter()
                 recorder = DynamicsRecorder(self, model, seed, k_train)
-                self.fit(model, train, self.callbacks(seed, k_train, on_checkpoint=recorder))
+                hooks = {"on_checkpoint": recorder, "on_progress": fit_progress}
+                self.fit(model, train, self.callbacks(seed, k_train, **hooks))
                 if recorder.points:
                     dynamics.append(recorder.series())
                 fit_s = time.perf_counter() - start

@@ -20,3 +20,28 @@ def progress(total: int, description: str, unit: str = "seq") -> Iterator[Callab
 
     with tqdm(total=total, desc=description, unit=unit, unit_scale=True, leave=False) as bar:
         yield bar.update
+
+
+@contextlib.contextmanager
+def inner_progress(description: str) -> Iterator[Callable[[int, int, str], None]]:
+    """Yield a ``report(done, total, unit)`` callback for a model's own progress inside a fit.
+
+    Drawn as a second bar under the outer one; a new ``total`` (the next fit) starts it over.
+    Silent where `progress` is."""
+    if QUIET or not sys.stderr.isatty():
+        yield lambda done, total, unit="step": None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=description, position=1, leave=False)
+
+    def report(done: int, total: int, unit: str = "step") -> None:
+        if bar.total != total or done < bar.n:
+            bar.reset(total=total)
+            bar.unit = unit
+        bar.update(done - bar.n)
+
+    try:
+        yield report
+    finally:
+        bar.close()

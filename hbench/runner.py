@@ -37,13 +37,14 @@ def run_benchmark(
     registry: Registry | None = None,
     progress: Callable[[int], None] | None = None,
     save_dir: Path | None = None,
+    fit_progress: Callable[[int, int, str], None] | None = None,
 ) -> RunResult:
     """Run the request and wrap the outcome with its full specification and environment.
 
     With ``save_dir`` every fitted model that can ``save`` itself is kept there; the paths in
     ``saved_models`` are then relative to ``save_dir``."""
     harness = Harness(request, registry or get_registry())
-    outcome = harness.run(progress=progress, save_dir=save_dir)
+    outcome = harness.run(progress=progress, save_dir=save_dir, fit_progress=fit_progress)
     suite = request.suite
     device = _device_used(request.device)
     spec = RunSpec(

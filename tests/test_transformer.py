@@ -257,3 +257,10 @@ def test_min_steps_and_options_reach_the_fit():
 def test_bf16_mixed_precision_gives_probabilities(task):
     h = harness(task, model_args={"precision": "bf16", "schedule": "cosine"})
     h.predict(fitted(h), h.test_data(0, 1))  # validated: shape, finite, sums to 1
+
+
+def test_fit_progress_reaches_the_caller():
+    calls = []
+    h = harness(train_filters="[0, 1]", test_filters="[0]", n_ood=0)
+    h.run(fit_progress=lambda done, total, unit: calls.append((done, total, unit)))
+    assert calls == [(e, 3, "epoch") for e in (1, 2, 3)] * 2  # one series per fit
