@@ -12,9 +12,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Named configurations. `paper`: the paper's sizes (GPU). `cpu`: sized for a 2-core CPU by
-#: measuring accuracy against wall time at k = 0, P = 2^14 (batch 128 at lr 3e-3 with warm-up
-#: reached 0.90 of BP's 1.0 at 34 s and 0.98 at 56 s; batch 64 only 0.87 at 61 s; d_model 64
-#: 0.69 at 50 s): 30 epochs take about 46 s per training level there.
+#: measuring accuracy against training spent at k = 0, P = 2^14 (batch 128 at lr 3e-3 with
+#: warm-up reached 0.90 of BP's 1.0 at 34 s and 0.98 at 56 s; batch 64 only 0.87 at 61 s;
+#: d_model 64 0.69 at 50 s; a cosine decay over the same 30 epochs 0.87 against the constant
+#: rate's 0.94): 30 epochs take about 46 s per training level there. See
+#: benchmarks/README.md for the grid and the paper-size runs.
 PRESETS: dict[str, dict] = {
     "paper": {
         "d_model": 128,
