@@ -365,6 +365,7 @@ SUBCOMMAND_MODULES = [
     "hbench.cli_analyze",
     "hbench.cli_leaderboard",
     "hbench.cli_new_plugin",
+    "hbench.cli_sweep",
 ]
 
 

@@ -13,6 +13,7 @@ ANALYSES: dict[str, str] = {
     "mismatch": "hbench.analysis.mismatch",
     "all": "hbench.analysis.all",
 }
+ANALYSES["sample-complexity"] = "hbench.analysis.sample_complexity"
 
 
 def add_parsers(

@@ -90,49 +90,36 @@ def add_parsers(
     return {"run": cmd_run, "check": cmd_check}
 
 
-def _option_values(pairs: list[tuple[str, str]], flag: str) -> tuple[dict, dict]:
-    """KEY=VALUE pairs as typed values (JSON when it parses) and how the user spelled them."""
+def _option_values(pairs: list[tuple[str, str]], flag: str) -> dict[str, Any]:
+    """KEY=VALUE pairs as typed values (JSON when it parses); a repeated key is an error."""
     from hbench.suites import parse_value
 
     values: dict[str, Any] = {}
-    spelled: dict[str, str] = {}
     for key, text in pairs:
         if key in values:
             raise invalid(f"{flag} {key}", text, f"one value per option ({key!r} is repeated)")
         values[key] = parse_value(text)
-        spelled[key] = f"{flag} {key}={text}"
-    return values, spelled
+    return values
 
 
 def _request(args: argparse.Namespace, suite_name: str, overrides: dict[str, str]):
-    from hbench.harness import RunRequest
-    from hbench.registry import get_registry
-    from hbench.suites import get_suite
+    """The validated request of the options, built the way a sweep builds each cell."""
+    from hbench.cells import CellSpec
+    from hbench.suites import parse_value
 
-    suite = get_suite(suite_name, overrides)
     if args.device == "cuda":  # asked for explicitly: refuse now rather than run on the CPU
         from hbench.devices import resolve_device
 
         resolve_device("cuda")
-    registry = get_registry()
-    model_args, spelled = _option_values(args.model_arg, "--model-arg")
-    registry.get("model", args.model).validate_config(
-        model_args, spelled=spelled, suggest=lambda key: f"--model-arg {key}=..."
-    )
-    task_pairs = getattr(args, "task_arg", [])
-    task_args, task_spelled = _option_values(task_pairs, "--task-arg")
-    registry.get("task", suite.task).validate_config(
-        task_args, spelled=task_spelled, suggest=lambda key: f"--task-arg {key}=..."
-    )
-    return RunRequest(
+    spec = CellSpec(
+        suite=suite_name,
+        overrides={key: parse_value(text) for key, text in overrides.items()},
         model=args.model,
-        suite=suite,
-        suite_name=suite_name,
-        model_args=model_args,
-        task_args=task_args,
-        overrides=overrides,
+        model_args=_option_values(args.model_arg, "--model-arg"),
+        task_args=_option_values(getattr(args, "task_arg", []), "--task-arg"),
         device=args.device,
     )
+    return spec.request()
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, str]:

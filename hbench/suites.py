@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -116,6 +117,10 @@ SUITES: dict[str, Suite] = {
 }
 
 
+def _spell_set(key: str, value: Any) -> str:
+    return f"--set {key}={value}" if key else "--set"
+
+
 def parse_value(text: str) -> Any:
     """A --set value: JSON when it parses (numbers, lists, null), else the plain string."""
     try:
@@ -124,8 +129,19 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def get_suite(name: str, overrides: dict[str, str] | None = None) -> Suite:
-    """The named suite with ``--set`` overrides applied and validated."""
+def get_suite(
+    name: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    spell: Callable[[str, Any], str] | None = None,
+) -> Suite:
+    """The named suite with ``--set`` overrides applied and validated.
+
+    An override given as text is parsed like a ``--set`` value; any other value is used as is
+    (a sweep file's typed values). ``spell(key, value)`` says how the user wrote an override,
+    for messages (default ``--set key=value``)."""
+    if spell is None:
+        spell = _spell_set
     import difflib
 
     if name not in SUITES:
@@ -142,10 +158,10 @@ def get_suite(name: str, overrides: dict[str, str] | None = None) -> Suite:
             close = difflib.get_close_matches(key, sorted(fields), n=1)
             hint = f" did you mean {close[0]!r}?" if close else ""
             raise UsageError(
-                f"--set {key}={text} is invalid: suites have no field {key!r};{hint}"
+                f"{spell(key, text)} is invalid: suites have no field {key!r};{hint}"
                 f" fields: {', '.join(sorted(fields))}"
             )
-        data[key] = parse_value(text)
+        data[key] = parse_value(text) if isinstance(text, str) else text
     try:
         return Suite.model_validate(data)
     except ValidationError as exc:
@@ -154,6 +170,6 @@ def get_suite(name: str, overrides: dict[str, str] | None = None) -> Suite:
             where = ".".join(str(p) for p in error["loc"])
             message = str(error["msg"]).removeprefix("Value error, ")
             message = message.replace("Input should be", "must be")
-            given = f"--set {where}={overrides[where]}" if where in overrides else "--set"
+            given = spell(where, overrides[where]) if where in overrides else spell("", None)
             problems.append(f"{given} is invalid for suite {name!r}: {message}")
         raise UsageError("; ".join(problems)) from None
