@@ -153,8 +153,8 @@ def run_cell(spec: CellSpec, out_dir: str, threads: int | None = None) -> str:
     the file atomically, so the folder holds the whole result or nothing. ``extra["cell"]``
     records the spec and its hash, which the sweep analyses read back.
     """
-    from hbench.io import write_json
     from hbench.registry import get_registry
+    from hbench.results import write_result
     from hbench.runner import run_benchmark
 
     if threads is not None:
@@ -166,5 +166,4 @@ def run_cell(spec: CellSpec, out_dir: str, threads: int | None = None) -> str:
     cell = {"hash": spec_hash, "label": spec.name, "spec": spec.model_dump(mode="json")}
     result = result.model_copy(update={"extra": {**result.extra, "cell": cell}})
     path = Path(out_dir) / spec.filename(registry)
-    write_json(path, result.model_dump(mode="json"), field="out")
-    return str(path)
+    return str(write_result(result, out_dir, field="out", path=path))

@@ -9,10 +9,13 @@ failed, and the end shows a table per model and every failure with its error; th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hbench.errors import invalid
@@ -181,6 +184,24 @@ def _write_failures(out: Path, failures) -> Path | None:
     return path
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """A batch system's SIGTERM (a job's time limit) stops the sweep like Ctrl-C: cells in
+    flight are stopped, finished ones are kept, and rerunning the sweep resumes it."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from hbench.executors import default_workers, run_dask, run_local
     from hbench.io import atomic_write
@@ -217,23 +238,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     outcomes = []
     bar = _CellBar(len(todo), workers)
     try:
-        if not todo:
-            stream = iter(())
-        elif args.executor == "local":
-            stream = run_local(todo, sweep.results, workers)
-        else:
-            stream = run_dask(
-                todo,
-                sweep.results,
-                scheduler=args.scheduler,
-                workers=workers,
-                retries=args.retries,
-                connect_timeout=args.connect_timeout,
-                on_slots=bar.set_slots,
-            )
-        for outcome in stream:
-            outcomes.append(outcome)
-            bar.finished(outcome)
+        with _sigterm_interrupts():
+            if not todo:
+                stream = iter(())
+            elif args.executor == "local":
+                stream = run_local(todo, sweep.results, workers)
+            else:
+                stream = run_dask(
+                    todo,
+                    sweep.results,
+                    scheduler=args.scheduler,
+                    workers=workers,
+                    retries=args.retries,
+                    connect_timeout=args.connect_timeout,
+                    on_slots=bar.set_slots,
+                )
+            for outcome in stream:
+                outcomes.append(outcome)
+                bar.finished(outcome)
     finally:
         bar.close()
     elapsed = time.perf_counter() - started

@@ -78,20 +78,34 @@ def run_local(cells: list[Cell], out_dir: Path, workers: int) -> Iterator[Outcom
             futures = {pool.submit(run_cell, c.spec, str(out_dir), threads): c for c in remaining}
             remaining = []
             pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    cell = futures[future]
-                    try:
-                        yield Outcome(cell, path=future.result())
-                    except BrokenProcessPool:
-                        crashes[cell.key] = crashes.get(cell.key, 0) + 1
-                        if crashes[cell.key] >= LOCAL_CRASHES:
-                            yield Outcome(cell, error="its worker process died (twice)")
-                        else:
-                            remaining.append(cell)
-                    except Exception as exc:
-                        yield Outcome(cell, error=one_line(exc))
+            try:
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        cell = futures[future]
+                        try:
+                            yield Outcome(cell, path=future.result())
+                        except BrokenProcessPool:
+                            crashes[cell.key] = crashes.get(cell.key, 0) + 1
+                            if crashes[cell.key] >= LOCAL_CRASHES:
+                                yield Outcome(cell, error="its worker process died (twice)")
+                            else:
+                                remaining.append(cell)
+                        except Exception as exc:
+                            yield Outcome(cell, error=one_line(exc))
+            except BaseException:  # interrupted: stop the cells in flight, leave no orphans
+                _terminate(pool)
+                raise
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """End the pool's worker processes now (their atomic writes leave no partial file)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def _import_distributed():
@@ -168,6 +182,7 @@ def run_dask(
                 key=f"hbench-cell-{cell.key}",
                 resources=cell.resources or None,
                 retries=retries,
+                priority=cell.budget,
                 pure=False,
             )
             futures[future] = cell

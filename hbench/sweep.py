@@ -117,6 +117,7 @@ class Cell:
     values: dict[str, Any]  # the axis values (and task) that make this cell, for tables
     filename: str  # <label>_<hash>.json
     resources: dict[str, float] = field(default_factory=dict)
+    budget: int = 0  # training sequences per level: what orders cells, largest first
 
     @property
     def key(self) -> str:
@@ -141,12 +142,15 @@ class Sweep:
         return self.out / RESULTS
 
     def pending(self, overwrite: bool = False) -> tuple[list[Cell], list[Cell]]:
-        """(cells to run, cells already done): done means the result file exists."""
-        if overwrite:
-            return list(self.cells), []
+        """(cells to run, cells already done): done means the result file exists.
+
+        Cells to run come largest budget first, so that on a few workers the longest cells do
+        not start last and leave the others idle at the end."""
         todo, done = [], []
         for cell in self.cells:
-            (done if (self.results / cell.filename).is_file() else todo).append(cell)
+            exists = not overwrite and (self.results / cell.filename).is_file()
+            (done if exists else todo).append(cell)
+        todo.sort(key=lambda cell: -cell.budget)
         return todo, done
 
 
@@ -260,7 +264,8 @@ def _expand_model(
                 raise UsageError(_name_the_model(str(exc), index, entry.name)) from None
             shown = {"task": request.suite.task} if config.tasks else {}
             shown.update(values)
-            yield Cell(spec, shown, spec.filename(registry), dict(entry.resources))
+            budget = request.suite.budget(request.suite.task)
+            yield Cell(spec, shown, spec.filename(registry), dict(entry.resources), budget)
 
 
 def _name_the_model(message: str, index: int, name: str) -> str:
