@@ -292,19 +292,28 @@ def load_sweep(
         extra = sorted(set(config.task_args) - set(config.tasks))
         if extra:
             raise UsageError(f"{where}: task_args.{extra[0]} names a task not in tasks")
+    elif config.task_args:
+        first = sorted(config.task_args)[0]
+        raise UsageError(
+            f"{where}: task_args.{first} is given but tasks is not; list the tasks, e.g."
+            f" tasks = [{first!r}]"
+        )
     cells: list[Cell] = []
-    seen: dict[str, Cell] = {}
+    seen: dict[tuple, int] = {}
     for index, entry in enumerate(config.models):
         try:
             expanded = list(_expand_model(config, index, entry, registry))
         except UsageError as exc:
             raise UsageError(f"{where}: {exc}") from None
         for cell in expanded:
-            if cell.filename in seen:
+            # One point of a curve (label and axis values) must come from one cell, or the
+            # tables could not tell two sets of options apart.
+            point = (cell.spec.name, tuple(cell.values.items()))
+            if point in seen:
                 raise UsageError(
-                    f"{where}: models[{index}] repeats a cell of an earlier model"
-                    f" ({cell.describe()}); give repeated models different labels"
+                    f"{where}: models[{index}] and models[{seen[point]}] both give the cell"
+                    f" {cell.describe()}; give them different labels (label = ...)"
                 )
-            seen[cell.filename] = cell
+            seen[point] = index
             cells.append(cell)
     return Sweep(Path(path), config, Path(out if out is not None else config.out), cells)

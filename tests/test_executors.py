@@ -40,6 +40,7 @@ name = "naive-bayes"
 [[models]]
 name = "bp"
 axes = {{ P = [128], seed = [0] }}
+resources = {{ GPU = 1 }}  # a LocalCluster offers what cells ask for, so they never wait
 """
 
 
@@ -138,9 +139,11 @@ def test_dask_unreachable_scheduler_is_a_usage_error(tmp_path, capsys):
     assert "--scheduler='tcp://127.0.0.1:9' is invalid" in capsys.readouterr().err
 
 
-def test_sweep_survives_a_killed_dask_worker(tmp_path, sleepy):
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_sweep_survives_a_killed_worker(tmp_path, sleepy, executor):
     """Kill the worker process running a cell: the cell reruns elsewhere, each result once."""
-    pytest.importorskip("distributed")
+    if executor == "dask":
+        pytest.importorskip("distributed")
     text = """
 suite = "smoke"
 out = "{out}"
@@ -156,7 +159,7 @@ args = {{ seconds = 2.0 }}
 """
     path = write(tmp_path, text)
     command = [sys.executable, "-m", "hbench.cli", "sweep", str(path), "--quiet"]
-    command += ["--executor", "dask", "--workers", "2"]
+    command += ["--executor", executor, "--workers", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 90

@@ -49,6 +49,20 @@ def test_grid_expands_axes_per_model(tmp_path):
     assert sweep.results == tmp_path / "out" / "results"
 
 
+def test_tasks_and_task_args(tmp_path):
+    text = GOOD.replace(
+        "[set]", 'tasks = ["root", "mlm"]\n[task_args.mlm]\nmask_rate = 0.25\n[set]'
+    )
+    sweep = load_sweep(write(tmp_path, text))
+    assert len(sweep.cells) == 2 * 18
+    mlm = [cell for cell in sweep.cells if cell.values["task"] == "mlm"]
+    assert len(mlm) == 18 and all(c.spec.task_args == {"mask_rate": 0.25} for c in mlm)
+    assert all(c.spec.overrides["task"] == "mlm" for c in mlm)
+    root = [cell for cell in sweep.cells if cell.values["task"] == "root"]
+    assert all(c.spec.task_args == {} for c in root)
+    assert len({c.filename for c in sweep.cells}) == 36
+
+
 def test_dry_run_lists_cells(tmp_path, capsys):
     assert main(["sweep", str(write(tmp_path, GOOD)), "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -101,6 +115,15 @@ BAD = {
     "field both fixed and an axis": (
         GOOD.replace("n_test = 64", "n_test = 64\nP = 64"),
         "set.P is invalid: 'P' is also an axis",
+    ),
+    "two models give one point": (
+        GOOD.replace('name = "prior"', 'name = "naive-bayes"\nargs = {{ alpha = 0.5 }}'),
+        "models[1] and models[0] both give the cell naive-bayes P=128 train_filter=0 seed=0;"
+        " give them different labels",
+    ),
+    "task_args without tasks": (
+        GOOD.replace("[axes]", "[task_args.mlm]\nmask_rate = 0.2\n[axes]"),
+        "task_args.mlm is given but tasks is not",
     ),
     "missing out": (GOOD.replace('out = "{out}"', ""), "out: is required"),
     "not TOML": (GOOD.replace("[axes]", "[axes"), "is not valid TOML"),

@@ -121,8 +121,14 @@ def collect_curves(path: str | Path) -> list[Curve]:
             value = normalised_accuracy(row.acc, row.acc_bp, row.chance)
             if math.isnan(value):
                 continue
-            # A seed measured twice at one point (two sweeps into one folder) counts once.
-            points[(label, spec.task, variant, row.k_train)][budget][row.seed] = value
+            point = points[(label, spec.task, variant, row.k_train)][budget]
+            if row.seed in point:
+                raise UsageError(
+                    f"SWEEP_DIR={str(path)!r} holds two results for {label} ({spec.task})"
+                    f" P={budget} k={row.k_train} seed={row.seed}; runs with different"
+                    " options need different labels"
+                )
+            point[row.seed] = value
     curves = []
     for (label, task, variant, k_train), by_budget in sorted(points.items()):
         budgets = sorted(by_budget)
@@ -212,7 +218,10 @@ def render_figure(curves: list[Curve], target: float, path: Path) -> Path:
         )
         axis.set_xscale("log", base=2)
         axis.legend(fontsize=8, title="k_train", title_fontsize=8)
-    figure.suptitle(f"sample complexity: dotted lines mark P* (target {target:g}, dashed)")
+    figure.suptitle(
+        f"normalised accuracy against P (mean ± s.e. over seeds);"
+        f" dashed: target {target:g}, dotted: P*"
+    )
     figure.tight_layout()
     with atomic_write(path, "wb", field="--out") as handle:
         figure.savefig(handle, format="png", dpi=110)
