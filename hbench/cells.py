@@ -107,8 +107,12 @@ class CellSpec(BaseModel):
 
     def canonical(self, registry: Registry | None = None) -> dict[str, Any]:
         """What decides the result, resolved: the suite's canonical fields (data version
-        included) and the model's and task's full options with defaults. Two specs that differ
-        only in how they were spelled (an option given at its default) are the same run."""
+        included) and the model's and task's options that differ from their defaults.
+
+        Two specs that differ only in how they were spelled (an option given at its default)
+        are the same run; a plugin that gains a new option (with a default that keeps its old
+        behaviour) keeps the hashes of finished cells, so a long sweep is not rerun for it.
+        A plugin that changes what an existing default means must be rerun with --overwrite."""
         from hbench.registry import get_registry
 
         registry = registry or get_registry()
@@ -119,8 +123,8 @@ class CellSpec(BaseModel):
             "cell_hash_version": CELL_HASH_VERSION,
             "suite": request.suite.canonical(),
             "model": self.model,
-            "model_config": model.model_dump(mode="json"),
-            "task_config": task.model_dump(mode="json"),
+            "model_config": model.model_dump(mode="json", exclude_defaults=True),
+            "task_config": task.model_dump(mode="json", exclude_defaults=True),
             "device": self.device,
             "label": self.label,
         }
