@@ -128,6 +128,9 @@ def start_local_cluster(workers: int, resources: dict[str, float] | None = None)
         host="127.0.0.1",
         dashboard_address=None,
         worker_dashboard_address=None,
+        # The scheduler serves its HTTP routes (health, metrics) even without a dashboard, by
+        # default on port 8787 of every interface: a free port on loopback instead.
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         resources=resources or None,
     )
 
