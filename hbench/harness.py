@@ -225,6 +225,7 @@ class Harness:
         dynamics: list[dict] = []
         saved: list[dict] = []
         parameters: int | None = None
+        resolved: dict | None = None
         started = time.perf_counter()
         for seed in suite.seeds:
             for k_train in suite.train_levels:
@@ -238,6 +239,7 @@ class Harness:
                     dynamics.append(recorder.series())
                 fit_s = time.perf_counter() - start
                 parameters = self.num_parameters(model) if parameters is None else parameters
+                resolved = self.resolved_config(model) if resolved is None else resolved
                 level_rows, predict_s, oracle_s = self.evaluate(model, seed, k_train)
                 rows.extend(level_rows)
                 if save_dir is not None and (entry := self.save(model, save_dir, seed, k_train)):
@@ -258,11 +260,26 @@ class Harness:
             "headline": headline(rows),
             "timings": timings,
             "wall_s": time.perf_counter() - started,
-            "extra": {"dynamics": dynamics} if dynamics else {},
+            "extra": {
+                **({"dynamics": dynamics} if dynamics else {}),
+                **({"resolved_model_config": resolved} if resolved is not None else {}),
+            },
             "saved_models": saved,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "num_parameters": parameters,
         }
+
+    def resolved_config(self, model: Any) -> dict | None:
+        """The fitted model's concrete settings (optional ``resolved_config()``), or None."""
+        if not callable(getattr(model, "resolved_config", None)):
+            return None
+        config = self._call_model("resolved_config", model.resolved_config)
+        if not isinstance(config, dict):
+            raise PluginError(
+                f"{self.model_label} resolved_config() returned {type(config).__name__}; "
+                "expected a dict"
+            )
+        return config
 
     def num_parameters(self, model: Any) -> int | None:
         """The fitted model's own count (optional ``num_parameters()``), or None without one."""

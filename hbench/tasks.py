@@ -134,6 +134,10 @@ class Model(Protocol):
       its other capabilities) exactly as the saved one did, without ``fit``.
     - ``num_parameters() -> int``: the trainable numbers of the fitted model, recorded in the
       result and shown on the leaderboards (asked once, after the first fit).
+    - ``resolved_config() -> dict``: the concrete settings the model trained with (a preset
+      expanded into its numbers), JSON-serialisable; recorded in the result's
+      ``extra["resolved_model_config"]``, so a result still says what ran after a preset
+      changes.
     """
 
     def fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None: ...

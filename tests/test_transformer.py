@@ -264,3 +264,11 @@ def test_fit_progress_reaches_the_caller():
     h = harness(train_filters="[0, 1]", test_filters="[0]", n_ood=0)
     h.run(fit_progress=lambda done, total, unit: calls.append((done, total, unit)))
     assert calls == [(e, 3, "epoch") for e in (1, 2, 3)] * 2  # one series per fit
+
+
+def test_the_result_records_the_resolved_preset():
+    h = harness(train_filters="[0]", test_filters="[0]", n_ood=0)
+    resolved = h.run()["extra"]["resolved_model_config"]
+    assert resolved["preset"] == "cpu" and resolved["d_model"] == 16  # given
+    assert resolved["lr"] == 3e-3 and resolved["batch_size"] == 128  # from the preset
+    assert resolved["schedule"] == "constant" and resolved["remask"] is True

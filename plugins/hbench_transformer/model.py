@@ -358,6 +358,10 @@ class TransformerModel:
             mask_id=q if task == "mlm" else None,
         )
 
+    def resolved_config(self) -> dict:
+        """Every option with the preset expanded: what this fit really used."""
+        return {**self.config.model_dump(mode="json"), **self.shape}
+
     def num_parameters(self) -> int:
         """Trainable numbers of the fitted network (the leaderboards' parameters column)."""
         if self.net is None:
