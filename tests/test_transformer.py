@@ -272,3 +272,4 @@ def test_the_result_records_the_resolved_preset():
     assert resolved["preset"] == "cpu" and resolved["d_model"] == 16  # given
     assert resolved["lr"] == 3e-3 and resolved["batch_size"] == 128  # from the preset
     assert resolved["schedule"] == "constant" and resolved["remask"] is True
+    assert resolved["schedule_mlm"] == "cosine" and resolved["epochs_mlm"] == 3

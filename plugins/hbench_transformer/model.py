@@ -180,7 +180,8 @@ class TransformerModel:
         if spec.task == "mlm" and self.config.remask:
             masker = Remasker(tokens, targets, spec.mask_id, callbacks.seed)
         n, batch = tokens.shape[0], shape["batch_size"]
-        epochs = shape["epochs_mlm" if spec.task == "mlm" else "epochs"]
+        suffix = "_mlm" if spec.task == "mlm" else ""
+        epochs = shape[f"epochs{suffix}"]
         steps_per_epoch = math.ceil(n / batch)
         epochs = max(epochs, math.ceil(self.config.min_steps / steps_per_epoch))
         total = epochs * steps_per_epoch
@@ -188,7 +189,8 @@ class TransformerModel:
         parameters = [p for p in net.parameters() if p.requires_grad]
         optimizer = adam(parameters, shape["lr"])
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_factor(shape["warmup_steps"], total, shape["schedule"])
+            optimizer,
+            lr_factor(shape["warmup_steps"], total, shape[f"schedule{suffix}"]),
         )
         shuffle = torch.Generator().manual_seed(callbacks.seed)
         step = 0
