@@ -10,10 +10,15 @@ from collections.abc import Callable, Iterator
 QUIET = False
 
 
+def _silent() -> bool:
+    """No bars with --quiet, or where stderr is no terminal (logs, pipes, CI)."""
+    return QUIET or not sys.stderr.isatty()
+
+
 @contextlib.contextmanager
 def progress(total: int, description: str, unit: str = "seq") -> Iterator[Callable[[int], None]]:
     """Yield an ``advance(count)`` callback; a tqdm bar on stderr when it is a terminal."""
-    if QUIET or total <= 0 or not sys.stderr.isatty():
+    if total <= 0 or _silent():
         yield lambda count: None
         return
     from tqdm import tqdm
@@ -28,7 +33,7 @@ def inner_progress(description: str) -> Iterator[Callable[[int, int, str], None]
 
     Drawn as a second bar under the outer one; a new ``total`` (the next fit) starts it over.
     Silent where `progress` is."""
-    if QUIET or not sys.stderr.isatty():
+    if _silent():
         yield lambda done, total, unit="step": None
         return
     from tqdm import tqdm
