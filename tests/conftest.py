@@ -44,3 +44,18 @@ def every_filter_level() -> list:
         for name, model in small_models()
         for k in range(model.depth + 1)
     ]
+
+
+@pytest.fixture
+def torch_load_calls(monkeypatch) -> list:
+    """Wrap ``torch.load`` and record the ``weights_only`` of every call (None if not given)."""
+    torch = pytest.importorskip("torch")
+    calls: list = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    return calls

@@ -55,17 +55,10 @@ def test_saved_models_load_back_and_predict_identically(tmp_path, capsys):
             np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_loading_uses_weights_only(tmp_path, monkeypatch):
+def test_loading_uses_weights_only(tmp_path, request):
     assert run_cli(tmp_path, "transformer", "--save-models") == 0
     result = read_result(next(tmp_path.glob("*.json")))
-    calls = []
-    real_load = torch.load
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs.get("weights_only"))
-        return real_load(*args, **kwargs)
-
-    monkeypatch.setattr(torch, "load", spy)
+    calls = request.getfixturevalue("torch_load_calls")  # spy only on the load below
     model = get_registry().get("model", "transformer").create()
     model.load(tmp_path / result.saved_models[0].path)
     assert calls == [True]

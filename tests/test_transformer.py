@@ -75,18 +75,11 @@ def test_attention_and_hidden_states(task):
     assert len(hidden) == 3 and all(x.shape == (len(data), 8, 16) for x in hidden)
 
 
-def test_checkpoint_round_trip_uses_weights_only(tmp_path, monkeypatch):
+def test_checkpoint_round_trip_uses_weights_only(tmp_path, request):
     h = harness("mlm")
     model = fitted(h)
     path = model.save(tmp_path / "mlm.pt")
-    calls = []
-    real_load = torch.load
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs.get("weights_only"))
-        return real_load(*args, **kwargs)
-
-    monkeypatch.setattr(torch, "load", spy)
+    calls = request.getfixturevalue("torch_load_calls")  # spy only on the loads below
     root = harness("root", model_args={"init": str(path), "freeze_encoder": True})
     tuned = fitted(root)
     assert calls == [True]
