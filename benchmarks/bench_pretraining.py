@@ -24,7 +24,7 @@ MODES = ("scratch", "frozen", "fine-tuned")
 
 
 def hbench(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "hbench.cli", "run", "--quiet", *args], check=True)
+    subprocess.run([sys.executable, "-m", "hbench", "run", "--quiet", *args], check=True)
 
 
 def run_study(out: Path, level: int, budgets: list[int], args: argparse.Namespace) -> None:

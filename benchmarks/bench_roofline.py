@@ -32,7 +32,7 @@ from _common import OtherLoad, blas_threads, calibrate, measure, print_machine, 
 from tabulate import tabulate
 
 from hbench_tree.bp import BeliefPropagation
-from hbench_tree.model import build_model
+from hbench_tree.grammar import build_grammar
 
 GB = 1e9
 #: Bytes the sampler's ~15 numpy steps of one alias draw move (uniform, scaled, column, fraction,
@@ -137,7 +137,7 @@ def short_loops(q: int = 4, total: int = 1 << 16) -> list[dict]:
 
 def stage_floors(q: int, depth: int, limits: dict, quick: bool) -> list[dict]:
     """Measured ns per sequence (one thread, k = 0) against the three floors."""
-    model = build_model(q=q, depth=depth, sigma=1.0, seed=0)
+    model = build_grammar(q=q, depth=depth, sigma=1.0, seed=0)
     bp = BeliefPropagation(model)
     length, internal = model.length, model.length - 1
     leaves = model.sample(max(64, (1 << (21 if quick else 23)) // length), seed=1).leaves

@@ -26,9 +26,9 @@ import numpy as np
 from _common import OtherLoad, calibrate, measure, print_machine, write_json
 from tabulate import tabulate
 
-from hbench.memory import format_bytes
+from hbench.run.memory import format_bytes
 from hbench_tree.bp import BeliefPropagation
-from hbench_tree.model import build_model
+from hbench_tree.grammar import build_grammar
 
 STAGES = ("sampling", "root-only BP", "full BP")
 
@@ -53,7 +53,7 @@ def stage_call(stage: str, model, bp, leaves, workers):
 
 def time_point(q: int, depth: int, target_s: float, repeats: int, workers) -> list[dict]:
     """One row per stage for the model (q, depth), unfiltered."""
-    model = build_model(q=q, depth=depth, sigma=1.0, seed=0)
+    model = build_grammar(q=q, depth=depth, sigma=1.0, seed=0)
     bp = BeliefPropagation(model)
     caps = {
         "sampling": (1 << 27) // model.length,  # at most 128 MiB of int8 leaves
@@ -98,7 +98,7 @@ def peak_working_memory(fn, n: int) -> tuple[int, int]:
 
 
 def memory_points(depth: int, sizes: dict[str, list[int]], workers) -> list[dict]:
-    model = build_model(q=4, depth=depth, sigma=1.0, seed=0)
+    model = build_grammar(q=4, depth=depth, sigma=1.0, seed=0)
     bp = BeliefPropagation(model)
     leaves = model.sample(max(max(ns) for ns in sizes.values()), seed=5).leaves
     rows = []

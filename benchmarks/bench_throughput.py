@@ -20,7 +20,7 @@ from _common import OtherLoad, blas_threads, measure, print_machine, write_json
 from tabulate import tabulate
 
 from hbench_tree.bp import BeliefPropagation
-from hbench_tree.model import build_model
+from hbench_tree.grammar import build_grammar
 
 TARGETS = {"sampling": 2_000_000, "root-only BP": 2_000_000, "full BP": 1_000_000}
 REFERENCE = {"sampling": 5_000, "root-only BP": 1_000}  # the paper authors' code, per process
@@ -52,7 +52,7 @@ def main() -> None:
 
     info = print_machine()
     load = OtherLoad()
-    base = build_model(q=args.q, depth=args.depth, sigma=1.0, seed=0)
+    base = build_grammar(q=args.q, depth=args.depth, sigma=1.0, seed=0)
     rows = []
     with blas_threads(args.blas_threads):
         for k in args.filters:

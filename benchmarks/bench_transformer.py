@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tabulate import tabulate
 from torch import nn
 
-from hbench.tasks import TaskData, TaskSpec
+from hbench.contracts import TaskData, TaskSpec
 from hbench_transformer.configs import TransformerConfig
 from hbench_transformer.model import TransformerModel
 

@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from hbench.harness import Harness, RunRequest
-from hbench.suites import get_suite
+from hbench.run.harness import Harness, RunRequest
+from hbench.run.suites import get_suite
 
 
 class OutOfTime(Exception):

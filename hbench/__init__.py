@@ -13,13 +13,25 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-from hbench.contracts import MASKED, Filter, GenerativeModel, Oracle, Posteriors, Sample
+from hbench.contracts import (
+    MASKED,
+    Filter,
+    FitCallbacks,
+    GenerativeModel,
+    Model,
+    ModelBase,
+    Oracle,
+    Posteriors,
+    Sample,
+    Task,
+    TaskData,
+    TaskSpec,
+)
 from hbench.errors import HbenchError, PluginError, UsageError
-from hbench.hookspecs import hookimpl
-from hbench.registry import Registration, Registry, get_registry, load_registry
+from hbench.registry.hookspecs import hookimpl
+from hbench.registry.registry import Registration, Registry, get_registry, load_registry
 from hbench.results import RunResult, load_results, read_result
-from hbench.suites import SUITES, Suite, get_suite
-from hbench.tasks import FitCallbacks, Model, ModelBase, Task, TaskData, TaskSpec
+from hbench.run.suites import SUITES, Suite, get_suite
 
 __all__ = [
     "MASKED",

@@ -14,8 +14,8 @@ import pytest
 import hbench.progress
 from hbench.errors import UsageError
 from hbench.io import atomic_write, load_leaves, load_npy, save_npz, write_json
-from hbench.memory import MEMORY_SHARE, available_memory, check_fits, format_bytes
 from hbench.progress import progress
+from hbench.run.memory import MEMORY_SHARE, available_memory, check_fits, format_bytes
 
 
 def listing(folder: Path) -> list[str]:

@@ -199,9 +199,9 @@ def add_own_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hbench.devices import resolve_device
     from hbench.io import save_npz
     from hbench.progress import progress
+    from hbench.run.devices import resolve_device
 
     common.check_count(args.sequences, "--sequences")
     if not 0 <= args.min_excess < 1:

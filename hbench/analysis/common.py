@@ -19,15 +19,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from hbench.contracts import GenerativeModel, Sample
-from hbench.devices import DEVICES
+from hbench.contracts import GenerativeModel, Sample, TaskData
 from hbench.errors import UsageError, invalid
 from hbench.io import write_json
 from hbench.results import RunResult, read_result
-from hbench.suites import Suite
-from hbench.tasks import TaskData
+from hbench.run.devices import DEVICES
+from hbench.run.suites import Suite
 
-#: First seed stream of analysis data; the harness uses streams 0..5 (`hbench.harness`).
+#: First seed stream of analysis data; the harness uses streams 0..5 (`hbench.run.harness`).
 ANALYSIS_STREAM = 1000
 #: Version of every analysis JSON layout; bumped when a field changes meaning or goes away.
 REPORT_VERSION = 1
@@ -127,7 +126,7 @@ class Run:
 
 def load_run(path: str | Path) -> Run:
     """Read a result file and rebuild its plugins (the registry validates every option)."""
-    from hbench.registry import get_registry
+    from hbench.registry.registry import get_registry
 
     path = Path(path)
     result = read_result(path)

@@ -314,8 +314,8 @@ def add_own_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hbench.devices import resolve_device
     from hbench.progress import progress
+    from hbench.run.devices import resolve_device
 
     common.check_count(args.probe_sequences, "--probe-sequences")
     common.check_count(args.probe_test, "--probe-test")

@@ -100,11 +100,12 @@ def _variants(suites: list[dict[str, Any]]) -> list[str]:
 
 def collect_curves(path: str | Path) -> list[Curve]:
     """Read every result under the folder into curves (one per model, task, variant, k)."""
-    from hbench.results import _result_files, read_result
-    from hbench.scoring import normalised_accuracy
+    from hbench.results import read_result
+    from hbench.results.table import find_result_files
+    from hbench.run.scoring import normalised_accuracy
 
     folder = _results_folder(Path(path))
-    results = [read_result(file) for file in _result_files(folder)]
+    results = [read_result(file) for file in find_result_files(folder)]
     if not results:
         raise UsageError(f"SWEEP_DIR={str(path)!r} holds no result files")
     variants = _variants([r.spec.suite for r in results])

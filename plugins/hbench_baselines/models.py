@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec
 from hbench.errors import PluginError, invalid
-from hbench.tasks import WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec
 
 from .configs import BPModelConfig, NaiveBayesConfig, PriorConfig
 

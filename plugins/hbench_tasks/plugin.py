@@ -6,7 +6,7 @@ is created, so that listing plugins stays cheap.
 
 from __future__ import annotations
 
-from hbench.hookspecs import hookimpl
+from hbench import hookimpl
 
 from .configs import MLMTaskConfig, RootTaskConfig
 

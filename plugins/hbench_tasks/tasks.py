@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from hbench.contracts import MASKED, GenerativeModel, Posteriors, Sample
+from hbench.contracts import (
+    MASKED,
+    WHOLE_SEQUENCE,
+    GenerativeModel,
+    Posteriors,
+    Sample,
+    TaskData,
+    TaskSpec,
+)
 from hbench.errors import invalid
-from hbench.tasks import WHOLE_SEQUENCE, TaskData, TaskSpec
 
 from .configs import MLMTaskConfig, RootTaskConfig
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hbench.contracts import FitCallbacks, TaskData, TaskSpec
 from hbench.errors import UsageError, invalid
-from hbench.tasks import FitCallbacks, TaskData, TaskSpec
 
 from .configs import TransformerConfig
 from .network import Transformer

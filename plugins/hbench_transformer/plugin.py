@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hbench.hookspecs import hookimpl
+from hbench import hookimpl
 
 from .configs import TransformerConfig
 

@@ -28,9 +28,9 @@ import numpy as np
 
 from hbench.contracts import MASKED, Posteriors
 from hbench.errors import invalid
-from hbench.memory import check_fits
+from hbench.run.memory import check_fits
 
-from .model import TreeModel
+from .grammar import TreeGrammar
 from .sampler import default_workers, run_blocks
 
 #: Leaf positions per chunk (sequences x leaves) at q = 4, scaled by 16 / q**2 for other q: the
@@ -41,7 +41,7 @@ CHUNK_LEAVES = 1 << 17
 WORKING_ARRAYS = 8
 
 
-def check_leaves(leaves: np.ndarray, model: TreeModel, field: str = "leaves") -> np.ndarray:
+def check_leaves(leaves: np.ndarray, model: TreeGrammar, field: str = "leaves") -> np.ndarray:
     """Validate a leaf array: shape (n, 2**depth), integer symbols in [-1, q)."""
     arr = np.asarray(leaves)
     if arr.ndim == 1 and arr.shape[0] == model.length:
@@ -113,9 +113,9 @@ def _swap_siblings(messages: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class BeliefPropagation:
-    """Exact inference for one `TreeModel`; kernels are built once and reused for every chunk."""
+    """Exact inference for one `TreeGrammar`; kernels are built once and reused for every chunk."""
 
-    model: TreeModel
+    model: TreeGrammar
 
     @cached_property
     def kernels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .model import MAX_DEPTH
+from .grammar import MAX_DEPTH
 
 
 class HierarchicalGrammarConfig(BaseModel):

@@ -11,18 +11,18 @@ from hbench.errors import UsageError
 
 from .bp import BeliefPropagation
 from .configs import BPConfig, HierarchicalFilterConfig, HierarchicalGrammarConfig
-from .model import TreeModel, build_model
+from .grammar import TreeGrammar, build_grammar
 
 
-def _tree(model: object, who: str) -> TreeModel:
-    if not isinstance(model, TreeModel):
+def _tree(model: object, who: str) -> TreeGrammar:
+    if not isinstance(model, TreeGrammar):
         raise UsageError(f"{who} works on tree models, not on {type(model).__name__}")
     return model
 
 
-def hierarchical_grammar(config: HierarchicalGrammarConfig) -> TreeModel:
+def hierarchical_grammar(config: HierarchicalGrammarConfig) -> TreeGrammar:
     """The paper's random binary tree grammar (or an explicit tensor), unfiltered."""
-    return build_model(
+    return build_grammar(
         q=config.q,
         depth=config.depth,
         sigma=config.sigma,
@@ -38,7 +38,7 @@ class HierarchicalFilter:
     def __init__(self, config: HierarchicalFilterConfig | None = None) -> None:
         self.config = config
 
-    def apply(self, model: TreeModel, level: int) -> TreeModel:
+    def apply(self, model: TreeGrammar, level: int) -> TreeGrammar:
         return _tree(model, "filter 'hierarchical'").filtered(level)
 
 
@@ -47,11 +47,11 @@ class BPOracle:
 
     def __init__(self, config: BPConfig | None = None) -> None:
         self.config = config or BPConfig()
-        self._engines: weakref.WeakKeyDictionary[TreeModel, BeliefPropagation] = (
+        self._engines: weakref.WeakKeyDictionary[TreeGrammar, BeliefPropagation] = (
             weakref.WeakKeyDictionary()
         )
 
-    def engine(self, model: TreeModel) -> BeliefPropagation:
+    def engine(self, model: TreeGrammar) -> BeliefPropagation:
         """One BP engine (with its kernels) per model, reused across calls."""
         model = _tree(model, "oracle 'bp'")
         if model not in self._engines:
@@ -60,7 +60,7 @@ class BPOracle:
 
     def posteriors(
         self,
-        model: TreeModel,
+        model: TreeGrammar,
         leaves: np.ndarray,
         *,
         full: bool = True,

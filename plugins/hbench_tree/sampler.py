@@ -20,10 +20,10 @@ import numpy as np
 
 from hbench.contracts import Sample, SeedLike
 from hbench.errors import invalid
-from hbench.memory import check_fits
+from hbench.run.memory import check_fits
 
 from .alias import AliasTable
-from .model import TreeModel
+from .grammar import TreeGrammar
 
 #: Nodes per block: large enough to amortise numpy's per-call cost, small enough for the cache.
 BLOCK_NODES = 1 << 18
@@ -83,11 +83,11 @@ def run_blocks(
 
 @dataclass(frozen=True, eq=False)
 class SamplingTables:
-    """Alias tables of one model, built once per model (see `TreeModel.sampling_tables`) and
+    """Alias tables of one model, built once per model (see `TreeGrammar.sampling_tables`) and
     reused by every block of every call: a training loop drawing small batches must not
     rebuild them each time."""
 
-    model: TreeModel
+    model: TreeGrammar
 
     @cached_property
     def root(self) -> AliasTable:
@@ -143,7 +143,7 @@ def _fill_block(
 
 
 def sample(
-    model: TreeModel,
+    model: TreeGrammar,
     n: int,
     seed: SeedLike,
     *,

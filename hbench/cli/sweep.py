@@ -1,0 +1,271 @@
+"""``hbench sweep SWEEP.toml``: run a grid of cells on a local pool or a Dask cluster.
+
+The grid is validated whole before any cell runs (exit 2 on a bad file), cells already in the
+output folder are skipped (``--overwrite`` reruns them), a bar counts cells done, running and
+failed, and the end shows a table per model and every failure with its error; the exit code is
+1 if any cell failed, after every other cell has run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from hbench.errors import invalid
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` for integers >= ``minimum``, with the rule in its message."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive = _int_at_least(1)
+_count = _int_at_least(0)
+
+
+def add_parsers(
+    sub: argparse._SubParsersAction, common: argparse.ArgumentParser
+) -> dict[str, Callable[[argparse.Namespace], int]]:
+    """Add ``sweep``; return its handler."""
+    from hbench.sweep.executors import EXECUTORS
+
+    p = sub.add_parser(
+        "sweep",
+        parents=[common],
+        help="run a grid of models x levels x budgets x seeds from a TOML file (resumable)",
+    )
+    p.add_argument("sweep_file", metavar="SWEEP.toml", help="the sweep file (see sweeps/)")
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: a process pool; dask: a Dask cluster (default: %(default)s)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        help="worker processes of the local pool or of the Dask LocalCluster"
+        " (default: the core count)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --executor dask: a running scheduler, e.g. tcp://HOST:8786"
+        " (default: start a LocalCluster)",
+    )
+    p.add_argument(
+        "--retries",
+        type=_count,
+        default=0,
+        help="with --executor dask: reruns of a cell that raised (lost workers are always"
+        " rerun; default %(default)s)",
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=_positive,
+        default=30,
+        metavar="SECONDS",
+        help="with --scheduler: how long to wait for it to answer (default %(default)s)",
+    )
+    p.add_argument("--out", help="output folder (default: the sweep file's `out`)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="rerun cells whose result already exists"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the cells and what would run, run nothing"
+    )
+    return {"sweep": cmd_sweep}
+
+
+class _CellBar:
+    """A bar over cells with done / running / failed; one log line per cell off a terminal."""
+
+    def __init__(self, total: int, slots: int) -> None:
+        import hbench.progress
+
+        self.total, self.slots, self.done, self.failed = total, slots, 0, 0
+        self.quiet = hbench.progress.QUIET
+        self.bar = None
+        if not self.quiet and total > 0 and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="cells", unit="cell", leave=False)
+            self._status()
+
+    @property
+    def running(self) -> int:
+        return min(self.slots, self.total - self.done - self.failed)
+
+    def _status(self) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(
+                f"done {self.done}, running {self.running}, failed {self.failed}"
+            )
+
+    def set_slots(self, slots: int) -> None:
+        self.slots = max(1, slots)
+        self._status()
+
+    def finished(self, outcome) -> None:
+        if outcome.ok:
+            self.done += 1
+        else:
+            self.failed += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            self._status()
+        elif not self.quiet:
+            state = "done" if outcome.ok else "FAILED"
+            count = self.done + self.failed
+            print(f"[{count}/{self.total}] {state} {outcome.cell.describe()}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _wall_s(path: str | None) -> float:
+    if path is None:
+        return 0.0
+    try:
+        return float(json.loads(Path(path).read_text(encoding="utf-8")).get("wall_s", 0.0))
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+
+
+def summary_table(cells, skipped, outcomes) -> str:
+    """Per model label: cells, already done, ran, failed, and the compute time of this run."""
+    from tabulate import tabulate
+
+    rows: dict[str, list] = {}
+    for cell in cells:
+        rows.setdefault(cell.spec.name, [cell.spec.name, 0, 0, 0, 0, 0.0])[1] += 1
+    for cell in skipped:
+        rows[cell.spec.name][2] += 1
+    for outcome in outcomes:
+        row = rows[outcome.cell.spec.name]
+        row[3 if outcome.ok else 4] += 1
+        row[5] += _wall_s(outcome.path)
+    table = [[*row[:5], f"{row[5]:.1f}"] for row in rows.values()]
+    headers = ["model", "cells", "already done", "ran", "failed", "run time (s, summed)"]
+    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _write_failures(out: Path, failures) -> Path | None:
+    from hbench.io import atomic_write
+
+    path = out / "failures.jsonl"
+    if not failures:
+        path.unlink(missing_ok=True)
+        return None
+    with atomic_write(path, "w", field="--out") as handle:
+        for outcome in failures:
+            cell = outcome.cell
+            record = {"cell": cell.key, "values": cell.values, "error": outcome.error}
+            handle.write(json.dumps({"model": cell.spec.name, **record}, sort_keys=True) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """A batch system's SIGTERM (a job's time limit) stops the sweep like Ctrl-C: cells in
+    flight are stopped, finished ones are kept, and rerunning the sweep resumes it."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from hbench.io import atomic_write
+    from hbench.sweep.executors import default_workers, run_dask, run_local
+    from hbench.sweep.file import load_sweep
+
+    if args.scheduler is not None and args.executor != "dask":
+        raise invalid("--scheduler", args.scheduler, "only with --executor dask")
+    if args.retries and args.executor != "dask":
+        raise invalid("--retries", args.retries, "only with --executor dask")
+    sweep = load_sweep(args.sweep_file, out=args.out)
+    todo, done = sweep.pending(args.overwrite)
+    workers = args.workers or default_workers()
+    where = f"{args.executor} executor" + (
+        f" at {args.scheduler}" if args.scheduler else f", {workers} worker(s)"
+    )
+    title = sweep.config.name or sweep.path.stem
+    print(
+        f"sweep {title!r}: {len(sweep.cells)} cells, {len(done)} already done, {len(todo)} to"
+        f" run -> {sweep.results} ({where})"
+    )
+    if args.dry_run:
+        for cell in sweep.cells:
+            state = "done" if cell in done else "to run"
+            print(f"  {state:7s}{cell.describe()}  [{cell.filename}]")
+        return 0
+    try:
+        sweep.results.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise invalid("--out", str(sweep.out), f"a folder that can be created ({exc})") from None
+    with atomic_write(sweep.out / "sweep.toml", "w", field="--out") as handle:
+        handle.write(sweep.path.read_text(encoding="utf-8"))
+
+    started = time.perf_counter()
+    outcomes = []
+    bar = _CellBar(len(todo), workers)
+    try:
+        with _sigterm_interrupts():
+            if not todo:
+                stream = iter(())
+            elif args.executor == "local":
+                stream = run_local(todo, sweep.results, workers)
+            else:
+                stream = run_dask(
+                    todo,
+                    sweep.results,
+                    scheduler=args.scheduler,
+                    workers=workers,
+                    retries=args.retries,
+                    connect_timeout=args.connect_timeout,
+                    on_slots=bar.set_slots,
+                )
+            for outcome in stream:
+                outcomes.append(outcome)
+                bar.finished(outcome)
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - started
+    print(summary_table(sweep.cells, done, outcomes))
+    failures = [outcome for outcome in outcomes if not outcome.ok]
+    log = _write_failures(sweep.out, failures)
+    ran = len(outcomes) - len(failures)
+    print(f"ran {ran} cell(s) in {elapsed:.1f} s wall; results in {sweep.results}")
+    if failures:
+        print(f"{len(failures)} cell(s) failed (also in {log}):")
+        for outcome in failures:
+            print(f"  {outcome.cell.describe()}: {outcome.error}")
+        return 1
+    return 0

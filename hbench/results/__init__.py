@@ -1,0 +1,40 @@
+"""Result files: the versioned schema of one run's result, the environment it records, writing
+and reading files, and many results as one table."""
+
+from hbench.results.environment import collect_environment
+from hbench.results.files import (
+    models_folder,
+    new_result_path,
+    read_result,
+    result_filename,
+    write_result,
+)
+from hbench.results.schema import (
+    RESULT_COLUMNS,
+    SCHEMA_VERSION,
+    Environment,
+    LevelMetrics,
+    RunResult,
+    RunSpec,
+    SavedModel,
+    Timing,
+)
+from hbench.results.table import load_results
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "SCHEMA_VERSION",
+    "Environment",
+    "LevelMetrics",
+    "RunResult",
+    "RunSpec",
+    "SavedModel",
+    "Timing",
+    "collect_environment",
+    "load_results",
+    "models_folder",
+    "new_result_path",
+    "read_result",
+    "result_filename",
+    "write_result",
+]

@@ -1,0 +1,104 @@
+"""Result files: their names, writing one atomically, and reading one back validated."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from hbench.errors import UsageError
+from hbench.io import write_json
+from hbench.results.schema import RunResult, parse_created
+
+
+def name_part(text: str) -> str:
+    """A name made safe for a file name (plugin names may hold any character)."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.") or "x"
+
+
+def result_filename(result: RunResult) -> str:
+    """``<created>_<suite>_<task>_<model>_<8 hex>.json``: sorts by time, the suffix is random."""
+    stamp = parse_created(result.created).strftime("%Y%m%dT%H%M%SZ")
+    spec = result.spec
+    parts = [stamp, name_part(spec.suite_name), name_part(spec.task), name_part(spec.model)]
+    return "_".join([*parts, uuid.uuid4().hex[:8]]) + ".json"
+
+
+def new_result_path(result: RunResult, out_dir: str | Path) -> Path:
+    """A path in ``out_dir`` for ``result`` that no file (or models folder) takes yet."""
+    out_dir = Path(out_dir)
+    path = out_dir / result_filename(result)
+    # 2^-32 per pair of runs in one second; cheap to rule out anyway
+    while path.exists() or models_folder(path).exists():
+        path = out_dir / result_filename(result)
+    return path
+
+
+def models_folder(result_path: str | Path) -> Path:
+    """Where ``hbench run --save-models`` keeps the trained models of a result file."""
+    result_path = Path(result_path)
+    return result_path.with_name(f"{result_path.stem}_models")
+
+
+def write_result(
+    result: RunResult, out_dir: str | Path, *, field: str = "--out", path: Path | None = None
+) -> Path:
+    """Write ``result`` atomically into ``out_dir`` (created if missing) under a new name
+    (or at ``path``, from `new_result_path`).
+
+    Every run gets its own file, so concurrent runs writing to one folder never overwrite each
+    other, and an interrupted write leaves no partial file (see `hbench.io.atomic_write`).
+    ``field`` names the option in errors (a read-only folder, a full disk).
+    """
+    path = path or new_result_path(result, out_dir)
+    data = result.model_dump(mode="json")
+    return write_json(path, data, field=field)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def read_result(path: str | Path) -> RunResult:
+    """Parse and validate one result file; any problem is a `UsageError` naming the file.
+
+    The message names the first invalid field by its path (``metrics[3].kl_bp``), so a
+    hand-edited or truncated file is easy to fix. Only JSON is parsed; nothing is unpickled.
+    """
+    path = Path(path)
+    where = f"result file {str(path)!r}"
+    if path.is_dir():
+        raise UsageError(f"{where} is a folder; expected a .json result file")
+    if not path.is_file():
+        raise UsageError(f"{where} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{where} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{where} is not UTF-8 text; expected JSON") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{where} holds a JSON {type(data).__name__}; expected an object")
+    from hbench.results.migrations import migrate
+
+    data = migrate(data, where)
+    try:
+        return RunResult.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise UsageError(f"{where} is invalid: {_where(first['loc'])}: {message}{more}") from None

@@ -1,0 +1,188 @@
+"""Is a result file what it claims to be? Checks beyond the schema, for leaderboard submissions.
+
+The schema (`hbench.results.RunResult`) says a file is well formed. A leaderboard also needs it
+to be internally consistent, because a table built from a hand-edited or truncated file would
+publish a number nobody measured: the suite hash must be the hash of the suite the file
+records, every (seed, training level, test level) cell must be present exactly once, every
+metric must lie in its range, and the headline must be the one its cells give. Files are only
+ever parsed as JSON: nothing in them is executed or unpickled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from hbench.errors import UsageError
+from hbench.results.files import read_result
+from hbench.results.schema import RunResult
+from hbench.run.scoring import headline
+from hbench.run.suites import DATA_VERSION, Suite
+
+#: Metrics that are fractions of queries.
+FRACTIONS = ("acc", "acc_bp", "acc_bp_train", "agree", "agree_train")
+#: Metrics that are divergences in bits (>= 0; rounding may give -1e-12).
+DIVERGENCES = ("kl_bp", "kl_bp_train")
+#: How far a recomputed headline may differ from the stored one (float summation order).
+HEADLINE_TOLERANCE = 1e-9
+#: How many missing or extra cells a message lists before summarising.
+LISTED = 3
+
+
+def _cell(seed: int, k_train: int, k_test: int | str) -> str:
+    return f"(seed={seed}, k_train={k_train}, k_test={k_test})"
+
+
+def _listed(cells: list[tuple]) -> str:
+    shown = ", ".join(_cell(*c) for c in cells[:LISTED])
+    return shown + (f" and {len(cells) - LISTED} more" if len(cells) > LISTED else "")
+
+
+def recorded_suite(result: RunResult) -> Suite:
+    """The suite a result records, validated; a `UsageError` if it is not a valid suite."""
+    try:
+        return Suite.model_validate(result.spec.suite)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise UsageError(f"spec.suite.{where}: {first['msg']}") from None
+
+
+def problems(result: RunResult) -> list[str]:
+    """Every inconsistency of a schema-valid result, each naming its field; [] if none."""
+    try:
+        suite = recorded_suite(result)
+    except UsageError as exc:
+        return [str(exc)]
+    spec = result.spec
+    found: list[str] = []
+    if suite.spec_hash() != spec.suite_hash:
+        found.append(
+            f"spec.suite_hash={spec.suite_hash!r} is not the hash of the suite the file records"
+            f" ({suite.spec_hash()!r} at data version {DATA_VERSION}): the suite was edited, or"
+            " the file comes from an hbench with another data version"
+        )
+    for name, given, expected in (
+        ("spec.task", spec.task, suite.task),
+        ("spec.seeds", spec.seeds, list(suite.seeds)),
+        ("spec.train_filters", spec.train_filters, suite.train_levels),
+        ("spec.test_filters", spec.test_filters, suite.test_levels),
+    ):
+        if given != expected:
+            found.append(f"{name}={given!r} differs from the recorded suite's {expected!r}")
+    found += _cells(result, suite)
+    found += _ranges(result, suite)
+    found += _timings(result, suite)
+    found += _headline(result)
+    if not math.isfinite(result.wall_s) or result.wall_s < 0:
+        found.append(f"wall_s={result.wall_s!r} is invalid: seconds >= 0")
+    return found
+
+
+def _cells(result: RunResult, suite: Suite) -> list[str]:
+    test: list[int | str] = list(suite.test_levels) + (["ood"] if suite.n_ood else [])
+    expected = {(s, kt, kx) for s in suite.seeds for kt in suite.train_levels for kx in test}
+    counts = Counter((m.seed, m.k_train, m.k_test) for m in result.metrics)
+    found = []
+    missing = sorted(expected - set(counts), key=str)
+    if missing:
+        found.append(
+            f"metrics lack the cell(s) {_listed(missing)}: every seed, training level"
+            " and test level must be scored"
+        )
+    extra = sorted(set(counts) - expected, key=str)
+    if extra:
+        found.append(f"metrics hold cell(s) the suite does not define: {_listed(extra)}")
+    twice = sorted((c for c, n in counts.items() if n > 1), key=str)
+    if twice:
+        found.append(f"metrics list the cell(s) {_listed(twice)} more than once")
+    return found
+
+
+def _ranges(result: RunResult, suite: Suite) -> list[str]:
+    found = []
+    chance = 1.0 / suite.q
+    for i, cell in enumerate(result.metrics):
+        where = f"metrics[{i}]"
+        ood = cell.k_test == "ood"
+        for name in FRACTIONS:
+            value = getattr(cell, name)
+            if value is None:
+                if not ood and name.startswith("acc"):
+                    found.append(f"{where}.{name} is missing: only 'ood' cells lack accuracy")
+                continue
+            if ood and name.startswith("acc"):
+                found.append(f"{where}.{name}={value!r} is invalid: 'ood' has no ground truth")
+            elif not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                found.append(f"{where}.{name}={value!r} is invalid: a fraction in [0, 1]")
+        for name in DIVERGENCES:
+            value = getattr(cell, name)
+            if not (math.isfinite(value) and value >= -1e-12):
+                found.append(f"{where}.{name}={value!r} is invalid: bits >= 0 (finite)")
+        if not math.isclose(cell.chance, chance, rel_tol=1e-9):
+            found.append(f"{where}.chance={cell.chance!r} is invalid: 1/q = {chance!r}")
+        if cell.n_queries < 1:
+            found.append(f"{where}.n_queries={cell.n_queries!r} is invalid: >= 1")
+    return found
+
+
+def _timings(result: RunResult, suite: Suite) -> list[str]:
+    found = []
+    expected = {(s, k) for s in suite.seeds for k in suite.train_levels}
+    given = Counter((t.seed, t.k_train) for t in result.timings)
+    if set(given) != expected or any(n > 1 for n in given.values()):
+        found.append(
+            "timings must hold one entry per (seed, training level): expected"
+            f" {len(expected)}, found {sum(given.values())}"
+        )
+    for i, t in enumerate(result.timings):
+        for name in ("fit_s", "predict_s", "oracle_s"):
+            value = getattr(t, name)
+            if not (math.isfinite(value) and value >= 0):
+                found.append(f"timings[{i}].{name}={value!r} is invalid: seconds >= 0")
+    return found
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return math.isclose(a, b, rel_tol=HEADLINE_TOLERANCE, abs_tol=HEADLINE_TOLERANCE)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _headline(result: RunResult) -> list[str]:
+    try:
+        expected = headline(result.metrics)
+    except (ValueError, TypeError) as exc:
+        return [f"headline cannot be recomputed from the metrics: {exc}"]
+    found = []
+    for metric, summary in expected.items():
+        stored = result.headline.get(metric)
+        if not isinstance(stored, dict):
+            found.append(f"headline.{metric} is missing")
+            continue
+        for key, value in summary.items():
+            if not _same(stored.get(key), value):
+                found.append(
+                    f"headline.{metric}.{key}={stored.get(key)!r} is not what the metrics give"
+                    f" ({value!r})"
+                )
+    return found
+
+
+def validate_file(path: str | Path) -> RunResult:
+    """The result in ``path`` if it is valid; else a `UsageError` naming the file and every
+    problem (the first few, then a count)."""
+    result = read_result(path)
+    found = problems(result)
+    if found:
+        more = f" (and {len(found) - LISTED} more)" if len(found) > LISTED else ""
+        raise UsageError(f"result file {str(path)!r} is invalid: {'; '.join(found[:LISTED])}{more}")
+    return result

@@ -1,0 +1,2 @@
+"""Sweeps: a TOML file of cells (one run each), and the executors that run them (a local
+process pool or a Dask cluster), resumable by each cell's hash."""

@@ -1,0 +1,150 @@
+"""Leaderboard trees: validated results rendered into deterministic tables."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from result_runs import snapshot
+
+from hbench.cli import main
+from hbench.errors import UsageError
+from hbench.leaderboard.build import (
+    DASH,
+    INDEX,
+    build,
+    comparison_hash,
+    load_tree,
+    number,
+    rendered,
+    stale,
+    tables,
+)
+from hbench.leaderboard.submission import submission_name
+from hbench.run.suites import SUITES, get_suite
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_tables_rank_models_under_the_bp_reference(tree) -> None:
+    entries = load_tree(tree)
+    assert sorted(entries) == [("smoke", "mlm"), ("smoke", "root")]
+    (table,) = tables("smoke", "root", entries[("smoke", "root")])
+    assert [r["model"] for r in table.rows] == ["bp", "naive-bayes", "prior"]
+    assert table.key == comparison_hash(SUITES["smoke"])
+    assert table.rows[1]["seeds"] == 1 and table.rows[2]["seeds"] == 2  # seeds share a table
+    markdown = (tree / "smoke" / "root.md").read_text()
+    assert "| ref | bp (privileged) | hbench " in markdown
+    assert "| 1 | naive-bayes |" in markdown and "| 2 | prior |" in markdown
+    assert " ± " in markdown  # two seeds: mean ± standard error
+    # bp reports no parameter count: a dash in its row.
+    assert markdown.split("| ref | bp (privileged) | ")[1].split(" | ")[1] == DASH
+    page = (tree / INDEX).read_text()
+    assert page.count('<table class="leaderboard"') == 2
+    assert "<script src" not in page and "http" not in page.split("<body>")[1]
+
+
+def test_nan_is_a_dash() -> None:
+    assert number(math.nan) == DASH and number(None) == DASH and number(0.5) == "0.500"
+
+
+def test_build_is_deterministic_and_idempotent(tree, tmp_path) -> None:
+    first = snapshot(tree)
+    assert build(tree) == []  # nothing changed
+    copy = tmp_path / "copy"
+    shutil.copytree(tree, copy)
+    for output in [copy / INDEX, *copy.glob("*/*.md")]:
+        output.unlink()
+    build(copy)
+    assert snapshot(copy) == first
+
+
+def test_another_specification_gets_its_own_table(tree, results) -> None:
+    other = results["other-P"]
+    target = tree / "smoke" / "root" / "results" / other.name
+    shutil.copy(other, target)  # filed by hand: submit refuses it (see test_submission)
+    build(tree)
+    found = tables("smoke", "root", load_tree(tree)[("smoke", "root")])
+    assert len(found) == 2
+    assert [r["model"] for r in found[0].rows] == ["bp", "naive-bayes", "prior"]
+    assert [r["model"] for r in found[1].rows] == ["prior"]
+    assert "not comparable with the preset (P=256)" in found[1].note
+    assert "another specification" in (tree / "smoke" / "root.md").read_text()
+
+
+def test_an_invalid_file_stops_the_build_and_changes_nothing(tree) -> None:
+    before = snapshot(tree)
+    bad = tree / "smoke" / "root" / "results" / "broken.json"
+    bad.write_text('{"schema_version": 2,')
+    with pytest.raises(
+        UsageError, match=r"(?s)1 invalid file\(s\).*broken\.json' is not valid JSON"
+    ):
+        build(tree)
+    bad.unlink()
+    assert snapshot(tree) == before
+
+
+def test_files_must_be_in_their_place_and_inside_the_root(tree, results, tmp_path) -> None:
+    wrong = tree / "smoke" / "mlm" / "results" / "x.json"
+    shutil.copy(results["prior"], wrong)  # a root result in the mlm folder
+    with pytest.raises(UsageError, match=r"records suite 'smoke' and task 'root', so it belongs"):
+        load_tree(tree)
+    wrong.unlink()
+    outside = tmp_path / "elsewhere.json"
+    shutil.copy(results["prior"], outside)
+    link = tree / "smoke" / "root" / "results" / "link.json"
+    os.symlink(outside, link)
+    with pytest.raises(UsageError, match=r"link.json' is a link to .* outside the leaderboard"):
+        load_tree(tree)
+
+
+def test_check_notices_stale_tables(tree, capsys) -> None:
+    assert main(["leaderboard", "check", "--root", str(tree)]) == 0
+    (tree / "smoke" / "root.md").write_text("edited by hand\n")
+    assert stale(tree) == [tree / "smoke" / "root.md"]
+    assert main(["leaderboard", "check", "--root", str(tree)]) == 2
+    assert "tables out of date with the results" in capsys.readouterr().err
+    assert main(["leaderboard", "build", "--root", str(tree)]) == 0
+    assert stale(tree) == []
+
+
+def test_show_prints_tables_and_names_unknown_suites(tree, capsys) -> None:
+    assert main(["leaderboard", "show", "--root", str(tree), "--task", "root"]) == 0
+    out = capsys.readouterr().out
+    assert "smoke / root" in out and "bp (privileged)" in out and "smoke / mlm" not in out
+    assert main(["leaderboard", "show", "--root", str(tree), "--suite", "paper"]) == 2
+    assert "--suite='paper' is invalid" in capsys.readouterr().err
+
+
+def test_submission_names_come_from_the_content(results) -> None:
+    from hbench.results import read_result
+
+    result = read_result(results["prior"])
+    assert submission_name(result) == submission_name(read_result(results["prior"]))
+    assert submission_name(result).endswith(".json") and "_prior_" in submission_name(result)
+
+
+def test_the_committed_leaderboards_are_valid_and_up_to_date() -> None:
+    """What CI checks on every submission: each file validates, each table is current."""
+    root = REPO / "leaderboards"
+    stale_files = stale(root)
+    assert stale_files == [], f"run `hbench leaderboard build` and commit: {stale_files}"
+    assert all(text for text in rendered(root).values())
+
+
+def test_get_suite_of_a_seed_list_shares_the_preset_comparison_class() -> None:
+    seeds = get_suite("cpu", {"seeds": json.dumps([0, 1, 2])})
+    assert seeds.spec_hash() != SUITES["cpu"].spec_hash()
+    assert comparison_hash(seeds) == comparison_hash(SUITES["cpu"])
+    assert comparison_hash(get_suite("cpu", {"P": "512"})) != comparison_hash(SUITES["cpu"])
+
+
+def test_validate_with_root_checks_the_place(tree, results, capsys) -> None:
+    inside = next((tree / "smoke" / "root" / "results").glob("*.json"))
+    assert main(["validate", str(inside), "--root", str(tree)]) == 0
+    assert main(["validate", str(results["prior"]), "--root", str(tree)]) == 2
+    assert "is outside the leaderboard root" in capsys.readouterr().out

@@ -1,0 +1,268 @@
+"""The transformer plugin on tiny models and the smoke suite: fast, CPU, deterministic."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hbench.cli import main  # noqa: E402
+from hbench.errors import UsageError  # noqa: E402
+from hbench.run.harness import Harness, RunRequest  # noqa: E402
+from hbench.run.runner import run_benchmark  # noqa: E402
+from hbench.run.suites import get_suite  # noqa: E402
+from hbench_transformer.configs import TransformerConfig  # noqa: E402
+from hbench_transformer.model import TransformerModel, checkpoint_steps  # noqa: E402
+
+TINY = {"d_model": 16, "n_layers": 2, "d_ff": 32, "epochs": 3, "epochs_mlm": 3, "warmup_steps": 10}
+
+
+def harness(task="root", model_args=None, **overrides) -> Harness:
+    overrides = {"task": f'"{task}"', **{k: str(v) for k, v in overrides.items()}}
+    return Harness(
+        RunRequest(
+            model="transformer",
+            suite=get_suite("smoke", overrides),
+            suite_name="smoke",
+            model_args={**TINY, **(model_args or {})},
+            device="cpu",
+        )
+    )
+
+
+def fitted(h: Harness, level: int = 0, seed: int = 0, **hooks) -> TransformerModel:
+    model = h.new_model()
+    h.fit(model, h.train_data(seed, level), h.callbacks(seed, level, **hooks))
+    return model
+
+
+def test_learns_iid_leaves_close_to_bp():
+    """At k = depth the root's law given the leaves is simple: the model gets near BP."""
+    h = harness(P=4000, n_test=1000, model_args={"epochs": 15, "lr": 3e-3})
+    model = fitted(h, level=3)
+    rows, _, _ = h.evaluate(model, 0, 3)
+    in_sample = next(r for r in rows if r["k_test"] == 3)
+    assert in_sample["acc_bp"] - in_sample["acc"] < 0.03
+    assert in_sample["kl_bp"] < 0.05
+
+
+@pytest.mark.parametrize("task", ["root", "mlm"])
+def test_predictions_are_probabilities_and_deterministic(task):
+    h = harness(task)
+    data = h.test_data(0, 1)
+    first = h.predict(fitted(h), data)  # validated: shape, finite, sums to 1
+    again = h.predict(fitted(h), data)
+    np.testing.assert_array_equal(first, again)
+    other = h.predict(fitted(h, seed=1), data)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("task", ["root", "mlm"])
+def test_attention_and_hidden_states(task):
+    h = harness(task)
+    model = fitted(h)
+    data = h.test_data(0, 0)
+    attention = model.attention(data)
+    assert len(attention) == 2
+    for layer in attention:
+        assert layer.shape == (len(data), 1, 8, 8)
+        np.testing.assert_allclose(layer.sum(axis=-1), 1.0, atol=1e-5)
+        assert np.all(layer >= 0)
+    hidden = model.hidden_states(data)
+    assert len(hidden) == 3 and all(x.shape == (len(data), 8, 16) for x in hidden)
+
+
+def test_checkpoint_round_trip_uses_weights_only(tmp_path, request):
+    h = harness("mlm")
+    model = fitted(h)
+    path = model.save(tmp_path / "mlm.pt")
+    calls = request.getfixturevalue("torch_load_calls")  # spy only on the loads below
+    root = harness("root", model_args={"init": str(path), "freeze_encoder": True})
+    tuned = fitted(root)
+    assert calls == [True]
+    for key, value in model.net.encoder.state_dict().items():
+        torch.testing.assert_close(tuned.net.encoder.state_dict()[key], value)
+
+
+def test_bad_checkpoints_and_configs_are_usage_errors(tmp_path):
+    not_a_checkpoint = tmp_path / "x.pt"
+    not_a_checkpoint.write_text("hello")
+    with pytest.raises(UsageError, match="init="):
+        fitted(harness(model_args={"init": str(not_a_checkpoint)}))
+    saved = fitted(harness()).save(tmp_path / "small.pt")
+    with pytest.raises(UsageError, match="d_model=32"):
+        fitted(harness(model_args={"init": str(saved), "d_model": 32}))
+    with pytest.raises(ValueError, match="divisible"):
+        TransformerConfig(d_model=10, n_heads=3)
+    with pytest.raises(ValueError, match="freeze_encoder"):
+        TransformerConfig(freeze_encoder=True)
+
+
+def test_checkpoint_hook_is_called_at_log_spaced_steps():
+    assert checkpoint_steps(1000, 4) == {1, 10, 100, 1000}
+    labels = []
+    fitted(harness(model_args={"n_checkpoints": 5}), on_checkpoint=labels.append)
+    assert labels == sorted(labels) and len(labels) >= 3 and labels[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model-arg", "d_model=10", "--model-arg", "n_heads=3"], "divisible by n_heads"),
+        (["--model-arg", "n_layers=0"], "--model-arg n_layers=0"),
+        (["--model-arg", "dropout=1"], "--model-arg dropout=1"),
+        (["--model-arg", "init=/nonexistent.pt"], "init='/nonexistent.pt'"),
+        (["--device", "cuda"], "--device='cuda' is invalid"),
+    ],
+)
+def test_cli_bad_input(capsys, tmp_path, argv, message):
+    if "cuda" in argv and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code = main(
+        ["run", "--model", "transformer", "--suite", "smoke", *argv, "--out", str(tmp_path)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_run_on_smoke_writes_a_result(tmp_path):
+    request = RunRequest(
+        model="transformer",
+        suite=get_suite("smoke", {"train_filters": "[0]"}),
+        suite_name="smoke",
+        model_args=TINY,
+        device="cpu",
+    )
+    result = run_benchmark(request)
+    assert result.environment.torch == torch.__version__
+    assert result.spec.device == "cpu"
+
+
+def test_a_foreign_torch_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(UsageError, match="hbench-transformer checkpoint"):
+        fitted(harness(model_args={"init": str(path)}))
+
+
+def test_learning_dynamics_and_staircase_are_recorded():
+    request = RunRequest(
+        model="transformer",
+        suite=get_suite("smoke", {"train_filters": "[0]"}),
+        suite_name="smoke",
+        model_args={**TINY, "n_checkpoints": 4},
+        device="cpu",
+    )
+    result = run_benchmark(request)
+    (series,) = result.extra["dynamics"]
+    assert series["k_train"] == 0 and len(series["points"]) >= 3
+    for point in series["points"]:
+        assert set(point["accuracy"]) == {"0", "1", "2", "3"}
+        assert set(point["kl"]) == {"0", "1", "2", "3"}
+    assert len(series["closest"]) == len(series["points"])
+    assert set(series["first_closest_order"]) <= {0, 1, 2, 3}
+
+
+def test_dynamics_figures_are_written_next_to_the_result(tmp_path):
+    code = main(
+        [
+            "run",
+            "--model",
+            "transformer",
+            "--suite",
+            "smoke",
+            "--train-filter",
+            "0",
+            "--model-arg",
+            "n_checkpoints=4",
+            "--model-arg",
+            "epochs=2",
+            "--model-arg",
+            "d_model=16",
+            "--model-arg",
+            "d_ff=32",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    (result,) = tmp_path.glob("*.json")
+    (figure,) = tmp_path.glob("*_dynamics_s0_k0.png")
+    assert figure.stem.startswith(result.stem)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_num_parameters_counts_the_trainable_weights():
+    model = fitted(harness())
+    assert model.num_parameters() == sum(p.numel() for p in model.net.parameters())
+    model.net.encoder.requires_grad_(False)  # as with freeze_encoder: only the head trains
+    assert 0 < model.num_parameters() < sum(p.numel() for p in model.net.parameters())
+
+
+def test_learning_rate_schedules():
+    from hbench_transformer.model import lr_factor
+
+    constant = lr_factor(10, 100, "constant")
+    assert [constant(s) for s in (0, 4, 9, 50, 99)] == [0.1, 0.5, 1.0, 1.0, 1.0]
+    cosine = lr_factor(10, 110, "cosine")
+    assert cosine(9) == 1.0 and cosine(10) == 1.0
+    assert cosine(60) == pytest.approx(0.5)
+    assert cosine(110) == pytest.approx(0.0, abs=1e-12)
+    values = [cosine(s) for s in range(10, 111)]
+    assert all(a >= b for a, b in itertools.pairwise(values))
+
+
+def test_remasking_keeps_each_sequence_and_its_mask_count():
+    from hbench_transformer.model import IGNORE, Remasker
+
+    rng = np.random.default_rng(0)
+    complete = torch.as_tensor(rng.integers(0, 4, size=(500, 8)))
+    counts = torch.as_tensor(rng.integers(1, 4, size=500))
+    mask = torch.rand(500, 8).argsort(dim=1).argsort(dim=1) < counts[:, None]
+    tokens = complete.masked_fill(mask, 4)
+    targets = complete.masked_fill(~mask, IGNORE)
+    masker = Remasker(tokens, targets, mask_id=4, seed=0)
+    new_tokens, new_targets = masker.draw()
+    masked = new_tokens == 4
+    assert torch.equal(masked.sum(dim=1), counts)  # the task's number of questions per row
+    assert torch.equal(new_targets != IGNORE, masked)
+    assert torch.equal(torch.where(masked, new_targets, new_tokens), complete)
+    assert not torch.equal(masked, mask)  # fresh positions
+    # Positions are uniform: every position is masked about equally often over many draws.
+    hits = sum((masker.draw()[0] == 4).sum(dim=0) for _ in range(40)).double()
+    assert (hits / hits.mean() - 1).abs().max() < 0.05
+    again = Remasker(tokens, targets, mask_id=4, seed=0).draw()[0]
+    assert torch.equal(again, new_tokens)  # seeded
+
+
+def test_min_steps_and_options_reach_the_fit():
+    calls = []
+    h = harness(P=256, model_args={"min_steps": 40, "batch_size": 64, "n_checkpoints": 100})
+    fitted(h, on_checkpoint=calls.append)
+    assert max(calls) == 40  # 256/64 = 4 steps per epoch, 3 epochs asked: stretched to 40
+
+
+@pytest.mark.parametrize("task", ["root", "mlm"])
+def test_bf16_mixed_precision_gives_probabilities(task):
+    h = harness(task, model_args={"precision": "bf16", "schedule": "cosine"})
+    h.predict(fitted(h), h.test_data(0, 1))  # validated: shape, finite, sums to 1
+
+
+def test_fit_progress_reaches_the_caller():
+    calls = []
+    h = harness(train_filters="[0, 1]", test_filters="[0]", n_ood=0)
+    h.run(fit_progress=lambda done, total, unit: calls.append((done, total, unit)))
+    assert calls == [(e, 3, "epoch") for e in (1, 2, 3)] * 2  # one series per fit
+
+
+def test_the_result_records_the_resolved_preset():
+    h = harness(train_filters="[0]", test_filters="[0]", n_ood=0)
+    resolved = h.run()["extra"]["resolved_model_config"]
+    assert resolved["preset"] == "cpu" and resolved["d_model"] == 16  # given
+    assert resolved["lr"] == 3e-3 and resolved["batch_size"] == 128  # from the preset
+    assert resolved["schedule"] == "constant" and resolved["remask"] is True
+    assert resolved["schedule_mlm"] == "cosine" and resolved["epochs_mlm"] == 3

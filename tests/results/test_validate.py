@@ -1,0 +1,112 @@
+"""Result files are checked beyond their schema before any leaderboard shows them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from result_runs import smoke_result
+
+from hbench.cli import main
+from hbench.errors import UsageError
+from hbench.results import write_result
+from hbench.results.validate import validate_file
+
+
+@pytest.fixture(scope="module")
+def good_file(tmp_path_factory) -> Path:
+    return write_result(smoke_result("naive-bayes"), tmp_path_factory.mktemp("good"))
+
+
+def edited(good: Path, tmp_path: Path, edit) -> Path:
+    data = json.loads(good.read_text())
+    edit(data)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_real_result_is_valid(good_file: Path) -> None:
+    result = validate_file(good_file)
+    assert result.spec.model == "naive-bayes" and result.spec.seeds == [0, 1]
+
+
+def _set_acc(data):
+    data["metrics"][0]["acc"] = 1.3
+
+
+def _drop_cell(data):
+    del data["metrics"][3]
+
+
+def _edit_suite(data):
+    data["spec"]["suite"]["P"] = 4096  # the hash still says 512
+
+
+def _edit_headline(data):
+    data["headline"]["normalised_accuracy"]["mean"] = 0.99
+
+
+def _negative_kl(data):
+    data["metrics"][1]["kl_bp"] = -0.5
+
+
+def _drop_field(data):
+    del data["environment"]
+
+
+def _ood_accuracy(data):
+    ood = next(m for m in data["metrics"] if m["k_test"] == "ood")
+    ood["acc"] = 0.5
+
+
+def _seed_list(data):
+    data["spec"]["seeds"] = [0]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set_acc, r"metrics\[0\]\.acc=1\.3 is invalid: a fraction in \[0, 1\]"),
+        (_drop_cell, r"metrics lack the cell\(s\) \(seed=0, k_train=0, k_test=3\)"),
+        (_edit_suite, r"spec\.suite_hash='[0-9a-f]+' is not the hash of the suite"),
+        (_edit_headline, r"headline\.normalised_accuracy\.mean=0\.99 is not what the metrics"),
+        (_negative_kl, r"metrics\[1\]\.kl_bp=-0\.5 is invalid: bits >= 0"),
+        (_drop_field, r"invalid: environment: Field required"),
+        (_ood_accuracy, r"\.acc=0\.5 is invalid: 'ood' has no ground truth"),
+        (_seed_list, r"spec\.seeds=\[0\] differs from the recorded suite's \[0, 1\]"),
+    ],
+)
+def test_each_problem_is_named_with_the_file(good_file, tmp_path, edit, message) -> None:
+    path = edited(good_file, tmp_path, edit)
+    with pytest.raises(UsageError, match=message) as caught:
+        validate_file(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"schema_version": 2, "spec": ', r"is not valid JSON: .* line 1"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", r"is not UTF-8 text|is not valid JSON"),
+        (b"[1, 2, 3]", r"holds a JSON list; expected an object"),
+    ],
+)
+def test_files_that_are_not_results(tmp_path, content, message) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    with pytest.raises(UsageError, match=message):
+        validate_file(path)
+
+
+def test_cli_reports_every_file_and_exits_2(good_file, tmp_path, capsys) -> None:
+    bad = edited(good_file, tmp_path, _set_acc)
+    copy = shutil.copy(good_file, tmp_path / "copy.json")
+    assert main(["validate", str(good_file), str(bad), str(copy)]) == 2
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["ok", "error", "ok"]
+    assert "metrics[0].acc=1.3" in out and "1 of 3 file(s) invalid" in err
+    assert main(["validate", str(good_file)]) == 0

@@ -1,0 +1,201 @@
+"""The scoring harness end to end on the smoke suite, with the baselines and fake models."""
+
+from __future__ import annotations
+
+import sys
+import types
+import typing
+
+import numpy as np
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+import hbench.registry.registry
+from hbench.errors import PluginError
+from hbench.registry.hookspecs import hookimpl
+from hbench.registry.registry import load_registry
+from hbench.results import RunResult, read_result, write_result
+from hbench.run.harness import Harness, RunRequest
+from hbench.run.oracle_table import oracle_table
+from hbench.run.runner import run_benchmark
+from hbench.run.suites import get_suite
+
+
+def request(model: str, task: str = "root", **overrides) -> RunRequest:
+    overrides = {"task": f'"{task}"', **{k: str(v) for k, v in overrides.items()}}
+    return RunRequest(
+        model=model, suite=get_suite("smoke", overrides), suite_name="smoke", overrides=overrides
+    )
+
+
+def in_sample(result: RunResult):
+    return [m for m in result.metrics if m.k_test == m.k_train]
+
+
+@pytest.mark.parametrize("task", ["root", "mlm"])
+def test_bp_is_the_ceiling_in_sample(task):
+    result = run_benchmark(request("bp", task))
+    assert result.privileged
+    for row in in_sample(result):
+        assert row.acc == row.acc_bp == row.acc_bp_train
+        assert row.kl_bp == pytest.approx(0.0, abs=1e-9)
+        assert row.agree == 1.0
+    assert result.headline["normalised_accuracy"]["mean"] == pytest.approx(1.0, abs=1e-12)
+    assert result.headline["kl_bp"]["mean"] == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("task", ["root", "mlm"])
+def test_bp_assuming_a_level_reproduces_the_oracle_table(task):
+    registry = hbench.registry.registry.get_registry()
+    grammar = registry.get("grammar", "hierarchical").create({"q": 4, "depth": 3})
+    filter_ = registry.get("filter", "hierarchical").create()
+    oracle = registry.get("oracle", "bp").create()
+    table = oracle_table(grammar, filter_, oracle, task=task, n=256, seed=0)
+    for j in (0, 2):
+        req = request("bp", task, train_filters="[0]")
+        req = RunRequest(**{**req.__dict__, "model_args": {"assume_filter": j}})
+        result = run_benchmark(req)
+        for row in result.metrics:
+            if row.k_test != "ood":
+                assert row.acc == table.accuracy[j, row.k_test]
+
+
+def test_naive_bayes_beats_prior_and_approaches_bp_when_leaves_are_iid():
+    overrides = {"train_filters": "[0, 3]", "P": 8000, "n_test": 2000}
+    nb = run_benchmark(request("naive-bayes", **overrides))
+    prior = run_benchmark(request("prior", **overrides))
+    nb_norm = nb.headline["normalised_accuracy"]["mean"]
+    assert nb_norm > prior.headline["normalised_accuracy"]["mean"] + 0.2
+    at_l = next(m for m in nb.metrics if m.k_train == 3 and m.k_test == 3)
+    assert at_l.acc_bp - at_l.acc < 0.03
+
+
+# --- fake models -------------------------------------------------------------------------
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Recorder:
+    """Uniform predictions; remembers what it was given."""
+
+    seen: typing.ClassVar[list] = []
+
+    def __init__(self, config=None) -> None:
+        pass
+
+    def fit(self, train, spec, callbacks) -> None:
+        Recorder.seen.append((len(train), train.n_queries, spec, callbacks.privileged))
+
+    def predict(self, data):
+        return np.full((data.n_queries, 4), 0.25)
+
+
+class WrongShape(Recorder):
+    def predict(self, data):
+        return np.full((data.n_queries, 3), 1 / 3)
+
+
+class NotNormalised(Recorder):
+    def predict(self, data):
+        return np.full((data.n_queries, 4), 0.3)
+
+
+class Crashes(Recorder):
+    def fit(self, train, spec, callbacks) -> None:
+        raise RuntimeError("out of ideas")
+
+
+def fake_registry():
+    module = types.ModuleType("hbench_test_fake_models")
+
+    @hookimpl
+    def hbench_register_models(register):
+        for name, cls in [
+            ("recorder", Recorder),
+            ("wrong-shape", WrongShape),
+            ("not-normalised", NotNormalised),
+            ("crashes", Crashes),
+        ]:
+            register(name, cls, NoOptions)
+
+    module.hbench_register_models = hbench_register_models
+    sys.modules[module.__name__] = module
+    return load_registry(extra_plugins=[("fakes", module)])
+
+
+def test_budget_is_enforced_and_the_grammar_never_reaches_a_model():
+    Recorder.seen = []
+    result = run_benchmark(request("recorder", P=300), registry=fake_registry())
+    assert len(Recorder.seen) == 4  # one fresh model per training level of the smoke suite
+    for n, queries, spec, privileged in Recorder.seen:
+        assert n == 300 and queries == 300 and privileged is None
+        assert (spec.q, spec.length, spec.task) == (4, 8, "root")
+    assert not result.privileged
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("wrong-shape", r"model 'wrong-shape'.*shape"),
+        ("not-normalised", r"model 'not-normalised'.*sum"),
+        ("crashes", r"model 'crashes'.*fit.*out of ideas"),
+    ],
+)
+def test_contract_breaches_name_the_model(model, message):
+    with pytest.raises(PluginError, match=message):
+        run_benchmark(request(model), registry=fake_registry())
+
+
+def test_same_seeds_same_result_and_the_file_round_trips(tmp_path):
+    first = run_benchmark(request("naive-bayes", "mlm", seeds="[0, 1]"))
+    again = run_benchmark(request("naive-bayes", "mlm", seeds="[0, 1]"))
+    strip = {"timings", "created", "wall_s"}
+    assert first.model_dump(exclude=strip) == again.model_dump(exclude=strip)
+    assert len(first.headline["normalised_accuracy"]["per_seed"]) == 2
+    path = write_result(first, tmp_path)
+    assert read_result(path) == first
+
+
+def test_test_sets_are_shared_by_every_training_level():
+    harness = Harness(request("prior"))
+    first = harness.test_data(0, 2)
+    assert harness.test_data(0, 2) is first
+    other_seed = harness.test_data(1, 2)
+    assert not np.array_equal(first.inputs, other_seed.inputs)
+
+
+def test_model_base_class_runs_in_the_harness():
+    from hbench.contracts import ModelBase
+
+    class Uniform(ModelBase):
+        def _fit(self, train, spec, callbacks):
+            self.q = spec.q
+
+        def _predict(self, data):
+            return np.full((data.n_queries, self.q), 1 / self.q)
+
+    model = Uniform()
+    with pytest.raises(RuntimeError, match="before fit"):
+        model.predict(None)
+    module = types.ModuleType("hbench_test_base_model")
+
+    @hookimpl
+    def hbench_register_models(register):
+        register("uniform", Uniform, NoOptions)
+
+    module.hbench_register_models = hbench_register_models
+    registry = load_registry(extra_plugins=[("base", module)])
+    result = run_benchmark(request("uniform"), registry=registry)
+    assert result.headline["normalised_accuracy"]["mean"] < 0.1
+
+
+def test_num_parameters_is_recorded_when_the_model_reports_it(tmp_path):
+    prior = run_benchmark(request("prior"))
+    assert prior.num_parameters == 4  # q class frequencies
+    naive = run_benchmark(request("naive-bayes", task="mlm"))
+    assert naive.num_parameters > 4
+    bp = run_benchmark(request("bp"))
+    assert bp.num_parameters is None  # no such capability: the leaderboard shows a dash
+    assert read_result(write_result(prior, tmp_path)).num_parameters == 4

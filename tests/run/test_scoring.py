@@ -1,0 +1,216 @@
+"""Scores against the exact oracle: KL in bits, argmax metrics, the headline, input checks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hbench.errors import PluginError
+from hbench.run.scoring import (
+    PROBABILITY_FLOOR,
+    headline,
+    kl_bits,
+    normalised_accuracy,
+    score_queries,
+    validate_probabilities,
+)
+
+
+def random_probs(m: int, q: int, seed: int) -> np.ndarray:
+    probs = np.random.default_rng(seed).random((m, q)) + 0.01
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+# --- score_queries -----------------------------------------------------------------------------
+
+
+def test_kl_of_identical_distributions_is_zero() -> None:
+    probs = random_probs(50, 4, seed=0)
+    probs[0] = [1.0, 0.0, 0.0, 0.0]  # zeros in p and model alike
+    scores = score_queries(probs, probs, probs, None, 4)
+    assert scores["kl_bp"] == 0.0
+    assert scores["kl_bp_train"] == 0.0
+    assert scores["agree"] == scores["agree_train"] == 1.0
+
+
+def test_kl_two_classes_by_hand_in_bits() -> None:
+    bp = np.array([[0.5, 0.5], [1.0, 0.0]])
+    model = np.array([[0.25, 0.75], [0.5, 0.5]])
+    # Row 0: 0.5 log2(0.5/0.25) + 0.5 log2(0.5/0.75) = 0.5 + 0.5 log2(2/3).
+    # Row 1: 1 log2(1/0.5) + 0 (the p = 0 term) = 1.
+    row0 = 0.5 + 0.5 * math.log2(2 / 3)
+    np.testing.assert_allclose(kl_bits(bp, model), [row0, 1.0], rtol=1e-12)
+    scores = score_queries(model, bp, model, None, 2)
+    assert scores["kl_bp"] == pytest.approx((row0 + 1.0) / 2, rel=1e-12)
+    assert scores["kl_bp_train"] == 0.0
+
+
+def test_model_zeros_are_floored() -> None:
+    bp = np.array([[0.5, 0.5]])
+    model = np.array([[1.0, 0.0]])
+    kl = score_queries(model, bp, bp, None, 2)["kl_bp"]
+    expected = 0.5 * math.log2(0.5 / 1.0) + 0.5 * math.log2(0.5 / PROBABILITY_FLOOR)
+    assert math.isfinite(kl)
+    assert kl == pytest.approx(expected, rel=1e-12)
+    # The worst possible query: all mass where the model puts none, about 40 bits.
+    worst = score_queries(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), bp, None, 2)["kl_bp"]
+    assert worst == pytest.approx(-math.log2(PROBABILITY_FLOOR))
+    assert worst < 40
+
+
+def test_argmax_metrics() -> None:
+    model = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])
+    bp_test = np.array([[0.6, 0.3, 0.1], [0.4, 0.5, 0.1], [0.5, 0.2, 0.3], [0.1, 0.8, 0.1]])
+    bp_train = np.array([[0.1, 0.1, 0.8], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]])
+    targets = np.array([0, 1, 0, 1])
+    # argmax: model 0,1,2,0; bp_test 0,1,0,1; bp_train 2,1,2,0
+    scores = score_queries(model, bp_test, bp_train, targets, 3)
+    assert scores == {
+        "acc": 0.5,
+        "acc_bp": 1.0,
+        "acc_bp_train": 0.25,
+        "chance": pytest.approx(1 / 3),
+        "kl_bp": pytest.approx(np.mean(kl_bits(bp_test, model))),
+        "kl_bp_train": pytest.approx(np.mean(kl_bits(bp_train, model))),
+        "agree": 0.5,
+        "agree_train": 0.75,
+        "n_queries": 4,
+    }
+
+
+def test_no_targets_means_no_accuracy() -> None:
+    probs = random_probs(10, 3, seed=1)
+    scores = score_queries(probs, probs, probs, None, 3)
+    assert scores["acc"] is None and scores["acc_bp"] is None and scores["acc_bp_train"] is None
+    assert scores["n_queries"] == 10
+
+
+def test_score_queries_refuses_mismatched_shapes() -> None:
+    probs = random_probs(5, 3, seed=2)
+    with pytest.raises(ValueError, match="bp_train has shape"):
+        score_queries(probs, probs, probs[:4], None, 3)
+    with pytest.raises(ValueError, match="targets has shape"):
+        score_queries(probs, probs, probs, np.zeros(4, dtype=int), 3)
+    with pytest.raises(ValueError, match="no queries"):
+        score_queries(probs[:0], probs[:0], probs[:0], None, 3)
+
+
+# --- normalised accuracy and the headline ------------------------------------------------------
+
+
+def test_normalised_accuracy() -> None:
+    assert normalised_accuracy(0.8, 0.8, 0.25) == 1.0
+    assert normalised_accuracy(0.25, 0.8, 0.25) == 0.0
+    assert normalised_accuracy(0.5, 0.75, 0.25) == pytest.approx(0.5)
+    assert math.isnan(normalised_accuracy(0.5, 0.25, 0.25))
+
+
+def row(seed: int, k_train: int, k_test: int | str, acc: float | None, kl: float) -> dict:
+    return {
+        "seed": seed,
+        "k_train": k_train,
+        "k_test": k_test,
+        "acc": acc,
+        "acc_bp": None if acc is None else 0.75,
+        "chance": 0.25,
+        "kl_bp": kl,
+    }
+
+
+def test_headline_over_seeds_by_hand() -> None:
+    # normalised accuracy = (acc - 0.25) / 0.5
+    rows = [
+        row(0, 1, 1, 0.75, 0.1),  # 1.0
+        row(0, 2, 2, 0.50, 0.3),  # 0.5   -> seed 0: 0.75, kl 0.2
+        row(0, 1, 2, 0.25, 9.0),  # out of sample: ignored
+        row(0, 1, "ood", None, 9.0),  # ignored
+        row(1, 1, 1, 0.50, 0.2),  # 0.5
+        row(1, 2, 2, 0.50, 0.6),  # 0.5   -> seed 1: 0.5, kl 0.4
+        row(1, 2, 1, 0.75, 9.0),
+    ]
+    result = headline(rows)
+    accuracy, kl = result["normalised_accuracy"], result["kl_bp"]
+    assert accuracy["per_seed"] == pytest.approx([0.75, 0.5])
+    assert accuracy["mean"] == pytest.approx(0.625)
+    # std(ddof=1) of [0.75, 0.5] = 0.125 * sqrt(2); over sqrt(2) seeds: 0.125
+    assert accuracy["stderr"] == pytest.approx(0.125)
+    assert kl["per_seed"] == pytest.approx([0.2, 0.4])
+    assert kl["mean"] == pytest.approx(0.3)
+    assert kl["stderr"] == pytest.approx(0.1)
+
+
+def test_headline_one_seed_has_zero_stderr() -> None:
+    result = headline([row(3, 0, 0, 0.5, 0.2)])
+    assert result["normalised_accuracy"] == {"mean": 0.5, "stderr": 0.0, "per_seed": [0.5]}
+    assert result["kl_bp"]["stderr"] == 0.0
+
+
+def test_headline_never_averages_over_missing_cells() -> None:
+    rows = [row(0, 1, 1, 0.5, 0.1), row(0, 2, 2, 0.5, 0.1), row(1, 1, 1, 0.5, 0.1)]
+    with pytest.raises(ValueError, match=r"seed 1 lacks in-sample level\(s\) \[2\]"):
+        headline(rows)
+    # A seed with out-of-sample rows only is missing every in-sample level.
+    with pytest.raises(ValueError, match="seed 1 lacks"):
+        headline([row(0, 1, 1, 0.5, 0.1), row(1, 1, 2, 0.5, 0.1)])
+
+
+def test_headline_without_in_sample_cells_is_nan() -> None:
+    result = headline([row(0, 1, 2, 0.5, 0.1)])
+    assert math.isnan(result["normalised_accuracy"]["mean"])
+    assert result["kl_bp"]["per_seed"] == []
+
+
+# --- validate_probabilities --------------------------------------------------------------------
+
+
+def test_validate_probabilities_accepts_and_converts() -> None:
+    probs = random_probs(6, 4, seed=3).astype(np.float32)
+    out = validate_probabilities(probs, 6, 4, "model 'foo'")
+    assert out.dtype == np.float64 and out.shape == (6, 4)
+    np.testing.assert_allclose(out, probs, rtol=1e-6)
+
+
+def with_value(row: int, col: int, value: float):
+    def mutate(probs: np.ndarray) -> np.ndarray:
+        probs = probs.copy()
+        probs[row, col] = value
+        return probs
+
+    return mutate
+
+
+def scale_row(row: int, factor: float):
+    def mutate(probs: np.ndarray) -> np.ndarray:
+        probs = probs.copy()
+        probs[row] *= factor
+        return probs
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda p: p[:, :3], r"shape \(6, 3\); expected \(6, 4\)"),
+        (lambda p: p[:5], r"shape \(5, 4\); expected \(6, 4\)"),
+        (lambda p: p.ravel(), r"shape \(24,\); expected \(6, 4\)"),
+        (with_value(2, 1, np.nan), "non-finite probability nan at row 2, class 1"),
+        (with_value(5, 0, np.inf), "non-finite probability inf at row 5, class 0"),
+        (with_value(3, 1, -0.01), r"negative probability -0\.01 at row 3, class 1"),
+        (scale_row(4, 1.01), r"row 4 sums to 1\.01 "),
+        (scale_row(0, 0.0), r"row 0 sums to 0 "),
+        (lambda p: p.astype(str), "dtype <U"),
+    ],
+)
+def test_validate_probabilities_names_model_and_problem(mutate, message: str) -> None:
+    probs = mutate(random_probs(6, 4, seed=4))
+    with pytest.raises(PluginError, match=rf"^model 'foo' returned .*{message}"):
+        validate_probabilities(probs, 6, 4, "model 'foo'")
+
+
+def test_validate_probabilities_tolerates_rounding() -> None:
+    probs = random_probs(3, 4, seed=5)
+    probs[0] *= 1 + 5e-5
+    validate_probabilities(probs, 3, 4, "model 'foo'")

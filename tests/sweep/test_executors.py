@@ -1,0 +1,195 @@
+"""Executors: a local pool and Dask give the same results; resuming; failures; lost workers.
+
+Dask tests need the ``distributed`` extra (CI installs it) and run on loopback only, each
+bounded in time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hbench.cli import main
+from hbench.registry.registry import reset_registry
+
+GRID = """
+name = "grid"
+suite = "smoke"
+out = "{out}"
+
+[set]
+n_test = 64
+n_ood = 32
+
+[axes]
+P = [128, 256]
+train_filter = [0, 3]
+seed = [0, 1]
+
+[[models]]
+name = "naive-bayes"
+
+[[models]]
+name = "bp"
+axes = {{ P = [128], seed = [0] }}
+resources = {{ GPU = 1 }}  # a LocalCluster offers what cells ask for, so they never wait
+"""
+
+
+def need_distributed() -> None:
+    """Skip without the `distributed` extra, except in CI (HBENCH_CI), which installs it."""
+    if os.environ.get("HBENCH_CI"):
+        import distributed  # noqa: F401  a missing extra is a failure there
+    else:
+        pytest.importorskip("distributed")
+
+
+def write(tmp_path: Path, text: str, out: str = "out") -> Path:
+    path = tmp_path / f"{out}.toml"
+    path.write_text(text.format(out=tmp_path / out), encoding="utf-8")
+    return path
+
+
+def result_files(folder: Path) -> dict[str, Path]:
+    return {path.name: path for path in sorted((folder / "results").glob("*.json"))}
+
+
+def metrics(path: Path) -> list:
+    return json.loads(path.read_text(encoding="utf-8"))["metrics"]
+
+
+@pytest.fixture
+def sleepy(tmp_path, monkeypatch):
+    """Install the test-only `sleepy` model as a real plugin, visible to worker processes."""
+    folder = tmp_path / "plugin"
+    folder.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "sleepy_plugin.py", folder / "hbench_sleepy_test.py")
+    info = folder / "hbench_sleepy_test-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: hbench-sleepy-test\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        "[hbench]\nsleepy = hbench_sleepy_test\n", encoding="utf-8"
+    )
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])
+    )
+    monkeypatch.setenv("HBENCH_SLEEPY_MARKS", str(marks))
+    reset_registry()
+    yield marks
+    reset_registry()
+
+
+def test_resume_runs_only_missing_cells(tmp_path, capsys):
+    path = str(write(tmp_path, GRID))
+    assert main(["sweep", path, "--workers", "2", "--quiet"]) == 0
+    files = result_files(tmp_path / "out")
+    assert len(files) == 8 + 2
+    stamps = {name: file.stat().st_mtime_ns for name, file in files.items()}
+    removed = sorted(files)[1:3]
+    for name in removed:
+        files[name].unlink()
+    capsys.readouterr()
+    assert main(["sweep", path, "--workers", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "10 cells, 8 already done, 2 to run" in out
+    assert "ran 2 cell(s)" in out
+    after = result_files(tmp_path / "out")
+    assert sorted(after) == sorted(files)
+    changed = sorted(name for name in after if after[name].stat().st_mtime_ns != stamps[name])
+    assert changed == removed
+    assert main(["sweep", path, "--workers", "2", "--quiet", "--overwrite"]) == 0
+    assert "10 cells, 0 already done, 10 to run" in capsys.readouterr().out
+
+
+def test_failed_cell_is_listed_and_the_rest_completes(tmp_path, capsys, sleepy):
+    text = GRID.replace('name = "bp"', 'name = "sleepy"\nargs = {{ fail = true }}')
+    path = str(write(tmp_path, text))
+    assert main(["sweep", path, "--workers", "2", "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "2 cell(s) failed" in out
+    assert "sleepy P=128 train_filter=0 seed=0: PluginError: model 'sleepy'" in out
+    assert "asked to fail" in out
+    assert len(result_files(tmp_path / "out")) == 8
+    failures = (tmp_path / "out" / "failures.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["model"] for line in failures] == ["sleepy", "sleepy"]
+
+
+def test_local_and_dask_give_identical_results(tmp_path, capsys):
+    need_distributed()
+    assert main(["sweep", str(write(tmp_path, GRID, "local")), "--workers", "2", "--quiet"]) == 0
+    args = ["sweep", str(write(tmp_path, GRID, "dask")), "--quiet"]
+    assert main([*args, "--executor", "dask", "--workers", "2"]) == 0
+    local, dask = result_files(tmp_path / "local"), result_files(tmp_path / "dask")
+    assert len(local) == 10 and sorted(local) == sorted(dask)
+    for name in local:
+        assert metrics(local[name]) == metrics(dask[name]), name
+
+
+def test_dask_unreachable_scheduler_is_a_usage_error(tmp_path, capsys):
+    need_distributed()
+    path = str(write(tmp_path, GRID))
+    args = ["sweep", path, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"]
+    code = main([*args, "--connect-timeout", "2"])
+    assert code == 2
+    assert "--scheduler='tcp://127.0.0.1:9' is invalid" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_sweep_survives_a_killed_worker(tmp_path, sleepy, executor):
+    """Kill the worker process running a cell: the cell reruns elsewhere, each result once."""
+    if executor == "dask":
+        need_distributed()
+    text = """
+suite = "smoke"
+out = "{out}"
+[set]
+n_test = 32
+n_ood = 0
+[axes]
+train_filter = [0]
+seed = [0, 1, 2, 3]
+[[models]]
+name = "sleepy"
+args = {{ seconds = 2.0 }}
+"""
+    path = write(tmp_path, text)
+    command = [sys.executable, "-m", "hbench", "sweep", str(path), "--quiet"]
+    command += ["--executor", executor, "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not any(sleepy.iterdir()):
+            assert time.monotonic() < deadline, "no cell started within 90 s"
+            assert process.poll() is None, process.stdout.read()
+            time.sleep(0.05)
+        victim = int(next(sleepy.iterdir()).name.split("-")[0])
+        os.kill(victim, signal.SIGKILL)
+        output, _ = process.communicate(timeout=150)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output
+    files = result_files(tmp_path / "out")
+    assert len(files) == 4
+    seeds = sorted(
+        json.loads(p.read_text(encoding="utf-8"))["spec"]["seeds"][0] for p in files.values()
+    )
+    assert seeds == [0, 1, 2, 3]
+    starts = [mark.name.split("-")[0] for mark in sleepy.iterdir()]
+    assert len(starts) >= 5, starts  # four cells, and the killed one once more
+    assert str(victim) in starts and any(pid != str(victim) for pid in starts)
+    assert "ran 4 cell(s)" in output
