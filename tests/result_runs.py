@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hbench.results import LevelMetrics, RunResult, RunSpec, Timing, collect_environment
+from hbench.results import LevelMetrics, ResolvedSpec, RunResult, Timing, collect_environment
 from hbench.run.harness import RunRequest
 from hbench.run.runner import run_benchmark
 from hbench.run.suites import SUITES, get_suite
@@ -31,7 +31,7 @@ def metrics(seed: int, k_train: int, k_test: int | str, acc: float | None) -> Le
 def make_result(model: str = "mlp", created: str = "2024-03-01T12:34:56+00:00") -> RunResult:
     suite = SUITES["smoke"]
     return RunResult(
-        spec=RunSpec(
+        spec=ResolvedSpec(
             suite=suite.model_dump(),
             suite_name=suite.name,
             suite_hash=suite.spec_hash(),

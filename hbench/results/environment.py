@@ -11,8 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
-from hbench.results.schema import Environment
+
+class Environment(BaseModel):
+    """Software and hardware a run used, so that differences between results can be traced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hbench_version: str
+    git_commit: str | None  # of the hbench source tree, when it is a git checkout
+    python: str
+    numpy: str
+    torch: str | None  # only when the run imported torch
+    platform: str
+    cpu: str
+    gpu: str | None
+    plugins: list[dict[str, Any]]  # each: name, distribution, version
 
 
 def _git_commit() -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 from hbench.errors import UsageError
 
 #: The current version; `hbench.results.SCHEMA_VERSION` (kept here to avoid an import cycle).
-CURRENT = 2
+CURRENT = 3
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -24,8 +24,17 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 2, "num_parameters": None}
 
 
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """3 records each fit's thread count and a sweep cell's label in the spec (unknown for
+    version 2: threads were whatever the libraries chose)."""
+    spec = data.get("spec")
+    if isinstance(spec, dict):
+        spec = {**spec, "threads": None, "label": None}
+    return {**data, "schema_version": 3, "spec": spec}
+
+
 #: ``version -> function`` taking a version-``version`` document to version ``version + 1``.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 OLDEST = min(MIGRATIONS)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -22,13 +22,13 @@ from pydantic import (
     model_serializer,
 )
 
-if TYPE_CHECKING:
-    pass
+from hbench.results.environment import Environment
 
 #: Version of the result file layout; bumped whenever a field changes meaning, is removed or
 #: is added, so that a file is never misread. Older versions are read through the migrations
-#: in `hbench.results.migrations` (2: ``num_parameters``; NaN written as null).
-SCHEMA_VERSION = 2
+#: in `hbench.results.migrations` (2: ``num_parameters``, NaN written as null; 3: the spec
+#: records ``threads`` and ``label``).
+SCHEMA_VERSION = 3
 
 #: Columns of `load_results`, in order.
 RESULT_COLUMNS = [
@@ -114,8 +114,9 @@ class SavedModel(BaseModel):
         return value
 
 
-class RunSpec(BaseModel):
-    """What was run: enough to rerun it.
+class ResolvedSpec(BaseModel):
+    """What was run, resolved: the `hbench.run.RunSpec` with the suite's overrides applied and
+    every option's default filled in, so a result says what ran even after a preset changes.
 
     The model's options are stored under the key ``model_config`` by every ``model_dump``
     (pass ``model_config=...`` or ``model_settings=...``); the attribute is ``model_settings``
@@ -136,6 +137,8 @@ class RunSpec(BaseModel):
     test_filters: list[int]
     seeds: list[int]
     device: str
+    threads: int | None = Field(None, ge=1)  # each fit's thread count (results depend on it)
+    label: str | None = None  # a sweep cell's name for the model (default: the model's name)
 
     @model_serializer(mode="wrap")
     def _model_config_key(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -145,22 +148,6 @@ class RunSpec(BaseModel):
         if "model_settings" in data:
             data["model_config"] = data.pop("model_settings")
         return data
-
-
-class Environment(BaseModel):
-    """Software and hardware a run used, so that differences between results can be traced."""
-
-    model_config = _STRICT
-
-    hbench_version: str
-    git_commit: str | None  # of the hbench source tree, when it is a git checkout
-    python: str
-    numpy: str
-    torch: str | None  # only when the run imported torch
-    platform: str
-    cpu: str
-    gpu: str | None
-    plugins: list[dict[str, Any]]  # each: name, distribution, version
 
 
 def parse_created(text: str) -> datetime:
@@ -181,8 +168,8 @@ class RunResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="null")
 
-    schema_version: Literal[2] = SCHEMA_VERSION
-    spec: RunSpec
+    schema_version: Literal[3] = SCHEMA_VERSION
+    spec: ResolvedSpec
     privileged: bool  # the model saw the grammar (exact-inference reference rows)
     metrics: list[LevelMetrics]
     headline: dict[str, Any]  # see hbench.run.scoring.headline

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hbench.registry.registry import Registry, get_registry
-from hbench.results import RunResult, RunSpec, collect_environment
+from hbench.results import ResolvedSpec, RunResult, collect_environment
 from hbench.run.harness import Harness, RunRequest
 
 
@@ -47,7 +47,7 @@ def run_benchmark(
     outcome = harness.run(progress=progress, save_dir=save_dir, fit_progress=fit_progress)
     suite = request.suite
     device = _device_used(request.device)
-    spec = RunSpec(
+    spec = ResolvedSpec(
         suite=suite.model_dump(mode="json"),
         suite_name=request.suite_name,
         suite_hash=suite.spec_hash(),
