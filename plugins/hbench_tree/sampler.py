@@ -10,7 +10,6 @@ memory, or how many threads filled the blocks.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -46,8 +45,11 @@ def block_size(depth: int) -> int:
 
 
 def default_workers() -> int:
-    """One thread per core, up to 8: numpy releases the GIL inside each block's array work."""
-    return max(1, min(8, os.cpu_count() or 1))
+    """One thread per core of the process's thread budget (`hbench.run.threads`), up to 8:
+    numpy releases the GIL inside each block's array work."""
+    from hbench.run.threads import thread_budget
+
+    return max(1, min(8, thread_budget()))
 
 
 def run_blocks(
