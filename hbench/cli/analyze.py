@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections.abc import Callable
+from types import ModuleType
+
+from hbench.analysis import all as all_analyses
+from hbench.analysis import attention, mismatch, probe, sample_complexity
 
 #: analysis name -> module (``HELP``, ``add_arguments(parser)``, ``run(args) -> int``).
-ANALYSES: dict[str, str] = {
-    "attention": "hbench.analysis.attention",
-    "probe": "hbench.analysis.probe",
-    "mismatch": "hbench.analysis.mismatch",
-    "all": "hbench.analysis.all",
+ANALYSES: dict[str, ModuleType] = {
+    "attention": attention,
+    "probe": probe,
+    "mismatch": mismatch,
+    "all": all_analyses,
+    "sample-complexity": sample_complexity,
 }
-ANALYSES["sample-complexity"] = "hbench.analysis.sample_complexity"
 
 
 def add_parsers(
@@ -24,8 +27,7 @@ def add_parsers(
         "analyze", parents=[common], help="analyses of finished runs (figures, tables, JSON)"
     )
     analyses = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
-    for name, module_name in ANALYSES.items():
-        module = importlib.import_module(module_name)
+    for name, module in ANALYSES.items():
         p = analyses.add_parser(name, parents=[common], help=module.HELP)
         module.add_arguments(p)
         p.set_defaults(analysis_run=module.run)

@@ -1,373 +1,66 @@
-"""The ``hbench`` command line.
+"""The ``hbench`` command line: the parser skeleton, the global flags, and how a command ends.
+
+Each command group lives in its own module (`data`, `run`, `sweep`, `analyze`, `leaderboard`,
+`new_plugin`) with ``add_parsers(sub, common)``, which adds its subparsers and returns
+``{command name: handler}``; each imports its heavy dependencies inside its handlers, so
+``hbench --help`` stays fast.
 
 Usage errors (bad options, impossible sizes, missing or malformed files, an output that cannot
 be written) print one line that names the flag, the value and what is allowed, and exit with
 code 2. A plugin's failure, or any other unexpected error, prints one line and exits with code
-1; ``--debug`` shows the traceback instead. Ctrl-C exits with 130. Outputs are written to a
-temporary file and renamed, so no command leaves a half-written file. Heavy modules are imported
-inside the commands, so ``hbench --help`` stays fast.
+1; ``--debug`` shows the traceback instead. Outputs are written to a temporary file and renamed,
+so no command leaves a half-written file.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
-import re
 import sys
-from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
+from collections.abc import Callable, Sequence
 
 from hbench import __version__
-from hbench.cli import run as cli_run
-from hbench.errors import HbenchError, UsageError, invalid
+from hbench.cli import analyze, data, leaderboard, new_plugin, run, sweep
+from hbench.errors import HbenchError
 
-#: ``hbench list`` takes plural names; the registry's kinds are singular.
-LIST_KINDS = {
-    "grammars": "grammar",
-    "filters": "filter",
-    "oracles": "oracle",
-    "tasks": "task",
-    "models": "model",
-}
+#: What runs a command: the parsed arguments in, the exit code out.
+Handler = Callable[[argparse.Namespace], int]
 
-#: Grammar options that have a flag of their own; any other is given with --grammar-arg.
-GRAMMAR_FLAGS = {
-    "q": "--q",
-    "depth": "--depth",
-    "sigma": "--sigma",
-    "seed": "--grammar-seed",
-    "productions": "--productions",
-    "root_prior": "--root-prior",
-}
+#: The command groups, in the order of ``hbench --help``.
+GROUPS = (data, run, sweep, analyze, leaderboard, new_plugin)
+
+#: The flags every command takes, before or after its name: (flag, help).
+GLOBAL_FLAGS = (
+    ("--quiet", "no progress bars"),
+    ("--debug", "show tracebacks of errors"),
+)
 
 
 def _common() -> argparse.ArgumentParser:
+    """The global flags as a parent of every subparser. Their default is SUPPRESS there, so a
+    flag given before the command (``hbench --quiet list suites``) is not reset by the
+    subparser's default: argparse copies a subparser's namespace over the main one."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--quiet", action="store_true", help="no progress bars")
-    common.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    for flag, text in GLOBAL_FLAGS:
+        common.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=text)
     return common
 
 
-def _grammar_options(parser: argparse.ArgumentParser, *, filter_level: bool) -> None:
-    group = parser.add_argument_group("grammar options")
-    group.add_argument(
-        "--grammar", default="hierarchical", help="grammar plugin (default: %(default)s)"
-    )
-    group.add_argument("--q", type=int, help="vocabulary size (default 4)")
-    group.add_argument(
-        "--depth", type=int, help="tree depth l: sequences of 2**l leaves (default 4)"
-    )
-    group.add_argument("--sigma", type=float, help="spread of the production weights (default 1.0)")
-    group.add_argument("--grammar-seed", type=int, help="which random grammar (default 0)")
-    group.add_argument(
-        "--productions", help="explicit production tensor M[a, b, c], a (q, q, q) .npy"
-    )
-    group.add_argument("--root-prior", help="root prior, a (q,) .npy (default uniform)")
-    cli_run.add_key_values(
-        group, "--grammar-arg", "any other option of the grammar plugin (repeatable)"
-    )
-    group.add_argument(
-        "--filter-plugin", default="hierarchical", help="filter plugin (default: %(default)s)"
-    )
-    if filter_level:
-        group.add_argument(
-            "--filter", type=int, default=0, metavar="K", help="filter level k (default 0)"
-        )
-
-
 def build_parser() -> argparse.ArgumentParser:
-    common = _common()
+    """The whole ``hbench`` parser; each command's handler is its ``handler`` default."""
     parser = argparse.ArgumentParser(
         prog="hbench",
         description="Sequences from filtered tree grammars, their exact Bayes-optimal answers, "
         "and how close a model comes to them.",
     )
     parser.add_argument("--version", action="version", version=f"hbench {__version__}")
+    for flag, text in GLOBAL_FLAGS:
+        parser.add_argument(flag, action="store_true", help=text)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    p = sub.add_parser(
-        "plugins", parents=[common], help="installed plugins, their items and load errors"
-    )
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = sub.add_parser(
-        "list",
-        parents=[common],
-        help="registered grammars, filters, oracles, tasks, models, or the suites",
-    )
-    p.add_argument("kind", choices=[*sorted(LIST_KINDS), "suites"])
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = sub.add_parser("generate", parents=[common], help="sample sequences to an .npz file")
-    _grammar_options(p, filter_level=True)
-    p.add_argument("--n", type=int, required=True, help="number of sequences")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument(
-        "--internal", action="store_true", help="also save internal nodes (nodes_<depth>)"
-    )
-    p.add_argument(
-        "--out", required=True, help="output .npz (roots, leaves, productions, root_prior, meta)"
-    )
-
-    p = sub.add_parser(
-        "oracle", parents=[common], help="exact posteriors of leaf sequences (-1 = masked)"
-    )
-    _grammar_options(p, filter_level=True)
-    p.add_argument("--oracle", default="bp", help="oracle plugin (default: %(default)s)")
-    p.add_argument("--leaves", required=True, help="int .npy of shape (n, 2**depth), -1 = masked")
-    p.add_argument("--nodes", action="store_true", help="also save internal-node posteriors")
-    p.add_argument(
-        "--out", required=True, help="output .npz (root, leaves, leave_one_out, loglik, meta)"
-    )
-
-    p = sub.add_parser(
-        "oracle-table", parents=[common], help="accuracy of BP_k on data of every filter level k'"
-    )
-    _grammar_options(p, filter_level=False)
-    p.add_argument("--oracle", default="bp", help="oracle plugin (default: %(default)s)")
-    p.add_argument("--task", default="root", help="task plugin: root or mlm (default: %(default)s)")
-    p.add_argument(
-        "--n", type=int, default=10_000, help="sequences per level (default %(default)s)"
-    )
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    for module in SUBCOMMAND_MODULES:
-        COMMANDS.update(importlib.import_module(module).add_parsers(sub, common))
+    common = _common()
+    for group in GROUPS:
+        for name, handler in group.add_parsers(sub, common).items():
+            sub.choices[name].set_defaults(handler=handler)
     return parser
-
-
-# --- commands ----------------------------------------------------------------------------------
-
-
-def _registry():
-    from hbench.registry.registry import get_registry
-
-    return get_registry()
-
-
-def _grammar_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
-    """Only the options the user gave, so a third-party grammar sees no foreign defaults; and
-    for each, how the user gave it (``--q=3``, ``--grammar-arg width=8``), for messages."""
-    config: dict[str, Any] = {}
-    spelled: dict[str, str] = {}
-    for key, flag in GRAMMAR_FLAGS.items():
-        value = getattr(args, flag.removeprefix("--").replace("-", "_"))
-        if value is not None:
-            config[key] = value
-            spelled[key] = f"{flag}={value}"
-    for key, value in args.grammar_arg:
-        if key in config:
-            raise UsageError(
-                f"--grammar-arg {key}={value} is invalid: option {key!r} is already given"
-                f" (by {spelled[key]})"
-            )
-        config[key] = value
-        spelled[key] = f"--grammar-arg {key}={value}"
-    return config, spelled
-
-
-#: A grammar's own message that starts with an option's Python name ("root_prior=...",
-#: "sum of productions[0]=..."): the name is rewritten as the flag the user typed.
-_LEADING_FIELD = re.compile(rf"^(sum of )?({'|'.join(GRAMMAR_FLAGS)})(?=[=\[])")
-
-
-def _model_and_filter(args: argparse.Namespace):
-    registry = _registry()
-    grammar = registry.get("grammar", args.grammar)
-    given, spelled = _grammar_config(args)
-    config = grammar.validate_config(
-        given,
-        spelled=spelled,
-        suggest=lambda key: GRAMMAR_FLAGS.get(key, f"--grammar-arg {key}=..."),
-    )
-    try:
-        model = grammar.create(config)
-    except UsageError as exc:
-        message = _LEADING_FIELD.sub(lambda m: (m[1] or "") + GRAMMAR_FLAGS[m[2]], str(exc), 1)
-        raise UsageError(message) from exc
-    filter_ = registry.get("filter", args.filter_plugin).create()
-    meta = {
-        "hbench_version": __version__,
-        "grammar": args.grammar,
-        "grammar_config": config.model_dump(mode="json"),
-        "filter_plugin": args.filter_plugin,
-        "q": model.q,
-        "depth": model.depth,
-    }
-    return model, filter_, meta
-
-
-def _model_arrays(model) -> dict[str, Any]:
-    return {
-        key: getattr(model, key) for key in ("productions", "root_prior") if hasattr(model, key)
-    }
-
-
-def _check_count(n: int, field: str = "--n") -> None:
-    if n < 1:
-        raise invalid(field, n, "must be an integer >= 1")
-
-
-def _check_seed(seed: int, field: str = "--seed") -> None:
-    if seed < 0:
-        raise invalid(field, seed, "must be an integer >= 0")
-
-
-def _check_filter_level(level: int, depth: int) -> None:
-    if not 0 <= level <= depth:
-        raise invalid(
-            "--filter",
-            level,
-            f"must be an integer in [0, {depth}]: from 0 (unfiltered) to the depth ({depth})",
-        )
-
-
-def cmd_plugins(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
-
-    registry = _registry()
-    if args.json:
-        print(json.dumps(registry.to_json(), indent=2))
-        return 0
-    plugins = [
-        [p.name, p.distribution or "-", p.version or "-", p.status, len(p.errors)]
-        for p in registry.plugins
-    ]
-    print(tabulate(plugins, headers=["plugin", "distribution", "version", "status", "errors"]))
-    print()
-    items = [[r.kind, r.name, r.plugin, r.description] for r in registry.items()]
-    print(tabulate(items, headers=["kind", "name", "plugin", "description"]))
-    for error in registry.errors:
-        print(f"\nerror: {error}")
-    return 0
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
-
-    if args.kind == "suites":
-        return cli_run.cmd_list_suites(args.json)
-    kind = LIST_KINDS[args.kind]
-    items = _registry().items(kind)
-    if args.json:
-        print(json.dumps([item.to_json() for item in items], indent=2))
-        return 0
-    if not items:
-        print(f"no {args.kind} registered")
-        return 0
-    rows = [
-        [
-            i.name,
-            ", ".join(i.options) or "-",
-            f"{i.distribution or i.plugin} {i.version or ''}".strip(),
-            i.description,
-        ]
-        for i in items
-    ]
-    print(tabulate(rows, headers=["name", "options", "from", "description"]))
-    return 0
-
-
-def cmd_generate(args: argparse.Namespace) -> int:
-    from hbench.io import check_npz_path, save_npz
-    from hbench.progress import progress
-
-    _check_count(args.n)
-    _check_seed(args.seed)
-    check_npz_path(args.out)
-    model, filter_, meta = _model_and_filter(args)
-    _check_filter_level(args.filter, model.depth)
-    filtered = filter_.apply(model, args.filter)
-    with progress(args.n, "sampling") as advance:
-        sample = filtered.sample(args.n, args.seed, internal=args.internal, progress=advance)
-    meta.update(filter=args.filter, n=args.n, seed=args.seed, internal=args.internal)
-    arrays = {"roots": sample.roots, "leaves": sample.leaves, **_model_arrays(model)}
-    arrays.update({f"nodes_{d}": nodes for d, nodes in sample.nodes.items()})
-    arrays["meta"] = np.asarray(json.dumps(meta, sort_keys=True))
-    path = save_npz(args.out, arrays)
-    print(
-        f"wrote {args.n} sequences of {2**model.depth} leaves "
-        f"(q={model.q}, depth={model.depth}, filter={args.filter}) to {path}"
-    )
-    return 0
-
-
-def cmd_oracle(args: argparse.Namespace) -> int:
-    from hbench.io import check_npz_path, load_leaves, save_npz
-
-    check_npz_path(args.out)
-    model, filter_, meta = _model_and_filter(args)
-    _check_filter_level(args.filter, model.depth)
-    filtered = filter_.apply(model, args.filter)
-    oracle = _registry().get("oracle", args.oracle).create()
-    leaves = load_leaves(args.leaves, q=model.q, depth=model.depth)
-    post = oracle.posteriors(filtered, leaves, full=True, leave_one_out=True)
-    meta.update(
-        filter=args.filter,
-        oracle=args.oracle,
-        leaves_file=args.leaves,
-        nodes=args.nodes,
-        n=int(post.root.shape[0]),
-    )
-    arrays = {
-        "root": post.root,
-        "leaves": post.leaves,
-        "leave_one_out": post.leave_one_out,
-        "loglik": post.loglik,
-        "meta": np.asarray(json.dumps(meta, sort_keys=True)),
-    }
-    if args.nodes:
-        arrays.update({f"nodes_{d}": nodes for d, nodes in post.nodes.items()})
-    path = save_npz(args.out, arrays)
-    impossible = int(np.isneginf(post.loglik).sum())
-    note = f"; {impossible} impossible under the model (loglik -inf)" if impossible else ""
-    print(f"wrote posteriors of {post.root.shape[0]} sequences to {path}{note}")
-    return 0
-
-
-def cmd_oracle_table(args: argparse.Namespace) -> int:
-    from hbench.progress import progress
-    from hbench.run.oracle_table import oracle_table
-
-    _check_count(args.n)
-    _check_seed(args.seed)
-    model, filter_, meta = _model_and_filter(args)
-    oracle = _registry().get("oracle", args.oracle).create()
-    task = _registry().get("task", args.task).create()
-    meta.update(oracle=args.oracle, task=args.task, n=args.n, seed=args.seed)
-    levels = model.depth + 1
-    with progress(levels * levels * args.n, f"BP on {args.task}") as advance:
-        table = oracle_table(
-            model, filter_, oracle, task=task, n=args.n, seed=args.seed, progress=advance
-        )
-    if args.json:
-        print(json.dumps({**table.to_json(), "meta": meta}, indent=2))
-    else:
-        print(table.render())
-    return 0
-
-
-COMMANDS = {
-    "plugins": cmd_plugins,
-    "list": cmd_list,
-    "generate": cmd_generate,
-    "oracle": cmd_oracle,
-    "oracle-table": cmd_oracle_table,
-}
-
-#: Modules that add command groups: each has ``add_parsers(sub, common)``, which adds its
-#: subparsers and returns ``{command name: handler}``. One line here per group keeps this file
-#: small; each module imports its heavy dependencies inside its handlers.
-SUBCOMMAND_MODULES = [
-    "hbench.cli.run",
-    "hbench.cli.analyze",
-    "hbench.cli.leaderboard",
-    "hbench.cli.new_plugin",
-    "hbench.cli.sweep",
-]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -377,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         hbench.progress.QUIET = True
     try:
-        return COMMANDS[args.command](args)
+        return args.handler(args)
     except HbenchError as exc:
         if args.debug:
             raise

@@ -1,23 +1,20 @@
-"""The pinned command line: outputs, reproducibility, and one clear line for every bad input.
+"""The data commands (generate, oracle, oracle-table, plugins, list): outputs, reproducibility,
+and one clear line for every bad input.
 
-Most tests call `hbench.cli.main` in-process; a subprocess is used only where the process itself
-matters: what it imports, what a traceback looks like, and plugins found through installed
-distribution metadata.
+The tests call `hbench.cli.main` in-process; what only a whole process shows (imports, signals,
+tracebacks, installed plugins) is in test_app.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import hbench.cli.app
+import hbench.cli.data
 from hbench.cli import main
 from hbench.errors import UsageError
 from hbench.registry.hookspecs import hookimpl
@@ -639,7 +636,7 @@ class _Fragile:
 @pytest.fixture
 def fragile(monkeypatch: pytest.MonkeyPatch) -> None:
     registry = load_registry(extra_plugins=[("fragile", _Fragile())])
-    monkeypatch.setattr(hbench.cli.app, "_registry", lambda: registry)
+    monkeypatch.setattr(hbench.cli.data, "_registry", lambda: registry)
 
 
 def test_plugin_that_fails_to_build_exits_1(capsys, fragile) -> None:
@@ -727,170 +724,3 @@ def test_output_file_gets_ordinary_permissions(capsys) -> None:
     finally:
         os.umask(umask)
     assert Path("data.npz").stat().st_mode & 0o777 == 0o644
-
-
-# --- the process as a whole --------------------------------------------------------------------
-
-
-def _python(code: str, *, env: dict[str, str] | None = None, cwd: Path | None = None):
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=60,
-    )
-
-
-def _env(*paths: Path, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("HBENCH_DISABLE_PLUGINS", "HBENCH_MEMORY_LIMIT")
-    }
-    env["PYTHONPATH"] = os.pathsep.join([*map(str, paths), *filter(None, [env.get("PYTHONPATH")])])
-    env.update(extra)
-    return env
-
-
-def test_help_and_plugins_do_not_import_torch(tmp_path: Path) -> None:
-    # A stand-in torch on the path: if anything imports torch, it lands in sys.modules.
-    (tmp_path / "torch").mkdir()
-    (tmp_path / "torch" / "__init__.py").write_text("")
-    code = textwrap.dedent(
-        """
-        import contextlib, io, sys
-        from hbench.cli import build_parser, main
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            for argv in (["--help"], ["generate", "--help"], ["oracle-table", "--help"]):
-                try:
-                    build_parser().parse_args(argv)
-                except SystemExit as exc:
-                    assert exc.code == 0
-            assert main(["plugins"]) == 0
-            assert main(["plugins", "--json"]) == 0
-            assert main(["list", "models"]) == 0
-        print(sorted(name for name in sys.modules if name.split(".")[0] == "torch"))
-        """
-    )
-
-    result = _python(code, env=_env(tmp_path), cwd=tmp_path)
-
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
-
-
-def test_bad_input_in_a_real_process_has_no_traceback(tmp_path: Path) -> None:
-    code = "import sys; from hbench.cli import main; sys.exit(main(sys.argv[1:]))"
-    argv = ["generate", "--q", "1", "--n", "1", "--out", "d.npz"]
-
-    result = subprocess.run(
-        [sys.executable, "-c", code, *argv],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        cwd=tmp_path,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert result.stderr == (
-        "hbench: error: --q=1 is invalid for grammar 'hierarchical': must be greater than or"
-        " equal to 2\n"
-    )
-
-    debug = subprocess.run(
-        [sys.executable, "-c", code, *argv, "--debug"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        cwd=tmp_path,
-        timeout=60,
-    )
-    assert debug.returncode == 1
-    assert "Traceback" in debug.stderr and "UsageError: --q=1" in debug.stderr
-
-
-GOOD_PLUGIN = """
-    from hbench.registry.hookspecs import hookimpl
-
-
-    def make_grammar(config):
-        return "third-party grammar"
-
-
-    @hookimpl
-    def hbench_register_grammars(register):
-        register("third-party", make_grammar, description="A grammar from elsewhere.")
-"""
-
-BROKEN_PLUGIN = """
-    raise ImportError("cli_fake_broken needs a library that is not installed")
-"""
-
-
-@pytest.fixture
-def third_party(tmp_path: Path) -> Path:
-    """An installed-looking distribution with a good and a broken plugin in group 'hbench'."""
-    site = tmp_path / "site"
-    info = site / "fake_cli_plugins-0.3.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-cli-plugins\nVersion: 0.3\n")
-    (info / "entry_points.txt").write_text(
-        "[hbench]\nthirdgood = cli_fake_good\nthirdbroken = cli_fake_broken\n"
-    )
-    (site / "cli_fake_good.py").write_text(textwrap.dedent(GOOD_PLUGIN))
-    (site / "cli_fake_broken.py").write_text(textwrap.dedent(BROKEN_PLUGIN))
-    return site
-
-
-def _hbench(site: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from hbench.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, *argv],
-        capture_output=True,
-        text=True,
-        env=_env(site, **env),
-        cwd=site.parent,
-        timeout=60,
-    )
-
-
-def test_broken_third_party_plugin_does_not_break_the_cli(third_party: Path) -> None:
-    result = _hbench(third_party, "plugins", "--json")
-
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    status = {p["name"]: p for p in data["plugins"]}
-    assert status["tree"]["status"] == "loaded"
-    assert status["thirdgood"]["status"] == "loaded"
-    assert status["thirdgood"]["distribution"] == "fake-cli-plugins"
-    broken = status["thirdbroken"]
-    assert broken["status"] == "failed"
-    assert broken["errors"] == [
-        "plugin 'thirdbroken' (fake-cli-plugins 0.3) failed to load 'cli_fake_broken':"
-        " ImportError: cli_fake_broken needs a library that is not installed"
-    ]
-    names = {(item["kind"], item["name"]) for item in data["items"]}
-    assert {("grammar", "third-party"), ("grammar", "hierarchical")} <= names
-
-    text = _hbench(third_party, "plugins")
-    assert text.returncode == 0
-    assert "thirdbroken" in text.stdout and "failed" in text.stdout
-    assert "error: plugin 'thirdbroken'" in text.stdout
-
-    # the built-ins still work beside the broken plugin
-    work = _hbench(third_party, "generate", "--n", "3", "--out", "d.npz", "--quiet")
-    assert work.returncode == 0, work.stderr
-    assert (third_party.parent / "d.npz").is_file()
-
-
-def test_broken_plugin_can_be_disabled(third_party: Path) -> None:
-    result = _hbench(third_party, "plugins", "--json", HBENCH_DISABLE_PLUGINS="thirdbroken")
-
-    assert result.returncode == 0, result.stderr
-    status = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
-    assert (status["thirdbroken"]["status"], status["thirdbroken"]["errors"]) == ("disabled", [])
-    assert status["thirdgood"]["status"] == "loaded"
-    assert status["tree"]["status"] == "loaded"
