@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from hbench import __version__
 from hbench.cli import analyze, data, leaderboard, new_plugin, run, sweep
-from hbench.errors import HbenchError
+from hbench.errors import HbenchError, UsageError
 
 #: What runs a command: the parsed arguments in, the exit code out.
 Handler = Callable[[argparse.Namespace], int]
@@ -33,6 +33,38 @@ GLOBAL_FLAGS = (
     ("--quiet", "no progress bars"),
     ("--debug", "show tracebacks of errors"),
 )
+
+#: ``--json`` before the command; after it, each command that reports something has its own.
+JSON_HELP = "print the report as JSON on stdout (commands that report something)"
+
+
+def json_flag(parser: argparse.ArgumentParser, help: str = "print JSON") -> None:
+    """Give a command ``--json``, which also works before its name (``hbench --json CMD``).
+
+    A command that adds its own ``--json`` (``action="store_true"``) gets the same behaviour
+    from `build_parser`; this is the short way to add one."""
+    parser.add_argument("--json", action="store_true", help=help)
+
+
+def subparsers(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every (command path, parser) below ``parser``, depth first: ("analyze probe", ...)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield name, child
+                for path, grandchild in subparsers(child):
+                    yield f"{name} {path}", grandchild
+
+
+def _global_json(parser: argparse.ArgumentParser) -> None:
+    """Let ``hbench --json CMD`` reach each command's own ``--json``: its default becomes
+    SUPPRESS (so it does not reset the global flag) and the command is marked as having one;
+    a command without one refuses a global ``--json`` in `main`."""
+    for _, child in subparsers(parser):
+        for action in child._actions:
+            if "--json" in action.option_strings:
+                action.default = argparse.SUPPRESS
+                child.set_defaults(json_supported=True)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -55,11 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hbench {__version__}")
     for flag, text in GLOBAL_FLAGS:
         parser.add_argument(flag, action="store_true", help=text)
+    parser.add_argument("--json", action="store_true", help=JSON_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common()
     for group in GROUPS:
         for name, handler in group.add_parsers(sub, common).items():
             sub.choices[name].set_defaults(handler=handler)
+    _global_json(parser)
     return parser
 
 
@@ -70,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         hbench.progress.QUIET = True
     try:
+        if args.json and not getattr(args, "json_supported", False):
+            raise UsageError(
+                f"--json is invalid for `hbench {args.command}`: it has no JSON report"
+            )
         return args.handler(args)
     except HbenchError as exc:
         if args.debug:

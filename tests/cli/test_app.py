@@ -178,3 +178,103 @@ def test_broken_plugin_can_be_disabled(third_party: Path) -> None:
     assert (status["thirdbroken"]["status"], status["thirdbroken"]["errors"]) == ("disabled", [])
     assert status["thirdgood"]["status"] == "loaded"
     assert status["tree"]["status"] == "loaded"
+
+
+# --- entry points and global flags -------------------------------------------------------------
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``hbench argv`` in-process, argparse's exits included."""
+    from hbench.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_python_dash_m_hbench_is_the_command_line(tmp_path: Path) -> None:
+    def python_m(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hbench", *argv],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            cwd=tmp_path,
+            timeout=60,
+        )
+
+    version = python_m("--version")
+    assert version.returncode == 0 and version.stdout.startswith("hbench ")
+    suites = python_m("--quiet", "list", "suites", "--json")
+    assert suites.returncode == 0, suites.stderr
+    assert {"smoke", "cpu", "paper"} <= set(json.loads(suites.stdout))
+    bad = python_m("generate", "--q", "1", "--n", "1", "--out", "d.npz")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--q=1" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--quiet", "list", "suites", "--json"],
+        ["list", "suites", "--quiet", "--json"],
+        ["list", "--quiet", "suites", "--json"],
+        ["--json", "list", "suites"],
+        ["--json", "--quiet", "--debug", "list", "suites"],
+    ],
+)
+def test_global_flags_before_or_after_the_command(capsys, monkeypatch, argv) -> None:
+    import hbench.progress
+
+    monkeypatch.setattr(hbench.progress, "QUIET", False)
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, "")
+    assert {"smoke", "cpu", "paper"} <= set(json.loads(out))
+    assert hbench.progress.QUIET is ("--quiet" in argv)
+
+
+def test_global_flags_parse_alike_in_every_position() -> None:
+    from hbench.cli import build_parser
+
+    parser = build_parser()
+    before = parser.parse_args(
+        ["--quiet", "--debug", "--json", "analyze", "sample-complexity", "out"]
+    )
+    after = parser.parse_args(
+        ["analyze", "sample-complexity", "out", "--quiet", "--debug", "--json"]
+    )
+    middle = parser.parse_args(
+        ["analyze", "--quiet", "sample-complexity", "--debug", "out", "--json"]
+    )
+    for args in (before, after, middle):
+        assert (args.quiet, args.debug, args.json) == (True, True, True)
+    plain = parser.parse_args(["analyze", "sample-complexity", "out"])
+    assert (plain.quiet, plain.debug, plain.json) == (False, False, False)
+
+
+def test_debug_before_the_command_shows_the_traceback(capsys) -> None:
+    from hbench.errors import UsageError
+
+    with pytest.raises(UsageError, match="--q=1"):
+        run(capsys, "--debug", "generate", "--q", "1", "--n", "1", "--out", "d.npz")
+
+
+def test_global_json_on_a_command_without_a_report_is_refused(capsys, monkeypatch) -> None:
+    import argparse
+
+    import hbench.cli.app
+
+    class Silent:
+        @staticmethod
+        def add_parsers(sub, common):
+            sub.add_parser("silent", parents=[common])
+            return {"silent": lambda args: 0}
+
+    monkeypatch.setattr(hbench.cli.app, "GROUPS", (*hbench.cli.app.GROUPS, Silent))
+    assert run(capsys, "silent")[0] == 0
+    code, out, err = run(capsys, "--json", "silent")
+    assert (code, out) == (2, "")
+    assert err == "hbench: error: --json is invalid for `hbench silent`: it has no JSON report\n"
+    assert isinstance(hbench.cli.app.build_parser(), argparse.ArgumentParser)
