@@ -17,16 +17,36 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType
 
 from hbench import __version__
-from hbench.cli import analyze, data, leaderboard, new_plugin, run, sweep
 from hbench.errors import HbenchError, UsageError
 
 #: What runs a command: the parsed arguments in, the exit code out.
 Handler = Callable[[argparse.Namespace], int]
 
-#: The command groups, in the order of ``hbench --help``.
-GROUPS = (data, run, sweep, analyze, leaderboard, new_plugin)
+
+def command_groups() -> tuple[ModuleType, ...]:
+    """The command groups, in the order of ``hbench --help``. Imported here, not at the top,
+    so that a group can import its helpers (`examples`, `json_flag`) from this module."""
+    from hbench.cli import analyze, data, leaderboard, new_plugin, run, sweep
+
+    return (data, run, sweep, analyze, leaderboard, new_plugin)
+
+
+def examples(
+    parser: argparse.ArgumentParser, lines: Sequence[str], description: str | None = None
+) -> argparse.ArgumentParser:
+    """Give a command's ``--help`` its one-line description and a few examples.
+
+    ``lines`` are shown as written, each under ``examples:`` (a trailing ``# comment`` says what
+    it does); ``description`` defaults to the command's ``help=`` one-liner."""
+    if description is not None:
+        parser.description = description
+    parser.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    return parser
+
 
 #: The flags every command takes, before or after its name: (flag, help).
 GLOBAL_FLAGS = (
@@ -90,11 +110,81 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help=JSON_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common()
-    for group in GROUPS:
+    for group in command_groups():
         for name, handler in group.add_parsers(sub, common).items():
             sub.choices[name].set_defaults(handler=handler)
     _global_json(parser)
+    _describe(parser)
     return parser
+
+
+#: Examples of the commands whose modules do not give their own yet (`examples` there wins).
+EXAMPLES: dict[str, list[str]] = {
+    "run": [
+        "hbench run --model transformer                  # the paper's encoder on the cpu suite",
+        "hbench run --model naive-bayes --train-filter 0 --set P=4096 --seeds 0,1,2",
+        "hbench run --model bp --task mlm --json          # the exact-inference ceiling",
+    ],
+    "check": [
+        "hbench check --model naive-bayes    # the model contract on the smoke suite",
+        "hbench check --model my-model --task mlm",
+    ],
+    "leaderboard": [
+        "hbench leaderboard show --suite cpu --task root",
+        "hbench leaderboard build",
+        "hbench leaderboard check             # in CI: every table up to date",
+    ],
+    "leaderboard build": [
+        "hbench leaderboard build",
+        "hbench leaderboard build --root my-leaderboards",
+    ],
+    "leaderboard show": [
+        "hbench leaderboard show",
+        "hbench leaderboard show --suite cpu --task mlm",
+    ],
+    "leaderboard check": [
+        "hbench leaderboard check",
+        "hbench leaderboard check --root my-leaderboards",
+    ],
+    "validate": [
+        "hbench validate results/*.json",
+        "hbench validate results/run.json --root leaderboards",
+    ],
+    "submit": [
+        "hbench submit results/<file>.json",
+        "hbench submit results/<file>.json --root my-leaderboards",
+    ],
+}
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Every command's ``--help`` opens with its one-liner and ends with examples: a command
+    without a description gets its ``help=`` text, one without examples those of `EXAMPLES`."""
+    for path, child in subparsers(parser):
+        if child.description is None:
+            child.description = _one_liner(parser, path)
+        if child.epilog is None and path in EXAMPLES:
+            examples(child, EXAMPLES[path])
+
+
+def _one_liner(parser: argparse.ArgumentParser, path: str) -> str | None:
+    """The ``help=`` text a command was added with (argparse keeps it beside the parser)."""
+    *parents, name = path.split()
+    for parent in parents:
+        parser = _children(parser)[parent]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if choice.dest == name and choice.help:
+                    return choice.help[0].upper() + choice.help[1:] + "."
+    return None
+
+
+def _children(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 
 from hbench import __version__
 from hbench.cli import run as cli_run
+from hbench.cli.app import examples
 from hbench.errors import UsageError, invalid
 
 #: ``hbench list`` takes plural names; the registry's kinds are singular.
@@ -74,6 +75,14 @@ def add_parsers(
         "plugins", parents=[common], help="installed plugins, their items and load errors"
     )
     p.add_argument("--json", action="store_true", help="print JSON")
+    examples(
+        p,
+        [
+            "hbench plugins",
+            "hbench plugins --json",
+            "HBENCH_DISABLE_PLUGINS=my_plugin hbench plugins    # switch a plugin off",
+        ],
+    )
 
     p = sub.add_parser(
         "list",
@@ -82,6 +91,14 @@ def add_parsers(
     )
     p.add_argument("kind", choices=[*sorted(LIST_KINDS), "suites"])
     p.add_argument("--json", action="store_true", help="print JSON")
+    examples(
+        p,
+        [
+            "hbench list models",
+            "hbench list suites             # smoke, cpu, paper and their fields",
+            "hbench list grammars --json",
+        ],
+    )
 
     p = sub.add_parser("generate", parents=[common], help="sample sequences to an .npz file")
     _grammar_options(p, filter_level=True)
@@ -93,6 +110,14 @@ def add_parsers(
     p.add_argument(
         "--out", required=True, help="output .npz (roots, leaves, productions, root_prior, meta)"
     )
+    examples(
+        p,
+        [
+            "hbench generate --n 100000 --filter 2 --seed 1 --out data.npz",
+            "hbench generate --q 8 --depth 5 --sigma 0.5 --grammar-seed 3 --n 1000 --out d.npz",
+            "hbench generate --productions M.npy --depth 4 --n 500 --internal --out trees.npz",
+        ],
+    )
 
     p = sub.add_parser(
         "oracle", parents=[common], help="exact posteriors of leaf sequences (-1 = masked)"
@@ -103,6 +128,13 @@ def add_parsers(
     p.add_argument("--nodes", action="store_true", help="also save internal-node posteriors")
     p.add_argument(
         "--out", required=True, help="output .npz (root, leaves, leave_one_out, loglik, meta)"
+    )
+    examples(
+        p,
+        [
+            "hbench oracle --depth 4 --filter 2 --leaves leaves.npy --out post.npz",
+            "hbench oracle --productions M.npy --depth 3 --leaves X.npy --nodes --out post.npz",
+        ],
     )
 
     p = sub.add_parser(
@@ -116,6 +148,14 @@ def add_parsers(
     )
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    examples(
+        p,
+        [
+            "hbench oracle-table                     # the paper's grammar, root task",
+            "hbench oracle-table --task mlm --n 20000 --json",
+            "hbench oracle-table --q 3 --depth 3 --sigma 2.0",
+        ],
+    )
     return {
         "plugins": cmd_plugins,
         "list": cmd_list,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from hbench.cli.app import examples
+
 
 def add_parsers(
     sub: argparse._SubParsersAction, common: argparse.ArgumentParser
@@ -16,6 +18,13 @@ def add_parsers(
     )
     p.add_argument("name", metavar="NAME", help="distribution and model name, e.g. my-model")
     p.add_argument("--dir", default=".", help="where to create NAME/ (default: here)")
+    examples(
+        p,
+        [
+            "hbench new-plugin my-model",
+            "hbench new-plugin my-model --dir ~/src && pip install -e ~/src/my-model",
+        ],
+    )
     return {"new-plugin": cmd_new_plugin}
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from hbench.cli.app import examples
 from hbench.errors import invalid
 
 
@@ -90,6 +91,14 @@ def add_parsers(
     )
     p.add_argument(
         "--dry-run", action="store_true", help="list the cells and what would run, run nothing"
+    )
+    examples(
+        p,
+        [
+            "hbench sweep sweeps/cpu-sample-complexity.toml --workers 2",
+            "hbench sweep my-sweep.toml --dry-run",
+            "hbench sweep sweeps/paper.toml --executor dask --scheduler tcp://HOST:8786",
+        ],
     )
     return {"sweep": cmd_sweep}
 

@@ -272,9 +272,41 @@ def test_global_json_on_a_command_without_a_report_is_refused(capsys, monkeypatc
             sub.add_parser("silent", parents=[common])
             return {"silent": lambda args: 0}
 
-    monkeypatch.setattr(hbench.cli.app, "GROUPS", (*hbench.cli.app.GROUPS, Silent))
+    groups = hbench.cli.app.command_groups
+    monkeypatch.setattr(hbench.cli.app, "command_groups", lambda: (*groups(), Silent))
     assert run(capsys, "silent")[0] == 0
     code, out, err = run(capsys, "--json", "silent")
     assert (code, out) == (2, "")
     assert err == "hbench: error: --json is invalid for `hbench silent`: it has no JSON report\n"
     assert isinstance(hbench.cli.app.build_parser(), argparse.ArgumentParser)
+
+
+# --- help --------------------------------------------------------------------------------------
+
+
+def _commands() -> list[str]:
+    from hbench.cli import build_parser
+    from hbench.cli.app import subparsers
+
+    return [path for path, _ in subparsers(build_parser())]
+
+
+def test_every_command_is_covered() -> None:
+    commands = _commands()
+    for name in ("generate", "run", "check", "sweep", "analyze probe", "leaderboard show"):
+        assert name in commands
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_help_has_a_description_and_examples(command: str) -> None:
+    from hbench.cli import build_parser
+    from hbench.cli.app import subparsers
+
+    parser = dict(subparsers(build_parser()))[command]
+    text = parser.format_help()
+    assert parser.description and "\n" not in parser.description.strip(), command
+    assert parser.description in text
+    examples = text.split("\nexamples:\n", 1)[1].splitlines()
+    lines = [line.strip() for line in examples if line.strip()]
+    assert 2 <= len(lines) <= 3, text
+    assert all(line.startswith(("hbench ", "HBENCH_")) for line in lines), lines
