@@ -1,5 +1,7 @@
-"""hbench's built-in tasks: root classification (``root``) and masked leaf prediction (``mlm``).
+"""hbench's built-in tasks: ``root`` (the root symbol) and ``mlm`` (masked leaves, single or in
+spans).
 
 Registered through the ``hbench`` entry point ``tasks``. This module imports nothing, so that
-listing plugins stays cheap; the tasks live in `hbench_tasks.tasks`.
+listing plugins stays cheap; each task lives in its own module (`root`, `mlm`), all gathered in
+`hbench_tasks.tasks`.
 """

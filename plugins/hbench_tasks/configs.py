@@ -22,7 +22,12 @@ class MLMTaskConfig(BaseModel):
         le=1,
         allow_inf_nan=False,
         description=(
-            "probability that each leaf is masked, at least one per sequence"
-            " (default: exactly one uniformly chosen leaf per sequence)"
+            "expected fraction of leaves masked, at least one block per sequence"
+            " (default: exactly one uniformly placed block per sequence)"
         ),
+    )
+    span: int = Field(
+        1,
+        ge=1,
+        description="leaves per masked block: contiguous spans of this many leaves (1: single)",
     )

@@ -15,13 +15,13 @@ from .configs import MLMTaskConfig, RootTaskConfig
 def hbench_register_tasks(register) -> None:
     register(
         "root",
-        "hbench_tasks.tasks:RootTask",
+        "hbench_tasks.root:RootTask",
         RootTaskConfig,
         description="root classification: every leaf seen, the root symbol asked",
     )
     register(
         "mlm",
-        "hbench_tasks.tasks:MLMTask",
+        "hbench_tasks.mlm:MLMTask",
         MLMTaskConfig,
-        description="masked leaf prediction: masked leaves (token q) asked given the others",
+        description="masked leaf prediction: masked leaves or spans (token q) asked given the rest",
     )

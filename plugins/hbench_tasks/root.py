@@ -1,0 +1,47 @@
+"""Root classification: the model sees every leaf and gives P(root | leaves)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hbench.contracts import WHOLE_SEQUENCE, GenerativeModel, Posteriors, Sample, TaskData, TaskSpec
+
+from .common import as_index, leaves_of, sequence_length
+from .configs import RootTaskConfig
+
+
+class RootTask:
+    """Root classification: the model sees every leaf and gives P(root | leaves).
+
+    One query per sequence, at `WHOLE_SEQUENCE`, because the root is no input position. The
+    oracle needs only its upward pass (``needs_leaf_posteriors = False``).
+    """
+
+    name = "root"
+    needs_leaf_posteriors = False
+    needs_internal_nodes = False
+
+    def __init__(self, config: RootTaskConfig | None = None) -> None:
+        self.config = config or RootTaskConfig()
+
+    def spec(self, model: GenerativeModel) -> TaskSpec:
+        q = int(model.q)
+        return TaskSpec(task=self.name, q=q, length=sequence_length(model), vocab_size=q)
+
+    def make(self, sample: Sample, spec: TaskSpec, rng: np.random.Generator) -> TaskData:
+        """Every leaf as input, the root as target; nothing random, so ``rng`` is unused."""
+        inputs = leaves_of(sample)
+        n = inputs.shape[0]
+        return TaskData(
+            inputs=inputs,
+            query_rows=np.arange(n, dtype=np.int64),
+            query_positions=np.full(n, WHOLE_SEQUENCE, dtype=np.int64),
+            targets=np.asarray(sample.roots).astype(np.int64),
+        )
+
+    def oracle_leaves(self, data: TaskData, spec: TaskSpec) -> np.ndarray:
+        """The inputs themselves: nothing is hidden from the model, so nothing from the oracle."""
+        return data.inputs
+
+    def oracle_answers(self, posteriors: Posteriors, data: TaskData) -> np.ndarray:
+        return posteriors.root[as_index(data.query_rows)]
