@@ -31,3 +31,18 @@ class MLMTaskConfig(BaseModel):
         ge=1,
         description="leaves per masked block: contiguous spans of this many leaves (1: single)",
     )
+
+
+class AncestorTaskConfig(BaseModel):
+    """The ancestor of every leaf at one depth of the tree."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    depth: int = Field(
+        1,
+        ge=0,
+        description=(
+            "depth d of the asked ancestors: 0 (the root) to depth - 1 (the leaves' parents);"
+            " filter levels above d have no nodes at depth d"
+        ),
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hbench import hookimpl
 
-from .configs import MLMTaskConfig, RootTaskConfig
+from .configs import AncestorTaskConfig, MLMTaskConfig, RootTaskConfig
 
 
 @hookimpl
@@ -24,4 +24,10 @@ def hbench_register_tasks(register) -> None:
         "hbench_tasks.mlm:MLMTask",
         MLMTaskConfig,
         description="masked leaf prediction: masked leaves or spans (token q) asked given the rest",
+    )
+    register(
+        "ancestor",
+        "hbench_tasks.ancestor:AncestorTask",
+        AncestorTaskConfig,
+        description="every leaf's ancestor at one depth (option depth), all leaves seen",
     )

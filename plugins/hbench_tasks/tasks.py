@@ -7,7 +7,8 @@ comes in the `TaskSpec` it made with `spec`.
 
 from __future__ import annotations
 
+from .ancestor import AncestorTask
 from .mlm import MLMTask
 from .root import RootTask
 
-__all__ = ["MLMTask", "RootTask"]
+__all__ = ["AncestorTask", "MLMTask", "RootTask"]
