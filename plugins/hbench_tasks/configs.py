@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -44,5 +46,20 @@ class AncestorTaskConfig(BaseModel):
         description=(
             "depth d of the asked ancestors: 0 (the root) to depth - 1 (the leaves' parents);"
             " filter levels above d have no nodes at depth d"
+        ),
+    )
+
+
+class NextTokenTaskConfig(BaseModel):
+    """Next-token prediction: P(x_i | x_0 .. x_{i-1}) at every position i."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    view: Literal["causal", "masked"] = Field(
+        "causal",
+        description=(
+            "causal: whole sequences in, a query at every position, the model promises to use"
+            " only the prefix (decoder-only models); masked: one row per position with the"
+            " position and everything after it masked (any model)"
         ),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hbench import hookimpl
 
-from .configs import AncestorTaskConfig, MLMTaskConfig, RootTaskConfig
+from .configs import AncestorTaskConfig, MLMTaskConfig, NextTokenTaskConfig, RootTaskConfig
 
 
 @hookimpl
@@ -30,4 +30,10 @@ def hbench_register_tasks(register) -> None:
         "hbench_tasks.ancestor:AncestorTask",
         AncestorTaskConfig,
         description="every leaf's ancestor at one depth (option depth), all leaves seen",
+    )
+    register(
+        "next-token",
+        "hbench_tasks.next_token:NextTokenTask",
+        NextTokenTaskConfig,
+        description="every symbol given its prefix: P(x_i | x_<i) at each position",
     )

@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from .ancestor import AncestorTask
 from .mlm import MLMTask
+from .next_token import NextTokenTask, causality_gap, next_token_metrics
 from .root import RootTask
 
-__all__ = ["AncestorTask", "MLMTask", "RootTask"]
+__all__ = [
+    "AncestorTask",
+    "MLMTask",
+    "NextTokenTask",
+    "RootTask",
+    "causality_gap",
+    "next_token_metrics",
+]
