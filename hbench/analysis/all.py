@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 
 from hbench.analysis import common
 
@@ -30,9 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Each part in turn; with ``--json`` one object holding each part's JSON."""
+    as_json = getattr(args, "json", False)
+    if as_json:
+        args.json_parts = []
     codes = []
     for name, part in zip(PARTS, _parts(), strict=True):
-        print(f"== {name}")
+        if not as_json:
+            print(f"== {name}")
         codes.append(part.run(args))
-        print()
+        if not as_json:
+            print()
+    if as_json:
+        print(json.dumps({"analysis": "all", "parts": args.json_parts}, indent=2))
     return max(codes)

@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         models = loaded.trained_models("attention", resolve_device(args.device))
     except common.Skip as reason:
-        return common.skipped("attention", reason)
+        return common.skipped("attention", reason, args)
     base = common.output_base(loaded.path, args.out, "attention")
     with progress(len(models) * args.sequences, "attention", unit="seq") as advance:
         entries, arrays = analyze(
@@ -240,10 +240,7 @@ def run(args: argparse.Namespace) -> int:
         figures=[f.name for f in figures],
     )
     path = common.write_report(report, base.with_suffix(".json"))
-    print(table(report))
-    for written in (path, npz, *figures):
-        print(f"wrote {written}")
-    return 0
+    return common.finish(args, "attention", report, table(report), [path, npz, *figures])
 
 
 def table(report: AttentionReport) -> str:

@@ -11,7 +11,8 @@ never coincides with the run's training or test data, and the same run gives the
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", help="folder for the JSON and PNG files (default: the result's folder)"
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report's path, the files written and the numbers as JSON",
+    )
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -249,6 +255,46 @@ def annotate(ax, image, values: np.ndarray, digits: int = 2, fontsize: int = 7) 
         )
 
 
-def skipped(analysis: str, reason: Skip) -> int:
-    print(f"{analysis}: skipped: {reason}")
+def skipped(analysis: str, reason: Skip, args: argparse.Namespace | None = None) -> int:
+    """A run the analysis does not apply to: one line (or its JSON), exit code 0."""
+    if args is not None and getattr(args, "json", False):
+        emit_json(args, {"analysis": analysis, "skipped": str(reason)})
+    else:
+        print(f"{analysis}: skipped: {reason}")
     return 0
+
+
+def finish(
+    args: argparse.Namespace,
+    analysis: str,
+    report: BaseModel,
+    table: str,
+    files: Sequence[Path],
+) -> int:
+    """Print the table and every file written (the JSON report first), or with ``--json`` one
+    object: the analysis, the report's path, every file and the report's numbers."""
+    if getattr(args, "json", False):
+        emit_json(
+            args,
+            {
+                "analysis": analysis,
+                "report": str(files[0]),
+                "files": [str(file) for file in files],
+                "numbers": report.model_dump(mode="json"),
+            },
+        )
+        return 0
+    print(table)
+    for file in files:
+        print(f"wrote {file}")
+    return 0
+
+
+def emit_json(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    """Print ``data`` as JSON, or keep it for ``analyze all --json`` (which prints one object
+    for all its parts)."""
+    parts = getattr(args, "json_parts", None)
+    if parts is not None:
+        parts.append(data)
+    else:
+        print(json.dumps(data, indent=2))

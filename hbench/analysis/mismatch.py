@@ -151,16 +151,13 @@ def run(args: argparse.Namespace) -> int:
     result = read_result(path)
     report = matrices(result)
     if not report.acc:
-        return common.skipped("mismatch", common.Skip("the result has no scored cells"))
+        return common.skipped("mismatch", common.Skip("the result has no scored cells"), args)
     report.result = str(path)
     base = common.output_base(path, args.out, "mismatch")
     figure = figure_of(report, base.with_name(base.name + ".png"))
     report.figures.append(figure.name)
     written = common.write_report(report, base.with_suffix(".json"))
-    print(table(report))
-    for file in (written, figure):
-        print(f"wrote {file}")
-    return 0
+    return common.finish(args, "mismatch", report, table(report), [written, figure])
 
 
 def _fmt(value: float, digits: int = 3) -> str:

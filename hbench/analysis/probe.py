@@ -327,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         models = loaded.trained_models("hidden_states", device)
     except common.Skip as reason:
-        return common.skipped("probe", reason)
+        return common.skipped("probe", reason, args)
     base = common.output_base(loaded.path, args.out, "probe")
     with progress(len(models) * args.probe_steps, "probes", unit="step") as advance:
         depths, entries = analyze(
@@ -355,10 +355,7 @@ def run(args: argparse.Namespace) -> int:
     figure = heatmaps(report, base.with_name(base.name + ".png"))
     report.figures.append(figure.name)
     path = common.write_report(report, base.with_suffix(".json"))
-    print(table(report))
-    for written in (path, figure):
-        print(f"wrote {written}")
-    return 0
+    return common.finish(args, "probe", report, table(report), [path, figure])
 
 
 def _fmt(value: float | None) -> str:

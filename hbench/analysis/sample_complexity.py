@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="normalised accuracy that defines P* (default %(default)s)",
     )
     parser.add_argument("--out", help="the PNG to write (default: SWEEP_DIR/sample-complexity.png)")
-    parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    parser.add_argument(
+        "--json", action="store_true", help="print the curves and the figure's path as JSON"
+    )
 
 
 @dataclass
@@ -237,15 +239,17 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".png":
         raise invalid("--out", str(out), "a file name ending in .png")
     curves = collect_curves(args.sweep_dir)
-    if args.json:
-        print(json.dumps([curve.to_json(args.target) for curve in curves], indent=2))
-    else:
+    if not args.json:
         print(
             f"normalised accuracy (in-sample, mean ± s.e. over seeds) against P;"
             f" P* = smallest P reaching {args.target:g}, interpolated on log P"
         )
         print(render_table(curves, args.target))
     path = render_figure(curves, args.target, out)
-    if not args.json:
+    if args.json:
+        curves_json = [curve.to_json(args.target) for curve in curves]
+        data = {"analysis": "sample-complexity", "figure": str(path), "curves": curves_json}
+        print(json.dumps(data, indent=2))
+    else:
         print(f"wrote {path}")
     return 0

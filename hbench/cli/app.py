@@ -15,7 +15,11 @@ so no command leaves a half-written file.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 
@@ -187,7 +191,63 @@ def _children(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
     return {}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch system's time limit), raised where Ctrl-C raises
+    KeyboardInterrupt, so that every command cleans up the same way for both: temporary files
+    removed, workers stopped, finished work kept."""
+
+
+#: Exit codes of an interrupted command: 128 + the signal's number, as a shell reports them.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While inside, SIGTERM raises `Terminated` in the main thread (elsewhere: unchanged)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``hbench argv`` and return its exit code: 0, 1 (a failure), 2 (bad input), 130
+    (Ctrl-C), 143 (SIGTERM). A closed stdout (``hbench list models | head -1``) ends it
+    quietly with 0: the reader has what it wanted."""
+    with sigterm_interrupts():
+        try:
+            code = _run(argv)
+            sys.stdout.flush()  # here, where a closed pipe can still be caught
+            return code
+        except BrokenPipeError:
+            _discard_stdout()
+            return 0
+        except KeyboardInterrupt as exc:
+            terminated = isinstance(exc, Terminated)
+            what = "terminated (SIGTERM)" if terminated else "interrupted"
+            print(f"hbench: {what}; nothing half-written was left behind", file=sys.stderr)
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail again
+    ("Exception ignored ... BrokenPipeError") on the closed pipe."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.quiet:
         import hbench.progress
@@ -204,9 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"hbench: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("hbench: interrupted; nothing half-written was left behind", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
     except MemoryError:
         if args.debug:
             raise

@@ -9,13 +9,10 @@ failed, and the end shows a table per model and every failure with its error; th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from hbench.cli.app import examples
@@ -91,6 +88,11 @@ def add_parsers(
     )
     p.add_argument(
         "--dry-run", action="store_true", help="list the cells and what would run, run nothing"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON summary: every cell's state (done, skipped, failed) and path",
     )
     examples(
         p,
@@ -192,22 +194,44 @@ def _write_failures(out: Path, failures) -> Path | None:
     return path
 
 
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """A batch system's SIGTERM (a job's time limit) stops the sweep like Ctrl-C: cells in
-    flight are stopped, finished ones are kept, and rerunning the sweep resumes it."""
+def cell_summary(sweep, done, outcomes, *, dry_run: bool = False) -> list[dict]:
+    """Every cell of the sweep: its label, axis values, state and result path (or error).
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    States: ``skipped`` (its result was already there), ``done``, ``failed``, and ``to run``
+    (a dry run) or ``not run`` (interrupted before it finished)."""
+    finished = {outcome.cell.key: outcome for outcome in outcomes}
+    skipped = {cell.key for cell in done}
+    cells = []
+    for cell in sweep.cells:
+        entry = {"label": cell.spec.name, "values": cell.values, "key": cell.key}
+        outcome = finished.get(cell.key)
+        if cell.key in skipped:
+            entry.update(state="skipped", path=str(sweep.results / cell.filename))
+        elif outcome is not None and outcome.ok:
+            entry.update(state="done", path=outcome.path)
+        elif outcome is not None:
+            entry.update(state="failed", error=outcome.error)
+        else:
+            entry.update(state="to run" if dry_run else "not run")
+        cells.append(entry)
+    return cells
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+def _json_summary(sweep, done, outcomes, **extra) -> str:
+    cells = cell_summary(sweep, done, outcomes, dry_run=extra.get("dry_run", False))
+    counts: dict[str, int] = {}
+    for cell in cells:
+        counts[cell["state"]] = counts.get(cell["state"], 0) + 1
+    data = {
+        "sweep": sweep.config.name or sweep.path.stem,
+        "file": str(sweep.path),
+        "out": str(sweep.out),
+        "results": str(sweep.results),
+        **extra,
+        "counts": counts,
+        "cells": cells,
+    }
+    return json.dumps(data, indent=2)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -226,14 +250,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f" at {args.scheduler}" if args.scheduler else f", {workers} worker(s)"
     )
     title = sweep.config.name or sweep.path.stem
-    print(
+    say = (lambda text: None) if args.json else print
+    say(
         f"sweep {title!r}: {len(sweep.cells)} cells, {len(done)} already done, {len(todo)} to"
         f" run -> {sweep.results} ({where})"
     )
     if args.dry_run:
+        if args.json:
+            print(_json_summary(sweep, done, [], dry_run=True))
         for cell in sweep.cells:
             state = "done" if cell in done else "to run"
-            print(f"  {state:7s}{cell.describe()}  [{cell.filename}]")
+            say(f"  {state:7s}{cell.describe()}  [{cell.filename}]")
         return 0
     try:
         sweep.results.mkdir(parents=True, exist_ok=True)
@@ -246,35 +273,37 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     outcomes = []
     bar = _CellBar(len(todo), workers)
     try:
-        with _sigterm_interrupts():
-            if not todo:
-                stream = iter(())
-            elif args.executor == "local":
-                stream = run_local(todo, sweep.results, workers)
-            else:
-                stream = run_dask(
-                    todo,
-                    sweep.results,
-                    scheduler=args.scheduler,
-                    workers=workers,
-                    retries=args.retries,
-                    connect_timeout=args.connect_timeout,
-                    on_slots=bar.set_slots,
-                )
-            for outcome in stream:
-                outcomes.append(outcome)
-                bar.finished(outcome)
+        if not todo:
+            stream = iter(())
+        elif args.executor == "local":
+            stream = run_local(todo, sweep.results, workers)
+        else:
+            stream = run_dask(
+                todo,
+                sweep.results,
+                scheduler=args.scheduler,
+                workers=workers,
+                retries=args.retries,
+                connect_timeout=args.connect_timeout,
+                on_slots=bar.set_slots,
+            )
+        for outcome in stream:
+            outcomes.append(outcome)
+            bar.finished(outcome)
     finally:
         bar.close()
     elapsed = time.perf_counter() - started
-    print(summary_table(sweep.cells, done, outcomes))
+    say(summary_table(sweep.cells, done, outcomes))
     failures = [outcome for outcome in outcomes if not outcome.ok]
     log = _write_failures(sweep.out, failures)
     ran = len(outcomes) - len(failures)
-    print(f"ran {ran} cell(s) in {elapsed:.1f} s wall; results in {sweep.results}")
+    if args.json:
+        failures_file = None if log is None else str(log)
+        print(_json_summary(sweep, done, outcomes, wall_s=elapsed, failures=failures_file))
+    say(f"ran {ran} cell(s) in {elapsed:.1f} s wall; results in {sweep.results}")
     if failures:
-        print(f"{len(failures)} cell(s) failed (also in {log}):")
+        say(f"{len(failures)} cell(s) failed (also in {log}):")
         for outcome in failures:
-            print(f"  {outcome.cell.describe()}: {outcome.error}")
+            say(f"  {outcome.cell.describe()}: {outcome.error}")
         return 1
     return 0

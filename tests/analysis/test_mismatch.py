@@ -110,3 +110,27 @@ def test_a_missing_model_file_is_a_usage_error(runs, tmp_path, capsys):
     shutil.copy(source, copy)  # the result without its models folder
     assert main(["analyze", "attention", str(copy)]) == 2
     assert "which is missing next to it" in capsys.readouterr().err
+
+
+def test_json_names_the_report_and_holds_its_numbers(runs, capsys):
+    path = bp_result(runs)
+    out = path.parent / "mismatch-json"
+    capsys.readouterr()
+    assert main(["analyze", "mismatch", str(path), "--out", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    report = out / f"{path.stem}_mismatch.json"
+    assert (data["analysis"], data["report"]) == ("mismatch", str(report))
+    assert data["files"] == [str(report), str(out / f"{path.stem}_mismatch.png")]
+    assert data["numbers"]["acc"] == json.loads(report.read_text())["acc"]
+
+
+def test_all_json_is_one_object_with_every_part(runs, capsys):
+    path = bp_result(runs)
+    out = path.parent / "all-json"
+    capsys.readouterr()
+    assert main(["--json", "analyze", "all", str(path), "--out", str(out), "--quiet"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    parts = {part["analysis"]: part for part in data["parts"]}
+    assert data["analysis"] == "all" and list(parts) == ["attention", "probe", "mismatch"]
+    assert parts["attention"]["skipped"] == "model 'bp' has no attention(data) method"
+    assert parts["mismatch"]["report"] == str(out / f"{path.stem}_mismatch.json")

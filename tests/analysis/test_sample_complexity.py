@@ -76,7 +76,9 @@ def test_analyze_a_sweep(tmp_path, capsys):
     png = tmp_path / "out" / "sample-complexity.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["analyze", "sample-complexity", str(tmp_path / "out"), "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    data = json.loads(capsys.readouterr().out)
+    assert (data["analysis"], data["figure"]) == ("sample-complexity", str(png))
+    rows = data["curves"]
     assert {row["k_train"] for row in rows} == {1, 3}
     assert all(row["target"] == 0.95 for row in rows)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -310,3 +312,123 @@ def test_every_command_help_has_a_description_and_examples(command: str) -> None
     lines = [line.strip() for line in examples if line.strip()]
     assert 2 <= len(lines) <= 3, text
     assert all(line.startswith(("hbench ", "HBENCH_")) for line in lines), lines
+
+
+# --- closed pipes and signals ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv", [["list", "models"], ["plugins", "--json"], ["oracle-table", "--n", "50"]]
+)
+def test_a_closed_stdout_ends_quietly(tmp_path: Path, argv: list[str]) -> None:
+    """`hbench list models | head -1`: the reader is gone before hbench writes."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "hbench", *argv, "--quiet"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            cwd=tmp_path,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_a_pipe_to_head_ends_quietly(tmp_path: Path) -> None:
+    script = f"set -o pipefail; {sys.executable} -m hbench list models | head -1"
+    result = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.split() == ["name", "options", "from", "description"]
+
+
+def _start(tmp_path: Path, *argv: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hbench", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+    )
+
+
+def _wait_for(condition, process: subprocess.Popen[str], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.002)
+
+
+BIG = ["generate", "--depth", "6", "--n", "2000000", "--out", "big.npz", "--quiet"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_writing_leaves_no_temporary_file(tmp_path, signum, code) -> None:
+    process = _start(tmp_path, *BIG)
+    try:
+        _wait_for(lambda: any(tmp_path.glob(".big.npz.*.tmp")), process)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == code, err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert "nothing half-written was left behind" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_while_sampling_exits_143_without_output(tmp_path) -> None:
+    process = _start(tmp_path, *BIG)
+    try:
+        time.sleep(2.0)  # well into start-up or sampling; either way nothing is written yet
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    assert err == "hbench: terminated (SIGTERM); nothing half-written was left behind\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+READY = (
+    "import sys, hbench; print('ready', flush=True); from hbench.cli import main;"
+    " sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.5])
+def test_ctrl_c_during_start_up_has_no_traceback(tmp_path, delay: float) -> None:
+    """From the moment the package is imported: while the command line imports, while the
+    plugins load, and while the command runs."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", READY, "oracle-table", "--n", "20000", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+    )
+    try:
+        assert process.stdout.readline() == "ready\n"
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode in (0, 130), err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    if process.returncode == 130:
+        assert err.startswith("hbench: interrupted") and err.count("\n") == 1

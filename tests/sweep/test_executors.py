@@ -114,6 +114,31 @@ def test_resume_runs_only_missing_cells(tmp_path, capsys):
     assert "10 cells, 0 already done, 10 to run" in capsys.readouterr().out
 
 
+def test_json_summary_names_every_cell_state_and_path(tmp_path, capsys, sleepy):
+    text = GRID.replace('name = "bp"', 'name = "sleepy"\nargs = {{ fail = true }}')
+    path = str(write(tmp_path, text))
+    assert main(["sweep", path, "--dry-run", "--json"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["counts"] == {"to run": 10} and dry["dry_run"] is True
+    assert main(["sweep", path, "--workers", "2", "--quiet", "--json"]) == 1
+    first = json.loads(capsys.readouterr().out)
+    assert first["counts"] == {"done": 8, "failed": 2}
+    assert first["failures"] == str(tmp_path / "out" / "failures.jsonl")
+    done = [cell for cell in first["cells"] if cell["state"] == "done"]
+    assert sorted(Path(cell["path"]).name for cell in done) == sorted(
+        result_files(tmp_path / "out")
+    )
+    failed = [cell for cell in first["cells"] if cell["state"] == "failed"]
+    assert all(c["label"] == "sleepy" and "asked to fail" in c["error"] for c in failed)
+    assert failed[0]["values"] == {"P": 128, "train_filter": 0, "seed": 0}
+
+    assert main(["--json", "sweep", path, "--workers", "2", "--quiet"]) == 1
+    again = json.loads(capsys.readouterr().out)
+    assert again["counts"] == {"skipped": 8, "failed": 2}
+    skipped = [cell for cell in again["cells"] if cell["state"] == "skipped"]
+    assert sorted(c["path"] for c in skipped) == sorted(c["path"] for c in done)
+
+
 def test_failed_cell_is_listed_and_the_rest_completes(tmp_path, capsys, sleepy):
     text = GRID.replace('name = "bp"', 'name = "sleepy"\nargs = {{ fail = true }}')
     path = str(write(tmp_path, text))
