@@ -1,17 +1,21 @@
-"""Exact belief propagation on a (filtered) binary tree, batched over sequences and nodes.
+"""Exact belief propagation on a (filtered) tree of arity s, batched over sequences and nodes.
 
 The factor graph of a model filtered at level k has two parts:
 
-* below depth k, the binary tree with the production factor M[a, b, c] on every internal node;
+* below depth k, the tree with the production factor M_d[a, b_1, ..., b_s] of its level on every
+  internal node;
 * above it, a star: the root linked to each depth-k node j by the transition T_j[a, b].
 
 Upward (inside) messages u are P(leaves below | node), computed one level at a time for all
-nodes and sequences of a chunk at once: u_parent = (u_left (x) u_right) @ M, a single matmul. The
-star's 2**k factors v_j = T_j u_j meet at the root; they are multiplied pairwise in a binary
-tree of products, which also gives every "all but j" product (the cavity of j) on the way down
-without a division, so zero probabilities (ambiguous or sparse grammars) need no special case.
-Downward (outside) messages o are P(node, leaves outside its subtree) up to a constant:
-o_left = (o_parent (x) u_right) @ M and likewise on the right. Beliefs are normalised o * u.
+nodes and sequences of a chunk at once: u_parent = (u_1 (x) ... (x) u_s) @ M_d, one outer
+product and a single matmul (for s = 2: u_parent = (u_left (x) u_right) @ M). The star's s**k
+factors v_j = T_j u_j meet at the root; they are multiplied in groups of s in a tree of
+products, which also gives every "all but j" product (the cavity of j) on the way down without
+a division, so zero probabilities (ambiguous or sparse grammars) need no special case.
+Downward (outside) messages o are P(node, leaves outside its subtree) up to a constant: the
+message to child i is (o_parent (x) the other children's u) @ M_d, summed over all but child i
+(for s = 2: o_left = (o_parent (x) u_right) @ M and likewise on the right). Beliefs are
+normalised o * u.
 
 Every message is normalised to sum 1 when it is made; the logs of the normalisers of the upward
 pass add up to log P(observed leaves), which stays finite at any depth. Masked leaves (-1) get
@@ -20,9 +24,9 @@ the all-ones message, so they are summed out and get their posterior from the do
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, reduce
 
 import numpy as np
 
@@ -42,7 +46,7 @@ WORKING_ARRAYS = 8
 
 
 def check_leaves(leaves: np.ndarray, model: TreeGrammar, field: str = "leaves") -> np.ndarray:
-    """Validate a leaf array: shape (n, 2**depth), integer symbols in [-1, q)."""
+    """Validate a leaf array: shape (n, s**depth), integer symbols in [-1, q)."""
     arr = np.asarray(leaves)
     if arr.ndim == 1 and arr.shape[0] == model.length:
         arr = arr[None]
@@ -70,8 +74,8 @@ def check_leaves(leaves: np.ndarray, model: TreeGrammar, field: str = "leaves") 
 
 # Messages of one depth are held as (width, q, m): node, symbol, sequence. The sequence axis is
 # last and long, so every elementwise product, sum over symbols and normalisation runs over
-# contiguous rows of m numbers; children of a level are the slices [0::2] and [1::2] of the
-# node axis; and a contraction with M is one (q, q*q) @ (q*q, m) matmul per node.
+# contiguous rows of m numbers; child i of every node of a level is the slice [i::s] of the node
+# axis; and a contraction with M is one (q, q**s) @ (q**s, m) matmul per node.
 
 
 def _normalise(messages: np.ndarray, log_norm: np.ndarray | None = None) -> np.ndarray:
@@ -97,18 +101,54 @@ def _beliefs(messages: np.ndarray) -> np.ndarray:
     return beliefs.transpose(2, 0, 1)
 
 
+def _outer(messages: Sequence[np.ndarray]) -> np.ndarray:
+    """[(w, q_1, m), (w, q_2, m), ...] -> (w, q_1 q_2 ..., m): the outer product of the
+    messages of each node, the first one's symbol varying slowest."""
+    outer = messages[0]
+    for message in messages[1:]:
+        w, r, m = outer.shape
+        outer = (outer[:, :, None, :] * message[:, None, :, :]).reshape(w, r * message.shape[1], m)
+    return outer
+
+
+def _contract(messages: Sequence[np.ndarray], kernel: np.ndarray) -> np.ndarray:
+    """(w, q, m) each -> (w, q, m): the outer product of the messages of each node, contracted
+    with a (q, q**len) arrangement of M in one matmul."""
+    return np.matmul(kernel, _outer(messages))
+
+
 def _pair(first: np.ndarray, second: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """(w, q, m) x (w, q, m) -> (w, q, m): the outer product of the two messages of each node,
-    contracted with a (q, q*q) arrangement of M in one matmul."""
-    w, q, m = first.shape
-    outer = first[:, :, None, :] * second[:, None, :, :]
-    return np.matmul(kernel, outer.reshape(w, q * q, m))
+    """The binary case of `_contract`: (w, q, m) x (w, q, m) -> (w, q, m)."""
+    return _contract((first, second), kernel)
 
 
-def _swap_siblings(messages: np.ndarray) -> np.ndarray:
-    """Each node's sibling's message: nodes (2j, 2j + 1) exchanged."""
+def _others(messages: np.ndarray, s: int) -> np.ndarray:
+    """Each node's product of its s - 1 siblings' messages (nodes s*j .. s*j + s - 1 are
+    siblings), without a division; for s = 2 the sibling's message itself."""
     w, q, m = messages.shape
-    return messages.reshape(w // 2, 2, q, m)[:, ::-1].reshape(w, q, m)
+    groups = messages.reshape(w // s, s, q, m)
+    if s == 2:
+        return groups[:, ::-1].reshape(w, q, m)
+    out = np.empty_like(groups)
+    for i in range(s):  # over the arity, not over nodes
+        out[:, i] = reduce(np.multiply, [groups[:, j] for j in range(s) if j != i])
+    return out.reshape(w, q, m)
+
+
+def _children(messages: np.ndarray, s: int) -> list[np.ndarray]:
+    """The messages of child i of every parent, for i in 0..s-1: slices [i::s]."""
+    return [messages[i::s] for i in range(s)]
+
+
+def _interleave(children: Sequence[np.ndarray]) -> np.ndarray:
+    """Inverse of `_children`: s arrays (w, q, m) -> (s*w, q, m), child i of parent j at s*j + i."""
+    _, q, m = children[0].shape
+    return np.stack(children, axis=1).reshape(-1, q, m)
+
+
+#: Largest table of parents-of-leaves messages, (q + 1)**s * q numbers: above it the leaves'
+#: parents are contracted like any other level.
+MAX_LEAF_TABLE = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,13 +158,34 @@ class BeliefPropagation:
     model: TreeGrammar
 
     @cached_property
-    def kernels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """M arranged for the up pass and the left/right down passes, each (q, q*q)."""
-        m, q = self.model.productions, self.model.q
-        up = m.reshape(q, q * q)  # [a, (b, c)]
-        down_left = m.transpose(1, 0, 2).reshape(q, q * q)  # [b, (a, c)]
-        down_right = m.transpose(2, 0, 1).reshape(q, q * q)  # [c, (a, b)]
-        return up, np.ascontiguousarray(down_left), np.ascontiguousarray(down_right)
+    def level_kernels(self) -> tuple[tuple[np.ndarray, tuple[np.ndarray, ...]], ...]:
+        """For each level d (parents at depth d): M_d arranged for the up pass, (q, q**s), and
+        for the down pass to each child i, (q, q**s) with child i's axis first and the others
+        (parent, other children in order) flattened. Levels share one entry when the grammar
+        shares its tensor."""
+        model, q = self.model, self.model.q
+        levels = model.depth if model.per_level else 1
+        out = []
+        for d in range(levels):
+            m = model.level_productions(d)
+            up = m.reshape(q, -1)  # [a, (b_1, ..., b_s)]
+            down = tuple(
+                np.ascontiguousarray(np.moveaxis(m, i + 1, 0).reshape(q, -1))  # [b_i, (a, ...)]
+                for i in range(model.arity)
+            )
+            out.append((up, down))
+        return tuple(out)
+
+    def kernels_at(self, d: int) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """The (up, down) kernels of the parents at depth d."""
+        return self.level_kernels[d if self.model.per_level else 0]
+
+    @property
+    def kernels(self) -> tuple[np.ndarray, ...]:
+        """M arranged for the up pass and the down pass to each child (top level), each
+        (q, q**s): for s = 2, (up, down_left, down_right)."""
+        up, down = self.level_kernels[0]
+        return (up, *down)
 
     @cached_property
     def evidence(self) -> np.ndarray:
@@ -137,12 +198,21 @@ class BeliefPropagation:
         """Row s: the posterior of an observed leaf s (the last row, for masked: zeros)."""
         return np.vstack([np.eye(self.model.q), np.zeros(self.model.q)])
 
+    @property
+    def uses_leaf_table(self) -> bool:
+        """Whether the leaves' parents are looked up in `pair_table` (small (q + 1)**s)."""
+        return (self.model.q + 1) ** self.model.arity * self.model.q <= MAX_LEAF_TABLE
+
     @cached_property
     def pair_table(self) -> np.ndarray:
-        """The up message of a parent of two leaves, for every pair of leaf values (mask
-        included): row i * (q + 1) + j, with i, j in 0..q (q = masked)."""
-        e = self.evidence
-        table = np.einsum("abc,ib,jc->ija", self.model.productions, e, e)
+        """The up message of a parent of s leaves, for every tuple of leaf values (mask
+        included): row sum_i x_i (q + 1)**(s-1-i), with x_i in 0..q (q = masked)."""
+        e, s = self.evidence, self.model.arity
+        children = "bcdefghjklmnopqrstuvwxyz"[:s]
+        values = "ijkl" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        operands = ",".join(f"{values[i]}{children[i]}" for i in range(s))
+        spec = f"a{children},{operands}->{values[:s]}a"  # s = 2: "abc,ib,jc->ija"
+        table = np.einsum(spec, self.model.level_productions(self.model.depth - 1), *[e] * s)
         return table.reshape(-1, self.model.q)
 
     def leaf_messages(self, x: np.ndarray) -> np.ndarray:
@@ -150,15 +220,22 @@ class BeliefPropagation:
         return np.ascontiguousarray(np.take(self.evidence, x.T, axis=0).transpose(0, 2, 1))
 
     def parents_of_leaves(self, x: np.ndarray) -> np.ndarray:
-        """(length / 2, q, m) up messages of the leaves' parents, gathered from `pair_table`
-        (the same numbers as the contraction, without building the leaf messages)."""
+        """(length / s, q, m) up messages of the leaves' parents (unnormalised): gathered from
+        `pair_table` (the same numbers as the contraction, without building the leaf messages)
+        when it is small, else contracted."""
+        s = self.model.arity
+        if not self.uses_leaf_table:
+            up, _ = self.kernels_at(self.model.depth - 1)
+            return _contract(_children(self.leaf_messages(x), s), up)
         q1 = self.model.q + 1
-        index = (x[:, 0::2] % q1) * q1 + x[:, 1::2] % q1  # -1 % (q + 1) == q: masked
+        index = x[:, 0::s] % q1  # -1 % (q + 1) == q: masked
+        for i in range(1, s):
+            index = index * q1 + x[:, i::s] % q1
         return np.ascontiguousarray(np.take(self.pair_table, index.T, axis=0).transpose(0, 2, 1))
 
     @cached_property
     def star_kernels(self) -> tuple[np.ndarray, np.ndarray]:
-        """T_j (up: v_j = T_j u_j) and T_j transposed (down: o_j = T_j^T C_j), (2**k, q, q)."""
+        """T_j (up: v_j = T_j u_j) and T_j transposed (down: o_j = T_j^T C_j), (s**k, q, q)."""
         transitions = self.model.path_transitions
         return transitions, np.ascontiguousarray(transitions.transpose(0, 2, 1))
 
@@ -171,7 +248,7 @@ class BeliefPropagation:
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> Posteriors:
-        """Posteriors for a batch of leaf sequences (int array (n, 2**depth), -1 = masked).
+        """Posteriors for a batch of leaf sequences (int array (n, s**depth), -1 = masked).
 
         ``full=False`` computes only the root posterior and the log-likelihood (no downward
         pass), which is what root classification needs. ``leave_one_out`` adds P(x_i | all
@@ -181,13 +258,19 @@ class BeliefPropagation:
         """
         model = self.model
         x = check_leaves(leaves, model)
-        n, q, length = x.shape[0], model.q, model.length
+        n, q, length, s = x.shape[0], model.q, model.length, model.arity
         internal = range(max(model.filter_level, 1), model.depth) if full else range(0)
         per_sequence = q * (1 + (length if full else 0) + (length if leave_one_out else 0))
-        per_sequence += q * sum(1 << d for d in internal)
-        chunk = max(1, CHUNK_LEAVES * 16 // (length * q * q))
+        per_sequence += q * sum(s**d for d in internal)
+        chunk = self.chunk_size()
         workers = default_workers() if workers is None else workers
-        working = min(workers, -(-n // chunk)) * chunk * length * q * (q + WORKING_ARRAYS) * 8
+        working = (
+            min(workers, -(-n // chunk))
+            * chunk
+            * length
+            * (self._outer_size + q * WORKING_ARRAYS)
+            * 8
+        )
         check_fits(
             n * per_sequence * 8 + working,
             f"posteriors of n={n} sequences of depth {model.depth} (q={q})",
@@ -197,40 +280,65 @@ class BeliefPropagation:
             loglik=np.empty(n),
             leaves=np.empty((n, length, q)) if full else None,
             leave_one_out=np.empty((n, length, q)) if leave_one_out else None,
-            nodes={d: np.empty((n, 1 << d, q)) for d in internal},
+            nodes={d: np.empty((n, s**d, q)) for d in internal},
         )
-        jobs = [(x, out, s, min(s + chunk, n)) for s in range(0, n, chunk)]
+        jobs = [(x, out, s0, min(s0 + chunk, n)) for s0 in range(0, n, chunk)]
         run_blocks(self._chunk, jobs, workers, progress, warm_up=self.warm_up)
         return out
 
+    @property
+    def _outer_size(self) -> int:
+        """Numbers per leaf of one level's outer products: q**s per parent, about
+        length / (s - 1) parents in all."""
+        s = self.model.arity
+        return self.model.q**s // (s - 1)
+
+    def chunk_size(self) -> int:
+        """Sequences per chunk: CHUNK_LEAVES leaf positions at q = 4, s = 2, scaled by the
+        size of the outer products, so a chunk's working set stays near the cache."""
+        return max(1, CHUNK_LEAVES * 16 // (self.model.length * self._outer_size))
+
     def warm_up(self) -> None:
         """Build the kernels before threads share them."""
-        _ = self.kernels, self.evidence, self.one_hot, self.pair_table
+        _ = self.level_kernels, self.evidence, self.one_hot
+        if self.uses_leaf_table:
+            _ = self.pair_table
         if self.model.filter_level:
             _ = self.star_kernels
+
+    def upward(self, x: np.ndarray, log_norm: np.ndarray) -> dict[int, np.ndarray]:
+        """Normalised up messages of every depth from the filter level k to the leaves'
+        parents (to the leaves when k = depth): {depth: (s**depth, q, m)}; the logs of the
+        normalisers are added to ``log_norm``."""
+        model = self.model
+        k, depth, s = model.filter_level, model.depth, model.arity
+        if k == depth:
+            return {depth: self.leaf_messages(x)}
+        up = {depth - 1: _normalise(self.parents_of_leaves(x), log_norm)}
+        for d in range(depth - 2, k - 1, -1):
+            kernel, _ = self.kernels_at(d)
+            up[d] = _normalise(_contract(_children(up[d + 1], s), kernel), log_norm)
+        return up
+
+    def star_products(self, up_k: np.ndarray, log_norm: np.ndarray) -> list[np.ndarray]:
+        """The star's factors v_j = T_j u_j (entry 0) and their products over aligned groups
+        of s**i (entry i), up to the single product of all of them (entry k)."""
+        s = self.model.arity
+        star_up, _ = self.star_kernels
+        products = [_normalise(np.matmul(star_up, up_k), log_norm)]
+        for _ in range(self.model.filter_level):
+            products.append(_normalise(reduce(np.multiply, _children(products[-1], s)), log_norm))
+        return products
 
     def _chunk(self, leaves: np.ndarray, out: Posteriors, start: int, stop: int) -> None:
         model = self.model
         x = leaves[start:stop].astype(np.intp)
-        m, q, k, depth = x.shape[0], model.q, model.filter_level, model.depth
-        up_kernel, left_kernel, right_kernel = self.kernels
+        m, q, k, depth, s = x.shape[0], model.q, model.filter_level, model.depth, model.arity
         log_norm = np.zeros(m)
 
-        # Upward pass below the filter level: up[d] holds the messages of depth d.
-        if k == depth:
-            up = {depth: self.leaf_messages(x)}
-        else:
-            up = {depth - 1: _normalise(self.parents_of_leaves(x), log_norm)}
-        for d in range(depth - 2, k - 1, -1):
-            up[d] = _normalise(_pair(up[d + 1][0::2], up[d + 1][1::2], up_kernel), log_norm)
-
-        # The star: products[i] holds the products over aligned groups of 2**i of its factors.
+        up = self.upward(x, log_norm)
         if k:
-            star_up, star_down = self.star_kernels
-            products = [_normalise(np.matmul(star_up, up[k]), log_norm)]
-            for _ in range(k):
-                below = products[-1]
-                products.append(_normalise(below[0::2] * below[1::2], log_norm))
+            products = self.star_products(up[k], log_norm)
             root_factor = products[-1][0]
         else:
             root_factor = up[0][0]
@@ -245,18 +353,17 @@ class BeliefPropagation:
         # Downward pass. The cavity of a star factor is the prior times all other factors.
         prior = np.broadcast_to(model.root_prior[None, :, None], (1, q, m))
         if k:
+            _, star_down = self.star_kernels
             cavity = prior
             for i in range(k - 1, -1, -1):
-                cavity = _normalise(np.repeat(cavity, 2, axis=0) * _swap_siblings(products[i]))
+                cavity = _normalise(np.repeat(cavity, s, axis=0) * _others(products[i], s))
             outside = _normalise(np.matmul(star_down, cavity))
         else:
             outside = prior
         for d in range(k, depth - 1):
             if d:
                 out.nodes[d][start:stop] = _beliefs(outside * up[d])
-            left = _pair(outside, up[d + 1][1::2], left_kernel)
-            right = _pair(outside, up[d + 1][0::2], right_kernel)
-            outside = _normalise(np.stack([left, right], axis=1).reshape(-1, q, m))
+            outside = _normalise(self._down(d, outside, _children(up[d + 1], s)))
         if k < depth and depth - 1:
             out.nodes[depth - 1][start:stop] = _beliefs(outside * up[depth - 1])
         self._leaves(x, outside, up, out, start, stop)
@@ -264,26 +371,50 @@ class BeliefPropagation:
         if impossible.any():  # posteriors given impossible evidence: uniform, as documented
             out.leaves[start:stop][impossible] = 1.0 / q
 
+    def _down(self, d: int, outside: np.ndarray, children: Sequence[np.ndarray]) -> np.ndarray:
+        """Outside messages of the children of the depth-d nodes (unnormalised), interleaved:
+        to child i, the parent's outside times the other children's up messages, through M_d."""
+        _, down = self.kernels_at(d)
+        s = self.model.arity
+        return _interleave(
+            [
+                _contract([outside, *(children[j] for j in range(s) if j != i)], down[i])
+                for i in range(s)
+            ]
+        )
+
     def _leaves(self, x, outside, up, out: Posteriors, start: int, stop: int) -> None:
         """Leaf posteriors from the outside messages of the leaves' parents (of the leaves
         themselves when k = depth): in full where leave-one-out is asked, else only at the
         masked leaves, the observed ones being one-hot."""
         model = self.model
-        q, depth = model.q, model.depth
+        depth = model.depth
         if model.filter_level == depth:
             leaf_outside, leaf_up = outside, up[depth]
         elif out.leave_one_out is not None:
-            _, left_kernel, right_kernel = self.kernels
             leaf_up = self.leaf_messages(x)
-            left = _pair(outside, leaf_up[1::2], left_kernel)
-            right = _pair(outside, leaf_up[0::2], right_kernel)
-            leaf_outside = _normalise(np.stack([left, right], axis=1).reshape(-1, q, x.shape[0]))
+            leaf_outside = _normalise(
+                self._down(depth - 1, outside, _children(leaf_up, model.arity))
+            )
         else:
             _masked_leaf_posteriors(self, x, outside, out.leaves[start:stop])
             return
         if out.leave_one_out is not None:
             out.leave_one_out[start:stop] = _beliefs(leaf_outside)
         out.leaves[start:stop] = _beliefs(leaf_outside * leaf_up)
+
+    def next_token(
+        self,
+        leaves: np.ndarray,
+        *,
+        workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ):
+        """P(x_i | x_0 .. x_{i-1}) for every position i, the suffix unobserved; see
+        `hbench_tree.next_token.next_token`."""
+        from .next_token import next_token
+
+        return next_token(self, leaves, workers=workers, progress=progress)
 
 
 def _masked_leaf_posteriors(
@@ -292,18 +423,18 @@ def _masked_leaf_posteriors(
     """One-hot rows for observed leaves; for masked ones, the downward step from their parent,
     computed only for the (parent, sequence) pairs that have a masked child."""
     np.take(bp.one_hot, x, axis=0, out=target)
+    s = bp.model.arity
     masked = x < 0  # (m, length)
-    parents = masked[:, 0::2] | masked[:, 1::2]  # (m, length / 2)
+    parents = reduce(np.logical_or, _children(masked.T, s)).T  # (m, length / s)
     seq, node = np.nonzero(parents)
     if seq.size == 0:
         return
-    _, left_kernel, right_kernel = bp.kernels
+    _, down = bp.kernels_at(bp.model.depth - 1)
     selected = outside[node, :, seq].T[None]  # (1, q, count)
-    left_up = bp.evidence[x[seq, 2 * node]].T[None]
-    right_up = bp.evidence[x[seq, 2 * node + 1]].T[None]
-    left = _normalise(_pair(selected, right_up, left_kernel))[0]  # (q, count)
-    right = _normalise(_pair(selected, left_up, right_kernel))[0]
-    for side, message in ((0, left), (1, right)):
-        leaf = 2 * node + side
+    ups = [bp.evidence[x[seq, s * node + i]].T[None] for i in range(s)]
+    for side in range(s):
+        others = [ups[j] for j in range(s) if j != side]
+        message = _normalise(_contract([selected, *others], down[side]))[0]  # (q, count)
+        leaf = s * node + side
         hit = masked[seq, leaf]
         target[seq[hit], leaf[hit]] = _beliefs(message[None, :, hit])[:, 0]

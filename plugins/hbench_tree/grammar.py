@@ -1,13 +1,20 @@
-"""The tree model of the paper and its hierarchical filtering, as one immutable object.
+"""Tree grammars and their hierarchical filtering, as one immutable object.
 
-A `TreeGrammar` is a production tensor M[a, b, c] = P(left = b, right = c | parent = a) shared by
-all levels, a root prior, a depth l (sequences of 2**l leaves) and a filter level k. At k = 0 it
-is the full grammar. At k > 0 the 2**k nodes at depth k are drawn independently given the root,
-node j from the row of T_j = M^{s_1} ... M^{s_k}, the product of the left/right marginal matrices
-M^L = sum_c M[:, :, c] and M^R = sum_b M[:, b, :] along the root-to-j path (s_i is bit i of j,
-most significant first, 0 = left); below depth k the tree grows with M as usual.
+A `TreeGrammar` has an arity s >= 2 (every internal node has s ordered children, so sequences
+have s**l leaves at depth l), production tensors M_d[a, b_1, ..., b_s] = P(children = (b_1, ...,
+b_s) | parent = a) for the parents at each depth d (one tensor shared by all levels, as in the
+paper, or one per level), a root prior over n_c <= q root classes (the root takes values in
+0..n_c-1) and a filter level k. At k = 0 it is the full grammar. At k > 0 the s**k nodes at depth
+k are drawn independently given the root, node j from the row of T_j = M_0^{(i_1)} ...
+M_{k-1}^{(i_k)}, the product of the per-level, per-child-position marginal matrices
+M_d^{(i)}[a, b] = P(child i = b | parent = a) along the root-to-j path (i_1 ... i_k are the base-s
+digits of j, most significant first); below depth k the tree grows with M_d as usual.
 
-Node j at depth d has children 2j and 2j + 1 at depth d + 1; leaves are ordered left to right.
+The paper's grammar is the binary case (s = 2) with one shared tensor and a uniform prior over
+all q symbols; its marginals M^L = M^{(0)} and M^R = M^{(1)} keep their names.
+
+Node j at depth d has children s*j, ..., s*j + s - 1 at depth d + 1; leaves are ordered left to
+right.
 """
 
 from __future__ import annotations
@@ -39,33 +46,100 @@ def symbol_dtype(q: int) -> np.dtype:
     return np.dtype(np.int64)
 
 
-def random_productions(q: int, sigma: float, seed: int) -> np.ndarray:
-    """The paper's random grammar: each ordered child pair has exactly one parent.
-
-    The q**2 pairs (b, c) are dealt to the q parents by a random permutation, q pairs each, and
-    parent a weighs its pairs by softmax(sigma * N(0, 1)). The grammar is unambiguous, so the
-    leaves determine the whole tree at k = 0.
-    """
+def _check_random_options(q, sigma, arity: int, ambiguity: float) -> None:
     if not isinstance(q, int | np.integer) or q < 2:
         raise invalid("q", q, "an integer >= 2")
     if not np.isfinite(sigma) or sigma < 0:
         raise invalid("sigma", sigma, "a finite number >= 0")
+    if isinstance(arity, bool) or not isinstance(arity, int | np.integer) or arity < 2:
+        raise invalid("arity", arity, "an integer >= 2")
+    if not 0 <= ambiguity <= 1:
+        raise invalid("ambiguity", ambiguity, "a number in [0, 1]")
+
+
+def _draw_productions(
+    rng: np.random.Generator, q: int, sigma: float, arity: int, ambiguity: float
+) -> np.ndarray:
+    """One tensor of the paper's random grammar (see `random_productions`), from ``rng``."""
+    tuples = q**arity
+    owned = rng.permutation(tuples).reshape(q, -1)  # owned[a] = flat child tuples of parent a
+    logits = sigma * rng.standard_normal((q, tuples // q))
+    productions = np.zeros((q, tuples))
+    if not ambiguity:
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
+        productions[np.arange(q)[:, None], owned] = weights
+        return productions.reshape((q,) * (arity + 1))
+    # Drawn after the unambiguous grammar, so the owners and their weights stay those of
+    # ambiguity 0: a shared tuple keeps its owner and gains one other parent.
+    shared = rng.choice(tuples, size=round(ambiguity * tuples), replace=False)
+    owner = np.empty(tuples, dtype=np.intp)
+    owner[owned] = np.arange(q)[:, None]
+    extra = (owner[shared] + rng.integers(1, q, size=shared.size)) % q
+    extra_logits = sigma * rng.standard_normal(shared.size)
+    all_logits = np.full((q, tuples), -np.inf)
+    all_logits[np.arange(q)[:, None], owned] = logits
+    all_logits[extra, shared] = extra_logits
+    weights = np.exp(all_logits - all_logits.max(axis=1, keepdims=True))
+    productions[:] = weights / weights.sum(axis=1, keepdims=True)
+    return productions.reshape((q,) * (arity + 1))
+
+
+def random_productions(
+    q: int, sigma: float, seed: int, *, arity: int = 2, ambiguity: float = 0.0
+) -> np.ndarray:
+    """The paper's random grammar: each ordered child tuple has exactly one parent.
+
+    The q**s tuples (b_1, ..., b_s) are dealt to the q parents by a random permutation,
+    q**(s-1) tuples each, and parent a weighs its tuples by softmax(sigma * N(0, 1)). The grammar
+    is unambiguous, so the leaves determine the whole tree at k = 0.
+
+    ``ambiguity`` in [0, 1] is the fraction of the tuples shared by two parents: that many
+    tuples, drawn uniformly, are also produced by one other parent (uniform among the q - 1
+    others), each with a fresh weight softmax-normalised with the parent's own ones. Then the
+    root is no longer a function of the leaves at k = 0. Its draws come after those of the
+    unambiguous grammar, so ambiguity 0 gives today's tensor bit for bit.
+    """
+    _check_random_options(q, sigma, arity, ambiguity)
+    check_fits(q ** (arity + 1) * 8 * 3, f"a production tensor of q={q}, arity={arity}")
+    return _draw_productions(np.random.default_rng(seed), q, sigma, arity, ambiguity)
+
+
+def random_level_productions(
+    q: int, sigma: float, seed: int, depth: int, *, arity: int = 2, ambiguity: float = 0.0
+) -> np.ndarray:
+    """One random tensor per level, (depth, q, ..., q), drawn one after the other from one
+    stream: level 0 is `random_productions` of the same arguments."""
+    _check_random_options(q, sigma, arity, ambiguity)
+    check_fits(
+        depth * q ** (arity + 1) * 8 * 3, f"{depth} production tensors of q={q}, arity={arity}"
+    )
     rng = np.random.default_rng(seed)
-    pairs = rng.permutation(q * q).reshape(q, q)  # pairs[a] = flat indices b*q + c of parent a
-    logits = sigma * rng.standard_normal((q, q))
-    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)
-    productions = np.zeros((q, q * q))
-    productions[np.arange(q)[:, None], pairs] = weights
-    return productions.reshape(q, q, q)
+    return np.stack([_draw_productions(rng, q, sigma, arity, ambiguity) for _ in range(depth)])
 
 
-def check_productions(productions: np.ndarray, field: str = "productions") -> np.ndarray:
-    """Validate a (q, q, q) production tensor and return it as exactly normalised float64."""
+def _shape_text(arity: int, per_level: bool) -> str:
+    return "(" + ", ".join((["depth"] if per_level else []) + ["q"] * (arity + 1)) + ")"
+
+
+def check_productions(
+    productions: np.ndarray,
+    field: str = "productions",
+    *,
+    arity: int = 2,
+    per_level: bool = False,
+) -> np.ndarray:
+    """Validate production tensors and return them as exactly normalised float64.
+
+    Shape (q,) * (arity + 1) for one tensor shared by all levels; with ``per_level``, one per
+    level stacked on a first axis: (depth, q, ..., q) (the depth is checked by `TreeGrammar`).
+    """
     arr = np.asarray(productions)
-    if arr.ndim != 3 or len(set(arr.shape)) != 1:
-        raise invalid(field, f"array of shape {arr.shape}", "shape (q, q, q) with q >= 2")
-    if arr.shape[0] < 2:
+    lead = 1 if per_level else 0
+    expected = f"shape {_shape_text(arity, per_level)} with q >= 2"
+    if arr.ndim != arity + 1 + lead or len(set(arr.shape[lead:])) != 1:
+        raise invalid(field, f"array of shape {arr.shape}", expected)
+    if arr.shape[-1] < 2 or (per_level and arr.shape[0] < 1):
         raise invalid(field, f"array of shape {arr.shape}", "q >= 2")
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise invalid(field, f"array of dtype {arr.dtype}", "a real numeric array")
@@ -73,20 +147,23 @@ def check_productions(productions: np.ndarray, field: str = "productions") -> np
     if not np.all(np.isfinite(arr)):
         raise invalid(field, "array with non-finite entries", "finite probabilities")
     if np.any(arr < 0):
-        a, b, c = np.argwhere(arr < 0)[0]
-        raise invalid(f"{field}[{a}, {b}, {c}]", float(arr[a, b, c]), "non-negative values")
-    totals = arr.sum(axis=(1, 2))
-    bad = np.flatnonzero(np.abs(totals - 1) > NORMALISATION_TOLERANCE)
-    if bad.size:
-        a = int(bad[0])
+        where = ", ".join(str(i) for i in np.argwhere(arr < 0)[0])
         raise invalid(
-            f"sum of {field}[{a}]",
-            float(totals[a]),
+            f"{field}[{where}]", float(arr[tuple(np.argwhere(arr < 0)[0])]), "non-negative values"
+        )
+    children = tuple(range(lead + 1, arr.ndim))
+    totals = arr.sum(axis=children)
+    bad = np.argwhere(np.abs(totals - 1) > NORMALISATION_TOLERANCE)
+    if bad.size:
+        where = ", ".join(str(i) for i in bad[0])
+        raise invalid(
+            f"sum of {field}[{where}]",
+            float(totals[tuple(bad[0])]),
             f"each parent's productions must sum to 1 (within {NORMALISATION_TOLERANCE:g})",
         )
     if np.all(np.abs(totals - 1.0) <= ROUNDING):  # keep the bits: filtered() must not drift
         return arr
-    return arr / totals[:, None, None]
+    return arr / totals.reshape(totals.shape + (1,) * arity)
 
 
 def check_root_prior(prior: np.ndarray, q: int, field: str = "root_prior") -> np.ndarray:
@@ -103,21 +180,62 @@ def check_root_prior(prior: np.ndarray, q: int, field: str = "root_prior") -> np
     return arr if abs(total - 1.0) <= ROUNDING else arr / total
 
 
+def _check_classes(classes: int | None, q: int) -> int:
+    """n_c, the number of root classes: an integer in [1, q] (None: q)."""
+    if classes is None:
+        return q
+    if isinstance(classes, bool) or not isinstance(classes, int | np.integer):
+        raise invalid("classes", classes, f"an integer in [1, {q}] (q)")
+    if not 1 <= classes <= q:
+        raise invalid("classes", classes, f"an integer in [1, {q}] (q)")
+    return int(classes)
+
+
+def class_prior(q: int, classes: int | None = None) -> np.ndarray:
+    """The uniform root prior over the first ``classes`` symbols (all q by default)."""
+    classes = _check_classes(classes, q)
+    prior = np.zeros(q)
+    prior[:classes] = 1.0 / classes
+    return prior
+
+
 @dataclass(frozen=True, eq=False)
 class TreeGrammar:
-    """A (possibly filtered) binary tree grammar: everything needed to sample and to infer."""
+    """A (possibly filtered) tree grammar of arity s: everything needed to sample and infer.
+
+    ``productions`` is one tensor (q,) * (s + 1) shared by every level, or with ``per_level``
+    a stack (depth, q, ..., q), level d for the parents at depth d. ``classes`` (n_c, default
+    q) declares the root's label set 0..n_c-1; the prior must put no mass beyond it.
+    """
 
     productions: np.ndarray
     root_prior: np.ndarray
     depth: int
     filter_level: int = 0
+    arity: int = 2
+    per_level: bool = False
+    classes: int | None = None
 
     def __post_init__(self) -> None:
-        productions = check_productions(self.productions)
-        q = productions.shape[0]
-        prior = check_root_prior(self.root_prior, q)
+        arity = self.arity
+        if isinstance(arity, bool) or not isinstance(arity, int | np.integer) or arity < 2:
+            raise invalid("arity", arity, "an integer >= 2")
         if not isinstance(self.depth, int | np.integer) or not 1 <= self.depth <= MAX_DEPTH:
             raise invalid("depth", self.depth, f"an integer in [1, {MAX_DEPTH}]")
+        productions = check_productions(
+            self.productions, arity=int(arity), per_level=bool(self.per_level)
+        )
+        if self.per_level and productions.shape[0] != self.depth:
+            raise invalid(
+                "productions",
+                f"array of shape {productions.shape}",
+                f"one tensor per level: a first axis of length {self.depth} (depth)",
+            )
+        q = productions.shape[-1]
+        prior = check_root_prior(self.root_prior, q)
+        classes = _check_classes(self.classes, q)
+        if np.any(prior[classes:] > 0):
+            raise invalid("root_prior", prior.tolist(), f"zero beyond the {classes} root classes")
         if not isinstance(self.filter_level, int | np.integer) or not (
             0 <= self.filter_level <= self.depth
         ):
@@ -128,23 +246,26 @@ class TreeGrammar:
         object.__setattr__(self, "root_prior", prior)
         object.__setattr__(self, "depth", int(self.depth))
         object.__setattr__(self, "filter_level", int(self.filter_level))
+        object.__setattr__(self, "arity", int(arity))
+        object.__setattr__(self, "per_level", bool(self.per_level))
+        object.__setattr__(self, "classes", int(classes))
         if self.filter_level:
             tables = self.filter_level_nodes * q * q * 8 * 3  # transitions + alias tables
             check_fits(tables, f"filter tables for filter={self.filter_level}, q={q}")
 
     @property
     def q(self) -> int:
-        return int(self.productions.shape[0])
+        return int(self.productions.shape[-1])
 
     @property
     def length(self) -> int:
-        """Number of leaves, 2**depth."""
-        return 1 << self.depth
+        """Number of leaves, arity**depth."""
+        return self.arity**self.depth
 
     @property
     def filter_level_nodes(self) -> int:
-        """Number of nodes drawn independently given the root: 2**k (1 when unfiltered)."""
-        return 1 << self.filter_level
+        """Number of nodes drawn independently given the root: s**k (1 when unfiltered)."""
+        return self.arity**self.filter_level
 
     @property
     def symbol_dtype(self) -> np.dtype:
@@ -154,28 +275,48 @@ class TreeGrammar:
         """The same grammar filtered at ``level`` (0 <= level <= depth), sharing its arrays."""
         return dataclasses.replace(self, filter_level=level)
 
-    @cached_property
-    def left_marginal(self) -> np.ndarray:
-        """M^L[a, b] = P(left child = b | parent = a)."""
-        return self.productions.sum(axis=2)
+    def level_productions(self, d: int) -> np.ndarray:
+        """The production tensor of the parents at depth d (0 <= d < depth)."""
+        return self.productions[d] if self.per_level else self.productions
 
     @cached_property
+    def child_marginals(self) -> np.ndarray:
+        """M_d^{(i)}[a, b] = P(child i = b | parent = a): shape (levels, s, q, q), with one
+        level when the tensor is shared."""
+        tensors = self.productions if self.per_level else self.productions[None]
+        axes = range(1, self.arity + 1)
+        return np.stack(
+            [
+                np.stack([m.sum(axis=tuple(j for j in axes if j != i)) for i in axes])
+                for m in tensors
+            ]
+        )
+
+    def marginal(self, d: int, i: int) -> np.ndarray:
+        """M_d^{(i)}: the law of child i given the parent, for the parents at depth d."""
+        return self.child_marginals[d if self.per_level else 0, i]
+
+    @property
+    def left_marginal(self) -> np.ndarray:
+        """M^L[a, b] = P(left child = b | parent = a) (first child, top level)."""
+        return self.marginal(0, 0)
+
+    @property
     def right_marginal(self) -> np.ndarray:
-        """M^R[a, c] = P(right child = c | parent = a)."""
-        return self.productions.sum(axis=1)
+        """M^R[a, c] = P(right child = c | parent = a) (last child, top level)."""
+        return self.marginal(0, self.arity - 1)
 
     @cached_property
     def path_transitions(self) -> np.ndarray:
-        """T[j, a, b] = P(node j at depth k = b | root = a), shape (2**k, q, q).
+        """T[j, a, b] = P(node j at depth k = b | root = a), shape (s**k, q, q).
 
-        Built level by level (one matmul per level, not per node): the children of a path
-        product T are T @ M^L and T @ M^R.
+        Built level by level (one matmul per level and child position, not per node): the
+        children of a path product T are T @ M_d^{(i)}.
         """
         transitions = np.eye(self.q)[None]
-        for _ in range(self.filter_level):
-            left = transitions @ self.left_marginal
-            right = transitions @ self.right_marginal
-            transitions = np.stack([left, right], axis=1).reshape(-1, self.q, self.q)
+        for d in range(self.filter_level):
+            children = [transitions @ self.marginal(d, i) for i in range(self.arity)]
+            transitions = np.stack(children, axis=1).reshape(-1, self.q, self.q)
         return transitions
 
     @cached_property
@@ -186,13 +327,21 @@ class TreeGrammar:
         return SamplingTables(self)
 
     def describe(self) -> dict:
-        """The parameters that identify this model, for metadata."""
-        return {
+        """The parameters that identify this model, for metadata (the structure beyond the
+        paper's binary shared grammar over every class only when it differs)."""
+        out = {
             "q": self.q,
             "depth": self.depth,
             "filter": self.filter_level,
             "length": self.length,
         }
+        if self.arity != 2:
+            out["arity"] = self.arity
+        if self.per_level:
+            out["per_level"] = True
+        if self.classes != self.q:
+            out["classes"] = self.classes
+        return out
 
     def sample(
         self, n: int, seed, *, internal: bool = False, workers: int | None = None, progress=None
@@ -211,24 +360,42 @@ def build_grammar(
     seed: int = 0,
     productions: np.ndarray | str | Path | None = None,
     root_prior: np.ndarray | str | Path | None = None,
+    arity: int = 2,
+    per_level: bool = False,
+    ambiguity: float = 0.0,
+    classes: int | None = None,
 ) -> TreeGrammar:
-    """A model from the paper's random grammar or from an explicit tensor (and prior)."""
+    """A model from the paper's random grammar or from an explicit tensor (and prior).
+
+    ``arity``, ``per_level`` (one random tensor per level, or an explicit (depth, q, ..., q)
+    stack), ``ambiguity`` (see `random_productions`) and ``classes`` (a uniform prior over the
+    first n_c symbols) generalise it; their defaults give the paper's grammar.
+    """
     if productions is not None:
         if isinstance(productions, str | Path):
             productions = load_npy(productions, "--productions")
-        productions = check_productions(productions)
-        if q is not None and q != productions.shape[0]:
-            raise invalid("q", q, f"the q of the productions tensor ({productions.shape[0]})")
-        q = productions.shape[0]
+        productions = check_productions(productions, arity=arity, per_level=per_level)
+        if q is not None and q != productions.shape[-1]:
+            raise invalid("q", q, f"the q of the productions tensor ({productions.shape[-1]})")
+        q = productions.shape[-1]
     else:
         if q is None:
             raise UsageError("q is required unless a productions tensor is given")
-        productions = random_productions(q, sigma, seed)
+        if per_level:
+            if not isinstance(depth, int | np.integer) or not 1 <= depth <= MAX_DEPTH:
+                raise invalid("depth", depth, f"an integer in [1, {MAX_DEPTH}]")
+            productions = random_level_productions(
+                q, sigma, seed, depth, arity=arity, ambiguity=ambiguity
+            )
+        else:
+            productions = random_productions(q, sigma, seed, arity=arity, ambiguity=ambiguity)
     if root_prior is None:
-        root_prior = np.full(q, 1.0 / q)
+        root_prior = np.full(q, 1.0 / q) if classes is None else class_prior(q, classes)
     elif isinstance(root_prior, str | Path):
         root_prior = load_npy(root_prior, "--root-prior")
-    return TreeGrammar(productions, root_prior, depth)
+    return TreeGrammar(
+        productions, root_prior, depth, arity=arity, per_level=per_level, classes=classes
+    )
 
 
 __all__ = [
@@ -237,7 +404,9 @@ __all__ = [
     "build_grammar",
     "check_productions",
     "check_root_prior",
+    "class_prior",
     "format_bytes",
+    "random_level_productions",
     "random_productions",
     "symbol_dtype",
 ]

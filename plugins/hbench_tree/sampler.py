@@ -1,11 +1,11 @@
 """Batched, seedable sampling from a (filtered) tree model.
 
 Each level is one vectorised step over all sequences of a block: the root from the prior, the
-2**k filtered nodes from their path transitions given the root, then every node's ordered child
-pair from M, all with alias tables (O(1) per draw, whatever q). Sequences are processed in
-blocks of a fixed size that depends only on the depth, each block with its own random stream
-spawned from the seed, so the output depends on (model, n, seed) alone: not on the machine, the
-memory, or how many threads filled the blocks.
+s**k filtered nodes from their path transitions given the root, then every node's ordered child
+tuple from its level's M, all with alias tables (O(1) per draw, whatever q and s). Sequences
+are processed in blocks of a fixed size that depends only on the tree's shape, each block with
+its own random stream spawned from the seed, so the output depends on (model, n, seed) alone:
+not on the machine, the memory, or how many threads filled the blocks.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ def seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
     return np.random.SeedSequence(int(seed))
 
 
-def block_size(depth: int) -> int:
-    """Sequences per block; a function of the depth only, so results never depend on hardware."""
-    return max(1, BLOCK_NODES >> depth)
+def block_size(depth: int, arity: int = 2) -> int:
+    """Sequences per block; a function of the tree's shape only, so results never depend on
+    hardware."""
+    return max(1, BLOCK_NODES // arity**depth)
 
 
 def default_workers() -> int:
@@ -101,21 +102,25 @@ class SamplingTables:
         return AliasTable.build(self.model.path_transitions.reshape(-1, self.model.q))
 
     @cached_property
-    def pairs(self) -> AliasTable:
-        # row a: the law of the ordered pair (b, c), flattened as b * q + c
-        return AliasTable.build(self.model.productions.reshape(self.model.q, -1))
+    def tuples(self) -> AliasTable:
+        # row a (row d * q + a with one tensor per level): the law of the ordered child tuple
+        # (b_1, ..., b_s), flattened as b_1 * q**(s-1) + ... + b_s
+        model = self.model
+        rows = model.q * (model.depth if model.per_level else 1)
+        return AliasTable.build(model.productions.reshape(rows, -1))
 
     def warm_up(self) -> None:
         """Build every table before threads share them (cached_property is not thread-safe)."""
-        _ = self.root, self.pairs, self.left_right
+        _ = self.root, self.tuples, self.digits
         if self.model.filter_level:
             _ = self.filtered
 
     @cached_property
-    def left_right(self) -> tuple[np.ndarray, np.ndarray]:
-        q, dtype = self.model.q, self.model.symbol_dtype
-        flat = np.arange(q * q)
-        return (flat // q).astype(dtype), (flat % q).astype(dtype)
+    def digits(self) -> tuple[np.ndarray, ...]:
+        """Child i of every flat tuple index: its base-q digit i, most significant first."""
+        q, s, dtype = self.model.q, self.model.arity, self.model.symbol_dtype
+        flat = np.arange(q**s)
+        return tuple((flat // q ** (s - 1 - i) % q).astype(dtype) for i in range(s))
 
 
 def _fill_block(
@@ -123,7 +128,7 @@ def _fill_block(
 ) -> None:
     model = tables.model
     rng = np.random.Generator(np.random.PCG64(seed))
-    m, q, k = stop - start, model.q, model.filter_level
+    m, q, k, s = stop - start, model.q, model.filter_level, model.arity
     dtype = model.symbol_dtype
     nodes = tables.root.draw(np.zeros(m, dtype=np.intp), rng.random(m))
     out.roots[start:stop] = nodes
@@ -132,14 +137,15 @@ def _fill_block(
         width = model.filter_level_nodes
         rows = np.arange(width, dtype=np.intp)[None, :] * q + nodes
         nodes = tables.filtered.draw(rows, rng.random((m, width)))
-    left_of, right_of = tables.left_right
+    digits = tables.digits
     for d in range(k, model.depth):
         if d and d in out.nodes:
             out.nodes[d][start:stop] = nodes
-        pair = tables.pairs.draw(nodes, rng.random(nodes.shape))
-        children = np.empty((m, 2 * nodes.shape[1]), dtype=dtype)
-        children[:, 0::2] = left_of[pair]
-        children[:, 1::2] = right_of[pair]
+        rows = nodes + np.intp(d * q) if model.per_level else nodes
+        flat = tables.tuples.draw(rows, rng.random(nodes.shape))
+        children = np.empty((m, s * nodes.shape[1]), dtype=dtype)
+        for i, digit in enumerate(digits):
+            children[:, i::s] = digit[flat]
         nodes = children
     out.leaves[start:stop] = nodes
 
@@ -163,8 +169,8 @@ def sample(
     n = int(n)
     dtype = model.symbol_dtype
     depths = range(max(model.filter_level, 1), model.depth) if internal else range(0)
-    per_sequence = model.length + 1 + sum(1 << d for d in depths)
-    block = block_size(model.depth)
+    per_sequence = model.length + 1 + sum(model.arity**d for d in depths)
+    block = block_size(model.depth, model.arity)
     workers = default_workers() if workers is None else workers
     # per block in flight: uniforms and indices (8 bytes each) for two levels of nodes
     working = min(workers, -(-n // block)) * block * model.length * 2 * 3 * 8
@@ -175,7 +181,7 @@ def sample(
     out = Sample(
         roots=np.empty(n, dtype=dtype),
         leaves=np.empty((n, model.length), dtype=dtype),
-        nodes={d: np.empty((n, 1 << d), dtype=dtype) for d in depths},
+        nodes={d: np.empty((n, model.arity**d), dtype=dtype) for d in depths},
     )
     starts = range(0, n, block)
     seeds = seed_sequence(seed).spawn(len(starts))

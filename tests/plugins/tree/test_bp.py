@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-from brute_force import leaf_law, posteriors
+from brute_force import grammar_args, leaf_law, posteriors
 from small_trees import every_filter_level, random_ambiguous_model
 
 from hbench.errors import UsageError
@@ -27,7 +27,7 @@ def _queries(model, rng) -> np.ndarray:
     return np.vstack([full, partial, single, -np.ones((1, length), dtype=int)])
 
 
-@pytest.mark.parametrize("model", every_filter_level())
+@pytest.mark.parametrize("model", every_filter_level(general=True))
 def test_bp_matches_enumeration(model):
     rng = np.random.default_rng(model.q * 100 + model.filter_level)
     leaves = _queries(model, rng)
@@ -38,9 +38,8 @@ def test_bp_matches_enumeration(model):
     for depth in post.nodes:
         np.testing.assert_array_equal(default.nodes[depth], post.nodes[depth])
     for i, row in enumerate(leaves):
-        root, leaf, loo, nodes, loglik = posteriors(
-            model.productions, model.root_prior, model.depth, model.filter_level, list(row)
-        )
+        args, structure = grammar_args(model)
+        root, leaf, loo, nodes, loglik = posteriors(*args, list(row), **structure)
         if np.isinf(loglik):
             assert post.loglik[i] == -np.inf
             np.testing.assert_array_equal(post.root[i], 1 / model.q)
@@ -59,11 +58,12 @@ def test_bp_matches_enumeration(model):
             np.testing.assert_allclose(post.nodes[depth][i], expected, rtol=0, atol=TOLERANCE)
 
 
-@pytest.mark.parametrize("model", every_filter_level())
+@pytest.mark.parametrize("model", every_filter_level(general=True))
 def test_likelihood_of_every_string_sums_to_one(model):
     strings = np.array(list(itertools.product(range(model.q), repeat=model.length)))
     loglik = BeliefPropagation(model).run(strings, full=False).loglik
-    law = leaf_law(model.productions, model.root_prior, model.depth, model.filter_level)
+    args, structure = grammar_args(model)
+    law = leaf_law(*args, **structure)
     expected = np.array([law.get(tuple(s), 0.0) for s in strings])
     np.testing.assert_allclose(np.exp(loglik), expected, rtol=0, atol=TOLERANCE)
     assert np.exp(loglik).sum() == pytest.approx(1.0, abs=TOLERANCE)

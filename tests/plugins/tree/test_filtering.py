@@ -1,6 +1,6 @@
 """Hierarchical filtering keeps each block's exact law and cuts cross-block dependence.
 
-At level k the leaves form 2**k blocks of 2**(l - k) consecutive leaves. Exactly (by
+At level k the leaves form s**k blocks of s**(l - k) consecutive leaves (arity s). Exactly (by
 enumeration): every block's joint law is the one it has in the full model, and given the root
 the blocks are independent, which they are not in the full model. Empirically: the sampler
 shows the same, and the mutual information between blocks vanishes given the root.
@@ -11,20 +11,31 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from brute_force import joint_table
-from small_trees import random_ambiguous_model
+from small_trees import random_ambiguous_model, random_general_model
 
 from hbench_tree.grammar import build_grammar
+from hbench_tree.rhm import build_rhm
 
 MODELS = [
     pytest.param(build_grammar(q=2, depth=3, sigma=1.5, seed=7), id="paper-q2-l3"),
     pytest.param(build_grammar(q=3, depth=2, sigma=1.5, seed=7), id="paper-q3-l2"),
     pytest.param(random_ambiguous_model(2, 3, seed=5), id="ambiguous-q2-l3"),
+    pytest.param(random_general_model(2, 2, 3, seed=8, classes=1), id="levels-arity3-q2-l2"),
+    pytest.param(random_general_model(2, 3, 2, seed=9), id="levels-q2-l3"),
+    pytest.param(build_rhm(v=3, n_c=2, m=2, s=2, depth=2, seed=3), id="rhm-v3-l2"),
 ]
 
 
 def _law(model, k):
     """(roots, leaves, probabilities) of the model filtered at k, by enumeration."""
-    roots, nodes, p = joint_table(model.productions, model.root_prior, model.depth, k)
+    roots, nodes, p = joint_table(
+        model.productions,
+        model.root_prior,
+        model.depth,
+        k,
+        arity=model.arity,
+        per_level=model.per_level,
+    )
     return roots, nodes[model.depth], p
 
 
@@ -35,8 +46,8 @@ def _marginal(keys: np.ndarray, p: np.ndarray) -> dict[tuple, float]:
     return law
 
 
-def _blocks(leaves: np.ndarray, k: int) -> list[np.ndarray]:
-    return np.split(leaves, 1 << k, axis=1)
+def _blocks(leaves: np.ndarray, k: int, arity: int = 2) -> list[np.ndarray]:
+    return np.split(leaves, arity**k, axis=1)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -45,7 +56,7 @@ def test_each_block_keeps_its_exact_joint_law(model):
     for k in range(1, model.depth + 1):
         _, leaves, p = _law(model, k)
         for b, (block, full_block) in enumerate(
-            zip(_blocks(leaves, k), _blocks(full_leaves, k), strict=True)
+            zip(_blocks(leaves, k, model.arity), _blocks(full_leaves, k, model.arity), strict=True)
         ):
             got, want = _marginal(block, p), _marginal(full_block, full_p)
             assert set(got) == set(want), (k, b)
@@ -59,12 +70,12 @@ def test_blocks_are_independent_given_the_root(model):
         roots, leaves, p = _law(model, k)
         joint = _marginal(np.column_stack([roots, leaves]), p)
         per_root = _marginal(roots[:, None], p)
-        blocks = _blocks(leaves, k)
+        blocks = _blocks(leaves, k, model.arity)
         block_laws = [_marginal(np.column_stack([roots, blk]), p) for blk in blocks]
         for key, prob in joint.items():
             root, rest = key[0], np.array(key[1:])
             product = per_root[(root,)]
-            for law, blk in zip(block_laws, np.split(rest, 1 << k), strict=True):
+            for law, blk in zip(block_laws, np.split(rest, model.arity**k), strict=True):
                 product *= law[(root, *blk)] / per_root[(root,)]
             assert prob == pytest.approx(product, abs=1e-12)
 
@@ -86,8 +97,8 @@ def _conditional_mutual_information(roots, first, second, p) -> float:
 @pytest.mark.parametrize("model", MODELS)
 def test_halves_are_conditionally_independent_once_filtered(model):
     roots, leaves, p = _law(model, 1)
-    left, right = np.split(leaves, 2, axis=1)
-    assert abs(_conditional_mutual_information(roots, left, right, p)) < 1e-12
+    first, second = np.split(leaves, model.arity, axis=1)[:2]
+    assert abs(_conditional_mutual_information(roots, first, second, p)) < 1e-12
 
 
 @pytest.mark.parametrize("q", [3, 4])

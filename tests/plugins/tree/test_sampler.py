@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brute_force import joint_table, leaf_law
+from brute_force import grammar_args, joint_table, leaf_law
 from small_trees import every_filter_level
 from stats import chi_square_pvalue
 
@@ -25,26 +25,24 @@ def _law_codes(law: dict, q: int, length: int) -> np.ndarray:
     return probabilities
 
 
-@pytest.mark.parametrize("model", every_filter_level())
+@pytest.mark.parametrize("model", every_filter_level(general=True))
 def test_leaf_strings_follow_the_exact_law(model):
     q, length = model.q, model.length
-    law = _law_codes(
-        leaf_law(model.productions, model.root_prior, model.depth, model.filter_level), q, length
-    )
+    args, structure = grammar_args(model)
+    law = _law_codes(leaf_law(*args, **structure), q, length)
     sample = model.sample(N, 1234)
     counts = np.bincount(_string_codes(sample.leaves, q), minlength=q**length)
     assert chi_square_pvalue(counts, law) > 1e-4
 
 
-@pytest.mark.parametrize("model", every_filter_level())
+@pytest.mark.parametrize("model", every_filter_level(general=True))
 def test_root_and_top_nodes_follow_the_exact_law(model):
     """The joint law of the root and the first sampled internal level (or the leaves)."""
     q = model.q
-    roots, nodes, p = joint_table(
-        model.productions, model.root_prior, model.depth, model.filter_level
-    )
+    args, structure = grammar_args(model)
+    roots, nodes, p = joint_table(*args, **structure)
     top = min(nodes)
-    width = 1 << top
+    width = model.arity**top
     codes = roots * q**width + _string_codes(nodes[top], q)
     law = np.bincount(codes, weights=p, minlength=q ** (width + 1))
     sample = model.sample(N, 99, internal=True)
