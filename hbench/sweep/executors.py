@@ -9,6 +9,9 @@ an identical result: every cell ends up in the folder exactly once.
 - ``local``: a `ProcessPoolExecutor` of N processes started with "spawn" (no fork of a process
   that may hold torch threads). If a process dies (killed, out of memory), the pool is rebuilt
   and the cells it took down run again; a cell that takes down two pools is reported failed.
+  The workers end with the sweep however it ends: stopped (Ctrl-C, SIGTERM) they are
+  terminated, and killed (SIGKILL, out of memory) each worker notices its parent is gone
+  (`watch_parent`) and exits, its cell's temporary files removed.
 - ``dask``: `distributed`. With a scheduler address the cells go to that cluster (``dask
   scheduler`` + ``dask worker``, or dask-jobqueue on SLURM); without one a `LocalCluster` of N
   worker processes is started on 127.0.0.1. The scheduler reruns the cells of a worker that
@@ -18,8 +21,14 @@ an identical result: every cell ends up in the folder exactly once.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +44,14 @@ EXECUTORS = ("local", "dask")
 
 #: How many times a cell may take a local pool down with it before it counts as failed.
 LOCAL_CRASHES = 2
+
+#: How often a worker checks that the sweep that started it is still there (seconds).
+PARENT_POLL_S = 0.5
+#: How long a worker whose sweep died may take to clean up before it exits anyway (seconds).
+ORPHAN_GRACE_S = 5.0
+
+#: prctl(2): deliver a signal to this process when the thread that created it exits.
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,62 @@ def threads_per_worker(workers: int) -> int:
     return max(1, default_workers() // max(1, workers))
 
 
+class _SweepGone(KeyboardInterrupt):
+    """In a worker: the sweep stopped or died; the cell unwinds (its temporary files are
+    removed on the way) and the worker exits."""
+
+
+#: In a worker: whether a cell is running (else a stop signal just ends the process).
+_in_cell = False
+
+
+def _stop_cell(signum: int, frame: object) -> None:
+    if not _in_cell:
+        os._exit(143)
+    raise _SweepGone
+
+
+def watch_parent(parent: int) -> None:
+    """Initializer of a local worker: exit when the sweep process ``parent`` is gone.
+
+    SIGTERM (from the sweep stopping its pool, or from the kernel when the sweep dies, via
+    ``PR_SET_PDEATHSIG`` on Linux) interrupts a running cell like Ctrl-C and ends an idle
+    worker at once; a thread that polls the parent's pid covers other systems and a cell stuck
+    in native code (it exits the process after a grace period). Ctrl-C is left to the sweep,
+    which stops its workers itself."""
+    signal.signal(signal.SIGTERM, _stop_cell)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the sweep, which stops us
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(143)
+
+    def poll() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        with contextlib.suppress(OSError):
+            os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(143)
+
+    threading.Thread(target=poll, name="hbench-watch-parent", daemon=True).start()
+
+
+def run_cell_in_worker(spec, out_dir: str, threads: int | None) -> str:
+    """`run_cell` in a local worker; an interrupted cell (Ctrl-C, the sweep stopping or dying)
+    ends the worker once the cell has cleaned up, instead of taking the next cell."""
+    global _in_cell
+    _in_cell = True
+    try:
+        return run_cell(spec, out_dir, threads)
+    except KeyboardInterrupt:
+        os._exit(143)
+    finally:
+        _in_cell = False
+
+
 def run_local(cells: list[Cell], out_dir: Path, workers: int) -> Iterator[Outcome]:
     """Run the cells on a pool of ``workers`` processes; yield each outcome as it finishes."""
     threads = threads_per_worker(workers)
@@ -74,8 +147,16 @@ def run_local(cells: list[Cell], out_dir: Path, workers: int) -> Iterator[Outcom
     remaining = list(cells)
     context = multiprocessing.get_context("spawn")
     while remaining:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(run_cell, c.spec, str(out_dir), threads): c for c in remaining}
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=watch_parent,
+            initargs=(os.getpid(),),
+        )
+        with pool:
+            futures = {
+                pool.submit(run_cell_in_worker, c.spec, str(out_dir), threads): c for c in remaining
+            }
             remaining = []
             pending = set(futures)
             try:

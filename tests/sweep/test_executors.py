@@ -218,3 +218,67 @@ args = {{ seconds = 2.0 }}
     assert len(starts) >= 5, starts  # four cells, and the killed one once more
     assert str(victim) in starts and any(pid != str(victim) for pid in starts)
     assert "ran 4 cell(s)" in output
+
+
+SLOW = """
+suite = "smoke"
+out = "{out}"
+[set]
+n_test = 32
+n_ood = 0
+[axes]
+train_filter = [0]
+seed = [0, 1, 2, 3]
+[[models]]
+name = "sleepy"
+args = {{ seconds = 60.0 }}
+"""
+
+
+def _gone(pids: set[int], seconds: float = 15.0) -> set[int]:
+    """The pids still alive (zombies count as gone) after waiting up to ``seconds``."""
+    import psutil
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + seconds
+    while {pid for pid in pids if alive(pid)} and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return {pid for pid in pids if alive(pid)}
+
+
+def _start_slow_sweep(tmp_path, sleepy) -> tuple[subprocess.Popen, set[int]]:
+    path = write(tmp_path, SLOW)
+    command = [sys.executable, "-m", "hbench", "sweep", str(path), "--quiet", "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 90
+    while len(list(sleepy.iterdir())) < 2:
+        assert time.monotonic() < deadline, "two cells did not start within 90 s"
+        assert process.poll() is None, process.stdout.read()
+        time.sleep(0.05)
+    workers = {int(mark.name.split("-")[0]) for mark in sleepy.iterdir()}
+    return process, workers
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["kill", "term", "int"]
+)
+def test_a_stopped_or_killed_sweep_leaves_no_worker_behind(tmp_path, sleepy, signum):
+    process, workers = _start_slow_sweep(tmp_path, sleepy)
+    try:
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=60)
+        assert _gone(workers) == set()
+    finally:
+        process.kill()
+        for pid in _gone(workers, 0):
+            os.kill(pid, signal.SIGKILL)
+    if signum != signal.SIGKILL:
+        assert process.returncode == {signal.SIGTERM: 143, signal.SIGINT: 130}[signum]
+        assert "Traceback" not in output, output
+    leftovers = [p.name for p in (tmp_path / "out").rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
