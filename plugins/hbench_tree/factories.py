@@ -10,8 +10,9 @@ from hbench.contracts import Posteriors
 from hbench.errors import UsageError
 
 from .bp import BeliefPropagation
-from .configs import BPConfig, HierarchicalFilterConfig, HierarchicalGrammarConfig
+from .configs import BPConfig, HierarchicalFilterConfig, HierarchicalGrammarConfig, RHMGrammarConfig
 from .grammar import TreeGrammar, build_grammar
+from .rhm import build_rhm
 
 
 def _tree(model: object, who: str) -> TreeGrammar:
@@ -21,7 +22,7 @@ def _tree(model: object, who: str) -> TreeGrammar:
 
 
 def hierarchical_grammar(config: HierarchicalGrammarConfig) -> TreeGrammar:
-    """The paper's random binary tree grammar (or an explicit tensor), unfiltered."""
+    """The paper's random tree grammar (or an explicit tensor), unfiltered."""
     return build_grammar(
         q=config.q,
         depth=config.depth,
@@ -29,6 +30,23 @@ def hierarchical_grammar(config: HierarchicalGrammarConfig) -> TreeGrammar:
         seed=config.seed,
         productions=config.productions,
         root_prior=config.root_prior,
+        arity=config.arity,
+        per_level=config.per_level,
+        ambiguity=config.ambiguity,
+        classes=config.classes,
+    )
+
+
+def rhm_grammar(config: RHMGrammarConfig) -> TreeGrammar:
+    """The Random Hierarchy Model, unfiltered."""
+    return build_rhm(
+        v=config.v,
+        n_c=config.n_c,
+        m=config.m,
+        s=config.s,
+        depth=config.depth,
+        seed=config.seed,
+        shared_rules=config.shared_rules,
     )
 
 

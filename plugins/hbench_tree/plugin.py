@@ -1,4 +1,4 @@
-"""Registers the built-in tree grammar, filter and oracle through the public hooks.
+"""Registers the built-in tree grammars, filter and oracle through the public hooks.
 
 Only the pydantic configs are imported here; the factories are strings, resolved when an item
 is created, so that listing plugins stays cheap.
@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from hbench import hookimpl
 
-from .configs import BPConfig, HierarchicalFilterConfig, HierarchicalGrammarConfig
+from .configs import (
+    BPConfig,
+    HierarchicalFilterConfig,
+    HierarchicalGrammarConfig,
+    RHMGrammarConfig,
+)
 
 
 @hookimpl
@@ -17,7 +22,15 @@ def hbench_register_grammars(register) -> None:
         "hierarchical",
         "hbench_tree.factories:hierarchical_grammar",
         HierarchicalGrammarConfig,
-        description="random binary tree grammar of the paper (q, depth, sigma, seed)",
+        description="random tree grammar of the paper (Garnier-Brun et al., ICML 2025): q,"
+        " depth, sigma, seed; arity s, a tensor per level, ambiguity, n_c classes",
+    )
+    register(
+        "rhm",
+        "hbench_tree.factories:rhm_grammar",
+        RHMGrammarConfig,
+        description="Random Hierarchy Model (Cagnetta et al., PRX 2024): v symbols, n_c classes,"
+        " m unambiguous rules per symbol, arity s, depth L",
     )
 
 
