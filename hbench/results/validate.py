@@ -4,16 +4,23 @@ The schema (`hbench.results.RunResult`) says a file is well formed. A leaderboar
 to be internally consistent, because a table built from a hand-edited or truncated file would
 publish a number nobody measured: the suite hash must be the hash of the suite the file
 records, every (seed, training level, test level) cell must be present exactly once, every
-metric must lie in its range, and the headline must be the one its cells give. Files are only
-ever parsed as JSON: nothing in them is executed or unpickled.
+metric must lie in its range, and the headline must be the one its cells give. What a file
+claims that can be recomputed is recomputed, never believed: whether the model is privileged
+comes from the installed plugin's registration, a parameter count must be a plausible integer,
+and names and options are plain text (no control characters: they end up in terminals,
+markdown and HTML). Files are only ever parsed as JSON: nothing in them is executed or
+unpickled, and a file nested deeper than any result is refused in one line.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -23,6 +30,9 @@ from hbench.results.schema import RunResult
 from hbench.run.scoring import headline
 from hbench.run.suites import DATA_VERSION, Suite
 
+if TYPE_CHECKING:
+    from hbench.registry import Registry
+
 #: Metrics that are fractions of queries.
 FRACTIONS = ("acc", "acc_bp", "acc_bp_train", "agree", "agree_train")
 #: Metrics that are divergences in bits (>= 0; rounding may give -1e-12).
@@ -31,6 +41,13 @@ DIVERGENCES = ("kl_bp", "kl_bp_train")
 HEADLINE_TOLERANCE = 1e-9
 #: How many missing or extra cells a message lists before summarising.
 LISTED = 3
+#: A parameter count at or above this is not a model anyone trained (10^400 is a number too).
+MAX_PARAMETERS = 10**12
+#: Characters a name or option may not hold: C0 and C1 controls (ESC starts terminal escape
+#: sequences, newlines break markdown rows) and the bidirectional overrides that reorder text.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: How deeply model options may nest (a real config is a few levels; JSON bombs are not).
+MAX_DEPTH = 32
 
 
 def _cell(seed: int, k_train: int, k_test: int | str) -> str:
@@ -80,7 +97,107 @@ def problems(result: RunResult) -> list[str]:
     found += _headline(result)
     if not math.isfinite(result.wall_s) or result.wall_s < 0:
         found.append(f"wall_s={result.wall_s!r} is invalid: seconds >= 0")
+    found += _parameters(result)
+    found += _plain_text(result)
     return found
+
+
+def _parameters(result: RunResult) -> list[str]:
+    count = result.num_parameters
+    if count is not None and count >= MAX_PARAMETERS:
+        shown = f"a number of {len(str(count))} digits" if count >= 10**20 else repr(count)
+        return [
+            f"num_parameters={shown} is invalid: an integer below {MAX_PARAMETERS:.0e}"
+            " (the trainable numbers the model reported)"
+        ]
+    return []
+
+
+def _texts(value: Any, where: str) -> Iterator[tuple[str, str | None, int]]:
+    """(field, text, depth) for every string key and value inside ``value``, depth first,
+    without recursion (a hostile file must not exhaust the stack). ``text`` is None for a
+    container too deep to look into."""
+    stack: list[tuple[str, Any, int]] = [(where, value, 0)]
+    while stack:
+        place, item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            yield place, None, depth
+            continue
+        if isinstance(item, str):
+            yield place, item, depth
+        elif isinstance(item, dict):
+            for key, inner in reversed(list(item.items())):
+                yield f"{place} key", str(key), depth
+                stack.append((f"{place}.{key}", inner, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((f"{place}[{i}]", inner, depth + 1) for i, inner in enumerate(item))
+
+
+def control_characters(text: str) -> list[str]:
+    """The control characters in ``text`` as escapes (``\\x1b``), in order, once each."""
+    return list(dict.fromkeys(repr(c)[1:-1] for c in CONTROL.findall(text)))
+
+
+def _plain_text(result: RunResult) -> list[str]:
+    """Names and options are shown in terminals, markdown and HTML: plain text only."""
+    spec = result.spec
+    fields: list[tuple[str, Any]] = [
+        ("spec.model", spec.model),
+        ("spec.label", spec.label),
+        ("spec.suite_name", spec.suite_name),
+        ("spec.task", spec.task),
+        ("spec.model_config", spec.model_settings),
+        ("environment.plugins", result.environment.plugins),
+        ("environment.cpu", result.environment.cpu),
+        ("environment.gpu", result.environment.gpu),
+    ]
+    found = []
+    for name, value in fields:
+        for where, text, _depth in _texts(value, name):
+            if text is None:
+                found.append(f"{where} is nested too deeply: at most {MAX_DEPTH} levels")
+                break
+            bad = control_characters(text)
+            if bad:
+                found.append(
+                    f"{where}={text!r} is invalid: plain text without control characters"
+                    f" (found {', '.join(bad)})"
+                )
+    return found
+
+
+def privilege(result: RunResult, registry: Registry | None = None) -> tuple[list[str], list[str]]:
+    """(problems, notes) of the result's ``privileged`` claim against the installed plugin.
+
+    A result file cannot grant or waive privilege: the model's registration decides. A model
+    registered privileged sees the grammar, so its rows are references whatever the file says;
+    a model registered without it must not be shown as a reference. A model whose plugin is not
+    installed here gets a note (nothing to compare with); a leaderboard refuses it.
+    """
+    from hbench.registry import get_registry
+
+    registry = registry if registry is not None else get_registry()
+    name = result.spec.model
+    try:
+        entry = registry.get("model", name)
+    except UsageError:
+        return [], [
+            f"model {name!r} is not installed here (no plugin registers it): its claim"
+            f" privileged={str(result.privileged).lower()} cannot be checked; install the"
+            " model's plugin (see environment.plugins) to check it"
+        ]
+    registered = bool(entry.metadata.get("privileged", False))
+    if result.privileged and not registered:
+        return [
+            f"privileged=true is invalid: model {name!r} is registered by {entry.source}"
+            " without privilege, and a result file cannot grant it"
+        ], []
+    if registered and not result.privileged:
+        return [
+            f"privileged=false is invalid: model {name!r} is registered privileged by"
+            f" {entry.source} (it is handed the grammar), so its rows are references"
+        ], []
+    return [], []
 
 
 def _cells(result: RunResult, suite: Suite) -> list[str]:
@@ -177,12 +294,58 @@ def _headline(result: RunResult) -> list[str]:
     return found
 
 
-def validate_file(path: str | Path) -> RunResult:
-    """The result in ``path`` if it is valid; else a `UsageError` naming the file and every
-    problem (the first few, then a count)."""
-    result = read_result(path)
-    found = problems(result)
-    if found:
+@dataclass
+class Report:
+    """What validating one file found: the result (None if unreadable), its problems (each
+    makes the file invalid) and notes (what could not be checked here)."""
+
+    path: str
+    result: RunResult | None = None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and not self.problems
+
+    def error(self) -> UsageError:
+        """The problems as one `UsageError` naming the file (the first few, then a count)."""
+        found = self.problems
         more = f" (and {len(found) - LISTED} more)" if len(found) > LISTED else ""
-        raise UsageError(f"result file {str(path)!r} is invalid: {'; '.join(found[:LISTED])}{more}")
-    return result
+        return UsageError(
+            f"result file {self.path!r} is invalid: {'; '.join(found[:LISTED])}{more}"
+        )
+
+
+def nested_too_deeply(path: str | Path) -> UsageError:
+    return UsageError(f"result file {str(path)!r} is invalid: nested too deeply")
+
+
+def inspect_file(path: str | Path, *, registry: Registry | None = None) -> Report:
+    """Validate ``path`` without raising for what is wrong with it: a `Report`.
+
+    A file that cannot be read as a result gives a report with its one problem and no result.
+    """
+    report = Report(str(path))
+    try:
+        report.result = read_result(path)
+        report.problems = problems(report.result)
+        found, report.notes = privilege(report.result, registry)
+        report.problems += found
+    except UsageError as exc:
+        report.result, report.problems = None, [str(exc)]
+    except RecursionError:
+        report.result, report.problems = None, [str(nested_too_deeply(path))]
+    return report
+
+
+def validate_file(path: str | Path, *, registry: Registry | None = None) -> RunResult:
+    """The result in ``path`` if it is valid; else a `UsageError` naming the file and every
+    problem (the first few, then a count). Notes (a model not installed here) do not make a
+    file invalid."""
+    report = inspect_file(path, registry=registry)
+    if report.result is None:
+        raise UsageError(report.problems[0])
+    if report.problems:
+        raise report.error()
+    return report.result

@@ -110,3 +110,70 @@ def test_cli_reports_every_file_and_exits_2(good_file, tmp_path, capsys) -> None
     assert [line.split(":")[0] for line in lines] == ["ok", "error", "ok"]
     assert "metrics[0].acc=1.3" in out and "1 of 3 file(s) invalid" in err
     assert main(["validate", str(good_file)]) == 0
+
+
+# --- what a file claims is recomputed, never believed ------------------------------------------
+
+
+def _claim_privilege(data):
+    data["privileged"] = True  # a naive-bayes result posing as a reference row
+
+
+def _rename_to_bp(data):
+    data["spec"]["model"] = "bp"  # registered privileged: a non-privileged claim is refused
+
+
+def _huge_parameter_count(data):
+    data["num_parameters"] = 10**400
+
+
+def _escape_in_name(data):
+    data["spec"]["model"] = "evil\x1b[2J\x1b[31mnet"
+
+
+def _newline_in_option(data):
+    data["spec"]["model_config"] = {"note": "a\n# heading"}
+
+
+def _nested_options(data):
+    inner: dict = {}
+    data["spec"]["model_config"] = {"deep": inner}
+    for _ in range(40):
+        inner["x"] = {}
+        inner = inner["x"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_claim_privilege, r"privileged=true is invalid: model 'naive-bayes' is registered by"),
+        (_rename_to_bp, r"privileged=false is invalid: model 'bp' is registered privileged"),
+        (_huge_parameter_count, r"num_parameters=a number of 401 digits is invalid"),
+        (_escape_in_name, r"spec\.model=.* is invalid: plain text .*found \\x1b\)"),
+        (_newline_in_option, r"spec\.model_config\.note=.*\(found \\n\)"),
+        (_nested_options, r"spec\.model_config\.deep(\.x)+ is nested too deeply"),
+    ],
+)
+def test_claims_are_recomputed(good_file, tmp_path, edit, message) -> None:
+    path = edited(good_file, tmp_path, edit)
+    with pytest.raises(UsageError, match=message):
+        validate_file(path)
+
+
+def test_a_model_not_installed_is_noted_not_refused(good_file, tmp_path, capsys) -> None:
+    path = edited(good_file, tmp_path, lambda d: d["spec"].update(model="my-awesome-net"))
+    assert validate_file(path).spec.model == "my-awesome-net"
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "note: model 'my-awesome-net' is not installed here" in out and "ok: " in out
+
+
+def test_deep_nesting_is_one_line_and_validate_goes_on(good_file, tmp_path, capsys) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(UsageError, match=r"deep\.json' is invalid: nested too deeply$"):
+        validate_file(deep)
+    assert main(["validate", str(deep), str(good_file)]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("error: ") and "nested too deeply" in out[0]
+    assert out[1].startswith("ok: ")
