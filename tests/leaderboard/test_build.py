@@ -13,18 +13,10 @@ from result_runs import snapshot
 
 from hbench.cli import main
 from hbench.errors import UsageError
-from hbench.leaderboard.build import (
-    DASH,
-    INDEX,
-    build,
-    comparison_hash,
-    load_tree,
-    number,
-    rendered,
-    stale,
-    tables,
-)
+from hbench.leaderboard.build import INDEX, build, rendered, stale
 from hbench.leaderboard.submission import submission_name
+from hbench.leaderboard.tables import DASH, number, tables
+from hbench.leaderboard.tree import comparison_hash, load_tree
 from hbench.run.suites import SUITES, get_suite
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,17 +27,33 @@ def test_tables_rank_models_under_the_bp_reference(tree) -> None:
     assert sorted(entries) == [("smoke", "mlm"), ("smoke", "root")]
     (table,) = tables("smoke", "root", entries[("smoke", "root")])
     assert [r["model"] for r in table.rows] == ["bp", "naive-bayes", "prior"]
+    assert table.labels == ["ref", "1", "2"]
     assert table.key == comparison_hash(SUITES["smoke"])
-    assert table.rows[1]["seeds"] == 1 and table.rows[2]["seeds"] == 2  # seeds share a table
     markdown = (tree / "smoke" / "root.md").read_text()
-    assert "| ref | bp (privileged) | hbench " in markdown
+    assert "| ref | bp (privileged) | 1.000 ± 0.000 |" in markdown
     assert "| 1 | naive-bayes |" in markdown and "| 2 | prior |" in markdown
-    assert " ± " in markdown  # two seeds: mean ± standard error
+    assert " ± " in markdown  # three seeds: mean ± standard error
     # bp reports no parameter count: a dash in its row.
-    assert markdown.split("| ref | bp (privileged) | ")[1].split(" | ")[1] == DASH
-    page = (tree / INDEX).read_text()
-    assert page.count('<table class="leaderboard"') == 2
-    assert "<script src" not in page and "http" not in page.split("<body>")[1]
+    header = markdown.split("\n| # | model |")[1].split("\n")[0].split(" | ")
+    bp_row = markdown.split("\n| ref | bp (privileged) | ")[1].split("\n")[0].split(" | ")
+    assert bp_row[header.index("params")] == DASH
+    assert (tree / INDEX).read_text().count('href="smoke/root.html"') == 1
+    page = (tree / "smoke" / "root.html").read_text()
+    assert page.count('<table class="leaderboard"') == 1
+    assert "<script src" not in page and "http" not in page.split("<body>")[1].replace(
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
+
+
+def test_rows_with_few_seeds_are_shown_unranked(tree, results) -> None:
+    target = tree / "smoke" / "root" / "results" / results["one-seed"].name
+    shutil.copy(results["one-seed"], target)  # filed by hand: submit refuses it
+    build(tree)
+    (table,) = tables("smoke", "root", load_tree(tree)[("smoke", "root")])
+    labels = dict(zip((r["file"] for r in table.rows), table.labels, strict=True))
+    assert labels[f"smoke/root/results/{target.name}"] == DASH
+    assert sorted(labels.values()) == ["-", "1", "2", "ref"]
+    assert "naive-bayes (unranked: 1 seed)" in (tree / "smoke" / "root.md").read_text()
 
 
 def test_nan_is_a_dash() -> None:
@@ -57,8 +65,12 @@ def test_build_is_deterministic_and_idempotent(tree, tmp_path) -> None:
     assert build(tree) == []  # nothing changed
     copy = tmp_path / "copy"
     shutil.copytree(tree, copy)
-    for output in [copy / INDEX, *copy.glob("*/*.md")]:
+    outputs = [copy / INDEX, copy / "schema.json", *copy.glob("*/*.*")]
+    assert len(outputs) == 2 + 2 * 4  # two boards: markdown, page, CSV and JSON each
+    for output in outputs:
         output.unlink()
+    build(copy)
+    assert snapshot(copy) == first
     build(copy)
     assert snapshot(copy) == first
 
@@ -107,7 +119,7 @@ def test_check_notices_stale_tables(tree, capsys) -> None:
     (tree / "smoke" / "root.md").write_text("edited by hand\n")
     assert stale(tree) == [tree / "smoke" / "root.md"]
     assert main(["leaderboard", "check", "--root", str(tree)]) == 2
-    assert "tables out of date with the results" in capsys.readouterr().err
+    assert "outputs out of date with the results" in capsys.readouterr().err
     assert main(["leaderboard", "build", "--root", str(tree)]) == 0
     assert stale(tree) == []
 

@@ -25,7 +25,14 @@ def test_a_first_submission_creates_its_folder(tmp_path, results) -> None:
     root.mkdir()
     target, written = submit(results["bp"], root)
     assert target.parent == root / "smoke" / "root" / "results"
-    assert {p.name for p in written} == {"root.md", "index.html"}
+    assert {p.name for p in written} == {
+        "root.md",
+        "root.html",
+        "root.csv",
+        "root.json",
+        "index.html",
+        "schema.json",
+    }
 
 
 @pytest.mark.parametrize(
@@ -62,7 +69,7 @@ def test_another_suite_specification_is_refused(tree, results) -> None:
     before = snapshot(tree)
     with pytest.raises(
         UsageError,
-        match=r"different suite specification than the preset 'smoke'"
+        match=r"spec\.suite is a different specification than the preset 'smoke'"
         r" \(P=256\): it is not comparable",
     ):
         submit(results["other-P"], tree)
@@ -70,5 +77,126 @@ def test_another_suite_specification_is_refused(tree, results) -> None:
 
 
 def test_a_missing_root_is_refused(tmp_path, results) -> None:
-    with pytest.raises(UsageError, match=r"--root=.* an existing leaderboard folder"):
+    with pytest.raises(UsageError, match=r"no leaderboards folder at .*nowhere: run inside"):
         submit(results["bp"], tmp_path / "nowhere")
+
+
+# --- what a submission must be ---------------------------------------------------------------
+
+
+def _edit(results, tmp_path, name, edit) -> Path:
+    data = json.loads(Path(results[name]).read_text())
+    edit(data)
+    path = tmp_path / f"edited-{name}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _set(*keys, value):
+    def edit(data):
+        target = data
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        # the bp result renamed: a model nobody can check is no reference and no row
+        ("bp", _set("spec", "model", value="my-awesome-net"), r"'my-awesome-net' is not installed"),
+        ("bp", _set("privileged", value=False), r"privileged=false is invalid: model 'bp'"),
+        ("naive-bayes", _set("privileged", value=True), r"privileged=true is invalid"),
+        ("naive-bayes", _set("num_parameters", value=10**400), r"num_parameters=a number of 401"),
+        ("naive-bayes", _set("isolation", value="in-process"), r"isolation='in-process' is inv"),
+        ("naive-bayes", _set("spec", "official", value=False), r"official=false is invalid"),
+        ("naive-bayes", _set("spec", "model", value="naive\nbayes"), r"spec\.model=.*control"),
+    ],
+)
+def test_hand_edited_results_are_refused(tree, results, tmp_path, name, edit, message) -> None:
+    before = snapshot(tree)
+    path = _edit(results, tmp_path, name, edit)
+    with pytest.raises(UsageError, match=message):
+        submit(path, tree)
+    assert snapshot(tree) == before
+
+
+def test_one_seed_is_refused_and_dry_run_and_validate_agree(tree, results, capsys) -> None:
+    before = snapshot(tree)
+    one = str(results["one-seed"])
+    with pytest.raises(UsageError, match=r"spec\.seeds=\[3\] is invalid: a ranked row needs"):
+        submit(one, tree, dry_run=True)
+    assert main(["validate", one]) == 0  # a valid result ...
+    assert main(["validate", "--leaderboard", one]) == 2  # ... that no leaderboard takes
+    assert main(["submit", "--dry-run", one, "--root", str(tree)]) == 2
+    out, err = capsys.readouterr()
+    assert "a ranked row needs at least 3 seeds" in out and "a ranked row needs" in err
+    assert snapshot(tree) == before
+
+
+def test_dry_run_checks_everything_and_writes_nothing(tmp_path, results, capsys) -> None:
+    root = tmp_path / "board"
+    root.mkdir()
+    assert main(["submit", "--dry-run", str(results["prior"]), "--root", str(root)]) == 0
+    assert "passes every check; it would be filed as" in capsys.readouterr().out
+    assert list(root.iterdir()) == []
+    assert main(["validate", "--leaderboard", "--json", str(results["prior"])]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["ok"] and record["problems"] == [] and record["model"] == "prior"
+
+
+def test_only_leaderboard_suites_are_taken(tree, results, monkeypatch) -> None:
+    from hbench.leaderboard import rules
+
+    monkeypatch.undo()  # the real rule: smoke has no leaderboard
+    assert "smoke" not in rules.leaderboard_suites()
+    assert {"cpu", "paper"} <= set(rules.leaderboard_suites())
+    with pytest.raises(UsageError, match=r"spec\.suite_name='smoke' has no leaderboard"):
+        submit(results["prior"], tmp_path_board(tree))
+    # A smoke result filed by hand makes the whole folder invalid.
+    from hbench.leaderboard.tree import load_tree
+
+    with pytest.raises(UsageError, match=r"has no leaderboard: leaderboards exist for"):
+        load_tree(tree)
+
+
+def tmp_path_board(tree: Path) -> Path:
+    empty = tree.parent / "empty-board"
+    empty.mkdir(exist_ok=True)
+    return empty
+
+
+def _submit_one(args: tuple[str, str]) -> str:
+    from hbench.leaderboard import rules
+
+    rules.leaderboard_suites = lambda: ("smoke",)  # a fresh process: the test's rule again
+    path, root = args
+    target, _ = submit(path, root)
+    return target.name
+
+
+def test_concurrent_submissions_render_every_row(tmp_path, results) -> None:
+    import multiprocessing
+
+    data = json.loads(Path(results["prior"]).read_text())
+    paths = []
+    for i in range(6):
+        data["created"] = f"2024-05-0{i + 1}T00:00:00+00:00"  # six different results
+        path = tmp_path / f"prior-{i}.json"
+        path.write_text(json.dumps(data))
+        paths.append(str(path))
+    root = tmp_path / "board"
+    root.mkdir()
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        names = pool.map(_submit_one, [(p, str(root)) for p in paths])
+    assert len(set(names)) == 6
+    markdown = (root / "smoke" / "root.md").read_text()
+    page = (root / "smoke" / "root.html").read_text()
+    for name in names:
+        assert name in markdown and name in page
+    assert markdown.count("| prior |") == 6
+    from hbench.leaderboard.build import stale
+
+    assert stale(root) == []

@@ -1,0 +1,155 @@
+"""What a leaderboard accepts, and which of its rows are ranked.
+
+Two levels of strictness, so that the committed boards stay readable while the rules tighten:
+
+- every file in a board (`tree_problems`): a valid result of a leaderboard suite whose
+  ``privileged`` claim matches the installed plugin's registration;
+- every new submission (`submission_problems`), exactly what ``hbench submit``,
+  ``hbench submit --dry-run`` and ``hbench validate --leaderboard`` check: also the preset's
+  own specification, at least `MIN_SEEDS` seeds, a model whose plugin is installed here (so its
+  privilege is checked, not believed), not run in-process, and an official run where results
+  record that.
+
+A board shows older files that a submission would now refuse, unranked, with the reason
+(`standing`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hbench.results import RunResult
+from hbench.results.validate import Report, inspect_file, recorded_suite
+from hbench.run.suites import SUITES
+
+#: Suites with leaderboards. The smoke suite exists for tests and `hbench check`: its numbers
+#: are too noisy to rank models.
+LEADERBOARD_SUITES = ("cpu", "paper")
+#: A ranked row needs this many seeds: one seed hides the spread between training runs.
+MIN_SEEDS = 3
+#: ``isolation`` of a run whose model ran inside the harness's process (debugging only).
+IN_PROCESS = "in-process"
+
+
+def leaderboard_suites() -> tuple[str, ...]:
+    """The suite presets that have leaderboards (a suite's own ``leaderboard`` flag, where
+    suites have one, else `LEADERBOARD_SUITES`)."""
+    return tuple(
+        name
+        for name, suite in SUITES.items()
+        if getattr(suite, "leaderboard", name in LEADERBOARD_SUITES)
+    )
+
+
+def _recorded(result: RunResult, name: str) -> Any:
+    """A field the run recorded: on the result, its spec, or in ``extra`` (None if absent)."""
+    for holder in (result, result.spec):
+        value = getattr(holder, name, None)
+        if value is not None:
+            return value
+    return result.extra.get(name) if isinstance(result.extra, dict) else None
+
+
+def isolation(result: RunResult) -> str | None:
+    """How the model ran: "process" (a worker), "in-process", or None (not recorded)."""
+    value = _recorded(result, "isolation")
+    return str(value) if value is not None else None
+
+
+def audit(result: RunResult) -> list[str]:
+    """What the worker's audit hook saw during fit and predict (imports of grammar, oracle,
+    harness or suite modules, reads outside the model's files), as text; [] if nothing."""
+    value = _recorded(result, "audit")
+    if not value:
+        return []
+    if not isinstance(value, list):
+        value = [value]
+    return [item if isinstance(item, str) else _describe(item) for item in value]
+
+
+def _describe(item: Any) -> str:
+    if isinstance(item, dict):
+        return ", ".join(f"{key}={item[key]}" for key in sorted(item))
+    return str(item)
+
+
+def official(result: RunResult) -> bool | None:
+    """Whether the run drew its grammars at run time (None where results do not record it)."""
+    value = _recorded(result, "official")
+    return None if value is None else bool(value)
+
+
+def standing(result: RunResult) -> str | None:
+    """Why a row is not ranked (None: it is ranked). Reference rows are never ranked."""
+    if result.privileged:
+        return "reference"
+    if isolation(result) == IN_PROCESS:
+        return "in-process"
+    if official(result) is False:
+        return "public grammar"
+    seeds = len(result.spec.seeds)
+    if seeds < MIN_SEEDS:
+        return f"{seeds} seed{'s' if seeds != 1 else ''}"
+    return None
+
+
+def tree_problems(result: RunResult) -> list[str]:
+    """What keeps a valid result out of any leaderboard folder."""
+    suites = leaderboard_suites()
+    name = result.spec.suite_name
+    if name not in suites:
+        return [
+            f"spec.suite_name={name!r} has no leaderboard: leaderboards exist for the suites"
+            f" {', '.join(suites)}"
+        ]
+    return []
+
+
+def submission_problems(result: RunResult, notes: list[str] | None = None) -> list[str]:
+    """Everything a submission must satisfy beyond `hbench.results.validate` (whose notes,
+    e.g. a model not installed here, become problems)."""
+    from hbench.leaderboard.tree import FOLDER_NAME, comparison_hash, differences
+
+    found = tree_problems(result)
+    if found:  # no preset to compare with
+        return found + list(notes or [])
+    found += list(notes or [])
+    spec = result.spec
+    preset = SUITES[spec.suite_name]
+    suite = recorded_suite(result)
+    if comparison_hash(suite) != comparison_hash(preset):
+        changed = ", ".join(differences(suite, preset)) or "the data version"
+        found.append(
+            f"spec.suite is a different specification than the preset {spec.suite_name!r}"
+            f" ({changed}): it is not comparable with that leaderboard; rerun with"
+            f" `hbench run --suite {spec.suite_name}` and no --set"
+        )
+    if not FOLDER_NAME.match(spec.task):
+        found.append(f"spec.task={spec.task!r} is invalid: a task name")
+    seeds = len(spec.seeds)
+    if seeds < MIN_SEEDS and not result.privileged:
+        found.append(
+            f"spec.seeds={spec.seeds!r} is invalid: a ranked row needs at least {MIN_SEEDS}"
+            f" seeds (rerun with --seeds {','.join(str(s) for s in range(MIN_SEEDS))})"
+        )
+    if isolation(result) == IN_PROCESS and not result.privileged:  # a reference sees all
+        found.append(
+            "isolation='in-process' is invalid: the model ran inside the harness's process"
+            " (--in-process is for debugging); rerun without it"
+        )
+    if official(result) is False:
+        found.append(
+            "official=false is invalid: leaderboards take official runs only (grammars drawn"
+            " at run time); rerun with --official"
+        )
+    return found
+
+
+def submission_report(path: str | Path) -> Report:
+    """Exactly the checks ``hbench submit`` makes of a file before filing it."""
+    report = inspect_file(path)
+    if report.result is not None:
+        report.problems += submission_problems(report.result, report.notes)
+        report.notes = []
+    return report

@@ -1,0 +1,145 @@
+"""The leaderboard folder: where result files live, which ones share a table, and reading them.
+
+    <root>/<suite>/<task>/results/*.json   submitted results (one run each)
+
+Only results of the same suite specification are comparable. The key is the hash of the
+suite's canonical form and data version (`hbench.run.suites.Suite.spec_hash`) *without its seed
+list and task* (each task has tables of its own): the data of a seed does not depend on which
+other seeds ran, so a 3-seed run and a 1-seed run of one preset answer the same questions and
+share a table, the seed count shown. Any other difference (P, depth, levels) puts a result in
+a table of its own, whose heading names the fields that differ from the preset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from hbench.errors import UsageError
+from hbench.results import RunResult
+from hbench.results.validate import recorded_suite, validate_file
+from hbench.run.suites import Suite
+
+DEFAULT_ROOT = "leaderboards"
+RESULTS = "results"
+#: Names of suite and task folders (the registry's item names are lowercase words).
+FOLDER_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+#: Suite fields that do not separate tables: seeds are replicates, and each task has its own
+#: tables (``--task mlm`` changes the suite's ``task`` field, not the data).
+NOT_COMPARED = ("seeds", "task")
+
+
+def comparison_hash(suite: Suite) -> str:
+    """The suite's spec hash without seeds and task: what must be equal to share a table."""
+    canonical = suite.canonical()
+    for key in NOT_COMPARED:
+        canonical.pop(key)
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def differences(suite: Suite, reference: Suite) -> list[str]:
+    """``field=value`` for every compared field that differs."""
+    mine, theirs = suite.canonical(), reference.canonical()
+    return [
+        f"{key}={json.dumps(mine.get(key))}"
+        for key in sorted(set(mine) | set(theirs))
+        if key not in NOT_COMPARED and mine.get(key) != theirs.get(key)
+    ]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One valid result file of the tree."""
+
+    path: Path  # relative to the root, with forward slashes when rendered
+    result: RunResult
+    suite: Suite
+
+    @property
+    def key(self) -> str:
+        return comparison_hash(self.suite)
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (links resolved) lies under ``root``."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def require_root(root: str | Path, option: str = "--root") -> Path:
+    """``root`` as a path if it is a folder; else a `UsageError` saying where boards live."""
+    root = Path(root)
+    if not root.is_dir():
+        shown = str(root) if root.is_absolute() else f"./{root.as_posix()}"
+        raise UsageError(
+            f"no leaderboards folder at {shown}: run inside an hbench checkout (its"
+            f" leaderboards/ folder) or pass {option}"
+        )
+    return root
+
+
+def check_placement(path: Path, result: RunResult, root: Path) -> None:
+    """A `UsageError` unless ``path`` is ``<root>/<suite>/<task>/results/<file>.json`` for
+    the suite and task the result records, and (links resolved) inside the root."""
+    where = f"result file {str(path)!r}"
+    if not inside(path, root):
+        raise UsageError(f"{where} is outside the leaderboard root {str(root)!r}")
+    relative = path.relative_to(root) if path.is_relative_to(root) else None
+    spec = result.spec
+    expected = Path(spec.suite_name) / spec.task / RESULTS / path.name
+    if relative != expected:
+        raise UsageError(
+            f"{where} records suite {spec.suite_name!r} and task {spec.task!r}, so it belongs"
+            f" in {str(root / expected.parent)!r}"
+        )
+
+
+def result_files(root: str | Path) -> list[Path]:
+    """Every ``*.json`` under ``<root>/<suite>/<task>/results/``, sorted."""
+    return sorted(require_root(root).glob(f"*/*/{RESULTS}/*.json"))
+
+
+def load_tree(root: str | Path) -> dict[tuple[str, str], list[Entry]]:
+    """Every result of the tree by (suite, task), each validated and in its right place.
+
+    Any invalid file is an error naming it (all of them, one per line), so a table is never
+    built from a subset of the submissions. Besides `validate_file`, a file must be of a
+    leaderboard suite and its model's privilege must be what the installed plugin registers
+    (`hbench.leaderboard.rules.tree_problems`). Folders without results give an empty list.
+    """
+    from hbench.leaderboard.rules import tree_problems
+
+    root = require_root(root)
+    tree: dict[tuple[str, str], list[Entry]] = {}
+    for folder in sorted(root.glob(f"*/*/{RESULTS}")):
+        if folder.is_dir():
+            tree[(folder.parent.parent.name, folder.parent.name)] = []
+    errors = []
+    for path in result_files(root):
+        try:
+            if not inside(path, root):
+                raise UsageError(
+                    f"result file {str(path)!r} is a link to {str(path.resolve())!r}, outside"
+                    f" the leaderboard root {str(root)!r}"
+                )
+            result = validate_file(path)
+            check_placement(path, result, root)
+            found = tree_problems(result)
+            if found:
+                raise UsageError(f"result file {str(path)!r} is invalid: {'; '.join(found)}")
+        except UsageError as exc:
+            errors.append(str(exc))
+            continue
+        entry = Entry(path.relative_to(root), result, recorded_suite(result))
+        tree[(result.spec.suite_name, result.spec.task)].append(entry)
+    if errors:
+        listing = "\n  ".join(errors)
+        raise UsageError(f"{len(errors)} invalid file(s) in the leaderboard:\n  {listing}")
+    return tree
