@@ -1,8 +1,20 @@
 """The software and hardware a run used, recorded in its result so that differences between
-results can be traced."""
+results can be traced.
+
+Provenance is exact where it can be: a plugin is recorded with the hash of its source (the
+wheel's RECORD file, which lists the hash of every installed file, or for an editable install
+or a source folder the hash of the package's files), so an edited plugin never passes for the
+released one; hbench's own checkout is recorded with its commit and whether its code had
+uncommitted changes. All of it is computed once per process: a sweep's runs reuse it.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
 import os
 import platform
 import subprocess
@@ -11,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Environment(BaseModel):
@@ -28,10 +40,20 @@ class Environment(BaseModel):
     cpu: str
     gpu: str | None
     plugins: list[dict[str, Any]]  # each: name, distribution, version
+    git_dirty: bool | None = None  # uncommitted changes to hbench's code (None: no checkout)
+    #: distribution -> "record:sha256:<hex>" (an installed wheel's RECORD) or
+    #: "files:sha256:<hex>" (the package files of an editable install); None if not found
+    sources: dict[str, str | None] = Field(default_factory=dict)
 
 
-def _git_commit() -> str | None:
-    """HEAD of the checkout holding the hbench package, if the package is tracked there.
+#: The parts of hbench's checkout that make up its code (a dirty results folder is no change).
+CODE_PATHS = ("hbench", "plugins", "pyproject.toml")
+
+
+@functools.lru_cache(maxsize=1)
+def git_state() -> tuple[str | None, bool | None]:
+    """(HEAD, dirty) of the checkout holding the hbench package, if the package is tracked
+    there; dirty means `git status --porcelain` lists a change under `CODE_PATHS`.
 
     Checking that the package's own files are tracked avoids reporting the commit of an
     unrelated repository that merely contains an installed copy (a virtual environment inside
@@ -56,9 +78,74 @@ def _git_commit() -> str | None:
         return done.stdout.strip() if done.returncode == 0 else None
 
     if git("ls-files", "--error-unmatch", "--", "hbench/__init__.py") is None:
+        return None, None
+    commit = git("rev-parse", "HEAD") or None
+    status = git("status", "--porcelain", "--", *CODE_PATHS)
+    return commit, (None if status is None else bool(status))
+
+
+def _git_commit() -> str | None:
+    return git_state()[0]
+
+
+def _hash_files(folders: list[Path]) -> str:
+    """One hash of every file under ``folders`` (paths and contents; caches skipped)."""
+    digest = hashlib.sha256()
+    for folder in sorted(folders):
+        files = [folder] if folder.is_file() else sorted(folder.rglob("*"))
+        for path in files:
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            name = path.name if path == folder else path.relative_to(folder.parent).as_posix()
+            digest.update(name.encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _top_level(dist: importlib.metadata.Distribution) -> list[str]:
+    """The importable top-level names a distribution provides: its hbench entry points'
+    packages, its ``top_level.txt``, and its own name as a package."""
+    names = {
+        ep.value.split(":")[0].split(".")[0] for ep in dist.entry_points if ep.group == "hbench"
+    }
+    names.update((dist.read_text("top_level.txt") or "").split())
+    names.add(dist.metadata["Name"].replace("-", "_").lower())
+    return sorted(n for n in names if n.isidentifier())
+
+
+def _source_folders(dist: importlib.metadata.Distribution) -> list[Path]:
+    folders = []
+    for name in _top_level(dist):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            folders += [Path(p) for p in spec.submodule_search_locations]
+        elif spec.origin and spec.origin not in ("built-in", "frozen"):
+            folders.append(Path(spec.origin))
+    return folders
+
+
+@functools.cache
+def source_hash(distribution: str) -> str | None:
+    """The hash of a distribution's source as installed here (see the module docstring)."""
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
         return None
-    commit = git("rev-parse", "HEAD")
-    return commit or None
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    except json.JSONDecodeError:
+        direct = {}
+    editable = bool(direct.get("dir_info", {}).get("editable"))
+    record = None if editable else dist.read_text("RECORD")
+    if record:
+        return "record:sha256:" + hashlib.sha256(record.encode()).hexdigest()
+    folders = _source_folders(dist)
+    return "files:sha256:" + _hash_files(folders) if folders else None
 
 
 def _cpu_name() -> str:
@@ -93,13 +180,18 @@ def collect_environment(plugins: list[dict[str, Any]], device: str) -> Environme
     Cheap and side-effect free: torch is reported (and asked for the GPU) only if the run
     already imported it, so recording the environment never costs a torch import. The GPU is
     named only when ``device`` is a CUDA device ("cuda" or "cuda:N"); on "cpu" it did no work.
+    The checkout's state and the plugins' source hashes are computed once per process.
     """
     from hbench import __version__
 
     torch = sys.modules.get("torch")
+    commit, dirty = git_state()
+    distributions = sorted({str(p["distribution"]) for p in plugins if p.get("distribution")})
     return Environment(
         hbench_version=__version__,
-        git_commit=_git_commit(),
+        git_commit=commit,
+        git_dirty=dirty,
+        sources={name: source_hash(name) for name in distributions},
         python=platform.python_version(),
         numpy=np.__version__,
         torch=str(getattr(torch, "__version__", "unknown")) if torch is not None else None,
