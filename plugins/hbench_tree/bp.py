@@ -403,6 +403,13 @@ class BeliefPropagation:
             out.leave_one_out[start:stop] = _beliefs(leaf_outside)
         out.leaves[start:stop] = _beliefs(leaf_outside * leaf_up)
 
+    @cached_property
+    def left_kernels(self) -> tuple[tuple[np.ndarray, ...], ...]:
+        """Kernels of the next-token downward pass; see `hbench_tree.next_token.left_kernels`."""
+        from .next_token import left_kernels
+
+        return left_kernels(self.model)
+
     def next_token(
         self,
         leaves: np.ndarray,
@@ -410,8 +417,15 @@ class BeliefPropagation:
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
     ):
-        """P(x_i | x_0 .. x_{i-1}) for every position i, the suffix unobserved; see
-        `hbench_tree.next_token.next_token`."""
+        """P(x_i | x_0 .. x_{i-1}) at every position i of every sequence, the suffix unobserved,
+        in one upward and one downward pass (not L masked passes).
+
+        ``leaves``: int (n, L), L = s**depth, -1 = masked (summed out). Returns the named tuple
+        `hbench_tree.next_token.NextToken` ``(probabilities (n, L, q), log_probabilities (n,
+        L))``: ``probabilities, logp = bp.next_token(leaves)``. ``logp`` is the log of the
+        observed symbol's probability (0 at masked leaves, -inf once the prefix is impossible);
+        its row sums are the log-likelihoods.
+        """
         from .next_token import next_token
 
         return next_token(self, leaves, workers=workers, progress=progress)

@@ -12,6 +12,7 @@ from hbench.errors import UsageError
 from .bp import BeliefPropagation
 from .configs import BPConfig, HierarchicalFilterConfig, HierarchicalGrammarConfig, RHMGrammarConfig
 from .grammar import TreeGrammar, build_grammar
+from .next_token import NextToken
 from .rhm import build_rhm
 
 
@@ -87,3 +88,15 @@ class BPOracle:
         return self.engine(model).run(
             leaves, full=full, leave_one_out=leave_one_out, workers=self.config.workers
         )
+
+    def next_token(self, model: TreeGrammar, leaves: np.ndarray) -> NextToken:
+        """P(x_i | x_0 .. x_{i-1}) at every position of every sequence, the suffix unobserved:
+        BP_k for ``model`` filtered at k, one upward and one downward pass for all positions.
+
+        ``leaves``: int (n, L) with L = model.length (-1 = masked, summed out). Returns the
+        named tuple ``NextToken(probabilities, log_probabilities)``: (n, L, q) probabilities
+        and (n, L) log P(x_i | x_<i) of the observed symbols (0 at masked leaves, -inf once the
+        prefix is impossible); a row's log-probabilities sum to its log-likelihood, so minus
+        their mean over sampled sequences is the exact conditional entropy's estimate.
+        """
+        return self.engine(model).next_token(leaves, workers=self.config.workers)
