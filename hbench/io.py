@@ -24,6 +24,43 @@ from hbench.errors import UsageError, invalid
 NPY_MAGIC = b"\x93NUMPY"
 
 
+#: What `atomic_write` adds to a file's name for its temporary file: "." + name + ".XXXXXXXX.tmp".
+TEMPORARY_EXTRA = len(".") + len(".XXXXXXXX.tmp")
+
+
+def _name_max(path: Path) -> int:
+    """The longest file name (bytes) the file system under ``path`` takes (255 on most)."""
+    for ancestor in (path, *path.parents):
+        try:
+            if ancestor.is_dir():
+                return int(os.pathconf(ancestor, "PC_NAME_MAX"))
+        except (OSError, ValueError, AttributeError):
+            continue
+    return 255
+
+
+def check_name_lengths(path: str | Path, field: str = "--out", *, file: bool = True) -> Path:
+    """Refuse a path with a name too long for its file system, before any work is done for it.
+
+    Every part of the path must fit ``PC_NAME_MAX`` (usually 255 bytes); the last, when it is a
+    ``file`` written by `atomic_write`, must leave room for its temporary name too."""
+    path = Path(path)
+    limit = _name_max(path.parent if file else path)
+    parts = [part for part in path.parts if part not in (path.anchor, "", ".", "..")]
+    for index, part in enumerate(parts):
+        extra = TEMPORARY_EXTRA if file and index == len(parts) - 1 else 0
+        size = len(os.fsencode(part))
+        if size + extra > limit:
+            short = part if len(part) <= 40 else part[:20] + "..." + part[-12:]
+            what = "a file name" if extra else "folder names"
+            raise invalid(
+                field,
+                short if len(parts) == 1 else f".../{short}",
+                f"{what} of at most {limit - extra} bytes on this file system, not {size}",
+            )
+    return path
+
+
 def _not_a_folder(path: Path) -> Path | None:
     """The nearest existing ancestor of ``path`` if it is something other than a folder."""
     for ancestor in path.parents:
@@ -33,6 +70,7 @@ def _not_a_folder(path: Path) -> Path | None:
 
 
 def _writable_parent(path: Path, field: str) -> Path:
+    check_name_lengths(path, field)
     parent = path.parent if str(path.parent) else Path(".")
     blocker = _not_a_folder(path)
     if blocker is not None:
@@ -96,7 +134,7 @@ NPZ_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
 def check_npz_path(path: str | Path, field: str = "--out") -> Path:
     """Refuse an output path that can never be written, before any work is done for it."""
-    path = Path(path)
+    path = check_name_lengths(path, field)
     if path.suffix != ".npz":
         raise invalid(field, str(path), "a file name ending in .npz")
     blocker = _not_a_folder(path)

@@ -13,7 +13,15 @@ import pytest
 
 import hbench.progress
 from hbench.errors import UsageError
-from hbench.io import atomic_write, load_leaves, load_npy, save_npz, write_json
+from hbench.io import (
+    TEMPORARY_EXTRA,
+    atomic_write,
+    check_name_lengths,
+    load_leaves,
+    load_npy,
+    save_npz,
+    write_json,
+)
 from hbench.progress import progress
 from hbench.run.memory import MEMORY_SHARE, available_memory, check_fits, format_bytes
 
@@ -270,3 +278,28 @@ def test_progress_shows_on_a_terminal_unless_quiet(monkeypatch) -> None:
     with progress(10, "work") as advance:
         advance(10)
     assert quiet.getvalue() == ""
+
+
+def test_names_too_long_for_the_file_system(tmp_path: Path) -> None:
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    room = limit - TEMPORARY_EXTRA
+    assert check_name_lengths(tmp_path / ("a" * room), "--out") == tmp_path / ("a" * room)
+    with pytest.raises(UsageError, match=f"a file name of at most {room} bytes.*not {room + 1}"):
+        check_name_lengths(tmp_path / ("a" * (room + 1)), "--out")
+    # a folder needs no room for a temporary name
+    check_name_lengths(tmp_path / ("d" * limit), "--out", file=False)
+    with pytest.raises(UsageError, match=r"--out='\.\.\./d{20}\.\.\.d{12}' is invalid: folder"):
+        check_name_lengths(tmp_path / ("d" * (limit + 1)) / "x.json", "--out")
+    # multi-byte characters count as bytes
+    with pytest.raises(UsageError, match="not 600"):
+        check_name_lengths(tmp_path / ("é" * 300), "--x")
+
+
+def test_atomic_write_refuses_a_long_name_before_touching_the_disk(tmp_path: Path) -> None:
+    target = tmp_path / ("a" * 300)
+    with (
+        pytest.raises(UsageError, match=r"--out=.* is invalid: a file name of at most"),
+        atomic_write(target) as handle,
+    ):
+        handle.write(b"never")
+    assert list(tmp_path.iterdir()) == []

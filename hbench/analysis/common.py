@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from hbench.contracts import GenerativeModel, Sample, TaskData
 from hbench.errors import UsageError, invalid
-from hbench.io import write_json
+from hbench.io import check_name_lengths, write_json
 from hbench.results import RunResult, read_result
 from hbench.run.devices import DEVICES
 from hbench.run.suites import Suite
@@ -194,7 +194,7 @@ def check_count(value: int, flag: str, minimum: int = 1) -> int:
 def output_base(result_path: Path, out: str | None, analysis: str) -> Path:
     """``<folder>/<result stem>_<analysis>``: every file of an analysis starts with this; the
     folder is ``out``, or the result's own."""
-    folder = Path(out) if out else result_path.parent
+    folder = check_name_lengths(Path(out) if out else result_path.parent, "--out", file=False)
     if folder.exists() and not folder.is_dir():
         raise invalid("--out", str(folder), "a folder, not a file")
     try:

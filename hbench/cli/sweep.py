@@ -235,15 +235,26 @@ def _json_summary(sweep, done, outcomes, **extra) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from hbench.io import atomic_write
-    from hbench.sweep.executors import default_workers, run_dask, run_local
+    from hbench.io import atomic_write, check_name_lengths
+    from hbench.sweep.executors import (
+        check_scheduler_address,
+        default_workers,
+        run_dask,
+        run_local,
+    )
     from hbench.sweep.file import load_sweep
 
     if args.scheduler is not None and args.executor != "dask":
         raise invalid("--scheduler", args.scheduler, "only with --executor dask")
+    if args.scheduler is not None:
+        check_scheduler_address(args.scheduler)
     if args.retries and args.executor != "dask":
         raise invalid("--retries", args.retries, "only with --executor dask")
+    if args.out is not None:
+        check_name_lengths(args.out, "--out", file=False)
     sweep = load_sweep(args.sweep_file, out=args.out)
+    if args.out is None:
+        check_name_lengths(sweep.out, f"out (in {sweep.path})", file=False)
     todo, done = sweep.pending(args.overwrite)
     workers = args.workers or default_workers()
     where = f"{args.executor} executor" + (

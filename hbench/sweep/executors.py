@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
@@ -187,6 +188,31 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
         return
     for process in list((getattr(pool, "_processes", None) or {}).values()):
         process.terminate()
+
+
+#: Transports a Dask scheduler address may name (tcp when none is given).
+SCHEDULER_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+
+_ADDRESS = re.compile(
+    r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})$"
+)
+
+
+def check_scheduler_address(address: str, field: str = "--scheduler") -> str:
+    """Refuse an address that no Dask scheduler can have, before any work: one line naming it
+    and the form allowed (``tcp://HOST:PORT``), instead of Dask's error after loading."""
+    match = _ADDRESS.match(address.strip())
+    allowed = (
+        f"an address like tcp://HOST:8786 (scheme {', '.join(SCHEDULER_SCHEMES)};"
+        " a host and a port in 1..65535)"
+    )
+    if match is None:
+        raise UsageError(f"{field}={address!r} is invalid: {allowed}")
+    scheme = (match["scheme"] or "tcp").lower()
+    if scheme not in SCHEDULER_SCHEMES or not 1 <= int(match["port"]) <= 65535:
+        raise UsageError(f"{field}={address!r} is invalid: {allowed}")
+    return address.strip()
 
 
 def _import_distributed():

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,10 @@ if TYPE_CHECKING:
 
 #: Axes that are not suite fields: each value is one cell's training level or seed.
 AXIS_FIELDS = {"train_filter": "train_filters", "seed": "seeds"}
+
+#: The most cells one sweep file may expand to: a grid is counted from its axes' lengths
+#: before it is expanded, so a mistyped grid is refused at once instead of filling memory.
+MAX_CELLS = 100_000
 
 #: Where a sweep folder keeps its result files (one per cell, ``<label>_<hash>.json``).
 RESULTS = "results"
@@ -228,6 +233,30 @@ def _spelling(index: int, origin: dict[str, str], task: str) -> Any:
     return spell
 
 
+def grid_size(config: SweepFile) -> int:
+    """How many cells the sweep expands to, from the axes' lengths alone."""
+    tasks = len(config.tasks or [None])
+    return sum(
+        tasks * math.prod(len(values) for values in {**config.axes, **entry.axes}.values())
+        for entry in config.models
+    )
+
+
+def _check_grid_size(config: SweepFile, where: str) -> int:
+    cells = grid_size(config)
+    if cells > MAX_CELLS:
+        shape = (
+            " x ".join(f"{name} ({len(values)})" for name, values in config.axes.items())
+            or "the axes"
+        )
+        raise UsageError(
+            f"{where}: the grid is invalid: {cells:,} cells (axes {shape} over"
+            f" {len(config.models)} model(s)), at most {MAX_CELLS:,} are allowed; split it into"
+            " several sweep files"
+        )
+    return cells
+
+
 def _expand_model(
     config: SweepFile, index: int, entry: ModelEntry, registry: Registry
 ) -> Iterator[Cell]:
@@ -278,11 +307,13 @@ def load_sweep(
     path: str | Path, *, out: str | Path | None = None, registry: Registry | None = None
 ) -> Sweep:
     """Read, validate and expand a sweep file; every cell's options are checked here."""
+    from hbench.progress import progress
     from hbench.registry.registry import get_registry
 
     registry = registry or get_registry()
     config = read_sweep_file(path)
     where = f"sweep file {str(path)!r}"
+    size = _check_grid_size(config, where)
     if config.tasks is not None:
         for task in config.tasks:
             try:
@@ -300,20 +331,29 @@ def load_sweep(
         )
     cells: list[Cell] = []
     seen: dict[tuple, int] = {}
-    for index, entry in enumerate(config.models):
-        try:
-            expanded = list(_expand_model(config, index, entry, registry))
-        except UsageError as exc:
-            raise UsageError(f"{where}: {exc}") from None
-        for cell in expanded:
-            # One point of a curve (label and axis values) must come from one cell, or the
-            # tables could not tell two sets of options apart.
-            point = (cell.spec.name, tuple(cell.values.items()))
-            if point in seen:
-                raise UsageError(
-                    f"{where}: models[{index}] and models[{seen[point]}] both give the cell"
-                    f" {cell.describe()}; give them different labels (label = ...)"
-                )
-            seen[point] = index
-            cells.append(cell)
+    with progress(size, "checking cells", unit="cell") as advance:
+        for index, entry in enumerate(config.models):
+            try:
+                expanded = []
+                for cell in _expand_model(config, index, entry, registry):
+                    expanded.append(cell)
+                    advance(1)
+            except UsageError as exc:
+                raise UsageError(f"{where}: {exc}") from None
+            cells.extend(_unique(expanded, index, seen, where))
     return Sweep(Path(path), config, Path(out if out is not None else config.out), cells)
+
+
+def _unique(expanded: list[Cell], index: int, seen: dict[tuple, int], where: str) -> list[Cell]:
+    """The cells of ``models[index]``, checked against those of the models before it: one
+    point of a curve (label and axis values) must come from one cell, or the tables could not
+    tell two sets of options apart."""
+    for cell in expanded:
+        point = (cell.spec.name, tuple(cell.values.items()))
+        if point in seen:
+            raise UsageError(
+                f"{where}: models[{index}] and models[{seen[point]}] both give the cell"
+                f" {cell.describe()}; give them different labels (label = ...)"
+            )
+        seen[point] = index
+    return expanded

@@ -134,3 +134,10 @@ def test_all_json_is_one_object_with_every_part(runs, capsys):
     assert data["analysis"] == "all" and list(parts) == ["attention", "probe", "mismatch"]
     assert parts["attention"]["skipped"] == "model 'bp' has no attention(data) method"
     assert parts["mismatch"]["report"] == str(out / f"{path.stem}_mismatch.json")
+
+
+def test_an_out_folder_name_too_long_is_refused(runs, tmp_path, capsys):
+    path = bp_result(runs)
+    assert main(["analyze", "mismatch", str(path), "--out", str(tmp_path / ("o" * 300))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out=" in err and "folder names of at most" in err

@@ -545,6 +545,39 @@ def test_bad_out_is_refused_before_any_work(capsys, files, monkeypatch, argv) ->
     assert err.startswith(f"hbench: error: --out='{argv[-1]}' is invalid")
 
 
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["generate", "--n", "100000000", "--out", f"{LONG}.npz"], "a file name"),
+        (["generate", "--n", "100000000", "--out", f"{LONG}/d.npz"], "folder names"),
+        (["oracle", "--leaves", "X_ok.npy", "--out", f"{LONG}.npz"], "a file name"),
+    ],
+)
+def test_a_name_too_long_for_the_file_system_is_refused_first(
+    capsys, files, monkeypatch, argv, what
+) -> None:
+    monkeypatch.setenv("HBENCH_MEMORY_LIMIT", "1e6")  # sampling first would be refused for memory
+    before = files_in(files)
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert err.startswith("hbench: error: --out='") and "is invalid: " in err
+    assert f"{what} of at most " in err and " bytes on this file system, not 30" in err
+    assert files_in(files) == before
+
+
+def test_a_huge_vocabulary_is_refused_before_any_tensor(capsys, monkeypatch) -> None:
+    code, _, err = run(capsys, "generate", "--q", "10000", "--n", "1", "--out", "d.npz")
+    assert code == 2 and err.count("\n") == 1 and "--q=10000 is invalid" in err
+    monkeypatch.setenv("HBENCH_MEMORY_LIMIT", "1e8")
+    code, _, err = run(capsys, "generate", "--q", "200", "--n", "1", "--out", "d.npz")
+    assert code == 2 and err.count("\n") == 1
+    assert "production tensor of q=200" in err and "needs an estimated" in err
+    assert not Path("d.npz").exists()
+
+
 def test_memory_refusal_is_deterministic_with_the_override(capsys, monkeypatch) -> None:
     monkeypatch.setenv("HBENCH_MEMORY_LIMIT", "1e8")
 

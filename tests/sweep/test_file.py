@@ -150,3 +150,54 @@ def test_bad_options(tmp_path, capsys):
     )
     assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_huge_grid_is_refused_from_the_axes_lengths(tmp_path, capsys):
+    values = ", ".join(map(str, range(1, 301)))
+    text = GOOD.replace("[axes]", f"[axes]\nn_ood = [{values}]\ngrammar_seed = [{values}]")
+    path = write(
+        tmp_path, text.replace("seed = [0, 1, 2]", "seed = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]")
+    )
+    for argv in (["--dry-run"], [], ["--json", "--dry-run"]):
+        assert main(["sweep", str(path), *argv]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1
+        assert "the grid is invalid: 5,400,000 cells (axes n_ood (300) x grammar_seed" in err
+        assert "at most 100,000 are allowed" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_grid_size_counts_every_model_and_task(tmp_path):
+    from hbench.sweep.file import grid_size, read_sweep_file
+
+    text = GOOD.replace("[set]", 'tasks = ["root", "mlm"]\n[set]')
+    config = read_sweep_file(write(tmp_path, text))
+    assert grid_size(config) == 2 * (2 * 2 * 3 + 1 * 2 * 3)
+    assert grid_size(config) == len(load_sweep(write(tmp_path, text)).cells)
+
+
+@pytest.mark.parametrize(
+    "address", ["nonsense", "tcp://", "tcp://host", "tcp://host:99999", "http://host:8786", "a b:1"]
+)
+def test_a_bad_scheduler_address_is_refused_before_any_work(tmp_path, capsys, address):
+    path = write(tmp_path, GOOD)
+    code = main(["sweep", str(path), "--executor", "dask", "--scheduler", address])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == (
+        f"hbench: error: --scheduler={address!r} is invalid: an address like tcp://HOST:8786"
+        " (scheme tcp, tls, ucx, ws, wss; a host and a port in 1..65535)\n"
+    )
+
+
+def test_good_scheduler_addresses_pass_the_check():
+    from hbench.sweep.executors import check_scheduler_address
+
+    for address in ("tcp://10.0.0.1:8786", "node-3.cluster:8786", "tls://[::1]:8786"):
+        assert check_scheduler_address(address) == address
+
+
+def test_a_sweep_out_folder_name_too_long_is_refused(tmp_path, capsys):
+    path = write(tmp_path, GOOD)
+    assert main(["sweep", str(path), "--out", str(tmp_path / ("o" * 300))]) == 2
+    assert "folder names of at most" in capsys.readouterr().err
