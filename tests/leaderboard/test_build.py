@@ -160,3 +160,27 @@ def test_validate_with_root_checks_the_place(tree, results, capsys) -> None:
     assert main(["validate", str(inside), "--root", str(tree)]) == 0
     assert main(["validate", str(results["prior"]), "--root", str(tree)]) == 2
     assert "is outside the leaderboard root" in capsys.readouterr().out
+
+
+def test_outside_a_checkout_each_command_says_where_boards_live(tmp_path, capsys) -> None:
+    missing = str(tmp_path / "leaderboards")
+    for action in ("show", "check", "build"):
+        assert main(["leaderboard", action, "--root", missing]) == 2
+        err = capsys.readouterr().err
+        assert "no leaderboards folder at" in err and "run inside an hbench checkout" in err
+
+
+def test_show_json_lists_every_row(tree, capsys) -> None:
+    assert main(["leaderboard", "show", "--root", str(tree), "--json"]) == 0
+    boards = json.loads(capsys.readouterr().out)
+    assert [(b["suite"], b["task"]) for b in boards] == [("smoke", "mlm"), ("smoke", "root")]
+    root = boards[1]["rows"]
+    assert [r["rank"] for r in root] == ["ref", "1", "2"] and root[0]["model"] == "bp"
+    assert root[1]["matrix"]["1,1"] == root[1]["levels"]["1"]
+
+
+def test_a_deeply_nested_file_is_one_line_in_the_build(tree) -> None:
+    bad = tree / "smoke" / "root" / "results" / "deep.json"
+    bad.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(UsageError, match=r"deep\.json' is invalid: nested too deeply"):
+        build(tree)

@@ -1,0 +1,80 @@
+"""`hbench leaderboard compare`: paired per-level differences with 95% intervals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hbench.cli import main
+from hbench.errors import UsageError
+from hbench.leaderboard.compare import compare, t975
+from hbench.results import read_result
+
+ROOT = Path(__file__).resolve().parents[2] / "leaderboards"
+
+
+def board_file(task: str, model: str) -> Path:
+    (path,) = (ROOT / "cpu" / task / "results").glob(f"*_{model}_*.json")
+    return path
+
+
+def per_seed(path: Path) -> dict[tuple[int, int], float]:
+    out = {}
+    for c in read_result(path).metrics:
+        if c.k_test == c.k_train:
+            out[(c.seed, c.k_train)] = (c.acc - c.chance) / (c.acc_bp - c.chance)
+    return out
+
+
+def test_paired_differences_on_shared_test_sets() -> None:
+    a, b = board_file("root", "naive-bayes"), board_file("root", "prior")
+    result = compare(a, b)
+    assert result.paired
+    sa, sb = per_seed(a), per_seed(b)
+    for row in result.rows[:-1]:
+        d = [sa[(s, row.level)] - sb[(s, row.level)] for s in (0, 1, 2)]
+        mean = sum(d) / 3
+        sd = (sum((x - mean) ** 2 for x in d) / 2) ** 0.5
+        assert row.diff == pytest.approx(mean)
+        assert row.high - row.diff == pytest.approx(t975(2) * sd / 3**0.5)
+        assert row.low < row.diff < row.high and row.method == "paired over seeds"
+    assert result.rows[-1].level == "mean"
+    assert result.rows[-1].diff == pytest.approx(
+        sum(r.diff for r in result.rows[:-1]) / (len(result.rows) - 1)
+    )
+
+
+def test_a_result_against_itself_is_exactly_zero() -> None:
+    a = board_file("root", "treenet")
+    for row in compare(a, a).rows:
+        assert row.diff == 0 and row.low == 0 and row.high == 0
+
+
+def test_one_seed_uses_the_test_set_alone() -> None:
+    result = compare(board_file("mlm", "treenet"), board_file("mlm", "transformer"))
+    assert result.paired and all(r.seeds == 1 for r in result.rows)
+    assert all("test set only" in r.method and r.low < r.diff < r.high for r in result.rows)
+
+
+def test_official_runs_on_other_grammars_are_independent(results) -> None:
+    result = compare(results["naive-bayes"], results["prior"])
+    assert not result.paired
+    assert all(r.method == "independent (Welch)" for r in result.rows)
+
+
+def test_incomparable_results_are_refused() -> None:
+    with pytest.raises(UsageError, match="are not comparable"):
+        compare(board_file("root", "prior"), board_file("mlm", "prior"))
+
+
+def test_cli_by_model_name_and_json(capsys) -> None:
+    args = ["leaderboard", "compare", "naive-bayes", "prior", "--root", str(ROOT)]
+    assert main([*args, "--task", "root", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["paired"] and data["rows"][-1]["level"] == "mean"
+    assert main(args) == 2  # on two boards: which one?
+    assert "pass --suite and --task" in capsys.readouterr().err
+    assert main([*args, "--task", "root"]) == 0
+    assert "paired on shared test sets" in capsys.readouterr().out
