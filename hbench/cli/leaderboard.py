@@ -24,6 +24,7 @@ def add_parsers(
     sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 ) -> dict[str, Callable[[argparse.Namespace], int]]:
     """Add ``leaderboard``, ``validate`` and ``submit``; return their handlers."""
+    from hbench.cli.app import examples
     from hbench.leaderboard.tree import DEFAULT_ROOT
 
     p = sub.add_parser("leaderboard", help="render, print, check or compare leaderboard rows")
@@ -52,6 +53,13 @@ def add_parsers(
     a.add_argument("--suite", help="the board of model names (default: the one holding both)")
     a.add_argument("--task", help="the board of model names (default: the one holding both)")
     a.add_argument("--json", action="store_true", help="the comparison as JSON")
+    examples(
+        a,
+        [
+            "hbench leaderboard compare naive-bayes prior --task root   # two rows of a board",
+            "hbench leaderboard compare results/a.json results/b.json --json",
+        ],
+    )
 
     p = sub.add_parser(
         "validate", parents=[common], help="check result files: schema, suite hash, consistency"
@@ -66,6 +74,14 @@ def add_parsers(
         help="also run every check `hbench submit` runs (leaderboard suite, seeds, isolation)",
     )
     p.add_argument("--json", action="store_true", help="one JSON record per file")
+    examples(
+        p,
+        [
+            "hbench validate results/*.json",
+            "hbench validate --leaderboard results/run.json   # every check submit makes",
+            "hbench validate results/run.json --root leaderboards --json",
+        ],
+    )
 
     p = sub.add_parser(
         "submit", parents=[common], help="validate a result, file it in the leaderboard, rebuild"
@@ -73,6 +89,14 @@ def add_parsers(
     p.add_argument("file", metavar="RESULT.json", help="a result file from `hbench run`")
     p.add_argument("--root", default=DEFAULT_ROOT, help=ROOT_HELP)
     p.add_argument("--dry-run", action="store_true", help="run every check, file and write nothing")
+    examples(
+        p,
+        [
+            "hbench submit --dry-run results/<file>.json   # the checks alone",
+            "hbench submit results/<file>.json",
+            "hbench submit results/<file>.json --root my-leaderboards",
+        ],
+    )
     return {"leaderboard": cmd_leaderboard, "validate": cmd_validate, "submit": cmd_submit}
 
 
