@@ -1,9 +1,10 @@
-"""``hbench sweep SWEEP.toml``: run a grid of cells on a local pool or a Dask cluster.
+"""``hbench sweep SWEEP``: run a grid of cells on a local pool or a Dask cluster.
 
-The grid is validated whole before any cell runs (exit 2 on a bad file), cells already in the
-output folder are skipped (``--overwrite`` reruns them), a bar counts cells done, running and
-failed, and the end shows a table per model and every failure with its error; the exit code is
-1 if any cell failed, after every other cell has run.
+SWEEP is a sweep file or the name of one hbench ships (``hbench sweep --list``). The grid is
+validated whole before any cell runs (exit 2 on a bad file), cells already in the output folder
+are skipped (``--overwrite`` reruns them), a bar counts cells done, running and failed, and the
+end shows a table per model and every failure with its error; the exit code is 1 if any cell
+failed, after every other cell has run.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hbench.cli.app import examples
-from hbench.errors import invalid
+from hbench.errors import UsageError, invalid
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -49,7 +50,13 @@ def add_parsers(
         parents=[common],
         help="run a grid of models x levels x budgets x seeds from a TOML file (resumable)",
     )
-    p.add_argument("sweep_file", metavar="SWEEP.toml", help="the sweep file (see sweeps/)")
+    p.add_argument(
+        "sweep_file",
+        metavar="SWEEP",
+        nargs="?",
+        help="a sweep file (.toml), or the name of a built-in sweep (see --list)",
+    )
+    p.add_argument("--list", action="store_true", help="list the built-in sweeps and what they run")
     p.add_argument(
         "--executor",
         choices=EXECUTORS,
@@ -97,9 +104,9 @@ def add_parsers(
     examples(
         p,
         [
-            "hbench sweep sweeps/cpu-sample-complexity.toml --workers 2",
+            "hbench sweep cpu-sample-complexity --workers 2   # a built-in sweep (see --list)",
             "hbench sweep my-sweep.toml --dry-run",
-            "hbench sweep sweeps/paper.toml --executor dask --scheduler tcp://HOST:8786",
+            "hbench sweep paper --executor dask --scheduler tcp://HOST:8786",
         ],
     )
     return {"sweep": cmd_sweep}
@@ -234,8 +241,37 @@ def _json_summary(sweep, done, outcomes, **extra) -> str:
     return json.dumps(data, indent=2)
 
 
+def list_builtins(as_json: bool) -> int:
+    """``hbench sweep --list``: each built-in sweep's name, cells, suite and description."""
+    from tabulate import tabulate
+
+    from hbench.sweep.builtins import builtin_sweeps
+    from hbench.sweep.file import grid_size, read_sweep_file
+
+    rows = []
+    for name, path in builtin_sweeps().items():
+        config = read_sweep_file(path)
+        rows.append(
+            {
+                "name": name,
+                "cells": grid_size(config),
+                "suite": config.suite,
+                "out": config.out,
+                "description": config.description,
+                "file": str(path),
+            }
+        )
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    headers = ["name", "cells", "suite", "description"]
+    print(tabulate([[row[key] for key in headers] for row in rows], headers=headers))
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from hbench.io import atomic_write, check_name_lengths
+    from hbench.sweep.builtins import find_sweep_file
     from hbench.sweep.executors import (
         check_scheduler_address,
         default_workers,
@@ -244,6 +280,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     from hbench.sweep.file import load_sweep
 
+    if args.list:
+        if args.sweep_file is not None:
+            raise invalid("--list", True, "alone, without SWEEP")
+        return list_builtins(args.json)
+    if args.sweep_file is None:
+        raise UsageError("SWEEP is required: a sweep file or a built-in name (see --list)")
     if args.scheduler is not None and args.executor != "dask":
         raise invalid("--scheduler", args.scheduler, "only with --executor dask")
     if args.scheduler is not None:
@@ -252,7 +294,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise invalid("--retries", args.retries, "only with --executor dask")
     if args.out is not None:
         check_name_lengths(args.out, "--out", file=False)
-    sweep = load_sweep(args.sweep_file, out=args.out)
+    sweep = load_sweep(find_sweep_file(args.sweep_file), out=args.out)
     if args.out is None:
         check_name_lengths(sweep.out, f"out (in {sweep.path})", file=False)
     todo, done = sweep.pending(args.overwrite)

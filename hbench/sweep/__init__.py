@@ -1,2 +1,3 @@
 """Sweeps: a TOML file of cells (one run each), and the executors that run them (a local
-process pool or a Dask cluster), resumable by each cell's hash."""
+process pool or a Dask cluster), resumable by each cell's hash. The sweep files hbench ships
+live in ``files/`` (`hbench.sweep.builtins`)."""

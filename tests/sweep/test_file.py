@@ -149,7 +149,7 @@ def test_bad_options(tmp_path, capsys):
         capsys.readouterr().err
     )
     assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "missing.toml' is invalid: no such sweep file" in capsys.readouterr().err
 
 
 def test_a_huge_grid_is_refused_from_the_axes_lengths(tmp_path, capsys):
