@@ -17,15 +17,12 @@ from result_runs import make_result
 import hbench
 from hbench.errors import UsageError
 from hbench.results import (
-    RESULT_COLUMNS,
     SCHEMA_VERSION,
     Environment,
     collect_environment,
-    load_results,
     read_result,
     write_result,
 )
-from hbench.run.suites import SUITES
 
 
 def test_write_read_round_trip(tmp_path: Path) -> None:
@@ -138,41 +135,6 @@ def test_read_result_schema_errors_name_file_and_field(tmp_path: Path) -> None:
         rewrite(data)
         with pytest.raises(UsageError, match=rf"{found}; this hbench reads .* versions 1 to 3"):
             read_result(path)
-
-
-def test_load_results_folder(tmp_path: Path) -> None:
-    write_result(make_result(model="mlp"), tmp_path)
-    write_result(make_result(model="bp", created="2024-03-02T00:00:00+00:00"), tmp_path / "sub")
-    (tmp_path / "notes.txt").write_text("not a result")
-    frame = load_results(tmp_path)
-
-    assert list(frame.columns) == RESULT_COLUMNS
-    assert len(frame) == 6
-    assert frame["model"].tolist() == ["mlp"] * 3 + ["bp"] * 3
-    assert frame["k_test"].tolist() == [1, 2, "ood"] * 2
-    assert frame["suite"].unique().tolist() == ["smoke"]
-    assert frame["suite_hash"].unique().tolist() == [SUITES["smoke"].spec_hash()]
-    assert frame["run"].str.endswith(tuple("0123456789abcdef")).all()
-    # normalised accuracy: (acc - 0.25) / (0.75 - 0.25); NaN for ood
-    np.testing.assert_allclose(frame["normalised_accuracy"], [0.5, 1.0, np.nan] * 2)
-    assert np.isnan(frame.loc[frame["k_test"] == "ood", "acc"]).all()
-    assert frame["acc"].dtype == np.float64
-    assert frame["n_queries"].tolist() == [16] * 6
-    assert not frame["privileged"].any()
-    assert str(frame["created"].dt.tz) == "UTC"
-
-    one = load_results(next(tmp_path.glob("*.json")))
-    assert len(one) == 3
-
-
-def test_load_results_empty_missing_and_broken(tmp_path: Path) -> None:
-    frame = load_results(tmp_path)
-    assert frame.empty and list(frame.columns) == RESULT_COLUMNS
-    with pytest.raises(UsageError, match="does not exist"):
-        load_results(tmp_path / "missing")
-    (tmp_path / "broken.json").write_text("{}")
-    with pytest.raises(UsageError, match=r"broken\.json"):
-        load_results(tmp_path)
 
 
 def test_collect_environment() -> None:
