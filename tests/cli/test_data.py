@@ -83,6 +83,10 @@ def test_generate_writes_the_pinned_keys_shapes_and_meta(capsys) -> None:
         "seed": 0,
         "productions": None,
         "root_prior": None,
+        "arity": 2,
+        "per_level": False,
+        "ambiguity": 0.0,
+        "classes": None,
     }
     assert (meta["q"], meta["depth"], meta["filter"], meta["n"], meta["seed"]) == (4, 4, 2, 50, 3)
     assert meta["internal"] is False
@@ -315,7 +319,7 @@ def test_list_grammars_shows_options(capsys) -> None:
     code, out, _ = run(capsys, "list", "grammars", "--json")
     assert code == 0
     grammar = next(item for item in json.loads(out) if item["name"] == "hierarchical")
-    assert grammar["options"] == ["q", "depth", "sigma", "seed", "productions", "root_prior"]
+    assert grammar["options"][:6] == ["q", "depth", "sigma", "seed", "productions", "root_prior"]
     code, out, _ = run(capsys, "list", "grammars")
     assert "q, depth, sigma, seed, productions, root_prior" in out
 
@@ -504,14 +508,15 @@ def test_bad_input_is_one_clear_line(
         (
             ["--productions", "M_ok.npy", "--sigma", "2", "--grammar-seed", "3"],
             "--sigma=2.0, --grammar-seed=3 and --productions=M_ok.npy are invalid together for"
-            " grammar 'hierarchical': --sigma and --grammar-seed draw a random grammar: leave"
-            " them out with --productions",
+            " grammar 'hierarchical': --sigma, --grammar-seed and ambiguity draw a random grammar:"
+            " leave them out with --productions",
         ),
         (
             ["--grammar-arg", "see=1"],
             "--grammar-arg see=1 is invalid: grammar 'hierarchical' has no option 'see'; did you"
             " mean --grammar-seed? its options: --q, --depth, --sigma, --grammar-seed,"
-            " --productions, --root-prior",
+            " --productions, --root-prior, --grammar-arg arity=..., --grammar-arg per_level=...,"
+            " --grammar-arg ambiguity=..., --grammar-arg classes=...",
         ),
         (
             ["--depth", "0", "--grammar-arg", "q=x"],
@@ -620,7 +625,7 @@ def test_bad_memory_override_is_a_usage_error(capsys, monkeypatch) -> None:
         (["generate", "--n", "3"], "the following arguments are required: --out"),
         (["generate", "--q", "four", "--n", "3", "--out", "d.npz"], "argument --q: invalid int"),
         (["generate", "--grammar-arg", "depth", "--n", "3", "--out", "d.npz"], "KEY=VALUE"),
-        (["oracle-table", "--task", "bigram"], "unknown task 'bigram'; available: mlm, root"),
+        (["oracle-table", "--task", "bigram"], "unknown task 'bigram'; available: ancestor, mlm"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )
