@@ -1,7 +1,14 @@
-"""hbench's built-in tree grammar: the paper's random binary grammar, hierarchical filtering,
-and exact belief propagation. Registered through the ``hbench`` entry point ``tree``."""
+"""hbench's built-in tree grammars, hierarchical filtering and exact belief propagation.
+
+Grammars: the paper's random tree grammar (``hierarchical``; binary with one shared tensor by
+default, or any arity, a tensor per level, ambiguous tuples, n_c root classes) and the Random
+Hierarchy Model (``rhm``). The oracle gives root, node and leaf posteriors, the log-likelihood,
+and next-token posteriors (`BeliefPropagation.next_token`). Registered through the ``hbench``
+entry point ``tree``."""
 
 from .grammar import TreeGrammar, build_grammar, random_productions
+from .next_token import NextToken
+from .rhm import build_rhm
 from .sampler import sample
 
-__all__ = ["TreeGrammar", "build_grammar", "random_productions", "sample"]
+__all__ = ["NextToken", "TreeGrammar", "build_grammar", "build_rhm", "random_productions", "sample"]
