@@ -33,6 +33,7 @@ PRESETS: dict[str, dict] = {
         "warmup_steps": 0,
         "schedule": "constant",
         "schedule_mlm": "constant",
+        "precision": "fp32",
     },
     "cpu": {
         "d_model": 32,
@@ -47,6 +48,7 @@ PRESETS: dict[str, dict] = {
         "warmup_steps": 200,
         "schedule": "constant",
         "schedule_mlm": "cosine",
+        "precision": "auto",
     },
 }
 
@@ -81,8 +83,13 @@ class TransformerConfig(BaseModel):
         True,
         description="mlm: draw fresh mask positions every epoch (as many per sequence as given)",
     )
-    precision: Literal["fp32", "bf16"] = Field(
-        "fp32", description="bf16: mixed precision (autocast), for GPUs"
+    precision: Literal["auto", "fp32", "bf16"] | None = Field(
+        None,
+        description="training arithmetic: bf16 mixed precision (autocast), fp32, or auto (bf16 "
+        "where the device has native bf16 and the model is wide enough for it to pay)",
+    )
+    compile: bool = Field(
+        False, description="torch.compile the training step (falls back to eager if it fails)"
     )
     init: Path | None = Field(None, description="start from this saved encoder (.pt)")
     freeze_encoder: bool = Field(False, description="with init: train only the new head")

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from hbench.contracts import FitCallbacks, TaskData, TaskSpec
 from hbench.errors import UsageError, invalid
 
+from .acceleration import CompiledStep, autocast, choose_precision
 from .configs import TransformerConfig
 from .network import Transformer
 
@@ -118,6 +119,7 @@ class TransformerModel:
         self.spec: TaskSpec | None = None
         self.device = torch.device("cpu")
         self.history: list[dict] = []  # per epoch: mean training loss
+        self.compile_s: float | None = None  # with compile=true: seconds of the first step
 
     # --- building ------------------------------------------------------------------------
 
@@ -173,7 +175,17 @@ class TransformerModel:
         self.device = torch.device(callbacks.device)
         self.spec = spec
         self.net = net = self._build(spec, callbacks.seed)
-        shape = self.shape
+        self.compile_s = None
+        precision = choose_precision(self.shape["precision"], self.shape, self.device)
+        self.shape = shape = {**self.shape, "precision": precision}  # what a result records
+        step_with = CompiledStep(net, self.config.compile)
+
+        def forward_backward(forward, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            with autocast(self.device, precision):
+                loss = self._loss(forward(x), y, spec)
+            loss.backward()
+            return loss
+
         tokens = torch.as_tensor(train.inputs, dtype=torch.long, device=self.device)
         targets = self._training_targets(train, spec)
         masker = None
@@ -202,10 +214,8 @@ class TransformerModel:
             running = torch.zeros((), device=self.device)
             for start in range(0, n, batch):
                 rows = order[start : start + batch]
-                with self._autocast():
-                    loss = self._loss(net(tokens[rows]), targets[rows], spec)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss = step_with(forward_backward, tokens[rows], targets[rows])
                 optimizer.step()
                 schedule.step()
                 running += loss.detach()
@@ -215,6 +225,7 @@ class TransformerModel:
                     net.train()
             self.history.append({"epoch": epoch + 1, "loss": float(running) / steps_per_epoch})
             callbacks.progress(epoch + 1, epochs, "epoch")
+        self.compile_s = step_with.compile_s
         net.eval()
         if self.config.save is not None:
             self.save(self.config.save)
@@ -284,12 +295,6 @@ class TransformerModel:
         grid[torch.as_tensor(train.query_rows), torch.as_tensor(train.query_positions)] = answers
         return grid.to(self.device)
 
-    def _autocast(self):
-        """bf16 autocast when asked for (weights and the optimizer stay in fp32)."""
-        return torch.autocast(
-            self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16"
-        )
-
     @staticmethod
     def _loss(logits: torch.Tensor, targets: torch.Tensor, spec: TaskSpec) -> torch.Tensor:
         if spec.task == "root":
@@ -303,7 +308,7 @@ class TransformerModel:
         self.net.eval()
         tokens = torch.as_tensor(data.inputs, dtype=torch.long)
         size = self.config.eval_batch_size
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad():  # in fp32 whatever the training precision: see acceleration.py
             for start in range(0, tokens.shape[0], size):
                 stop = min(start + size, tokens.shape[0])
                 yield start, stop, forward(self.net, tokens[start:stop].to(self.device))

@@ -1,0 +1,97 @@
+"""Precision and compile options of the transformer: chosen where they pay, never fatal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from pydantic import ValidationError  # noqa: E402
+
+from hbench.contracts import TaskData, TaskSpec  # noqa: E402
+from hbench_transformer import acceleration  # noqa: E402
+from hbench_transformer.acceleration import BF16_MIN_WIDTH, choose_precision  # noqa: E402
+from hbench_transformer.configs import TransformerConfig  # noqa: E402
+from hbench_transformer.model import TransformerModel  # noqa: E402
+
+CPU = torch.device("cpu")
+SMALL = {"d_model": 32, "d_ff": 128}
+WIDE = {"d_model": 128, "d_ff": 2048}
+TINY = {"d_model": 16, "n_layers": 1, "d_ff": 32, "epochs": 2, "warmup_steps": 0}
+
+
+class Callbacks:
+    privileged = None
+    seed = 0
+    device = "cpu"
+
+    def checkpoint(self, label) -> None:
+        pass
+
+    def progress(self, done, total, unit="step") -> None:
+        pass
+
+
+def data(n: int = 64) -> TaskData:
+    rng = np.random.default_rng(0)
+    return TaskData(
+        inputs=rng.integers(0, 4, size=(n, 8)),
+        query_rows=np.arange(n),
+        query_positions=np.full(n, -1),
+        targets=rng.integers(0, 4, size=n),
+    )
+
+
+def fit(**args) -> TransformerModel:
+    model = TransformerModel(TransformerConfig(**{**TINY, **args}))
+    model.fit(data(), TaskSpec("root", 4, 8, 4), Callbacks())
+    return model
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_picks_bf16_only_for_wide_models_on_native_hardware(monkeypatch, native):
+    monkeypatch.setattr(acceleration, "native_bf16", lambda device: native)
+    assert WIDE["d_model"] * WIDE["d_ff"] >= BF16_MIN_WIDTH > SMALL["d_model"] * SMALL["d_ff"]
+    assert choose_precision("auto", WIDE, CPU) == ("bf16" if native else "fp32")
+    assert choose_precision("auto", SMALL, CPU) == "fp32"
+    assert choose_precision("fp32", WIDE, CPU) == "fp32"
+    assert choose_precision("bf16", SMALL, CPU) == "bf16"  # asked for: emulated if need be
+
+
+def test_bf16_on_a_gpu_without_it_falls_back_to_fp32(monkeypatch):
+    monkeypatch.setattr(acceleration, "native_bf16", lambda device: False)
+    with pytest.warns(UserWarning, match="no bf16"):
+        assert choose_precision("bf16", WIDE, torch.device("cuda")) == "fp32"
+
+
+def test_presets_and_validation():
+    assert TransformerConfig().resolved()["precision"] == "auto"
+    assert TransformerConfig(preset="paper").resolved()["precision"] == "fp32"
+    assert TransformerConfig(precision="bf16").resolved()["precision"] == "bf16"
+    with pytest.raises(ValidationError, match="precision"):
+        TransformerConfig(precision="fp16")
+    with pytest.raises(ValidationError, match="compile"):
+        TransformerConfig(compile="sometimes")
+
+
+def test_the_fit_records_the_precision_it_used(monkeypatch):
+    monkeypatch.setattr(acceleration, "native_bf16", lambda device: True)
+    assert fit(precision="auto").resolved_config()["precision"] == "fp32"  # too small to pay
+    model = fit(precision="bf16")
+    assert model.resolved_config()["precision"] == "bf16"
+    assert all(p.dtype == torch.float32 for p in model.net.parameters())  # weights stay fp32
+    assert model.predict(data(8)).dtype == np.float64
+
+
+def test_a_failing_compile_falls_back_to_the_same_eager_training(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler here")
+
+    eager = fit()
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(UserWarning, match="training eagerly"):
+        fallen = fit(compile=True)
+    assert fallen.compile_s is None
+    probe = data(16)
+    np.testing.assert_array_equal(eager.predict(probe), fallen.predict(probe))
