@@ -1,12 +1,21 @@
 """hbench: does a network learn the exact inference algorithm of a hierarchical grammar?
 
-The public API: the data contracts between plugins, the task/model contract, suites, results,
-the registry of installed plugins, the marker plugins use for their hooks, and the errors.
+The public API, in three calls::
+
+    result = hbench.evaluate("transformer", suite="cpu", task="root")   # or a model object
+    train = hbench.task_data(suite="cpu", task="root", level=2, split="train")
+    table = hbench.load_results("results")
+
+and what a plugin needs: the data contracts (`Sample`, `Posteriors`, `TaskSpec`, `TaskData`,
+`FitCallbacks`, ...), the `hookimpl` marker, and the errors. Everything else is imported on
+first use, so ``import hbench`` (and a model worker process) stays light.
 """
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:
     __version__ = version("hbench")
@@ -15,6 +24,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from hbench.contracts import (
     MASKED,
+    WHOLE_SEQUENCE,
     Filter,
     FitCallbacks,
     GenerativeModel,
@@ -29,13 +39,41 @@ from hbench.contracts import (
 )
 from hbench.errors import HbenchError, PluginError, UsageError
 from hbench.registry.hookspecs import hookimpl
-from hbench.registry.registry import Registration, Registry, get_registry, load_registry
-from hbench.results import RunResult, load_results, read_result
-from hbench.run.suites import SUITES, Suite, get_suite
+
+#: Public names imported on first use: ``name -> module``.
+_LAZY = {
+    "evaluate": "hbench.api",
+    "task_data": "hbench.api",
+    "load_results": "hbench.results",
+    "read_result": "hbench.results",
+    "RunResult": "hbench.results",
+    "RunSpec": "hbench.run.spec",
+    "SUITES": "hbench.run.suites",
+    "Suite": "hbench.run.suites",
+    "get_suite": "hbench.run.suites",
+    "Registration": "hbench.registry",
+    "Registry": "hbench.registry",
+    "get_registry": "hbench.registry",
+    "load_registry": "hbench.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "MASKED",
     "SUITES",
+    "WHOLE_SEQUENCE",
     "Filter",
     "FitCallbacks",
     "GenerativeModel",
@@ -48,6 +86,7 @@ __all__ = [
     "Registration",
     "Registry",
     "RunResult",
+    "RunSpec",
     "Sample",
     "Suite",
     "Task",
@@ -55,10 +94,12 @@ __all__ = [
     "TaskSpec",
     "UsageError",
     "__version__",
+    "evaluate",
     "get_registry",
     "get_suite",
     "hookimpl",
     "load_registry",
     "load_results",
     "read_result",
+    "task_data",
 ]

@@ -128,6 +128,9 @@ class TaskData:
     query_rows: np.ndarray  # (m,) the row of each query
     query_positions: np.ndarray  # (m,) its position, or WHOLE_SEQUENCE
     targets: np.ndarray | None = None  # (m,) int64 answers in [0, q); None at test time
+    oracle: np.ndarray | None = None
+    """(m, q) the exact oracle's probabilities, for your own analyses (`hbench.task_data`);
+    never given to a model."""
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
@@ -137,8 +140,12 @@ class TaskData:
         return int(self.query_rows.shape[0])
 
     def without_targets(self) -> TaskData:
-        """What a model sees at prediction time."""
+        """What a model sees at prediction time: inputs and queries, no answers."""
         return TaskData(self.inputs, self.query_rows, self.query_positions, None)
+
+    def with_oracle(self, oracle: np.ndarray) -> TaskData:
+        """The same questions with the oracle's answers attached (see ``oracle``)."""
+        return TaskData(self.inputs, self.query_rows, self.query_positions, self.targets, oracle)
 
 
 @runtime_checkable

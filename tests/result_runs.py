@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, Timing, collect_environment
-from hbench.run.harness import RunRequest
-from hbench.run.runner import run_benchmark
-from hbench.run.suites import SUITES, get_suite
+from hbench.run.harness import run_benchmark
+from hbench.run.spec import RunSpec
+from hbench.run.suites import SUITES, parse_value
 
 
 def metrics(seed: int, k_train: int, k_test: int | str, acc: float | None) -> LevelMetrics:
@@ -56,10 +56,12 @@ def make_result(model: str = "mlp", created: str = "2024-03-01T12:34:56+00:00") 
 
 
 def smoke_result(model: str, task: str = "root", seeds: str = "[0, 1]", **overrides):
-    """A real run on the smoke suite (a second or less for the baselines)."""
-    overrides = {"task": json.dumps(task), "seeds": seeds, **overrides}
-    suite = get_suite("smoke", overrides)
-    return run_benchmark(RunRequest(model, suite, "smoke", overrides=overrides))
+    """A real run on the smoke suite (a second or less for the baselines), its model isolated
+    in a worker process as in ``hbench run``."""
+    overrides = {"task": task, "seeds": json.loads(seeds), **overrides}
+    overrides = {key: parse_value(v) if isinstance(v, str) else v for key, v in overrides.items()}
+    overrides["task"] = task
+    return run_benchmark(RunSpec(model=model, suite="smoke", overrides=overrides))
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -72,6 +72,14 @@ class Run:
     def model_name(self) -> str:
         return self.result.spec.model
 
+    @property
+    def grammar_seed_of(self) -> int | None:
+        """The seed whose grammar `grammar` is: an official run drew one grammar per seed,
+        and its analyses study the first seed's models on that seed's grammar; None for a
+        run whose seeds share the suite's grammar."""
+        spec = self.result.spec
+        return spec.seeds[0] if spec.official and spec.grammar_seeds else None
+
     def level(self, k: int) -> GenerativeModel:
         """The grammar filtered at level k (cached)."""
         if k not in self._levels:
@@ -113,6 +121,8 @@ class Run:
             raise Skip(f"model {name!r} cannot load a saved model (no load(path))")
         models = []
         for saved in self.result.saved_models:
+            if self.grammar_seed_of is not None and saved.seed != self.grammar_seed_of:
+                continue  # an official run's other seeds ran on other grammars
             path = self.path.parent / saved.path
             if not path.is_file():
                 raise UsageError(
@@ -140,11 +150,19 @@ def load_run(path: str | Path) -> Run:
         result=result,
         suite=suite,
         registry=registry,
-        grammar=registry.get("grammar", suite.grammar).create(suite.grammar_config()),
+        grammar=registry.get("grammar", suite.grammar).create(_grammar_config(result, suite)),
         filter=registry.get("filter", suite.filter).create(),
         oracle=registry.get("oracle", suite.oracle).create(),
         task=task_entry.create(task_entry.validate_config(dict(spec.task_config))),
     )
+
+
+def _grammar_config(result: RunResult, suite: Suite) -> dict[str, Any]:
+    """The suite's grammar options; an official run's first seed's grammar seed."""
+    config = suite.grammar_config()
+    if result.spec.official and result.spec.grammar_seeds:
+        config["seed"] = result.spec.grammar_seeds[0]
+    return config
 
 
 # --- command-line plumbing shared by the analyses ----------------------------------------------

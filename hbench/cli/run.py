@@ -1,6 +1,9 @@
 """``hbench run`` and ``hbench check``: score a model against exact inference.
 
-Kept apart from `hbench.cli.app` (the data commands) so that each file reads as one idea.
+Both build one `hbench.run.RunSpec` from their options, validate it before anything heavy
+(options, seeds, memory, the output folder and the paths a model option names), and run it
+through the harness: the model in an isolated worker process unless ``--in-process``, up to
+``--jobs`` fits at once, each with ``--threads-per-fit`` threads.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from hbench.cli.app import examples
 from hbench.errors import invalid
-from hbench.run.devices import DEVICES
+from hbench.run.spec import DEVICES
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -27,14 +32,26 @@ def key_value(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def _seed_list(text: str) -> list[int]:
+def positive_int(text: str) -> int:
+    """argparse type of an integer >= 1."""
     try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def int_list(text: str) -> list[int]:
+    """argparse type of comma-separated integers >= 0 (seeds)."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected integers like 0,1,2, got {text!r}") from None
-    if not seeds or min(seeds) < 0:
+    if not values or min(values) < 0:
         raise argparse.ArgumentTypeError(f"expected integers >= 0 like 0,1,2, got {text!r}")
-    return seeds
+    return values
 
 
 def add_key_values(parser, flag: str, help: str) -> None:
@@ -50,6 +67,29 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", choices=DEVICES, default="auto", help="where torch models run (default auto)"
     )
+    group = parser.add_argument_group("resources and isolation")
+    group.add_argument(
+        "--threads",
+        type=positive_int,
+        help="threads this command may use in all (default: the CPUs it may run on)",
+    )
+    group.add_argument(
+        "--threads-per-fit",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="threads of each fit; part of the result (default 1)",
+    )
+    group.add_argument(
+        "--jobs",
+        type=positive_int,
+        help="fits run at once (default: --threads / --threads-per-fit); never changes results",
+    )
+    group.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the model in this process, for debugging (results say so; submit refuses them)",
+    )
 
 
 def add_parsers(
@@ -58,6 +98,14 @@ def add_parsers(
     """Add ``run`` and ``check``; return their handlers."""
     p = sub.add_parser(
         "run", parents=[common], help="train a model and score it against exact inference"
+    )
+    examples(
+        p,
+        [
+            "hbench run --model transformer                  # the paper's encoder, cpu suite",
+            "hbench run --model naive-bayes --train-filter 0 --set P=4096 --seeds 0,1,2",
+            "hbench run --model treenet --official --seeds 0,1,2   # for a leaderboard",
+        ],
     )
     _model_options(p)
     p.add_argument("--suite", default="cpu", help="benchmark preset (default: %(default)s)")
@@ -70,12 +118,23 @@ def add_parsers(
         metavar="K",
         help="train only at filter level K (repeatable; default: every level)",
     )
-    p.add_argument("--seeds", type=_seed_list, help="comma-separated seeds (default: the suite's)")
+    p.add_argument("--seeds", type=int_list, help="comma-separated seeds (default: the suite's)")
     add_key_values(
         p, "--set", "override a suite field, e.g. P=4096 (repeatable; see `hbench list suites`)"
     )
+    p.add_argument(
+        "--official",
+        action="store_true",
+        help="draw one fresh grammar per seed at run time (leaderboard runs)",
+    )
+    p.add_argument(
+        "--grammar-seeds",
+        type=int_list,
+        metavar="S,S,...",
+        help="replay an official run's recorded grammars (one per seed)",
+    )
     p.add_argument("--out", default="results", help="folder for the result file (default: results)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--json", action="store_true", help="print the path written and the result")
     p.add_argument(
         "--save-models",
         action="store_true",
@@ -86,7 +145,15 @@ def add_parsers(
     p = sub.add_parser(
         "check", parents=[common], help="verify a model's contract on the smoke suite in seconds"
     )
+    examples(
+        p,
+        [
+            "hbench check --model naive-bayes    # the model contract on the smoke suite",
+            "hbench check --model my-model --json",
+        ],
+    )
     _model_options(p)
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
     return {"run": cmd_run, "check": cmd_check}
 
 
@@ -102,46 +169,82 @@ def _option_values(pairs: list[tuple[str, str]], flag: str) -> dict[str, Any]:
     return values
 
 
-def _request(args: argparse.Namespace, suite_name: str, overrides: dict[str, str]):
-    """The validated request of the options, built the way a sweep builds each cell."""
-    from hbench.run.spec import CellSpec
-    from hbench.run.suites import parse_value
+def _spec(args: argparse.Namespace, suite_name: str, overrides: dict[str, Any]):
+    """The run's `RunSpec`, resolved: every option checked, as a sweep checks each cell."""
+    from hbench.run.spec import RunSpec
 
     if args.device == "cuda":  # asked for explicitly: refuse now rather than run on the CPU
         from hbench.run.devices import resolve_device
 
         resolve_device("cuda")
-    spec = CellSpec(
+    official = getattr(args, "official", False)
+    grammar_seeds = getattr(args, "grammar_seeds", None)
+    if grammar_seeds is not None and not official:
+        raise invalid("--grammar-seeds", ",".join(map(str, grammar_seeds)), "only with --official")
+    spec = RunSpec(
         suite=suite_name,
-        overrides={key: parse_value(text) for key, text in overrides.items()},
+        overrides=overrides,
         model=args.model,
         model_args=_option_values(args.model_arg, "--model-arg"),
         task_args=_option_values(getattr(args, "task_arg", []), "--task-arg"),
         device=args.device,
+        threads=args.threads_per_fit,
+        official=official,
+        grammar_seeds=grammar_seeds,
     )
-    return spec.request()
+    run = spec.resolve()
+    check_model_paths(run.model_config)
+    return run
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, str]:
-    overrides = dict(args.set)
+def check_model_paths(config: Any) -> None:
+    """Model options that name files, checked before training: ``init=`` must be a readable
+    file and ``save=`` must go into a folder that can take it."""
+    from hbench.results.files import check_writable
+
+    values = config.model_dump(mode="json")
+    for key, value in values.items():
+        if not isinstance(value, str) or not value:
+            continue
+        field = f"--model-arg {key}"
+        declared = getattr(type(config), "model_fields", {}).get(key)
+        extra = getattr(declared, "json_schema_extra", None)
+        role = extra.get("path") if isinstance(extra, dict) else None
+        role = role or {"init": "read", "save": "write"}.get(key)
+        if role == "read":
+            path = Path(value)
+            if not path.is_file() or not os.access(path, os.R_OK):
+                raise invalid(field, value, "a readable file")
+        elif role == "write":
+            check_writable(Path(value), field)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from hbench.run.suites import parse_value
+
+    overrides = {key: parse_value(text) for key, text in _option_values_raw(args.set)}
     if args.task is not None:
-        overrides["task"] = json.dumps(args.task)
+        overrides["task"] = args.task
     if args.train_filter:
-        overrides["train_filters"] = json.dumps(sorted(set(args.train_filter)))
+        overrides["train_filters"] = sorted(set(args.train_filter))
     if args.seeds:
-        overrides["seeds"] = json.dumps(args.seeds)
+        overrides["seeds"] = args.seeds
     return overrides
 
 
-def _output_folder(path: str) -> Path:
-    folder = Path(path)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise invalid("--out", path, f"a folder that can be created ({exc.strerror})") from None
-    if not folder.is_dir():
-        raise invalid("--out", path, "a folder, not a file")
-    return folder
+def _option_values_raw(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    seen: set[str] = set()
+    for key, text in pairs:
+        if key in seen:
+            raise invalid(f"--set {key}", text, f"one value per field ({key!r} is repeated)")
+        seen.add(key)
+    return pairs
+
+
+def _apply_threads(args: argparse.Namespace) -> None:
+    from hbench.run.threads import set_thread_budget, thread_budget
+
+    set_thread_budget(args.threads or thread_budget())
 
 
 def level_table(result) -> str:
@@ -197,19 +300,23 @@ def level_table(result) -> str:
 
 
 def headline_line(result) -> str:
+    """The run's headline in one line; ``±`` (standard error over seeds) from two seeds on."""
     h = result.headline
     seeds = len(result.spec.seeds)
     acc, kl = h["normalised_accuracy"], h["kl_bp"]
+    if seeds == 1:
+        return (
+            f"headline: normalised accuracy {acc['mean']:.4f}, KL to BP {kl['mean']:.4f} bits "
+            "(in-sample levels, 1 seed)"
+        )
     return (
         f"headline: normalised accuracy {acc['mean']:.4f} ± {acc['stderr']:.4f}, "
         f"KL to BP {kl['mean']:.4f} ± {kl['stderr']:.4f} bits "
-        f"(in-sample levels, mean ± s.e. over {seeds} seed{'s' if seeds > 1 else ''})"
+        f"(in-sample levels, mean ± s.e. over {seeds} seeds)"
     )
 
 
-def _run_and_write(
-    request, folder: Path, save_models: bool, advance, fit_progress=None
-) -> tuple[Any, Path]:
+def _run_and_write(harness, folder: Path, save_models: bool, **options: Any) -> tuple[Any, Path]:
     """Run, then write the result; with ``save_models`` the trained models are written into a
     hidden folder first and renamed to ``<result stem>_models`` just before the result file,
     so an interrupted run leaves neither a result nor a models folder behind."""
@@ -217,7 +324,6 @@ def _run_and_write(
     import tempfile
 
     from hbench.results import models_folder, new_result_path, write_result
-    from hbench.run.runner import run_benchmark
 
     staging = None
     if save_models:
@@ -229,9 +335,7 @@ def _run_and_write(
         except OSError as exc:
             raise invalid("--out", str(folder), f"a writable folder ({exc.strerror})") from None
     try:
-        result = run_benchmark(
-            request, progress=advance, save_dir=staging, fit_progress=fit_progress
-        )
+        result = harness.run(save_dir=staging, **options)
         path = new_result_path(result, folder)
         if staging is None or not result.saved_models:
             return result, write_result(result, folder, path=path)
@@ -250,30 +354,75 @@ def _run_and_write(
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def fit_logger(quiet: bool) -> Callable[[Any], None] | None:
+    """Off a terminal (a cluster job's log), one line per finished fit on stderr; on a
+    terminal the progress bars say it."""
+    if quiet or sys.stderr.isatty():
+        return None
+
+    def log(outcome: Any) -> None:
+        norm = outcome.headline["normalised_accuracy"]["mean"]
+        kl = outcome.headline["kl_bp"]["mean"]
+        print(
+            f"hbench: fit seed={outcome.seed} k_train={outcome.k_train} done in "
+            f"{outcome.timing.fit_s:.1f} s: normalised accuracy {norm:.4f}, KL to BP "
+            f"{kl:.4f} bits",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return log
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from hbench.progress import inner_progress, progress
+    from hbench.results.files import output_folder
+    from hbench.run.harness import Harness
 
-    folder = _output_folder(args.out)
-    request = _request(args, args.suite, _overrides(args))
-    suite = request.suite
-    fits = len(suite.seeds) * len(suite.train_levels)
+    _apply_threads(args)
+    run = _spec(args, args.suite, _overrides(args))
+    folder = output_folder(args.out, "--out")
+    suite = run.suite
+    harness = Harness(run)
+    fits = len(run.fits)
     outer = progress(fits, f"{args.model} on {args.suite}/{suite.task}", unit="fit")
     with outer as advance, inner_progress("fit") as within:
-        result, path = _run_and_write(request, folder, args.save_models, advance, within)
+        result, path = _run_and_write(
+            harness,
+            folder,
+            args.save_models,
+            jobs=args.jobs,
+            in_process=args.in_process,
+            progress=advance,
+            fit_progress=within,
+            on_fit=fit_logger(args.quiet),
+        )
     from hbench.analysis.figures import dynamics_figures
 
     figures = dynamics_figures(result, path)
     if args.json:
-        print(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True))
+        report = {
+            "path": str(path),
+            "figures": [str(f) for f in figures],
+            "result": result.model_dump(mode="json"),
+        }
+        print(json.dumps(report, indent=2, sort_keys=True))
         return 0
     flag = " (privileged: exact inference with access to the grammar)" if result.privileged else ""
     print(
         f"{args.model}{flag} on suite {args.suite!r} (hash {result.spec.suite_hash}), task "
         f"{suite.task}, P={suite.budget(suite.task)}, {suite.n_test} test sequences per level"
     )
+    if result.spec.official:
+        print(f"official run: grammar seeds {','.join(map(str, result.spec.grammar_seeds))}")
     print(level_table(result))
     print(headline_line(result))
     print(f"wrote {path} ({result.wall_s:.1f} s)")
+    if result.audit:
+        print(
+            f"audit: the model's worker did {len(result.audit)} flagged thing(s), e.g. "
+            f"{result.audit[0]!r}: the result is flagged"
+        )
     if result.saved_models:
         where = Path(result.saved_models[0].path).parent
         print(f"wrote {len(result.saved_models)} trained model(s) to {path.parent / where}")
@@ -284,26 +433,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_load_check(request) -> tuple[str, bool, str] | None:
+def _save_load_check(run) -> tuple[str, bool, str] | None:
     """For a model with ``save`` and ``load``: fit once, save, load into a fresh instance and
     compare predictions (what `hbench analyze` relies on); None for a model without them."""
     import tempfile
 
     from hbench.run.harness import Harness
 
-    h = Harness(request)
+    h = Harness(run)
     model = h.new_model()
     if not all(callable(getattr(model, name, None)) for name in ("save", "load")):
         return None
-    seed, level = request.suite.seeds[0], request.suite.train_levels[0]
+    seed, level = h.suite.seeds[0], h.suite.train_levels[0]
     callbacks = h.callbacks(seed, level)
     h.fit(model, h.train_data(seed, level), callbacks)
     data = h.test_data(seed, level)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.pt"
-        h._call_model("save", lambda: model.save(path))
+        h.call_model("save", lambda: model.save(path))
         loaded = h.new_model()
-        h._call_model("load", lambda: loaded.load(path, device=callbacks.device))
+        h.call_model("load", lambda: loaded.load(path, device=callbacks.device))
         gap = float(np.abs(h.predict(loaded, data) - h.predict(model, data)).max())
     same = gap <= 1e-6
     return "save/load round trip", same, f"largest change of a probability {gap:.1e}"
@@ -313,21 +462,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Run the model on the smoke suite for every built-in task, twice, and check the contract."""
     from tabulate import tabulate
 
-    from hbench.run.runner import run_benchmark
+    from hbench.run.harness import Harness
 
+    _apply_threads(args)
     checks: list[tuple[str, bool, str]] = []
     for task in ("root", "mlm"):
-        args.task, args.seeds, args.train_filter, args.set = task, None, None, []
-        request = _request(args, "smoke", _overrides(args))
-        first = run_benchmark(request)  # predictions are validated inside: contract errors raise
+        run = _spec(args, "smoke", {"task": task})
+        options = {"jobs": args.jobs, "in_process": args.in_process}
+        first = Harness(run).run(**options)  # predictions are validated: contract errors raise
+        where = "an isolated worker" if first.isolation == "process" else "this process"
         checks.append(
             (
                 f"{task}: fits and predicts valid probabilities",
                 True,
-                f"{len(first.metrics)} scored levels, {first.wall_s:.1f} s",
+                f"{len(first.metrics)} scored levels in {where}, {first.wall_s:.1f} s",
             )
         )
-        again = run_benchmark(request)
+        again = Harness(run).run(**options)
         same = [m.model_dump() for m in first.metrics] == [m.model_dump() for m in again.metrics]
         checks.append(
             (
@@ -338,16 +489,23 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
         norm = first.headline["normalised_accuracy"]["mean"]
         checks.append((f"{task}: headline", True, f"normalised accuracy {norm:.3f} (smoke)"))
-        round_trip = _save_load_check(request)
+        clean = not first.audit
+        detail = "nothing flagged" if clean else f"flagged: {', '.join(first.audit[:3])}"
+        checks.append((f"{task}: audit of the worker", clean, detail))
+        round_trip = _save_load_check(run)
         if round_trip is not None:
             checks.append((f"{task}: {round_trip[0]}", *round_trip[1:]))
+    failed = [name for name, ok, _ in checks if not ok]
+    if args.json:
+        rows = [{"check": name, "ok": ok, "detail": note} for name, ok, note in checks]
+        print(json.dumps({"model": args.model, "passed": not failed, "checks": rows}, indent=2))
+        return 1 if failed else 0
     print(
         tabulate(
             [(name, "ok" if ok else "FAILED", note) for name, ok, note in checks],
             headers=["check", "result", "detail"],
         )
     )
-    failed = [name for name, ok, _ in checks if not ok]
     if failed:
         print(f"model {args.model!r} failed {len(failed)} check(s): {', '.join(failed)}")
         return 1

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 import uuid
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from hbench.errors import UsageError
+from hbench.errors import UsageError, invalid
 from hbench.io import write_json
 from hbench.results.schema import RunResult, parse_created
 
@@ -102,3 +104,60 @@ def read_result(path: str | Path) -> RunResult:
         message = str(first["msg"]).removeprefix("Value error, ")
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise UsageError(f"{where} is invalid: {_where(first['loc'])}: {message}{more}") from None
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long, a loop of links
+        return False
+
+
+def check_writable(path: Path, field: str) -> Path:
+    """Refuse, before any work, a file path whose folder cannot take it: a missing or
+    read-only folder, a parent that is a file, a name longer than the file system allows."""
+    path = Path(path)
+    existing = path
+    while not _exists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and path.is_dir():
+        raise invalid(field, str(path), "a file path, not a folder")
+    if existing == path:
+        existing = path.parent
+    if not existing.is_dir():
+        raise invalid(field, str(path), f"a path in a folder ({str(existing)!r} is a file)")
+    limit = _name_max(existing)
+    for part in path.parts:
+        if len(part.encode()) > limit:
+            raise invalid(field, str(path), f"names of at most {limit} bytes ({len(part)} given)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise invalid(field, str(path), f"a path in a writable folder ({str(existing)!r} is not)")
+    return path
+
+
+def output_folder(path: str | Path, field: str = "--out") -> Path:
+    """The folder results go to, created if missing and proven writable before any work."""
+    folder = Path(path)
+    try:
+        check_writable(folder / "x", field)
+    except UsageError as exc:  # name the folder the user gave, not the probe inside it
+        raise UsageError(str(exc).replace(repr(str(folder / "x")), repr(str(folder)))) from None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise invalid(field, str(path), f"a folder that can be created ({exc.strerror})") from None
+    if not folder.is_dir():
+        raise invalid(field, str(path), "a folder, not a file")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".hbench-"):
+            pass
+    except OSError as exc:
+        raise invalid(field, str(path), f"a writable folder ({exc.strerror})") from None
+    return folder

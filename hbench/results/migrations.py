@@ -25,12 +25,12 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
-    """3 records each fit's thread count and a sweep cell's label in the spec (unknown for
-    version 2: threads were whatever the libraries chose)."""
+    """3 records each fit's thread count, a sweep cell's label and official grammar seeds in
+    the spec, and where the model ran (every version-2 run ran in the harness's process)."""
     spec = data.get("spec")
     if isinstance(spec, dict):
-        spec = {**spec, "threads": None, "label": None}
-    return {**data, "schema_version": 3, "spec": spec}
+        spec = {**spec, "threads": None, "label": None, "official": False, "grammar_seeds": None}
+    return {**data, "schema_version": 3, "spec": spec, "isolation": "in-process", "audit": []}
 
 
 #: ``version -> function`` taking a version-``version`` document to version ``version + 1``.

@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializerFunctionWrapHandler,
     field_validator,
     model_serializer,
 )
 
 from hbench.results.environment import Environment
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Version of the result file layout; bumped whenever a field changes meaning, is removed or
 #: is added, so that a file is never misread. Older versions are read through the migrations
@@ -139,6 +144,8 @@ class ResolvedSpec(BaseModel):
     device: str
     threads: int | None = Field(None, ge=1)  # each fit's thread count (results depend on it)
     label: str | None = None  # a sweep cell's name for the model (default: the model's name)
+    official: bool = False  # grammars drawn at run time, one per seed (leaderboard runs)
+    grammar_seeds: list[int] | None = None  # an official run's grammars, to replay it
 
     @model_serializer(mode="wrap")
     def _model_config_key(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -171,6 +178,8 @@ class RunResult(BaseModel):
     schema_version: Literal[3] = SCHEMA_VERSION
     spec: ResolvedSpec
     privileged: bool  # the model saw the grammar (exact-inference reference rows)
+    isolation: Literal["process", "in-process"] = "in-process"  # where the model ran
+    audit: list[str] = Field(default_factory=list)  # what the worker's audit hook saw
     metrics: list[LevelMetrics]
     headline: dict[str, Any]  # see hbench.run.scoring.headline
     timings: list[Timing]
@@ -180,6 +189,19 @@ class RunResult(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)  # later analyses (learning dynamics)
     saved_models: list[SavedModel] = Field(default_factory=list)  # with --save-models
     num_parameters: int | None = Field(None, ge=0)  # trainable numbers; None if not reported
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path | None:
+        """The file this result was written to or read from, if any."""
+        return self._path
+
+    def table(self) -> pd.DataFrame:
+        """One row per (seed, k_train, k_test) with ``normalised_accuracy``, as a DataFrame."""
+        from hbench.results.table import frame, result_rows
+
+        return frame(result_rows(self, self._path.stem if self._path is not None else ""))
 
     @field_validator("headline", mode="after")
     @classmethod

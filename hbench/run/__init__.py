@@ -15,7 +15,9 @@ _EXPORTS = {
     "Suite": "hbench.run.suites",
     "get_suite": "hbench.run.suites",
     "Harness": "hbench.run.harness",
-    "run_benchmark": "hbench.run.runner",
+    "run_benchmark": "hbench.run.harness",
+    "RunSpec": "hbench.run.spec",
+    "ResolvedRun": "hbench.run.spec",
 }
 
 __all__ = sorted(_EXPORTS)

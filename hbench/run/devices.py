@@ -31,3 +31,12 @@ def resolve_device(choice: str) -> str:
     if choice == "cuda":
         raise invalid("--device", choice, "a machine where torch sees a CUDA GPU (none here)")
     return "cpu"
+
+
+def device_used(choice: str) -> str:
+    """The device a torch model would have used; without torch loaded, nothing ran on a GPU."""
+    import sys
+
+    if "torch" not in sys.modules:
+        return "cpu"
+    return resolve_device(choice)

@@ -1,15 +1,19 @@
 """Learning dynamics: how close a model is to each BP_j while it trains.
 
-At each checkpoint a model calls during fit, the harness records the model's accuracy on the
-test set of every filter level, and KL(BP_j || model) for every j = 0..l on the test set of the
-training level. The staircase summary says which BP_j is closest at each checkpoint, and in
+At each checkpoint a model calls during fit, the model's predictions on the test set of every
+filter level reach the recorder (from the model's own process, when it runs isolated), which
+records the accuracy on each level, and KL(BP_j || model) for every j = 0..l on the test set of
+the training level. The staircase summary says which BP_j is closest at each checkpoint, and in
 which order each BP_j first becomes the closest: the paper reports l, l-1, ..., 0 (short-range
 correlations first) when training on the full model.
+
+The recorder holds arrays only (targets and the oracle's answers), never the harness, so it
+is the same whether the model runs in this process or in a worker.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,31 +22,37 @@ from hbench.run.scoring import kl_bits
 
 
 class DynamicsRecorder:
-    """The checkpoint hook of one fit: evaluates the model and keeps the series."""
+    """The checkpoint hook of one fit: scores the model's predictions and keeps the series.
 
-    def __init__(self, harness: Any, model: Any, seed: int, k_train: int) -> None:
-        self.harness, self.model, self.seed, self.k_train = harness, model, seed, k_train
+    ``targets`` maps each test level to its true answers; ``answers`` maps each oracle level j
+    to BP_j's probabilities on the test set of the training level ``k_train``.
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        k_train: int,
+        targets: Mapping[int, np.ndarray],
+        answers: Mapping[int, np.ndarray],
+    ) -> None:
+        self.seed, self.k_train = seed, k_train
+        self.targets, self.answers = dict(targets), dict(answers)
         self.points: list[dict[str, Any]] = []
-        self.start = time.perf_counter()
 
-    def __call__(self, label: float | str) -> None:
-        h, seed = self.harness, self.seed
-        seconds = time.perf_counter() - self.start
-        accuracy = {}
-        for k_test in h.request.suite.test_levels:
-            data = h.test_data(seed, k_test)
-            predictions = h.predict(self.model, data)
-            accuracy[str(k_test)] = float(np.mean(predictions.argmax(axis=1) == data.targets))
-        own = h.test_data(seed, self.k_train)
-        predictions = h.predict(self.model, own)
-        kl = {
-            str(j): float(kl_bits(h.oracle_answers(seed, self.k_train, j), predictions).mean())
-            for j in h.request.suite.levels
+    def __call__(
+        self, label: float | str, seconds: float, predictions: Mapping[int, np.ndarray]
+    ) -> None:
+        """Record one checkpoint: ``predictions`` per test level, after ``seconds`` of
+        training (evaluation time excluded)."""
+        accuracy = {
+            str(k): float(np.mean(predictions[k].argmax(axis=1) == self.targets[k]))
+            for k in self.targets
         }
+        own = predictions[self.k_train]
+        kl = {str(j): float(kl_bits(answer, own).mean()) for j, answer in self.answers.items()}
         self.points.append(
             {"label": label, "seconds": round(seconds, 3), "accuracy": accuracy, "kl": kl}
         )
-        self.start += time.perf_counter() - self.start - seconds  # evaluation is not training
 
     def series(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 from hbench.errors import UsageError
 
@@ -35,25 +36,54 @@ def memory_limit_override() -> int | None:
     return int(value)
 
 
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as handle:
+            text = handle.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # "max": no limit
+
+
+def cgroup_available() -> int | None:
+    """Bytes this process's control group may still allocate (containers, SLURM, systemd),
+    or None without a cgroup memory limit. cgroup v2 first, then v1."""
+    for limit_path, usage_path in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        limit = _read_int(limit_path)
+        if limit is None or limit >= 1 << 60:  # v1 writes a huge number for "no limit"
+            continue
+        usage = _read_int(usage_path) or 0
+        return max(0, limit - usage)
+    return None
+
+
 def available_memory() -> int:
-    """Bytes of memory available now (MemAvailable on Linux, physical memory elsewhere).
+    """Bytes of memory this process can still use: the smaller of what the machine has
+    available (psutil) and what its cgroup allows.
 
     ``HBENCH_MEMORY_LIMIT`` (bytes) overrides it, to test the refusals or to share a machine.
     """
     override = memory_limit_override()
     if override is not None:
         return override
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30
+    now = time.monotonic()
+    if now - _measured[0] > 1.0:  # a sweep checks thousands of cells: ask once a second
+        import psutil
+
+        available = int(psutil.virtual_memory().available)
+        group = cgroup_available()
+        _measured[:] = [now, min(available, group) if group is not None else available]
+    return int(_measured[1])
+
+
+#: (when, bytes) of the last measurement of `available_memory`.
+_measured: list[float] = [-1e9, 0.0]
 
 
 def format_bytes(nbytes: float) -> str:
@@ -65,7 +95,9 @@ def format_bytes(nbytes: float) -> str:
     raise AssertionError("unreachable")
 
 
-def check_fits(nbytes: float, what: str) -> None:
+def check_fits(
+    nbytes: float, what: str, hint: str = "lower n, depth, q or the filter level"
+) -> None:
     """Raise a UsageError naming ``what`` and the estimate if it would not fit in memory."""
     limit = available_memory() * MEMORY_SHARE
     if nbytes > limit:
@@ -73,5 +105,5 @@ def check_fits(nbytes: float, what: str) -> None:
         raise UsageError(
             f"{what} needs an estimated {format_bytes(nbytes)} of memory, more than the "
             f"{format_bytes(limit)} available ({MEMORY_SHARE:.0%} of the memory {source}): "
-            "lower n, depth, q or the filter level"
+            f"{hint}"
         )

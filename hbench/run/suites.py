@@ -55,6 +55,9 @@ class Suite(BaseModel):
                 raise ValueError(f"{field}={bad} outside [0, {self.depth}] (the depth)")
         if not self.seeds or any(s < 0 for s in self.seeds):
             raise ValueError("seeds must be a non-empty list of integers >= 0")
+        repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
+        if repeated:
+            raise ValueError(f"seeds must name each seed once ({repeated} repeated)")
         return self
 
     @property

@@ -2,7 +2,7 @@
 
 A sweep names a suite, the tasks, the models (each with its options) and the axes to vary: the
 training budget P, the training filter level, the seed, or any other suite field. Every
-combination is a cell: one `CellSpec`, run by `hbench.run.spec.run_cell` wherever an executor puts
+combination is a cell: one `RunSpec`, run by `hbench.run.spec.run_cell` wherever an executor puts
 it. The whole grid is validated before anything runs (a misspelt model or field is refused at
 once, not after an hour of other cells), and a cell whose result file (named by its spec hash)
 already exists is skipped, so a sweep interrupted anywhere resumes where it stopped.
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hbench.errors import UsageError
-from hbench.run.spec import CellSpec
+from hbench.run.spec import RunSpec
 
 if TYPE_CHECKING:
     from hbench.registry.registry import Registry
@@ -118,7 +118,7 @@ class SweepFile(BaseModel):
 class Cell:
     """One cell of the grid: its spec, where it is shown, and what it needs of a worker."""
 
-    spec: CellSpec
+    spec: RunSpec
     values: dict[str, Any]  # the axis values (and task) that make this cell, for tables
     filename: str  # <label>_<hash>.json
     resources: dict[str, float] = field(default_factory=dict)
@@ -277,7 +277,7 @@ def _expand_model(
                 overrides[target] = [value] if key in AXIS_FIELDS else value
                 owner = f"models[{index}].axes" if key in entry.axes else "axes"
                 origin[target] = f"{owner}.{key}"
-            spec = CellSpec(
+            spec = RunSpec(
                 suite=config.suite,
                 overrides=overrides,
                 model=entry.name,
@@ -288,13 +288,14 @@ def _expand_model(
             )
             task_name = task or "default"
             try:
-                request = spec.request(registry, _spelling(index, origin, task_name))
+                request = spec.resolve(registry, _spelling(index, origin, task_name))
             except UsageError as exc:
                 raise UsageError(_name_the_model(str(exc), index, entry.name)) from None
             shown = {"task": request.suite.task} if config.tasks else {}
             shown.update(values)
             budget = request.suite.budget(request.suite.task)
-            yield Cell(spec, shown, spec.filename(registry), dict(entry.resources), budget)
+            name = spec.filename(registry, request)
+            yield Cell(spec, shown, name, dict(entry.resources), budget)
 
 
 def _name_the_model(message: str, index: int, name: str) -> str:

@@ -55,7 +55,9 @@ def test_run_options_reach_the_spec(capsys, tmp_path):
         "--json",
     )
     assert code == 0, err
-    result = json.loads(out)
+    report = json.loads(out)
+    assert read_result(report["path"]).spec.model == "bp"  # --json says which file it wrote
+    result = report["result"]
     spec = result["spec"]
     assert spec["task"] == "mlm" and spec["train_filters"] == [1] and spec["seeds"] == [0, 1]
     assert spec["suite"]["P"] == 64 and spec["model_config"]["assume_filter"] == 0
@@ -73,6 +75,10 @@ def test_run_options_reach_the_spec(capsys, tmp_path):
         (["--model", "bp", "--model-arg", "assume_filtr=1"], "--model-arg assume_filtr=1"),
         (["--model", "bp", "--model-arg", "assume_filter=-1"], "--model-arg assume_filter=-1"),
         (["--model", "prior", "--task", "mlmm"], "did you mean 'mlm'"),
+        (["--model", "prior", "--seeds", "0,0"], "each seed once"),
+        (["--model", "prior", "--set", "q=100000"], "a q^3 production tensor"),
+        (["--model", "prior", "--grammar-seeds", "1"], "only with --official"),
+        (["--model", "prior", "--official", "--seeds", "0,1", "--grammar-seeds", "1"], "one"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
@@ -101,3 +107,71 @@ def test_list_suites(capsys):
     assert code == 0 and "smoke" in out and "cpu" in out and "paper" in out
     code, out, _ = run_cli(capsys, "list", "suites", "--json")
     assert json.loads(out)["paper"]["P_mlm"] == 1 << 18
+
+
+def test_paths_named_by_model_options_are_checked_before_training(capsys, tmp_path):
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "--model",
+        "transformer",
+        "--suite",
+        "smoke",
+        "--model-arg",
+        f"init={tmp_path / 'missing.pt'}",
+        "--out",
+        str(tmp_path),
+    )
+    assert code == 2 and "--model-arg init=" in err and "a readable file" in err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "--model",
+        "transformer",
+        "--suite",
+        "smoke",
+        "--model-arg",
+        f"save={blocker / 'model.pt'}",
+        "--out",
+        str(tmp_path),
+    )
+    assert code == 2 and "--model-arg save=" in err
+    code, _, err = run_cli(
+        capsys, "run", "--model", "prior", "--suite", "smoke", "--out", str(tmp_path / ("x" * 300))
+    )
+    assert code == 2 and "--out" in err and "at most" in err
+
+
+def test_one_seed_has_no_plus_minus_and_off_a_terminal_each_fit_logs_a_line(capsys, tmp_path):
+    code, out, err = run_cli(
+        capsys, "run", "--model", "prior", "--suite", "smoke", "--out", str(tmp_path)
+    )
+    assert code == 0, err
+    headline = next(line for line in out.splitlines() if line.startswith("headline"))
+    assert "±" not in headline and "1 seed" in headline
+    fits = [line for line in err.splitlines() if line.startswith("hbench: fit seed=0")]
+    assert len(fits) == 4  # smoke trains at levels 0..3
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        "--model",
+        "prior",
+        "--suite",
+        "smoke",
+        "--seeds",
+        "0,1",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
+    assert code == 0 and "±" in out and "over 2 seeds" in out and "fit seed" not in err
+
+
+def test_check_json(capsys):
+    code, out, err = run_cli(capsys, "check", "--model", "prior", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["passed"] is True and report["model"] == "prior"
+    assert any("audit" in row["check"] for row in report["checks"])

@@ -113,5 +113,5 @@ def test_hbench_run_on_smoke_through_the_cli(tmp_path) -> None:
     assert {"name": "treenet", "distribution": "hbench-example-model", "version": "0.1.0"} in (
         result.environment.plugins
     )
-    assert json.loads(done.stdout)["spec"]["model"] == "treenet"
+    assert json.loads(done.stdout)["result"]["spec"]["model"] == "treenet"
     assert result.headline["normalised_accuracy"]["mean"] > 0.2  # it learns, even from P=512

@@ -34,7 +34,7 @@ def test_write_read_round_trip(tmp_path: Path) -> None:
     assert data["schema_version"] == SCHEMA_VERSION
     assert data["spec"]["model_config"] == {"width": 32}  # the documented JSON key
     assert list(data) == sorted(data)  # sorted keys: equal results give equal bytes
-    assert path.read_text().startswith('{\n  "created"')
+    assert path.read_text().startswith('{\n  "audit"')
 
 
 def test_model_config_key_and_nan_survive(tmp_path: Path) -> None:

@@ -15,17 +15,15 @@ from hbench.errors import PluginError
 from hbench.registry.hookspecs import hookimpl
 from hbench.registry.registry import load_registry
 from hbench.results import RunResult, read_result, write_result
-from hbench.run.harness import Harness, RunRequest
+from hbench.run.harness import Harness, run_benchmark
 from hbench.run.oracle_table import oracle_table
-from hbench.run.runner import run_benchmark
-from hbench.run.suites import get_suite
+from hbench.run.spec import RunSpec
+from hbench.run.suites import parse_value
 
 
-def request(model: str, task: str = "root", **overrides) -> RunRequest:
-    overrides = {"task": f'"{task}"', **{k: str(v) for k, v in overrides.items()}}
-    return RunRequest(
-        model=model, suite=get_suite("smoke", overrides), suite_name="smoke", overrides=overrides
-    )
+def request(model: str, task: str = "root", **overrides) -> RunSpec:
+    overrides = {k: parse_value(str(v)) for k, v in overrides.items()}
+    return RunSpec(model=model, suite="smoke", overrides={"task": task, **overrides})
 
 
 def in_sample(result: RunResult):
@@ -53,7 +51,7 @@ def test_bp_assuming_a_level_reproduces_the_oracle_table(task):
     table = oracle_table(grammar, filter_, oracle, task=task, n=256, seed=0)
     for j in (0, 2):
         req = request("bp", task, train_filters="[0]")
-        req = RunRequest(**{**req.__dict__, "model_args": {"assume_filter": j}})
+        req = req.model_copy(update={"model_args": {"assume_filter": j}})
         result = run_benchmark(req)
         for row in result.metrics:
             if row.k_test != "ood":
@@ -127,7 +125,7 @@ def fake_registry():
 
 def test_budget_is_enforced_and_the_grammar_never_reaches_a_model():
     Recorder.seen = []
-    result = run_benchmark(request("recorder", P=300), registry=fake_registry())
+    result = run_benchmark(request("recorder", P=300), registry=fake_registry(), in_process=True)
     assert len(Recorder.seen) == 4  # one fresh model per training level of the smoke suite
     for n, queries, spec, privileged in Recorder.seen:
         assert n == 300 and queries == 300 and privileged is None
@@ -145,7 +143,7 @@ def test_budget_is_enforced_and_the_grammar_never_reaches_a_model():
 )
 def test_contract_breaches_name_the_model(model, message):
     with pytest.raises(PluginError, match=message):
-        run_benchmark(request(model), registry=fake_registry())
+        run_benchmark(request(model), registry=fake_registry(), in_process=True)
 
 
 def test_same_seeds_same_result_and_the_file_round_trips(tmp_path):
@@ -187,7 +185,7 @@ def test_model_base_class_runs_in_the_harness():
 
     module.hbench_register_models = hbench_register_models
     registry = load_registry(extra_plugins=[("base", module)])
-    result = run_benchmark(request("uniform"), registry=registry)
+    result = run_benchmark(request("uniform"), registry=registry, in_process=True)
     assert result.headline["normalised_accuracy"]["mean"] < 0.1
 
 

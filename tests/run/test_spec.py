@@ -1,4 +1,4 @@
-"""CellSpec: validation in the user's words, a hash that names the run, and run_cell."""
+"""RunSpec: validation in the user's words, a hash that names the run, and run_cell."""
 
 from __future__ import annotations
 
@@ -9,22 +9,22 @@ import pytest
 
 from hbench.errors import UsageError
 from hbench.results import read_result
-from hbench.run.runner import run_benchmark
-from hbench.run.spec import CellSpec, run_cell
+from hbench.run.harness import run_benchmark
+from hbench.run.spec import RunSpec, run_cell
 
 SMOKE = {"suite": "smoke", "overrides": {"P": 128, "n_test": 64, "n_ood": 0, "seeds": [0]}}
 
 
 def test_hash_ignores_spelling_but_not_content():
-    plain = CellSpec(model="naive-bayes", **SMOKE)
-    explicit = CellSpec(model="naive-bayes", model_args={"alpha": 1.0}, **SMOKE)
+    plain = RunSpec(model="naive-bayes", **SMOKE)
+    explicit = RunSpec(model="naive-bayes", model_args={"alpha": 1.0}, **SMOKE)
     assert plain.spec_hash() == explicit.spec_hash()
     assert plain.filename() == f"naive-bayes_{plain.spec_hash()}.json"
-    other_budget = CellSpec(
+    other_budget = RunSpec(
         model="naive-bayes", **{**SMOKE, "overrides": {**SMOKE["overrides"], "P": 256}}
     )
-    other_alpha = CellSpec(model="naive-bayes", model_args={"alpha": 0.5}, **SMOKE)
-    labelled = CellSpec(model="naive-bayes", label="nb", **SMOKE)
+    other_alpha = RunSpec(model="naive-bayes", model_args={"alpha": 0.5}, **SMOKE)
+    labelled = RunSpec(model="naive-bayes", label="nb", **SMOKE)
     hashes = {s.spec_hash() for s in (plain, other_budget, other_alpha, labelled)}
     assert len(hashes) == 4
     assert labelled.filename().startswith("nb_")
@@ -32,21 +32,21 @@ def test_hash_ignores_spelling_but_not_content():
 
 def test_request_errors_name_the_option_as_typed():
     with pytest.raises(UsageError, match=r"--model-arg alpah=1 is invalid"):
-        CellSpec(model="naive-bayes", model_args={"alpah": 1}, **SMOKE).request()
+        RunSpec(model="naive-bayes", model_args={"alpah": 1}, **SMOKE).resolve()
     with pytest.raises(UsageError, match=r"--set P=0 is invalid for suite 'smoke'"):
-        CellSpec(model="prior", suite="smoke", overrides={"P": 0}).request()
+        RunSpec(model="prior", suite="smoke", overrides={"P": 0}).resolve()
     with pytest.raises(UsageError, match=r"unknown model 'priorr'; did you mean 'prior'"):
-        CellSpec(model="priorr", **SMOKE).request()
+        RunSpec(model="priorr", **SMOKE).resolve()
 
 
 def test_run_cell_writes_the_run_of_hbench_run(tmp_path):
-    spec = CellSpec(model="naive-bayes", **SMOKE)
+    spec = RunSpec(model="naive-bayes", **SMOKE)
     spec = pickle.loads(pickle.dumps(spec))  # what a process pool or a Dask worker receives
     path = run_cell(spec, str(tmp_path), threads=1)
     assert path == str(tmp_path / spec.filename())
     result = read_result(path)
     assert result.extra["cell"]["hash"] == spec.spec_hash()
     assert result.extra["cell"]["spec"] == json.loads(spec.model_dump_json())
-    direct = run_benchmark(spec.request())
+    direct = run_benchmark(spec.resolve())
     assert [m.model_dump() for m in result.metrics] == [m.model_dump() for m in direct.metrics]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

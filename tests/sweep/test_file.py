@@ -42,7 +42,7 @@ def test_grid_expands_axes_per_model(tmp_path):
     assert len({cell.filename for cell in sweep.cells}) == len(sweep.cells)
     cell = sweep.cells[0]
     assert cell.values == {"P": 128, "train_filter": 0, "seed": 0}
-    request = cell.spec.request()
+    request = cell.spec.resolve()
     assert request.suite.train_levels == [0] and request.suite.seeds == [0]
     assert request.suite.n_test == 64 and request.suite.P == 128
     assert {c.values["P"] for c in sweep.cells if c.spec.model == "prior"} == {128}

@@ -11,8 +11,8 @@ from hbench.cli import main  # noqa: E402
 from hbench.errors import UsageError  # noqa: E402
 from hbench.registry.registry import get_registry  # noqa: E402
 from hbench.results import read_result  # noqa: E402
-from hbench.run.harness import Harness, RunRequest  # noqa: E402
-from hbench.run.suites import get_suite  # noqa: E402
+from hbench.run.harness import Harness  # noqa: E402
+from hbench.run.spec import RunSpec  # noqa: E402
 
 TINY = ["d_model=16", "n_layers=2", "d_ff=32", "epochs=2", "warmup_steps=5"]
 
@@ -35,10 +35,10 @@ def test_saved_models_load_back_and_predict_identically(tmp_path, capsys):
     assert not list(tmp_path.glob(".models-*"))  # the staging folder is gone
 
     # Refit the same spec (same seeds) and compare with the loaded model.
-    request = RunRequest(
+    request = RunSpec(
         model="transformer",
-        suite=get_suite("smoke", {"train_filters": "[0, 2]"}),
-        suite_name="smoke",
+        suite="smoke",
+        overrides={"train_filters": [0, 2]},
         model_args=result.spec.model_settings,
         device="cpu",
     )
@@ -104,10 +104,10 @@ def test_check_verifies_the_save_load_round_trip(monkeypatch):
     from hbench_transformer.model import TransformerModel
 
     tiny = dict(value.split("=") for value in TINY)
-    request = RunRequest(
+    request = RunSpec(
         model="transformer",
-        suite=get_suite("smoke", {"train_filters": "[0]"}),
-        suite_name="smoke",
+        suite="smoke",
+        overrides={"train_filters": [0]},
         model_args={k: int(v) for k, v in tiny.items()},
         device="cpu",
     )
@@ -124,5 +124,5 @@ def test_check_verifies_the_save_load_round_trip(monkeypatch):
     monkeypatch.setattr(TransformerModel, "load", lossy_load)
     _, ok, detail = _save_load_check(request)
     assert not ok and "largest change" in detail
-    no_save = RunRequest(model="naive-bayes", suite=request.suite, suite_name="smoke")
+    no_save = RunSpec(model="naive-bayes", suite="smoke", overrides={"train_filters": [0]})
     assert _save_load_check(no_save) is None

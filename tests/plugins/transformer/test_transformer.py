@@ -11,9 +11,9 @@ torch = pytest.importorskip("torch")
 
 from hbench.cli import main  # noqa: E402
 from hbench.errors import UsageError  # noqa: E402
-from hbench.run.harness import Harness, RunRequest  # noqa: E402
-from hbench.run.runner import run_benchmark  # noqa: E402
-from hbench.run.suites import get_suite  # noqa: E402
+from hbench.run.harness import Harness, run_benchmark  # noqa: E402
+from hbench.run.spec import RunSpec  # noqa: E402
+from hbench.run.suites import parse_value  # noqa: E402
 from hbench_transformer.configs import TransformerConfig  # noqa: E402
 from hbench_transformer.model import TransformerModel, checkpoint_steps  # noqa: E402
 
@@ -21,12 +21,12 @@ TINY = {"d_model": 16, "n_layers": 2, "d_ff": 32, "epochs": 3, "epochs_mlm": 3, 
 
 
 def harness(task="root", model_args=None, **overrides) -> Harness:
-    overrides = {"task": f'"{task}"', **{k: str(v) for k, v in overrides.items()}}
+    overrides = {"task": task, **{k: parse_value(str(v)) for k, v in overrides.items()}}
     return Harness(
-        RunRequest(
+        RunSpec(
             model="transformer",
-            suite=get_suite("smoke", overrides),
-            suite_name="smoke",
+            suite="smoke",
+            overrides=overrides,
             model_args={**TINY, **(model_args or {})},
             device="cpu",
         )
@@ -129,10 +129,10 @@ def test_cli_bad_input(capsys, tmp_path, argv, message):
 
 
 def test_run_on_smoke_writes_a_result(tmp_path):
-    request = RunRequest(
+    request = RunSpec(
         model="transformer",
-        suite=get_suite("smoke", {"train_filters": "[0]"}),
-        suite_name="smoke",
+        suite="smoke",
+        overrides={"train_filters": [0]},
         model_args=TINY,
         device="cpu",
     )
@@ -149,10 +149,10 @@ def test_a_foreign_torch_file_is_not_a_checkpoint(tmp_path):
 
 
 def test_learning_dynamics_and_staircase_are_recorded():
-    request = RunRequest(
+    request = RunSpec(
         model="transformer",
-        suite=get_suite("smoke", {"train_filters": "[0]"}),
-        suite_name="smoke",
+        suite="smoke",
+        overrides={"train_filters": [0]},
         model_args={**TINY, "n_checkpoints": 4},
         device="cpu",
     )
@@ -255,13 +255,15 @@ def test_bf16_mixed_precision_gives_probabilities(task):
 def test_fit_progress_reaches_the_caller():
     calls = []
     h = harness(train_filters="[0, 1]", test_filters="[0]", n_ood=0)
-    h.run(fit_progress=lambda done, total, unit: calls.append((done, total, unit)))
-    assert calls == [(e, 3, "epoch") for e in (1, 2, 3)] * 2  # one series per fit
+    h.run(jobs=1, fit_progress=lambda done, total, unit: calls.append((done, total, unit)))
+    # one series per fit, from the model's worker (throttled: the last of a fit always comes)
+    assert {total for _, total, _ in calls} == {3} and {unit for *_, unit in calls} == {"epoch"}
+    assert [done for done, total, _ in calls if done == total] == [3, 3]
 
 
 def test_the_result_records_the_resolved_preset():
     h = harness(train_filters="[0]", test_filters="[0]", n_ood=0)
-    resolved = h.run()["extra"]["resolved_model_config"]
+    resolved = h.run().extra["resolved_model_config"]
     assert resolved["preset"] == "cpu" and resolved["d_model"] == 16  # given
     assert resolved["lr"] == 3e-3 and resolved["batch_size"] == 128  # from the preset
     assert resolved["schedule"] == "constant" and resolved["remask"] is True

@@ -1,0 +1,174 @@
+"""Score a model from Python in one call, and get exactly the data a model's fit receives.
+
+``hbench.evaluate`` is ``hbench run`` for a script or a notebook: the same `RunSpec`, the same
+harness, the same `RunResult`. It accepts a registered model's name (run in an isolated worker,
+like the CLI), a model class or zero-argument factory (a fresh model per fit), or a model
+object with ``fit``/``predict`` (fitted anew for each training level); the last two run in this
+process and their results say so. ``hbench.task_data`` hands over the training or test
+questions of one seed and filter level, for a training loop of your own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from hbench.contracts import TaskData
+from hbench.errors import invalid
+from hbench.results import RunResult
+
+
+def _spec(
+    model: str,
+    suite: str,
+    task: str | None,
+    seeds: Sequence[int] | None,
+    train_filters: Sequence[int] | None,
+    overrides: Mapping[str, Any] | None,
+    model_args: Mapping[str, Any] | None,
+    task_args: Mapping[str, Any] | None,
+    device: str,
+    threads: int,
+    official: bool = False,
+    grammar_seeds: Sequence[int] | None = None,
+):
+    from hbench.run.spec import RunSpec
+
+    merged = dict(overrides or {})
+    if task is not None:
+        merged["task"] = task
+    if seeds is not None:
+        merged["seeds"] = [int(s) for s in seeds]
+    if train_filters is not None:
+        merged["train_filters"] = sorted({int(k) for k in train_filters})
+    return RunSpec(
+        model=model,
+        suite=suite,
+        overrides=merged,
+        model_args=dict(model_args or {}),
+        task_args=dict(task_args or {}),
+        device=device,
+        threads=threads,
+        official=official,
+        grammar_seeds=list(grammar_seeds) if grammar_seeds is not None else None,
+    )
+
+
+def evaluate(
+    model: Any,
+    suite: str = "cpu",
+    task: str | None = None,
+    *,
+    seeds: Sequence[int] | None = None,
+    train_filters: Sequence[int] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    model_args: Mapping[str, Any] | None = None,
+    task_args: Mapping[str, Any] | None = None,
+    device: Literal["auto", "cpu", "cuda"] = "auto",
+    threads: int = 1,
+    jobs: int | None = None,
+    in_process: bool | None = None,
+    official: bool = False,
+    grammar_seeds: Sequence[int] | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Train ``model`` at every training filter level of ``suite`` and score it against exact
+    inference; the typed `RunResult` (``.table()``, ``.headline``).
+
+    ``model`` is a registered name (``"transformer"``; options in ``model_args``), a class or
+    zero-argument factory, or an object with ``fit(train, spec, callbacks)`` and
+    ``predict(data)``. ``overrides`` changes suite fields (``{"P": 4096}``); ``seeds``,
+    ``train_filters`` and ``task`` are shortcuts for three of them. ``threads`` is each fit's
+    thread count, ``jobs`` how many fits run at once. With ``out`` the result is also written
+    there as a JSON file (its path in ``result.path``). Bad options raise
+    `hbench.UsageError` before any training.
+    """
+    from hbench.progress import progress as bar
+    from hbench.registry.registry import get_registry
+    from hbench.run.harness import Harness
+    from hbench.run.spec import python_spelling
+
+    registry = get_registry()
+    in_memory = not isinstance(model, str)
+    if in_memory and not (callable(model) or hasattr(model, "fit")):
+        raise invalid(
+            "model", model, "a registered name, a model class or factory, or an object with fit"
+        )
+    if in_memory and not callable(getattr(model, "predict", None)) and not callable(model):
+        raise invalid("model", model, "an object with fit() and predict()")
+    name = model if isinstance(model, str) else "prior"  # any registered model: options unused
+    spec = _spec(
+        name,
+        suite,
+        task,
+        seeds,
+        train_filters,
+        overrides,
+        model_args if not in_memory else None,
+        task_args,
+        device,
+        threads,
+        official,
+        grammar_seeds,
+    )
+    if in_memory and model_args:
+        raise invalid("model_args", dict(model_args), "only with a registered model's name")
+    run = spec.resolve(registry, python_spelling)
+    folder = Path(out) if out is not None else None
+    if folder is not None:
+        from hbench.results.files import output_folder
+
+        output_folder(folder, "out")
+    harness = Harness(run, registry, model=model if in_memory else None)
+    with bar(len(run.fits), f"{harness.model_name} on {suite}/{run.task}", unit="fit") as advance:
+        if not progress:
+            advance = None
+        result = harness.run(jobs=jobs, in_process=in_process, progress=advance)
+    if folder is not None:
+        from hbench.results import write_result
+
+        result._path = write_result(result, folder, field="out")
+    return result
+
+
+def task_data(
+    suite: str = "cpu",
+    task: str | None = None,
+    *,
+    level: int = 0,
+    split: Literal["train", "test", "ood"] = "train",
+    seed: int = 0,
+    overrides: Mapping[str, Any] | None = None,
+    task_args: Mapping[str, Any] | None = None,
+) -> TaskData:
+    """The questions of one seed and filter level, exactly as a run builds them.
+
+    ``split="train"`` is what a model's ``fit`` receives (P questions with their answers);
+    ``"test"`` the test questions of that level, with the oracle's answers BP_level attached as
+    ``data.oracle`` (n_queries, q); ``"ood"`` uniformly random sequences, with BP_level's
+    answers as ``data.oracle`` and no targets.
+    """
+    from hbench.registry.registry import get_registry
+    from hbench.run.harness import Harness
+    from hbench.run.spec import python_spelling
+
+    if split not in ("train", "test", "ood"):
+        raise invalid("split", split, "one of 'train', 'test', 'ood'")
+    registry = get_registry()
+    spec = _spec("prior", suite, task, [seed], None, overrides, None, task_args, "cpu", 1)
+    run = spec.resolve(registry, python_spelling)
+    if not 0 <= level <= run.suite.depth:
+        raise invalid("level", level, f"a filter level in [0, {run.suite.depth}]")
+    harness = Harness(run, registry)
+    if split == "train":
+        return harness.train_data(seed, level)
+    key: int | str = level if split == "test" else "ood"
+    if split == "ood" and not run.suite.n_ood:
+        raise invalid("split", split, f"a suite with n_ood > 0 ({suite!r} has none)")
+    data = harness.test_data(seed, key)
+    return data.with_oracle(harness.oracle_answers(seed, key, level))
+
+
+__all__ = ["evaluate", "task_data"]

@@ -1,0 +1,611 @@
+"""The wall between a model and the answers: a model's ``fit`` and ``predict`` in a process of
+its own, or (for debugging and privileged reference models) in this one.
+
+An isolated model lives in a fresh interpreter (never a fork of the harness, whose memory
+holds the grammar), joined to the harness by two pipes. The worker receives exactly what the
+model contract gives a model: its name and validated options, the `TaskSpec`, the training
+`TaskData`, the test inputs without answers, a seed and a device; it sends back probabilities.
+The grammar, the oracle, the harness, the suite and other fits' data never exist there.
+Everything the worker sends is parsed as JSON and ``.npy`` arrays, never unpickled, so a
+hostile model cannot run code in the harness either. An audit hook in the worker records
+imports of hbench's grammar, oracle and harness modules and reads of files outside the model's
+own during fit and predict; the result lists what it saw.
+
+Both kinds of handle offer the same four calls (`ModelHandle`), so the harness runs a fit the
+same way wherever the model lives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from hbench.contracts import PrivilegedAccess, TaskData, TaskSpec
+from hbench.errors import PluginError, UsageError
+
+#: Key of a test set: a filter level, or "ood" for uniformly random sequences.
+TestKey = int | str
+
+#: ``on_checkpoint(label, seconds, predictions per test level)``: learning dynamics.
+CheckpointHook = Callable[[float | str, float, Mapping[int, np.ndarray]], None]
+ProgressHook = Callable[[int, int, str], None]
+
+#: Modules whose import by a model during fit or predict is flagged: they hold the grammar,
+#: the oracle, the harness or the registry that rebuilds them.
+WATCHED_MODULES = (
+    "hbench_tree",
+    "hbench.run.harness",
+    "hbench.run.oracle_table",
+    "hbench.run.suites",
+    "hbench.registry.loading",
+    "hbench.analysis",
+)
+
+#: File suffixes of code and compiled libraries, which any import reads.
+_CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pth", ".dylib", ".dll")
+
+
+@dataclass
+class FitReport:
+    """What a fit says about itself: training seconds (checkpoint evaluations excluded), and
+    the optional ``num_parameters()`` and ``resolved_config()`` of the fitted model."""
+
+    fit_s: float
+    num_parameters: Any = None
+    resolved_config: Any = None
+    audit: list[str] = field(default_factory=list)
+
+
+class ModelHandle(Protocol):
+    """A fresh model, wherever it runs: fit once, then predict on the test sets by key."""
+
+    isolation: str  # "process" or "in-process"
+
+    def fit(
+        self,
+        train: TaskData,
+        spec: TaskSpec,
+        seed: int,
+        tests: Mapping[TestKey, TaskData],
+        on_checkpoint: CheckpointHook | None,
+        on_progress: ProgressHook | None,
+    ) -> FitReport: ...
+
+    def predict(self, key: TestKey) -> np.ndarray: ...
+
+    def save(self, path: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+# --- the callbacks a model sees ---------------------------------------------------------------
+
+
+@dataclass
+class Callbacks:
+    """The `FitCallbacks` handed to a model (in either process)."""
+
+    seed: int
+    device_choice: str
+    privileged: PrivilegedAccess | None = None
+    on_checkpoint: Callable[[float | str], None] | None = None
+    on_progress: ProgressHook | None = None
+    checkpoints: list[float | str] = field(default_factory=list)
+
+    @property
+    def device(self) -> str:
+        """Resolved on first use: a model that never asks never imports torch."""
+        from hbench.run.devices import resolve_device
+
+        return resolve_device(self.device_choice)
+
+    def checkpoint(self, label: float | str) -> None:
+        self.checkpoints.append(label)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(label)
+
+    def progress(self, done: int, total: int, unit: str = "step") -> None:
+        if self.on_progress is not None:
+            self.on_progress(done, total, unit)
+
+
+def _checkpoint_predictions(
+    model: Any, tests: Mapping[TestKey, TaskData]
+) -> tuple[dict[int, np.ndarray], float]:
+    """The model's predictions on every filter level's test set, and the seconds they took."""
+    start = time.perf_counter()
+    predictions = {
+        key: np.asarray(model.predict(data), dtype=np.float64)
+        for key, data in tests.items()
+        if key != "ood"
+    }
+    return predictions, time.perf_counter() - start
+
+
+def _optional(model: Any, name: str) -> Any:
+    method = getattr(model, name, None)
+    return method() if callable(method) else None
+
+
+# --- in this process ----------------------------------------------------------------------------
+
+
+class InProcessModel:
+    """A model in the harness's own process: for privileged reference models (which are handed
+    the grammar anyway), for in-memory model objects, and for ``--in-process`` debugging."""
+
+    isolation = "in-process"
+
+    def __init__(
+        self,
+        model: Any,
+        device: str,
+        threads: int,
+        access: PrivilegedAccess | None = None,
+    ) -> None:
+        self.model, self.device, self.threads = model, device, threads
+        self.access = access
+        self.tests: Mapping[TestKey, TaskData] = {}
+
+    def fit(self, train, spec, seed, tests, on_checkpoint, on_progress) -> FitReport:
+        self.tests = {key: data.without_targets() for key, data in tests.items()}
+        spent = [0.0]
+
+        def checkpoint(label: float | str) -> None:
+            if on_checkpoint is None:
+                return
+            predictions, seconds = _checkpoint_predictions(self.model, self.tests)
+            spent[0] += seconds
+            on_checkpoint(label, time.perf_counter() - start - spent[0], predictions)
+
+        callbacks = Callbacks(seed, self.device, self.access, checkpoint, on_progress)
+        with _thread_limit(self.threads):
+            start = time.perf_counter()
+            self.model.fit(train, spec, callbacks)
+            fit_s = time.perf_counter() - start - spent[0]
+        return FitReport(
+            fit_s,
+            _optional(self.model, "num_parameters"),
+            _optional(self.model, "resolved_config"),
+        )
+
+    def predict(self, key: TestKey) -> np.ndarray:
+        with _thread_limit(self.threads):
+            return self.model.predict(self.tests[key])
+
+    def save(self, path: str) -> bool:
+        if not callable(getattr(self.model, "save", None)):
+            return False
+        self.model.save(path)
+        return True
+
+    def close(self) -> None:
+        self.tests = {}
+
+
+class _thread_limit:
+    """Run a block with ``threads`` threads for BLAS/OpenMP and torch, then restore them."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+
+    def __enter__(self) -> None:
+        from threadpoolctl import threadpool_limits
+
+        self.limits = threadpool_limits(limits=self.threads)
+        torch = sys.modules.get("torch")
+        self.torch_threads = torch.get_num_threads() if torch is not None else None
+        if torch is not None:
+            torch.set_num_threads(self.threads)
+
+    def __exit__(self, *exc: object) -> None:
+        self.limits.restore_original_limits()
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            # torch may have been imported by the model inside the block
+            torch.set_num_threads(self.torch_threads or _budget())
+
+
+def _budget() -> int:
+    from hbench.run.threads import thread_budget
+
+    return thread_budget()
+
+
+# --- in a worker process ------------------------------------------------------------------------
+
+
+def import_path(obj: Any) -> str | None:
+    """``module:qualname`` of a module-level class or function, or None (a lambda, a local)."""
+    if isinstance(obj, str):
+        return obj
+    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
+    if not module or not name or "<" in name or module == "__main__":
+        return None
+    return f"{module}:{name}"
+
+
+def _resolve(path: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _pack(
+    kind: str, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None
+) -> bytes:
+    """A message the harness can read without unpickling: JSON header, then ``.npz`` bytes."""
+    arrays = arrays or {}
+    header = json.dumps({"kind": kind, "meta": meta, "arrays": sorted(arrays)}).encode()
+    body = io.BytesIO()
+    if arrays:
+        np.savez(body, **{name: np.asarray(value) for name, value in arrays.items()})
+    return len(header).to_bytes(8, "little") + header + body.getvalue()
+
+
+def _unpack(message: bytes) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+    size = int.from_bytes(message[:8], "little")
+    header = json.loads(message[8 : 8 + size].decode())
+    arrays: dict[str, np.ndarray] = {}
+    if header["arrays"]:
+        with np.load(io.BytesIO(message[8 + size :]), allow_pickle=False) as data:
+            arrays = {name: data[name] for name in header["arrays"]}
+    return str(header["kind"]), dict(header["meta"]), arrays
+
+
+class _Audit:
+    """Records, while active, imports of watched modules and reads of files that are neither
+    code nor inside the Python installation, the temporary folder or the model's own paths."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, tempfile.gettempdir(), *allowed}
+        self.roots = tuple(os.path.realpath(r) + os.sep for r in roots if r)
+        self.active = False
+        self.events: list[str] = []
+
+    def note(self, text: str) -> None:
+        if text not in self.events and len(self.events) < 50:
+            self.events.append(text)
+
+    def __call__(self, event: str, args: tuple) -> None:
+        if not self.active:
+            return
+        if event == "import":
+            name = str(args[0])
+            if any(name == w or name.startswith(w + ".") for w in WATCHED_MODULES):
+                self.note(f"import {name}")
+        elif event == "open":
+            path, mode = args[0], args[1]
+            if not isinstance(path, str) or (isinstance(mode, str) and "r" not in mode):
+                return
+            real = os.path.realpath(path)
+            if real.startswith(("/proc/", "/sys/", "/dev/")) or real.endswith(_CODE_SUFFIXES):
+                return
+            if not (real + os.sep).startswith(self.roots) and not real.startswith(self.roots):
+                self.note(f"read {real}")
+
+
+def worker_main(conn: Any, init: dict[str, Any] | None = None) -> None:
+    """The worker process: build the model, then serve fit/predict/save until told to close."""
+    try:
+        init = conn.recv() if init is None else init
+        _watch_parent(init["parent"])
+        from hbench.run.threads import set_thread_budget
+
+        set_thread_budget(int(init["threads"]))
+        config = _resolve(init["config_class"]).model_validate(init["config"])
+        model = _resolve(init["factory"])(config)
+    except BaseException as exc:
+        conn.send_bytes(_pack("error", {"stage": "build", "message": _describe(exc)}))
+        return
+    audit = _Audit(init["allowed"])
+    sys.addaudithook(audit)
+    conn.send_bytes(_pack("ready", {}))
+    tests: dict[TestKey, TaskData] = {}
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        kind = request[0]
+        if kind == "close":
+            return
+        try:
+            audit.active = True
+            if kind == "fit":
+                _, train, spec, seed, device, tests, checkpoints = request
+                reply = _worker_fit(conn, model, train, spec, seed, device, tests, checkpoints)
+                reply[1]["audit"] = list(audit.events)
+                conn.send_bytes(_pack(*reply))
+            elif kind == "predict":
+                probabilities = np.asarray(model.predict(tests[request[1]]))
+                conn.send_bytes(_pack("probs", {}, {"p": probabilities}))
+            elif kind == "save":
+                saved = callable(getattr(model, "save", None))
+                if saved:
+                    model.save(request[1])
+                conn.send_bytes(_pack("saved", {"saved": saved}))
+        except BaseException as exc:  # the model's failure, reported; the harness decides
+            conn.send_bytes(_pack("error", {"stage": kind, "message": _describe(exc)}))
+        finally:
+            audit.active = False
+
+
+def _worker_fit(conn, model, train, spec, seed, device, tests, checkpoints) -> tuple:
+    spent = [0.0]
+    last = [0.0]
+
+    def checkpoint(label: float | str) -> None:
+        if not checkpoints:
+            return
+        predictions, seconds = _checkpoint_predictions(model, tests)
+        spent[0] += seconds
+        meta = {"label": label, "seconds": time.perf_counter() - start - spent[0]}
+        arrays = {str(k): v for k, v in predictions.items()}
+        conn.send_bytes(_pack("checkpoint", meta, arrays))
+
+    def progress(done: int, total: int, unit: str = "step") -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 0.2 or done >= total:
+            last[0] = now
+            conn.send_bytes(_pack("progress", {"done": done, "total": total, "unit": unit}))
+
+    callbacks = Callbacks(seed, device, None, checkpoint, progress)
+    start = time.perf_counter()
+    model.fit(train, spec, callbacks)
+    fit_s = time.perf_counter() - start - spent[0]
+    meta = {
+        "fit_s": fit_s,
+        "num_parameters": _jsonable(_optional(model, "num_parameters")),
+        "resolved_config": _jsonable(_optional(model, "resolved_config")),
+    }
+    return ("fitted", meta)
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` if JSON can carry it (ints of any size as text), else its repr."""
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return {"__unserialisable__": repr(value)[:200]}
+    return value
+
+
+def _describe(exc: BaseException) -> str:
+    kind = "usage" if isinstance(exc, UsageError) else type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{kind}: {text}"[:2000]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watch_parent(harness: int) -> None:
+    """Exit when the harness's process dies, even by SIGKILL: the kernel's parent-death signal
+    on Linux (the forkserver that started this worker exits with the harness), and a watcher
+    thread everywhere, for the harness itself."""
+    import contextlib
+    import threading
+
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if not _alive(harness):
+        os._exit(1)
+
+    def watch() -> None:
+        while _alive(harness):
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="hbench-watch-harness").start()
+
+
+class _Pipes:
+    """Two one-way pipes used as one connection: ``recv``/``send`` pickles (harness to
+    worker, which trusts the harness), ``recv_bytes``/``send_bytes`` carry `_pack` messages."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        from multiprocessing.connection import Connection
+
+        self.reader = Connection(read_fd, writable=False)
+        self.writer = Connection(write_fd, readable=False)
+
+    def send(self, obj: Any) -> None:
+        self.writer.send(obj)
+
+    def recv(self) -> Any:
+        return self.reader.recv()
+
+    def send_bytes(self, data: bytes) -> None:
+        self.writer.send_bytes(data)
+
+    def recv_bytes(self) -> bytes:
+        return self.reader.recv_bytes()
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+
+class IsolatedModel:
+    """A model in a worker process of its own (see the module docstring).
+
+    The worker is a fresh interpreter (``python -m hbench.run.worker``) joined by two pipes,
+    not a `multiprocessing` child: it starts from any process, a Dask worker's (daemonic)
+    included, and shares no memory with the harness."""
+
+    isolation = "process"
+
+    def __init__(
+        self,
+        factory: str,
+        config: Any,
+        *,
+        threads: int,
+        device: str,
+        label: str,
+        allowed: list[str],
+    ) -> None:
+        import subprocess
+
+        self.label = label
+        self.device = device
+        to_child_read, to_child_write = os.pipe()
+        to_parent_read, to_parent_write = os.pipe()
+        env = {**os.environ, **{name: str(threads) for name in _thread_env()}}
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "hbench.run.worker",
+                    str(to_child_read),
+                    str(to_parent_write),
+                ],
+                pass_fds=(to_child_read, to_parent_write),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        finally:
+            os.close(to_child_read)
+            os.close(to_parent_write)
+        self.conn = _Pipes(to_parent_read, to_child_write)
+        init = {
+            "factory": factory,
+            "config_class": import_path(type(config)),
+            "config": config.model_dump(mode="json"),
+            "threads": threads,
+            "allowed": allowed,
+            "parent": os.getpid(),
+        }
+        self.conn.send(init)
+        self._expect("ready", "build")
+
+    def _receive(self, stage: str) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+        try:
+            message = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            try:
+                code = self.process.wait(timeout=5)
+            except Exception:
+                code = None
+            raise PluginError(
+                f"{self.label} failed in {stage}: its worker process died (exit code {code})"
+            ) from None
+        try:
+            kind, meta, arrays = _unpack(message)
+        except Exception as exc:
+            raise PluginError(
+                f"{self.label} failed in {stage}: its worker sent an unreadable message ({exc})"
+            ) from None
+        if kind == "error":
+            text = str(meta.get("message", ""))
+            if text.startswith("usage: "):
+                raise UsageError(f"{self.label}: {text.removeprefix('usage: ')}")
+            raise PluginError(f"{self.label} failed in {meta.get('stage', stage)}: {text}")
+        return kind, meta, arrays
+
+    def _expect(self, expected: str, stage: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        kind, meta, arrays = self._receive(stage)
+        if kind != expected:
+            raise PluginError(f"{self.label} failed in {stage}: unexpected message {kind!r}")
+        return meta, arrays
+
+    def fit(self, train, spec, seed, tests, on_checkpoint, on_progress) -> FitReport:
+        answers_free = {key: data.without_targets() for key, data in tests.items()}
+        checkpoints = on_checkpoint is not None
+        self.conn.send(("fit", train, spec, seed, self.device, answers_free, checkpoints))
+        while True:
+            kind, meta, arrays = self._receive("fit")
+            if kind == "checkpoint" and on_checkpoint is not None:
+                predictions = {int(k): v for k, v in arrays.items()}
+                on_checkpoint(meta.get("label"), float(meta.get("seconds", 0.0)), predictions)
+            elif kind == "progress" and on_progress is not None:
+                on_progress(int(meta["done"]), int(meta["total"]), str(meta.get("unit", "step")))
+            elif kind == "fitted":
+                audit = [str(event) for event in meta.get("audit", [])]
+                return FitReport(
+                    float(meta["fit_s"]),
+                    meta.get("num_parameters"),
+                    meta.get("resolved_config"),
+                    audit,
+                )
+
+    def predict(self, key: TestKey) -> np.ndarray:
+        self.conn.send(("predict", key))
+        _, arrays = self._expect("probs", "predict")
+        return arrays["p"]
+
+    def save(self, path: str) -> bool:
+        self.conn.send(("save", path))
+        meta, _ = self._expect("saved", "save")
+        return bool(meta.get("saved"))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(("close",))
+        try:
+            self.process.wait(timeout=10)
+        except Exception:
+            self.process.kill()
+            self.process.wait()
+        self.conn.close()
+
+
+def model_files(factory: str) -> list[str]:
+    """Folders a model may read freely: its plugin's package (data files shipped with it)."""
+    module_name = factory.partition(":")[0].split(".")[0]
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return []
+    locations = list(getattr(spec, "submodule_search_locations", None) or [])
+    return [str(p) for p in locations]
+
+
+__all__ = [
+    "Callbacks",
+    "FitReport",
+    "InProcessModel",
+    "IsolatedModel",
+    "ModelHandle",
+    "import_path",
+    "model_files",
+    "worker_main",
+]
+
+
+def _thread_env() -> tuple[str, ...]:
+    from hbench.run.threads import THREAD_ENV
+
+    return THREAD_ENV
+
+
+if __name__ == "__main__":  # python -m hbench.run.worker READ_FD WRITE_FD
+    worker_main(_Pipes(int(sys.argv[1]), int(sys.argv[2])))
