@@ -79,6 +79,7 @@ class LevelMetrics(BaseModel):
     agree: float
     agree_train: float
     n_queries: int
+    task_metrics: dict[str, Any] | None = None  # a task's own scores (next-token: bits/token)
 
     @field_validator("k_test", mode="before")
     @classmethod

@@ -49,11 +49,14 @@ def _seed(*parts: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(p) for p in parts])
 
 
-def test_data(grammar: Any, task: Any, n: int, seed: int, level: int) -> TaskData:
-    """The test questions of a seed at a filter level (``grammar`` is filtered at that level).
+def test_data(
+    grammar: Any, task: Any, n: int, seed: int, level: int, internal: bool = False
+) -> TaskData:
+    """The test questions of a seed at a filter level (``grammar`` is filtered at that level;
+    ``internal``: the task asks about internal nodes, so the sample keeps them).
 
     One definition for the harness and `hbench oracle-table`, so their numbers agree."""
-    sample = grammar.sample(n, _seed(seed, _TEST, level))
+    sample = grammar.sample(n, _seed(seed, _TEST, level), internal=internal)
     rng = np.random.default_rng(_seed(seed, _TEST_TASK, level))
     return task.make(sample, task.spec(grammar), rng)
 
@@ -108,7 +111,11 @@ class Harness:
         self._tests: dict[tuple[int, int | str], TaskData] = {}
         self._answers: dict[tuple[int, int | str, int], np.ndarray] = {}
         self._lock = threading.RLock()
-        self.task_spec = self.task.spec(self.grammar(self.suite.seeds[0]))
+        self.internal = bool(getattr(self.task, "needs_internal_nodes", False))
+        first = self.suite.seeds[0]
+        self.task_spec = self.task.spec(self.grammar(first))
+        for level in sorted({*self.suite.train_levels, *self.suite.test_levels}):
+            self.task.spec(self.filtered(first, level))  # a task refuses a level it cannot ask
 
     # --- the grammar of each seed ------------------------------------------------------------
 
@@ -152,7 +159,7 @@ class Harness:
         """The P training questions of a seed at a filter level, with their answers."""
         grammar = self.filtered(seed, level)
         budget = self.suite.budget(self.suite.task)
-        sample = grammar.sample(budget, _seed(seed, _TRAIN, level))
+        sample = grammar.sample(budget, _seed(seed, _TRAIN, level), internal=self.internal)
         rng = np.random.default_rng(_seed(seed, _TRAIN_TASK, level))
         return self.task.make(sample, self.task_spec, rng)
 
@@ -165,12 +172,22 @@ class Harness:
                     n = self.suite.n_ood
                     rng = np.random.default_rng(_seed(seed, _OOD))
                     length = self.task_spec.length
-                    leaves = rng.integers(0, self.grammar(seed).q, size=(n, length))
-                    sample = Sample(roots=np.zeros(n, dtype=np.int64), leaves=leaves)
+                    grammar = self.grammar(seed)
+                    leaves = rng.integers(0, grammar.q, size=(n, length))
+                    # random sequences have no tree: nodes are placeholders, answers unused
+                    arity = int(getattr(grammar, "arity", 2))
+                    nodes = (
+                        {d: np.zeros((n, arity**d), np.int64) for d in range(1, grammar.depth)}
+                        if self.internal
+                        else {}
+                    )
+                    sample = Sample(np.zeros(n, dtype=np.int64), leaves, nodes)
                     data = self.task.make(sample, self.task_spec, rng).without_targets()
                 else:
                     grammar = self.filtered(seed, int(level))
-                    data = test_data(grammar, self.task, self.suite.n_test, seed, int(level))
+                    data = test_data(
+                        grammar, self.task, self.suite.n_test, seed, int(level), self.internal
+                    )
                 self._tests[key] = data
             return self._tests[key]
 
@@ -180,12 +197,18 @@ class Harness:
         with self._lock:
             if key not in self._answers:
                 data = self.test_data(seed, data_level)
-                post = self.oracle.posteriors(
-                    self.filtered(seed, oracle_level),
-                    self.task.oracle_leaves(data, self.task_spec),
-                    full=self.task.needs_leaf_posteriors,
-                )
-                self._answers[key] = self.task.oracle_answers(post, data)
+                grammar = self.filtered(seed, oracle_level)
+                exact = getattr(self.task, "exact_answers", None)
+                if callable(exact):  # a task with a faster exact path (next-token)
+                    answers = exact(self.oracle, grammar, data, self.task_spec)
+                else:
+                    post = self.oracle.posteriors(
+                        grammar,
+                        self.task.oracle_leaves(data, self.task_spec),
+                        full=self.task.needs_leaf_posteriors,
+                    )
+                    answers = self.task.oracle_answers(post, data)
+                self._answers[key] = answers
             return self._answers[key]
 
     def test_keys(self) -> list[int | str]:
@@ -262,6 +285,9 @@ class Harness:
             bp_test = bp_train if key == "ood" else self.oracle_answers(seed, key, int(key))
             oracle_s += time.perf_counter() - start
             scores = score_queries(probabilities, bp_test, bp_train, data.targets, self.task_spec.q)
+            extra = getattr(self.task, "metrics", None)
+            if callable(extra):  # task-specific scores (next-token: cross-entropy, entropy)
+                scores["task_metrics"] = extra(probabilities, bp_test, data, self.task_spec)
             metrics.append(LevelMetrics(seed=seed, k_train=k_train, k_test=key, **scores))
         return metrics, predict_s, oracle_s
 

@@ -136,6 +136,15 @@ class NextTokenTask:
         slots = as_index(data.query_rows) if self.masked else self._query_slots(data)
         return answers.reshape(-1, answers.shape[-1])[slots]
 
+    def metrics(
+        self, probs: np.ndarray, oracle: np.ndarray, data: TaskData, spec: TaskSpec
+    ) -> dict[str, Any]:
+        """The language-modelling scores the harness records next to accuracy and KL
+        (`next_token_metrics`: cross-entropy, exact entropy, excess loss, perplexities)."""
+        return next_token_metrics(
+            probs, oracle, data.targets, data.query_positions, length=spec.length
+        )
+
 
 def next_token_probabilities(result: Any) -> np.ndarray:
     """The (n, L, q) probabilities out of whatever an oracle's ``next_token`` returns."""
