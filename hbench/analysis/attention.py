@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -224,9 +225,12 @@ def run(args: argparse.Namespace) -> int:
             advance=advance,
         )
     npz = save_npz(base.with_suffix(".npz"), arrays)
+    from hbench.analysis.figures import run_title
+
+    title = run_title(loaded.result)
     figures = [
-        attention_grid(entries, arrays, base.with_name(base.name + ".png")),
-        block_profiles(entries, base.with_name(base.name + "_blocks.png")),
+        *attention_grid(entries, arrays, base.with_name(base.name + ".png"), title),
+        *block_profiles(entries, base.with_name(base.name + "_blocks.png"), title),
     ]
     report = AttentionReport(
         result=str(loaded.path),
@@ -278,57 +282,94 @@ def table(report: AttentionReport) -> str:
 # --- the figures ---------------------------------------------------------------------------------
 
 
-def attention_grid(entries: list[ModelAttention], arrays: dict, path) -> object:
-    """Rows: layers; columns: trained models (training level); each cell the mean matrix."""
+def _seeds(entries: Sequence[ModelAttention]) -> str:
+    seeds = sorted({e.seed for e in entries})
+    return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ",".join(map(str, seeds))
+
+
+def attention_grid(
+    entries: list[ModelAttention], arrays: dict, path, title: str = ""
+) -> list[Path]:
+    """Rows: layers; columns: trained models (training level); each cell the mean matrix.
+
+    One colour scale for every panel (0 to the largest weight of any), so that panels compare,
+    with one colour bar. Dashed white lines mark the boundaries of the layer's best block
+    (multiples of 2^j*); dotted grey ones the blocks of 2^(l-k) leaves that filtering at the
+    training level k keeps intact, where the paper expects the blocks to stop growing."""
+    from hbench.analysis.figures import save_figure
+
     plt = common.pyplot()
     n_layers = len(entries[0].layers)
+    length = arrays[entries[0].array].shape[-1]
+    depth = length.bit_length() - 1
+    vmax = max(float(arrays[entry.array].max()) for entry in entries)
     figure, axes = plt.subplots(
         n_layers,
         len(entries),
-        figsize=(2.3 * len(entries) + 0.8, 2.3 * n_layers + 0.6),
+        figsize=(2.6 * len(entries) + 1.4, 2.6 * n_layers + 0.9),
         squeeze=False,
+        layout="constrained",
     )
+    several_seeds = len({e.seed for e in entries}) > 1
+    ticks = list(range(0, length, max(1, length // 8)))
+    image = None
     for column, entry in enumerate(entries):
         matrices = arrays[entry.array]
+        kept = 1 << max(0, depth - entry.k_train)  # the blocks filtering keeps intact
         for row, layer in enumerate(entry.layers):
             ax = axes[row, column]
-            ax.imshow(matrices[row], cmap="viridis", vmin=0, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(f"best block {layer.best_block}", fontsize=8)
+            image = ax.imshow(
+                matrices[row], cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest"
+            )
+            ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
+            ax.set_yticks(ticks, [str(t) for t in ticks], fontsize=7)
+            for block, style in ((kept, ":"), (layer.best_block, "--")):
+                color = "0.85" if style == ":" else "white"
+                for edge in range(block, length, block) if 1 < block < length else ():
+                    ax.axvline(edge - 0.5, color=color, linestyle=style, lw=0.9)
+                    ax.axhline(edge - 0.5, color=color, linestyle=style, lw=0.9)
+            heading = f"best block {layer.best_block}"
             if row == 0:
-                seed = f"s{entry.seed} " if len({e.seed for e in entries}) > 1 else ""
-                ax.set_title(
-                    f"{seed}k_train={entry.k_train}\nbest block {layer.best_block}", fontsize=9
-                )
+                seed = f"seed {entry.seed}, " if several_seeds else ""
+                heading = f"{seed}k_train={entry.k_train}\n{heading}"
+            ax.set_title(heading, fontsize=8)
             if column == 0:
-                ax.set_ylabel(f"layer {layer.layer}")
-    figure.suptitle("mean attention (rows: query, columns: attended token)", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+                ax.set_ylabel(f"layer {layer.layer}\nquery position", fontsize=8)
+            if row == n_layers - 1:
+                ax.set_xlabel("attended position", fontsize=8)
+    figure.colorbar(image, ax=axes, shrink=0.6, label="mean attention weight")
+    figure.suptitle(
+        f"mean attention: {title}, {_seeds(entries)}\n(dashed: best block; dotted: blocks"
+        " of 2^(l-k_train) that filtering keeps intact)",
+        fontsize=10,
+    )
+    return save_figure(figure, path)
 
 
-def block_profiles(entries: list[ModelAttention], path) -> object:
+def block_profiles(entries: list[ModelAttention], path, title: str = "") -> list[Path]:
     """Excess over uniform against block size, one panel per model, one line per layer."""
+    from hbench.analysis.figures import save_figure
+
     plt = common.pyplot()
     figure, axes = plt.subplots(
-        1, len(entries), figsize=(3.2 * len(entries) + 0.6, 3.2), squeeze=False, sharey=True
+        1, len(entries), figsize=(3.4 * len(entries) + 0.8, 3.6), squeeze=False, sharey=True
     )
+    several_seeds = len({e.seed for e in entries}) > 1
     for ax, entry in zip(axes[0], entries, strict=True):
         js = list(range(len(entry.layers[0].excess)))
         for layer in entry.layers:
             (line,) = ax.plot(js, layer.excess, marker="o", label=f"layer {layer.layer}")
             color = line.get_color()
             ax.plot([layer.best_j], [layer.excess[layer.best_j]], "*", ms=13, color=color)
-        ax.set(xlabel="block size", title=f"k_train={entry.k_train}")
+        seed = f"seed {entry.seed}, " if several_seeds else ""
+        ax.set(xlabel="block size 2^j", title=f"{seed}k_train={entry.k_train}")
         ax.set_xticks(js, [str(1 << j) for j in js])
         ax.axhline(0, color="grey", lw=0.6)
+        ax.grid(alpha=0.25)
     axes[0, 0].set_ylabel("in-block mass - uniform")
     axes[0, -1].legend(fontsize=7)
-    figure.suptitle("block score per layer (star: best block)", fontsize=10)
+    figure.suptitle(
+        f"block score per layer (star: best block): {title}, {_seeds(entries)}", fontsize=10
+    )
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -352,10 +353,12 @@ def run(args: argparse.Namespace) -> int:
         models=entries,
         figures=[],
     )
-    figure = heatmaps(report, base.with_name(base.name + ".png"))
-    report.figures.append(figure.name)
+    from hbench.analysis.figures import run_title
+
+    figures = heatmaps(report, base.with_name(base.name + ".png"), run_title(loaded.result))
+    report.figures.extend(f.name for f in figures)
     path = common.write_report(report, base.with_suffix(".json"))
-    return common.finish(args, "probe", report, table(report), [path, figure])
+    return common.finish(args, "probe", report, table(report), [path, *figures])
 
 
 def _fmt(value: float | None) -> str:
@@ -395,17 +398,21 @@ def table(report: ProbeReport) -> str:
     return "\n".join(lines)
 
 
-def heatmaps(report: ProbeReport, path):
-    """One heatmap per model: layers x depths, with BP's row below a gap."""
+def heatmaps(report: ProbeReport, path, title: str = "") -> list[Path]:
+    """One heatmap per model: layers x depths, with BP's row below a gap; one colour scale
+    (accuracy 0 to 1) and one colour bar for all panels, chance marked on it."""
+    from hbench.analysis.figures import save_figure
+
     plt = common.pyplot()
     entries = report.models
     n_rows = len(entries[0].accuracy) + 1
     figure, axes = plt.subplots(
         1,
         len(entries),
-        figsize=(0.9 * len(report.depths) * len(entries) + 2.2, 0.45 * n_rows + 1.6),
+        figsize=(0.9 * len(report.depths) * len(entries) + 2.4, 0.45 * n_rows + 1.8),
         squeeze=False,
     )
+    several_seeds = len({e.seed for e in entries}) > 1
     image = None
     for ax, entry in zip(axes[0], entries, strict=True):
         grid = np.array(
@@ -416,14 +423,16 @@ def heatmaps(report: ProbeReport, path):
         ax.axhline(n_rows - 1.5, color="white", lw=2)
         ax.set_xticks(range(len(report.depths)), [str(d) for d in report.depths])
         ax.set_yticks(range(n_rows), [*map(str, range(n_rows - 1)), "BP"])
-        ax.set(xlabel="ancestor depth d (0 = root)", title=f"k_train={entry.k_train}")
-    axes[0, 0].set_ylabel("layer")
-    figure.colorbar(image, ax=axes[0].tolist(), fraction=0.03)
+        seed = f"seed {entry.seed}, " if several_seeds else ""
+        ax.set(xlabel="ancestor depth d (0 = root)", title=f"{seed}k_train={entry.k_train}")
+    axes[0, 0].set_ylabel("layer (0: embeddings)")
+    figure.colorbar(image, ax=axes[0].tolist(), fraction=0.03, label="probe accuracy")
+    seeds = sorted({e.seed for e in entries})
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ",".join(map(str, seeds))
     figure.suptitle(
-        f"{report.probe} probe accuracy (last row: Bayes-optimal; blank: no such node)",
+        f"{report.probe} probe accuracy: {title}, {which}\n(last row: Bayes-optimal;"
+        " blank: no such node)",
         fontsize=10,
-        y=1.03,
+        y=1.06,
     )
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -99,8 +99,12 @@ def test_command_writes_json_arrays_and_figures(runs, capsys):
             assert layer.best_block == 1 << layer.best_j
     with np.load(base.with_suffix(".npz")) as arrays:
         np.testing.assert_allclose(arrays["s0_k0"].sum(axis=-1), 1.0, atol=1e-5)
+    assert sorted(report.figures) == [
+        f"{result.stem}_attention{part}.{fmt}" for part in ("", "_blocks") for fmt in ("pdf", "png")
+    ]
     for name in report.figures:
-        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+        magic = b"\x89PNG" if name.endswith(".png") else b"%PDF"
+        assert (out / name).read_bytes()[:4] == magic
     first = json.loads(base.with_suffix(".json").read_text())
     assert main([*argv, "--quiet"]) == 0  # seeded: the same numbers again
     assert json.loads(base.with_suffix(".json").read_text()) == first

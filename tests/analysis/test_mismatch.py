@@ -81,11 +81,14 @@ def test_all_on_a_trained_transformer_writes_every_file(runs, capsys):
     assert names == [
         "_attention.json",
         "_attention.npz",
+        "_attention.pdf",
         "_attention.png",
+        "_attention_blocks.pdf",
         "_attention_blocks.png",
         "_mismatch.json",
         "_mismatch.png",
         "_probe.json",
+        "_probe.pdf",
         "_probe.png",
     ]
 
