@@ -36,7 +36,15 @@ from hbench.results import LevelMetrics, ResolvedSpec, RunResult, SavedModel, Ti
 from hbench.run.dynamics import DynamicsRecorder
 from hbench.run.scoring import headline, score_queries, validate_probabilities
 from hbench.run.spec import ResolvedRun, RunSpec
-from hbench.run.worker import Callbacks, FitReport, InProcessModel, IsolatedModel, import_path
+from hbench.run.worker import (
+    CHECKPOINT_SEQUENCES,
+    Callbacks,
+    FitReport,
+    InProcessModel,
+    IsolatedModel,
+    head,
+    import_path,
+)
 
 #: Streams of the run's randomness, kept apart so that changing one never shifts another.
 _TRAIN, _TRAIN_TASK, _TEST, _TEST_TASK, _OOD, _MODEL = range(6)
@@ -355,12 +363,18 @@ class Harness:
         tests = {key: self.test_data(seed, key) for key in keys}
         # the training level's own test set, for learning dynamics
         own = tests[k_train] if k_train in tests else self.test_data(seed, k_train)
-        checkpoint_tests = {**{k: v for k, v in tests.items() if k != "ood"}, k_train: own}
+        # checkpoints see the head of each test set (`worker.head`), answers cut to match
+        checkpoint_tests = {
+            k: head(v, CHECKPOINT_SEQUENCES)
+            for k, v in {**tests, k_train: own}.items()
+            if k != "ood"
+        }
+        own_queries = checkpoint_tests[k_train].n_queries
         recorder = DynamicsRecorder(
             seed,
             k_train,
             {k: d.targets for k, d in checkpoint_tests.items() if k in self.suite.test_levels},
-            {j: self.oracle_answers(seed, k_train, j) for j in self.suite.levels},
+            {j: self.oracle_answers(seed, k_train, j)[:own_queries] for j in self.suite.levels},
         )
 
         def on_checkpoint(label, seconds, predictions) -> None:
