@@ -124,15 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Examples of the commands whose modules do not give their own yet (`examples` there wins).
 EXAMPLES: dict[str, list[str]] = {
-    "run": [
-        "hbench run --model transformer                  # the paper's encoder on the cpu suite",
-        "hbench run --model naive-bayes --train-filter 0 --set P=4096 --seeds 0,1,2",
-        "hbench run --model bp --task mlm --json          # the exact-inference ceiling",
-    ],
-    "check": [
-        "hbench check --model naive-bayes    # the model contract on the smoke suite",
-        "hbench check --model my-model --task mlm",
-    ],
     "leaderboard": [
         "hbench leaderboard show --suite cpu --task root",
         "hbench leaderboard build",

@@ -519,8 +519,23 @@ class IsolatedModel:
             "allowed": allowed,
             "parent": os.getpid(),
         }
-        self.conn.send(init)
+        self._send(init, "build")
         self._expect("ready", "build")
+
+    def _send(self, request: tuple, stage: str) -> None:
+        try:
+            self.conn.send(request)
+        except OSError:  # a broken pipe: the worker is gone; say how it ended
+            self._died(stage)
+
+    def _died(self, stage: str) -> None:
+        try:
+            code = self.process.wait(timeout=5)
+        except Exception:
+            code = None
+        raise PluginError(
+            f"{self.label} failed in {stage}: its worker process died (exit code {code})"
+        ) from None
 
     def _receive(self, stage: str) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
         try:
@@ -555,7 +570,7 @@ class IsolatedModel:
     def fit(self, train, spec, seed, tests, on_checkpoint, on_progress) -> FitReport:
         answers_free = {key: data.without_targets() for key, data in tests.items()}
         checkpoints = on_checkpoint is not None
-        self.conn.send(("fit", train, spec, seed, self.device, answers_free, checkpoints))
+        self._send(("fit", train, spec, seed, self.device, answers_free, checkpoints), "fit")
         while True:
             kind, meta, arrays = self._receive("fit")
             if kind == "checkpoint" and on_checkpoint is not None:
@@ -573,12 +588,12 @@ class IsolatedModel:
                 )
 
     def predict(self, key: TestKey) -> np.ndarray:
-        self.conn.send(("predict", key))
+        self._send(("predict", key), "predict")
         _, arrays = self._expect("probs", "predict")
         return arrays["p"]
 
     def save(self, path: str) -> bool:
-        self.conn.send(("save", path))
+        self._send(("save", path), "save")
         meta, _ = self._expect("saved", "save")
         return bool(meta.get("saved"))
 

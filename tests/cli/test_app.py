@@ -434,3 +434,40 @@ def test_ctrl_c_during_start_up_has_no_traceback(tmp_path, delay: float) -> None
     assert "Traceback" not in err and "Exception ignored" not in err
     if process.returncode == 130:
         assert err.startswith("hbench: interrupted") and err.count("\n") == 1
+
+
+def test_sigterm_during_a_run_with_saved_models_leaves_nothing(tmp_path) -> None:
+    """The trained models are staged in a hidden folder that an interrupted run removes; the
+    model's worker process goes with the run."""
+    import psutil
+
+    process = _start(
+        tmp_path,
+        "run",
+        "--model",
+        "transformer",
+        "--suite",
+        "smoke",
+        "--save-models",
+        "--quiet",
+        "--out",
+        "out",
+        "--model-arg",
+        "epochs=200",
+        "--jobs",
+        "1",
+    )
+    try:
+        _wait_for(lambda: any((tmp_path / "out").glob(".models-*.tmp")), process)
+        time.sleep(1.0)
+        workers = psutil.Process(process.pid).children(recursive=True)
+        assert workers  # the model's worker
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    assert "Traceback" not in err
+    assert list((tmp_path / "out").iterdir()) == []
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []

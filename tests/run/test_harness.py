@@ -197,3 +197,50 @@ def test_num_parameters_is_recorded_when_the_model_reports_it(tmp_path):
     bp = run_benchmark(request("bp"))
     assert bp.num_parameters is None  # no such capability: the leaderboard shows a dash
     assert read_result(write_result(prior, tmp_path)).num_parameters == 4
+
+
+def test_a_result_is_the_same_whatever_jobs_and_threads_are_recorded():
+    spec = request("naive-bayes", "mlm", seeds="[0, 1]")
+    one_by_one = run_benchmark(spec, jobs=1)
+    together = run_benchmark(spec, jobs=4)
+    strip = {"timings", "created", "wall_s", "environment"}
+    assert one_by_one.model_dump(exclude=strip) == together.model_dump(exclude=strip)
+    assert together.spec.threads == 1 and together.isolation == "process"
+    two_threads = run_benchmark(spec.model_copy(update={"threads": 2}), jobs=1)
+    assert two_threads.spec.threads == 2
+    assert spec.spec_hash() != spec.model_copy(update={"threads": 2}).spec_hash()
+
+
+def test_an_official_run_draws_grammars_and_a_replay_is_identical():
+    spec = request("naive-bayes", seeds="[0, 1]", train_filters="[0]")
+    official = run_benchmark(spec.model_copy(update={"official": True}))
+    seeds = official.spec.grammar_seeds
+    assert official.spec.official and len(seeds) == 2 and len(set(seeds)) == 2
+    replay = run_benchmark(spec.model_copy(update={"official": True, "grammar_seeds": seeds}))
+    assert [m.model_dump() for m in replay.metrics] == [m.model_dump() for m in official.metrics]
+    public = run_benchmark(spec)
+    assert public.spec.grammar_seeds is None
+    assert [m.acc_bp for m in public.metrics] != [m.acc_bp for m in official.metrics]
+
+
+def test_a_model_that_crashes_in_its_worker_is_named_and_a_killed_worker_is_reported():
+    import os
+    import signal
+
+    from hbench.run.worker import IsolatedModel
+
+    registry = hbench.registry.registry.get_registry()
+    entry = registry.get("model", "naive-bayes")
+    handle = IsolatedModel(
+        entry.factory,
+        entry.validate_config({}),
+        threads=1,
+        device="cpu",
+        label="model 'naive-bayes'",
+        allowed=[],
+    )
+    os.kill(handle.process.pid, signal.SIGKILL)
+    handle.process.wait()
+    with pytest.raises(PluginError, match=r"naive-bayes.*worker process died \(exit code -9\)"):
+        handle.predict(0)
+    handle.close()
