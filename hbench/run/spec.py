@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hbench.errors import invalid
+from hbench.errors import UsageError, invalid
 
 if TYPE_CHECKING:
     from hbench.registry.registry import Registration, Registry
@@ -116,6 +116,10 @@ class RunSpec(BaseModel):
         model_config = _validate(model_entry, "model", self.model_args, spell)
         task_entry = registry.get("task", suite.task)
         task_config = _validate(task_entry, "task", self.task_args, spell)
+        refuse = getattr(model_config, "check_task", None)  # optional (CONTRIBUTING)
+        reason = refuse(suite.task, task_config) if callable(refuse) else None
+        if reason:
+            raise UsageError(f"model {self.model!r} cannot do task {suite.task!r}: {reason}")
         if self.grammar_seeds is not None:
             if not self.official:
                 raise invalid(

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: Tasks tree-em reads training evidence for and answers (see `hbench_baselines.tree_em`).
+TREE_EM_TASKS = ("root", "mlm", "next-token")
+
+
+def _view(task_config: BaseModel) -> str | None:
+    return getattr(task_config, "view", None)
+
 
 class PriorConfig(BaseModel):
     """The class prior has no options: add-one smoothing is part of its definition."""
@@ -23,6 +30,16 @@ class NaiveBayesConfig(BaseModel):
         description="additive (Laplace) smoothing of every count (1: add-one)",
     )
 
+    def check_task(self, task: str, task_config: BaseModel) -> str | None:
+        """Why naive Bayes cannot do a task (None: it can): every unmasked token is a
+        feature, so in next-token's causal view it would read the very symbol it is asked."""
+        if task == "next-token" and _view(task_config) == "causal":
+            return (
+                "naive Bayes reads every token it is given, and the causal view gives it the"
+                " answers; use the masked view (--task-arg view=masked)"
+            )
+        return None
+
 
 class BPModelConfig(BaseModel):
     """Exact belief propagation as a model."""
@@ -34,3 +51,39 @@ class BPModelConfig(BaseModel):
         ge=0,
         description="filter level BP assumes (default: the training data's level)",
     )
+
+
+class TreeEMConfig(BaseModel):
+    """Expectation-maximisation of a tree grammar of known shape (arity, depth)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arity: int = Field(
+        2, ge=2, description="children per node s; the depth is log_s of the sequence length"
+    )
+    per_level: bool = Field(
+        True, description="one production tensor per level (false: one shared by all levels)"
+    )
+    iterations: int = Field(200, ge=1, description="most EM iterations per restart")
+    tolerance: float = Field(
+        1e-6,
+        ge=0,
+        allow_inf_nan=False,
+        description="stop when the log-likelihood improves by less than this fraction",
+    )
+    restarts: int = Field(
+        4, ge=1, description="EM runs from random starts; the most likely fit is kept"
+    )
+    smoothing: float = Field(
+        0.01,
+        ge=0,
+        allow_inf_nan=False,
+        description="Dirichlet pseudo-count added to every production and root count",
+    )
+
+    def check_task(self, task: str, task_config: BaseModel) -> str | None:
+        """Why tree-em cannot do a task (None: it can): it reads training evidence and
+        answers for root, mlm and next-token only (both views)."""
+        if task not in TREE_EM_TASKS:
+            return f"tree-em answers the tasks {', '.join(TREE_EM_TASKS)}"
+        return None

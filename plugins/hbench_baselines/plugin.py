@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hbench import hookimpl
 
-from .configs import BPModelConfig, NaiveBayesConfig, PriorConfig
+from .configs import BPModelConfig, NaiveBayesConfig, PriorConfig, TreeEMConfig
 
 
 @hookimpl
@@ -24,6 +24,12 @@ def hbench_register_models(register) -> None:
         "hbench_baselines.models:NaiveBayesModel",
         NaiveBayesConfig,
         description="naive Bayes per query position from training counts; exact for root at k=l",
+    )
+    register(
+        "tree-em",
+        "hbench_baselines.tree_em:TreeEMModel",
+        TreeEMConfig,
+        description="tree of known shape (arity), rules fitted by EM, answers by BP of the fit",
     )
     register(
         "bp",
