@@ -8,7 +8,7 @@ from types import ModuleType
 
 from hbench.analysis import all as all_analyses
 from hbench.analysis import attention, mismatch, probe, sample_complexity
-from hbench.cli.app import examples
+from hbench.cli.options import examples
 
 #: analysis name -> module (``HELP``, ``add_arguments(parser)``, ``run(args) -> int``).
 ANALYSES: dict[str, ModuleType] = {

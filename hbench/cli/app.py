@@ -24,32 +24,22 @@ from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 
 from hbench import __version__
-from hbench.errors import HbenchError, UsageError
 
 #: What runs a command: the parsed arguments in, the exit code out.
+from hbench.cli.options import examples, json_flag
+from hbench.errors import HbenchError, UsageError
+
 Handler = Callable[[argparse.Namespace], int]
+
+__all__ = ["build_parser", "examples", "json_flag", "main"]  # the helpers: `hbench.cli.options`
 
 
 def command_groups() -> tuple[ModuleType, ...]:
     """The command groups, in the order of ``hbench --help``. Imported here, not at the top,
-    so that a group can import its helpers (`examples`, `json_flag`) from this module."""
-    from hbench.cli import analyze, data, leaderboard, new_plugin, run, sweep
+    so that importing `hbench.cli` stays light."""
+    from hbench.cli import analyze, data, leaderboard, new_plugin, reproduce, run, sweep
 
-    return (data, run, sweep, analyze, leaderboard, new_plugin)
-
-
-def examples(
-    parser: argparse.ArgumentParser, lines: Sequence[str], description: str | None = None
-) -> argparse.ArgumentParser:
-    """Give a command's ``--help`` its one-line description and a few examples.
-
-    ``lines`` are shown as written, each under ``examples:`` (a trailing ``# comment`` says what
-    it does); ``description`` defaults to the command's ``help=`` one-liner."""
-    if description is not None:
-        parser.description = description
-    parser.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines)
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    return parser
+    return (data, run, sweep, analyze, reproduce, leaderboard, new_plugin)
 
 
 #: The flags every command takes, before or after its name: (flag, help).
@@ -60,14 +50,6 @@ GLOBAL_FLAGS = (
 
 #: ``--json`` before the command; after it, each command that reports something has its own.
 JSON_HELP = "print the report as JSON on stdout (commands that report something)"
-
-
-def json_flag(parser: argparse.ArgumentParser, help: str = "print JSON") -> None:
-    """Give a command ``--json``, which also works before its name (``hbench --json CMD``).
-
-    A command that adds its own ``--json`` (``action="store_true"``) gets the same behaviour
-    from `build_parser`; this is the short way to add one."""
-    parser.add_argument("--json", action="store_true", help=help)
 
 
 def subparsers(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:

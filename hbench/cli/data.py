@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from hbench import __version__
-from hbench.cli import run as cli_run
-from hbench.cli.app import examples
+from hbench.cli.options import add_key_values, examples
 from hbench.errors import UsageError, invalid
 
 #: ``hbench list`` takes plural names; the registry's kinds are singular.
@@ -55,9 +54,7 @@ def _grammar_options(parser: argparse.ArgumentParser, *, filter_level: bool) -> 
         "--productions", help="explicit production tensor M[a, b, c], a (q, q, q) .npy"
     )
     group.add_argument("--root-prior", help="root prior, a (q,) .npy (default uniform)")
-    cli_run.add_key_values(
-        group, "--grammar-arg", "any other option of the grammar plugin (repeatable)"
-    )
+    add_key_values(group, "--grammar-arg", "any other option of the grammar plugin (repeatable)")
     group.add_argument(
         "--filter-plugin", default="hierarchical", help="filter plugin (default: %(default)s)"
     )
@@ -272,7 +269,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     if args.kind == "suites":
-        return cli_run.cmd_list_suites(args.json)
+        return cmd_list_suites(args.json)
     kind = LIST_KINDS[args.kind]
     items = _registry().items(kind)
     if args.json:
@@ -370,4 +367,49 @@ def cmd_oracle_table(args: argparse.Namespace) -> int:
         print(json.dumps({**table.to_json(), "meta": meta}, indent=2))
     else:
         print(table.render())
+    return 0
+
+
+def cmd_list_suites(as_json: bool) -> int:
+    from tabulate import tabulate
+
+    from hbench.run.suites import SUITES
+
+    if as_json:
+        print(json.dumps({name: s.model_dump(mode="json") for name, s in SUITES.items()}, indent=2))
+        return 0
+    rows = [
+        [
+            s.name,
+            s.task,
+            s.q,
+            s.depth,
+            s.sigma,
+            s.P,
+            s.P_mlm or s.P,
+            s.n_test,
+            s.n_ood,
+            "yes" if s.leaderboard else "-",
+            s.description,
+        ]
+        for s in SUITES.values()
+    ]
+    print(
+        tabulate(
+            rows,
+            headers=[
+                "suite",
+                "task",
+                "q",
+                "depth",
+                "sigma",
+                "P",
+                "P (mlm)",
+                "n_test",
+                "n_ood",
+                "leaderboard",
+                "description",
+            ],
+        )
+    )
     return 0

@@ -24,7 +24,7 @@ def add_parsers(
     sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 ) -> dict[str, Callable[[argparse.Namespace], int]]:
     """Add ``leaderboard``, ``validate`` and ``submit``; return their handlers."""
-    from hbench.cli.app import examples
+    from hbench.cli.options import examples
     from hbench.leaderboard.tree import DEFAULT_ROOT
 
     p = sub.add_parser("leaderboard", help="render, print, check or compare leaderboard rows")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from hbench.cli.app import examples
+from hbench.cli.options import examples
 
 
 def add_parsers(

@@ -19,46 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from hbench.cli.app import examples
+from hbench.cli.options import add_key_values, examples, int_list, positive_int
 from hbench.errors import invalid
 from hbench.run.spec import DEVICES
-
-
-def key_value(text: str) -> tuple[str, str]:
-    """argparse type of a KEY=VALUE option."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value.strip()
-
-
-def positive_int(text: str) -> int:
-    """argparse type of an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
-def int_list(text: str) -> list[int]:
-    """argparse type of comma-separated integers >= 0 (seeds)."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers like 0,1,2, got {text!r}") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"expected integers >= 0 like 0,1,2, got {text!r}")
-    return values
-
-
-def add_key_values(parser, flag: str, help: str) -> None:
-    """A repeatable KEY=VALUE option (--model-arg, --grammar-arg, --set ...)."""
-    parser.add_argument(
-        flag, type=key_value, action="append", default=[], metavar="KEY=VALUE", help=help
-    )
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -510,35 +473,4 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"model {args.model!r} failed {len(failed)} check(s): {', '.join(failed)}")
         return 1
     print(f"model {args.model!r} passes the contract checks")
-    return 0
-
-
-def cmd_list_suites(as_json: bool) -> int:
-    from tabulate import tabulate
-
-    from hbench.run.suites import SUITES
-
-    if as_json:
-        print(json.dumps({name: s.model_dump(mode="json") for name, s in SUITES.items()}, indent=2))
-        return 0
-    rows = [
-        [s.name, s.q, s.depth, s.sigma, s.P, s.P_mlm or s.P, s.n_test, s.n_ood, s.description]
-        for s in SUITES.values()
-    ]
-    print(
-        tabulate(
-            rows,
-            headers=[
-                "suite",
-                "q",
-                "depth",
-                "sigma",
-                "P",
-                "P (mlm)",
-                "n_test",
-                "n_ood",
-                "description",
-            ],
-        )
-    )
     return 0

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hbench.cli.app import examples
+from hbench.cli.options import examples
 from hbench.errors import UsageError, invalid
 
 

@@ -9,8 +9,8 @@ from hbench.results.files import (
     result_filename,
     write_result,
 )
+from hbench.results.rows import RESULT_COLUMNS, TABLE_COLUMNS
 from hbench.results.schema import (
-    RESULT_COLUMNS,
     SCHEMA_VERSION,
     Environment,
     LevelMetrics,
@@ -24,6 +24,7 @@ from hbench.results.table import load_results
 __all__ = [
     "RESULT_COLUMNS",
     "SCHEMA_VERSION",
+    "TABLE_COLUMNS",
     "Environment",
     "LevelMetrics",
     "ResolvedSpec",

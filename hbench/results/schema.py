@@ -35,29 +35,6 @@ if TYPE_CHECKING:
 #: records ``threads`` and ``label``).
 SCHEMA_VERSION = 3
 
-#: Columns of `load_results`, in order.
-RESULT_COLUMNS = [
-    "run",
-    "suite",
-    "suite_hash",
-    "task",
-    "model",
-    "seed",
-    "k_train",
-    "k_test",
-    "acc",
-    "acc_bp",
-    "acc_bp_train",
-    "chance",
-    "kl_bp",
-    "kl_bp_train",
-    "agree",
-    "agree_train",
-    "n_queries",
-    "normalised_accuracy",
-    "privileged",
-    "created",
-]
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -200,7 +177,7 @@ class RunResult(BaseModel):
 
     def table(self) -> pd.DataFrame:
         """One row per (seed, k_train, k_test) with ``normalised_accuracy``, as a DataFrame."""
-        from hbench.results.table import frame, result_rows
+        from hbench.results.rows import frame, result_rows
 
         return frame(result_rows(self, self._path.stem if self._path is not None else ""))
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from hbench.errors import UsageError
 from hbench.registry.loading import one_line
-from hbench.run.spec import run_cell
+from hbench.sweep.cell import run_cell
 from hbench.sweep.file import Cell
 
 EXECUTORS = ("local", "dask")

@@ -2,7 +2,7 @@
 
 A sweep names a suite, the tasks, the models (each with its options) and the axes to vary: the
 training budget P, the training filter level, the seed, or any other suite field. Every
-combination is a cell: one `RunSpec`, run by `hbench.run.spec.run_cell` wherever an executor puts
+combination is a cell: one `RunSpec`, run by `hbench.sweep.cell.run_cell` wherever an executor puts
 it. The whole grid is validated before anything runs (a misspelt model or field is refused at
 once, not after an hour of other cells), and a cell whose result file (named by its spec hash)
 already exists is skipped, so a sweep interrupted anywhere resumes where it stopped.

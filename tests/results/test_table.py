@@ -14,7 +14,7 @@ from result_runs import make_result
 from hbench.cli import main
 from hbench.errors import UsageError
 from hbench.results import load_results, write_result
-from hbench.results.table import RUN_COLUMNS, TABLE_COLUMNS
+from hbench.results.rows import RUN_COLUMNS, TABLE_COLUMNS
 from hbench.run.suites import SUITES
 
 

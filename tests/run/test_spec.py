@@ -10,7 +10,8 @@ import pytest
 from hbench.errors import UsageError
 from hbench.results import read_result
 from hbench.run.harness import run_benchmark
-from hbench.run.spec import RunSpec, run_cell
+from hbench.run.spec import RunSpec
+from hbench.sweep.cell import run_cell
 
 SMOKE = {"suite": "smoke", "overrides": {"P": 128, "n_test": 64, "n_ood": 0, "seeds": [0]}}
 
