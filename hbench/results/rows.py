@@ -13,7 +13,6 @@ from hbench.run.scoring import normalised_accuracy
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hbench.results.schema import RunResult
 
 #: Columns of `load_results`, in order.
 RESULT_COLUMNS = [
@@ -52,8 +51,8 @@ TABLE_COLUMNS = [
 ]
 
 
-def result_rows(result: RunResult, run: str) -> list[dict[str, Any]]:
-    """The rows of one result (see `load_results`); ``run`` names it (its file's stem)."""
+def result_rows(result: Any, run: str) -> list[dict[str, Any]]:
+    """The rows of one `RunResult` (see `load_results`); ``run`` names it (its file's stem)."""
     spec = result.spec
     shared = {
         "label": getattr(spec, "label", None) or spec.model,
