@@ -7,7 +7,7 @@ import shlex
 import sys
 from collections.abc import Callable
 
-from hbench.cli.app import examples
+from hbench.cli.options import examples
 
 
 def add_parsers(

@@ -1,0 +1,143 @@
+"""Accuracy against the training budget P, with the Bayes-optimal accuracy as reference lines.
+
+The paper's Fig. 3 plots the test accuracy of models trained on P sequences against P, with
+BP's accuracy of each filter level as a horizontal line the curves should reach; its Fig. 1(f)
+compares curves of the same kind for classifiers trained from scratch and from a pretrained
+encoder. This module reads such a sweep's results (in-sample cells only: k_test = k_train)
+into points with their uncertainty, mean ± standard error over seeds, or with one seed the
+binomial standard error of the test set, and draws them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BudgetPoint:
+    """One (label, task, training level, P): accuracy and normalised accuracy over seeds."""
+
+    label: str
+    task: str
+    k_train: int
+    P: int
+    seeds: int
+    acc: float
+    acc_se: float
+    acc_bp: float
+    chance: float
+    norm: float
+    norm_se: float
+
+
+def binomial_se(p: float, n: int) -> float:
+    """Standard error of a proportion ``p`` measured on ``n`` independent questions."""
+    return math.sqrt(max(p * (1 - p), 0.0) / n) if n > 0 else float("nan")
+
+
+def mean_se(values: Sequence[float], fallback: float) -> float:
+    """Standard error of the mean over seeds; ``fallback`` (a binomial error) with one seed."""
+    values = np.asarray(values, dtype=float)
+    if values.size > 1:
+        return float(values.std(ddof=1) / math.sqrt(values.size))
+    return fallback
+
+
+def collect(folder: str | Path) -> list[BudgetPoint]:
+    """The in-sample points of every result under ``folder`` (a sweep's ``results``)."""
+    import warnings
+
+    from hbench.results.table import load_results
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = load_results(folder)
+    table = table[(table["k_test"].astype(str) == table["k_train"].astype(str))]
+    table = table[table["acc"].notna()]
+    points = []
+    for (label, task, k, P), group in table.groupby(["label", "task", "k_train", "P"]):
+        acc, acc_bp = float(group["acc"].mean()), float(group["acc_bp"].mean())
+        chance = float(group["chance"].iloc[0])
+        n = int(group["n_queries"].iloc[0])
+        acc_se = mean_se(group["acc"], binomial_se(acc, n))
+        scale = acc_bp - chance
+        norm = (acc - chance) / scale if scale > 0 else float("nan")
+        norm_se = mean_se(group["normalised_accuracy"], acc_se / scale if scale > 0 else 0.0)
+        points.append(
+            BudgetPoint(
+                str(label),
+                str(task),
+                int(k),
+                int(P),
+                len(group),
+                acc,
+                acc_se,
+                acc_bp,
+                chance,
+                norm,
+                norm_se,
+            )
+        )
+    return sorted(points, key=lambda p: (p.label, p.task, p.k_train, p.P))
+
+
+def accuracy_figure(
+    points: Sequence[BudgetPoint], path: Path, title: str, *, lines: str = "k_train"
+) -> list[Path]:
+    """Test accuracy against P (log), mean ± s.e.; dashed: BP's accuracy, dotted: chance.
+
+    ``lines="k_train"``: one panel per label, a curve per training level (Fig. 3);
+    ``lines="label"``: one panel per training level, a curve per label (Fig. 1(f))."""
+    from matplotlib.lines import Line2D
+
+    from hbench.analysis.common import pyplot
+    from hbench.analysis.figures import _legend_below, save_figure
+
+    plt = pyplot()
+    panel_key = "label" if lines == "k_train" else "k_train"
+    panels = sorted({getattr(p, panel_key) for p in points}, key=str)
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(4.8 * len(panels) + 0.6, 4.4), squeeze=False, sharey=True
+    )
+    curves = sorted({getattr(p, lines) for p in points}, key=str)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        mine = [p for p in points if getattr(p, panel_key) == panel]
+        handles = []
+        for index, curve in enumerate(curves):
+            these = sorted((p for p in mine if getattr(p, lines) == curve), key=lambda p: p.P)
+            if not these:
+                continue
+            color = f"C{index}"
+            name = f"k={curve}" if lines == "k_train" else str(curve)
+            handle = ax.errorbar(
+                [p.P for p in these],
+                [p.acc for p in these],
+                yerr=[p.acc_se for p in these],
+                color=color,
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=name,
+            )
+            handles.append(handle)
+            if lines == "k_train":
+                ax.axhline(these[-1].acc_bp, color=color, linestyle="--", lw=0.9)
+        if lines != "k_train":
+            ax.axhline(mine[0].acc_bp, color="0.2", linestyle="--", lw=1.0)
+        ax.axhline(mine[0].chance, color="0.45", linestyle=":", lw=1.0)
+        handles.append(Line2D([], [], color="0.3", linestyle="--", label="BP accuracy"))
+        handles.append(Line2D([], [], color="0.45", linestyle=":", label="chance 1/q"))
+        ax.set_xscale("log", base=2)
+        heading = str(panel) if lines == "k_train" else f"k_train={panel}"
+        ax.set(xlabel="training budget P", title=heading)
+        ax.grid(alpha=0.25, which="both")
+        _legend_below(ax, handles=handles)
+    axes[0, 0].set_ylabel("test accuracy (in-sample, mean ± s.e.)")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return save_figure(figure, path)

@@ -1,0 +1,60 @@
+"""``hbench reproduce``: the paper's claims, each checked as a number, in one command.
+
+`make_plan` fixes the experiments of a scale (smoke, cpu, paper); `Runner` runs them through
+the harness, the sweeps and the analyses into one folder, each part at most once (a rerun
+resumes); `judge_all` turns the folder's files into one section per claim (statement,
+pre-declared criterion, numbers with their uncertainty, verdict); `write_report` renders
+REPORT.md and report.html. `reproduce` does all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from hbench.reproduce.plan import SCALES, Plan, make_plan
+
+__all__ = ["SCALES", "Plan", "make_plan", "report_only", "reproduce"]
+
+
+def reproduce(
+    scale: str = "smoke",
+    out: str | Path | None = None,
+    *,
+    device: str = "auto",
+    jobs: int | None = None,
+    log: Callable[[str], None] | None = None,
+    command: str | None = None,
+) -> list[Path]:
+    """Run (or resume) every part of ``scale`` into ``out`` (default ``reproductions/<scale>``)
+    and write the report; returns the paths of REPORT.md and report.html.
+
+    Bad options raise `hbench.UsageError` before any work."""
+    from hbench.errors import invalid
+    from hbench.reproduce.runner import Runner, stderr_log
+    from hbench.results.files import output_folder
+    from hbench.run.devices import DEVICES
+    from hbench.sweep.executors import default_workers
+
+    plan = make_plan(scale)
+    if device not in DEVICES:
+        raise invalid("--device", device, f"one of {', '.join(DEVICES)}")
+    if jobs is not None and (isinstance(jobs, bool) or int(jobs) < 1):
+        raise invalid("--jobs", jobs, "an integer >= 1")
+    folder = output_folder(out if out is not None else Path("reproductions") / scale, "--out")
+    runner = Runner(
+        plan, folder, device=device, jobs=int(jobs or default_workers()), log=log or stderr_log
+    )
+    runner.check()
+    runner.run_all()
+    return report_only(plan, folder, command or f"hbench reproduce --scale {scale}")
+
+
+def report_only(plan: Plan, folder: Path, command: str) -> list[Path]:
+    """Judge every claim on what the folder holds and write the report (no training)."""
+    from hbench.reproduce.claims import judge_all
+    from hbench.reproduce.evidence import Evidence
+    from hbench.reproduce.report import write_report
+
+    evidence = Evidence(Path(folder), plan)
+    return write_report(evidence, judge_all(evidence), command)

@@ -1,0 +1,231 @@
+"""The experiments of one reproduction scale, declared before anything runs.
+
+A plan names every part `hbench reproduce` runs, in order: runs of the harness (one result
+file each, trained models kept for the analyses), sweeps (built-in sweep files, chained where
+one stage needs another's output), and analyses of the runs. Every number a claim's verdict
+is judged by (thresholds, targets) lives in `hbench.reproduce.claims`, fixed in code before
+the run; the plan only says how much is spent on each part.
+
+Scales:
+
+- ``smoke``: seconds per part on the smoke suite with a tiny transformer; it checks the
+  machinery, and its verdicts are "inconclusive at this scale" (it trains too little to judge).
+- ``cpu``: the cpu suite with the transformer's cpu preset (whatever its current settings are:
+  `plugins/hbench_transformer/configs.py`), sized to about 90 minutes on 2 cores.
+- ``paper``: the paper's sizes (the paper suite, the transformer's paper preset) for a GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hbench.errors import invalid
+
+SCALES = ("smoke", "cpu", "paper")
+
+#: The tiny transformer of the smoke scale: enough to exercise every code path in seconds.
+SMOKE_MODEL = {
+    "d_model": 8,
+    "d_ff": 16,
+    "n_layers": 3,
+    "epochs": 3,
+    "epochs_mlm": 3,
+    "batch_size": 64,
+    "warmup_steps": 0,
+}
+
+
+@dataclass(frozen=True)
+class RunPart:
+    """One `hbench run` of the transformer: its result is ``runs/<name>.json`` and its trained
+    models ``runs/<name>_models/``."""
+
+    name: str
+    task: str
+    description: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SweepPart:
+    """Built-in sweep files run one after the other (a chain: a later stage may ``init=`` what
+    an earlier one saved). Paths in the files under ``root`` move to ``<out>/sweeps/<name>``."""
+
+    name: str
+    stages: tuple[str, ...]
+    root: str
+    description: str
+
+
+@dataclass(frozen=True)
+class AnalysisPart:
+    """An analysis of one run (`hbench.analysis.<analysis>`), its report in ``analyses/``."""
+
+    analysis: str
+    run: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.run}_{self.analysis}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one scale runs. ``decisive``: whether the scale trains enough for a verdict
+    other than "inconclusive at this scale"."""
+
+    scale: str
+    suite: str
+    depth: int
+    seeds: list[int]
+    decisive: bool
+    runs: list[RunPart]
+    sweeps: list[SweepPart]
+    analyses: list[AnalysisPart]
+    p_star_target: float
+    budget: str  # the time this scale is sized for, in words
+
+    def run(self, name: str) -> RunPart:
+        return next(part for part in self.runs if part.name == name)
+
+    @property
+    def parts(self) -> list[str]:
+        """Every part's name, in the order they run."""
+        return [
+            *(f"run {p.name}" for p in self.runs),
+            *(f"sweep {p.name}" for p in self.sweeps),
+            *(f"analysis {p.name}" for p in self.analyses),
+        ]
+
+
+def make_plan(scale: str) -> Plan:
+    """The plan of ``scale`` (one of `SCALES`); anything else is a one-line usage error."""
+    if scale not in SCALES:
+        raise invalid("--scale", scale, f"one of {', '.join(SCALES)}")
+    return {"smoke": _smoke, "cpu": _cpu, "paper": _paper}[scale]()
+
+
+def _runs(model: dict[str, Any], checkpoints: int, fewer_layers: int, few: dict) -> list[RunPart]:
+    """The four runs every scale makes: root and mlm at every level with learning dynamics,
+    then fewer layers than l, and another grammar (``few``: the smaller runs' suite fields)."""
+    dynamics = {**model, "n_checkpoints": checkpoints}
+    return [
+        RunPart("root", "root", "root classification at every level", dynamics),
+        RunPart("mlm", "mlm", "masked language modelling at every level", dynamics),
+        RunPart(
+            "fewer-layers",
+            "root",
+            f"root classification with {fewer_layers} layer(s), fewer than l",
+            {**model, "n_layers": fewer_layers},
+            few,
+        ),
+        RunPart(
+            "other-grammar",
+            "root",
+            "root classification on another grammar (grammar seed 1, sigma 2)",
+            model,
+            {**few, "grammar_seed": 1, "sigma": 2.0},
+        ),
+    ]
+
+
+def _analyses(attention: int, probe: tuple[int, int, int], calibration: int) -> list[AnalysisPart]:
+    train, test, steps = probe
+    return [
+        AnalysisPart("calibration", "root", {"sequences": calibration}),
+        AnalysisPart("calibration", "mlm", {"sequences": calibration}),
+        AnalysisPart("attention", "root", {"sequences": attention, "min_excess": 0.05}),
+        AnalysisPart(
+            "probe",
+            "root",
+            {"probe_sequences": train, "probe_test": test, "probe_steps": steps, "hidden": False},
+        ),
+    ]
+
+
+def _smoke() -> Plan:
+    return Plan(
+        scale="smoke",
+        suite="smoke",
+        depth=3,
+        seeds=[0],
+        decisive=False,
+        runs=_runs(SMOKE_MODEL, 6, 1, {"seeds": [0], "train_filters": [0, 3]}),
+        sweeps=[
+            SweepPart(
+                "sample-complexity",
+                ("smoke-sample-complexity",),
+                "results/sweeps/smoke-sample-complexity",
+                "a tiny transformer at two budgets",
+            ),
+            SweepPart(
+                "pretraining",
+                ("smoke-pretraining", "smoke-pretraining-finetune"),
+                "results/sweeps/smoke-pretraining",
+                "mlm pretraining, then root from scratch, frozen and fine-tuned",
+            ),
+        ],
+        analyses=_analyses(256, (128, 64, 30), 256),
+        p_star_target=0.95,
+        budget="about a minute on 2 cores",
+    )
+
+
+def _cpu() -> Plan:
+    return Plan(
+        scale="cpu",
+        suite="cpu",
+        depth=4,
+        seeds=[0, 1],
+        decisive=True,
+        runs=_runs({}, 24, 2, {"seeds": [0]}),
+        sweeps=[
+            SweepPart(
+                "sample-complexity",
+                ("cpu-sample-complexity",),
+                "results/sweeps/cpu-sample-complexity",
+                "P = 2^9 .. 2^14, k = 0, 2, 4, two seeds (the built-in cpu sweep)",
+            ),
+            SweepPart(
+                "pretraining",
+                ("cpu-pretraining", "cpu-pretraining-finetune"),
+                "results/sweeps/cpu-pretraining",
+                "mlm pretraining at k = 0, then root at P = 2^8 .. 2^12",
+            ),
+        ],
+        analyses=_analyses(10_000, (4096, 2048, 1000), 4096),
+        p_star_target=0.90,
+        budget="at most 90 minutes on 2 cores",
+    )
+
+
+def _paper() -> Plan:
+    model = {"preset": "paper"}
+    return Plan(
+        scale="paper",
+        suite="paper",
+        depth=4,
+        seeds=[0, 1, 2],
+        decisive=True,
+        runs=_runs(model, 32, 2, {"seeds": [0, 1, 2]}),
+        sweeps=[
+            SweepPart(
+                "sample-complexity",
+                ("paper",),
+                "results/sweeps/paper",
+                "P = 2^9 .. 2^17, every k, five seeds (the built-in paper sweep)",
+            ),
+            SweepPart(
+                "pretraining",
+                ("paper-pretraining", "paper-pretraining-finetune"),
+                "results/sweeps/paper-pretraining",
+                "mlm pretraining at k = 0, then root at P = 2^8 .. 2^14",
+            ),
+        ],
+        analyses=_analyses(10_000, (8192, 4096, 2000), 10_000),
+        p_star_target=0.95,
+        budget="the paper's sizes: GPU-hours",
+    )
