@@ -18,6 +18,10 @@ from hbench.errors import UsageError
 #: Bumped whenever the data a suite generates changes for the same fields (sampler, seeding).
 DATA_VERSION = 1
 
+#: The grammar whose weights `Suite.sigma` spreads; other grammars (``rhm``) get no sigma
+#: unless their suite's grammar_args names one.
+SIGMA_GRAMMAR = "hierarchical"
+
 
 class Suite(BaseModel):
     """One benchmark preset. Levels default to every filter level 0..depth."""
@@ -81,9 +85,14 @@ class Suite(BaseModel):
         return self.P_mlm if task == "mlm" and self.P_mlm is not None else self.P
 
     def grammar_config(self) -> dict[str, Any]:
-        """The grammar plugin's options: q, depth, sigma, seed and any ``grammar_args``."""
-        base = {"q": self.q, "depth": self.depth, "sigma": self.sigma, "seed": self.grammar_seed}
-        return {**base, **self.grammar_args}
+        """The grammar plugin's options: q, depth, seed, sigma (for the paper's grammar, the
+        only built-in one that has it) and any ``grammar_args``, which may override them
+        (a grammar_args value of None leaves that option at the grammar's default)."""
+        base: dict[str, Any] = {"q": self.q, "depth": self.depth, "seed": self.grammar_seed}
+        if self.grammar == SIGMA_GRAMMAR:
+            base["sigma"] = self.sigma
+        config = {**base, **self.grammar_args}
+        return {key: value for key, value in config.items() if value is not None}
 
     def canonical(self) -> dict[str, Any]:
         """Everything that decides the data, without name or description."""
@@ -103,6 +112,16 @@ class Suite(BaseModel):
 #: disagrees with BP on a fifth of the queries needs about 2 * 10^4 questions; BP answers them
 #: in a fraction of a second, a small model in seconds).
 N_TEST = 1 << 15
+
+#: The Random Hierarchy Model suites (q is v). cpu: P* ~ n_c m^L = 2048 sequences, so P = 2^14
+#: asks a network for the whole hierarchy at a few times the theory's budget; paper-sized:
+#: P* ~ 32 * 8^4 = 2^17 (Cagnetta, Petrini, Tomasini, Favero, Wyart, PRX 2024).
+RHM_CPU = {"n_c": 8, "m": 4, "s": 2}
+RHM_PAPER = {"n_c": 32, "m": 8, "s": 2}
+#: One child pair of the sixteen (q = 4, binary) also produced by a second parent: the
+#: smallest ambiguity of the cpu grammar, which already makes k = 0 non-deterministic (BP's
+#: root accuracy 0.7 to 0.95 depending on the grammar, instead of 1).
+AMBIGUITY = 1 / 16
 
 SUITES: dict[str, Suite] = {
     suite.name: suite
@@ -129,6 +148,55 @@ SUITES: dict[str, Suite] = {
             leaderboard=True,
             P=1 << 17,
             P_mlm=1 << 18,
+            n_test=N_TEST,
+            n_ood=10_000,
+        ),
+        Suite(
+            name="rhm-cpu",
+            description="Random Hierarchy Model: v=8, n_c=8, m=4, s=2, L=4, sized for a 2-core CPU",
+            leaderboard=True,
+            grammar="rhm",
+            q=8,
+            grammar_args=RHM_CPU,
+            P=1 << 14,
+            n_test=N_TEST,
+            n_ood=1000,
+        ),
+        Suite(
+            name="next-token-cpu",
+            description="next-token on the cpu suite's grammar (q=4, l=4), sized for a 2-core CPU",
+            leaderboard=True,
+            task="next-token",
+            P=1 << 14,
+            n_test=N_TEST,
+            n_ood=1000,
+        ),
+        Suite(
+            name="ambiguous-cpu",
+            description="the cpu suite's grammar with 1 of 16 child pairs shared by two parents",
+            leaderboard=True,
+            grammar_args={"ambiguity": AMBIGUITY},
+            P=1 << 14,
+            n_test=N_TEST,
+            n_ood=1000,
+        ),
+        Suite(
+            name="rhm-paper",
+            description="Random Hierarchy Model: v=32, n_c=32, m=8, s=2, L=4, P=2^18, for a GPU",
+            leaderboard=True,
+            grammar="rhm",
+            q=32,
+            grammar_args=RHM_PAPER,
+            P=1 << 18,
+            n_test=N_TEST,
+            n_ood=10_000,
+        ),
+        Suite(
+            name="next-token-paper",
+            description="next-token on the paper's grammar, P=2^17, for a GPU",
+            leaderboard=True,
+            task="next-token",
+            P=1 << 17,
             n_test=N_TEST,
             n_ood=10_000,
         ),
