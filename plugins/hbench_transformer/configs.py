@@ -108,6 +108,13 @@ class TransformerConfig(BaseModel):
             raise ValueError("freeze_encoder=true needs init=<saved encoder>")
         return self
 
+    def check_task(self, task: str, task_config: BaseModel) -> str | None:
+        """Why the encoder cannot do a task (None: it can), asked before anything runs: it
+        has a root head and a per-position head for masked leaves, nothing else."""
+        if task not in ("root", "mlm"):
+            return "the encoder has heads for root and mlm only (gpt does next-token)"
+        return None
+
     def resolved(self) -> dict:
         """The preset with every explicitly given field applied."""
         values = dict(PRESETS[self.preset])
