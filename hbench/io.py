@@ -205,15 +205,17 @@ def load_npy(path: str | Path, field: str) -> np.ndarray:
     return array
 
 
-def load_leaves(path: str | Path, *, q: int, depth: int, field: str = "--leaves") -> np.ndarray:
-    """Read leaf sequences for an oracle: integers of shape (n, 2**depth), each in [-1, q)."""
+def load_leaves(
+    path: str | Path, *, q: int, depth: int, arity: int = 2, field: str = "--leaves"
+) -> np.ndarray:
+    """Read leaf sequences for an oracle: integers of shape (n, arity**depth), each in [-1, q)."""
     array = load_npy(path, field)
     where = f"{field}={str(path)!r}"
-    length = 1 << depth
+    length = arity**depth
     if array.ndim != 2 or array.shape[1] != length or array.shape[0] < 1:
         raise UsageError(
             f"{where} holds an array of shape {array.shape}: allowed is shape (n, {length}),"
-            f" n >= 1 sequences of 2**{depth} leaves (depth {depth})"
+            f" n >= 1 sequences of {arity}**{depth} leaves (arity {arity}, depth {depth})"
         )
     if np.issubdtype(array.dtype, np.floating):
         whole = np.isfinite(array) & (array == np.round(array))

@@ -187,6 +187,13 @@ def test_load_leaves(tmp_path: Path) -> None:
     np.testing.assert_array_equal(whole, good)
 
 
+def test_load_leaves_of_any_arity(tmp_path: Path) -> None:
+    good = np.zeros((3, 9), dtype=np.int64)
+    np.testing.assert_array_equal(load_leaves(_save(tmp_path, good), q=3, depth=2, arity=3), good)
+    with pytest.raises(UsageError, match=r"allowed is shape \(n, 8\).* 2\*\*3 leaves \(arity 2"):
+        load_leaves(_save(tmp_path, good), q=3, depth=3)
+
+
 @pytest.mark.parametrize(
     ("array", "message"),
     [

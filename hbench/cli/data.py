@@ -46,12 +46,13 @@ def _grammar_options(parser: argparse.ArgumentParser, *, filter_level: bool) -> 
     )
     group.add_argument("--q", type=int, help="vocabulary size (default 4)")
     group.add_argument(
-        "--depth", type=int, help="tree depth l: sequences of 2**l leaves (default 4)"
+        "--depth", type=int, help="tree depth l: sequences of s**l leaves, s the arity (default 4)"
     )
     group.add_argument("--sigma", type=float, help="spread of the production weights (default 1.0)")
     group.add_argument("--grammar-seed", type=int, help="which random grammar (default 0)")
     group.add_argument(
-        "--productions", help="explicit production tensor M[a, b, c], a (q, q, q) .npy"
+        "--productions",
+        help="explicit production tensor M[a, b, c], a (q, q, q) .npy (q**(s+1) for arity s)",
     )
     group.add_argument("--root-prior", help="root prior, a (q,) .npy (default uniform)")
     add_key_values(group, "--grammar-arg", "any other option of the grammar plugin (repeatable)")
@@ -121,7 +122,9 @@ def add_parsers(
     )
     _grammar_options(p, filter_level=True)
     p.add_argument("--oracle", default="bp", help="oracle plugin (default: %(default)s)")
-    p.add_argument("--leaves", required=True, help="int .npy of shape (n, 2**depth), -1 = masked")
+    p.add_argument(
+        "--leaves", required=True, help="int .npy of shape (n, s**depth), s the arity; -1 = masked"
+    )
     p.add_argument("--nodes", action="store_true", help="also save internal-node posteriors")
     p.add_argument(
         "--out", required=True, help="output .npz (root, leaves, leave_one_out, loglik, meta)"
@@ -139,7 +142,11 @@ def add_parsers(
     )
     _grammar_options(p, filter_level=False)
     p.add_argument("--oracle", default="bp", help="oracle plugin (default: %(default)s)")
-    p.add_argument("--task", default="root", help="task plugin: root or mlm (default: %(default)s)")
+    p.add_argument(
+        "--task",
+        default="root",
+        help="task plugin: root, mlm, ancestor, next-token (default: %(default)s)",
+    )
     p.add_argument(
         "--n", type=int, default=10_000, help="sequences per level (default %(default)s)"
     )
@@ -226,6 +233,12 @@ def _grammar_arrays(grammar) -> dict[str, Any]:
     }
 
 
+def _length(grammar) -> int:
+    """Leaves per sequence: the grammar's own length (any arity), else 2**depth."""
+    length = getattr(grammar, "length", None)
+    return int(length) if length is not None else 2**grammar.depth
+
+
 def _check_count(n: int, field: str = "--n") -> None:
     if n < 1:
         raise invalid(field, n, "must be an integer >= 1")
@@ -309,7 +322,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     arrays["meta"] = np.asarray(json.dumps(meta, sort_keys=True))
     path = save_npz(args.out, arrays)
     print(
-        f"wrote {args.n} sequences of {2**grammar.depth} leaves "
+        f"wrote {args.n} sequences of {_length(grammar)} leaves "
         f"(q={grammar.q}, depth={grammar.depth}, filter={args.filter}) to {path}"
     )
     return 0
@@ -323,7 +336,8 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     _check_filter_level(args.filter, grammar.depth)
     filtered = filter_.apply(grammar, args.filter)
     oracle = _registry().get("oracle", args.oracle).create()
-    leaves = load_leaves(args.leaves, q=grammar.q, depth=grammar.depth)
+    arity = int(getattr(grammar, "arity", 2))
+    leaves = load_leaves(args.leaves, q=grammar.q, depth=grammar.depth, arity=arity)
     post = oracle.posteriors(filtered, leaves, full=True, leave_one_out=True)
     meta.update(
         filter=args.filter,
