@@ -7,8 +7,9 @@ The public API, in three calls::
     table = hbench.load_results("results")
 
 and what a plugin needs: the data contracts (`Sample`, `Posteriors`, `TaskSpec`, `TaskData`,
-`FitCallbacks`, ...), the `hookimpl` marker, and the errors. Everything else is imported on
-first use, so ``import hbench`` (and a model worker process) stays light.
+`FitCallbacks`, ...), the `hookimpl` marker, and the errors. Every name is imported on first
+use, so ``import hbench`` costs nothing: a model's worker process and the command line (which
+handles Ctrl-C from its first instruction) load only what they use.
 """
 
 from __future__ import annotations
@@ -22,26 +23,28 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-from hbench.contracts import (
-    MASKED,
-    WHOLE_SEQUENCE,
-    Filter,
-    FitCallbacks,
-    GenerativeModel,
-    Model,
-    ModelBase,
-    Oracle,
-    Posteriors,
-    Sample,
-    Task,
-    TaskData,
-    TaskSpec,
-)
-from hbench.errors import HbenchError, PluginError, UsageError
-from hbench.registry.hookspecs import hookimpl
-
 #: Public names imported on first use: ``name -> module``.
 _LAZY = {
+    **dict.fromkeys(
+        [
+            "MASKED",
+            "WHOLE_SEQUENCE",
+            "Filter",
+            "FitCallbacks",
+            "GenerativeModel",
+            "Model",
+            "ModelBase",
+            "Oracle",
+            "Posteriors",
+            "Sample",
+            "Task",
+            "TaskData",
+            "TaskSpec",
+        ],
+        "hbench.contracts",
+    ),
+    **dict.fromkeys(["HbenchError", "PluginError", "UsageError"], "hbench.errors"),
+    "hookimpl": "hbench.registry.hookspecs",
     "evaluate": "hbench.api",
     "task_data": "hbench.api",
     "load_results": "hbench.results",
