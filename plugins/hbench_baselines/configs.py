@@ -36,7 +36,7 @@ class NaiveBayesConfig(BaseModel):
         if task == "next-token" and _view(task_config) == "causal":
             return (
                 "naive Bayes reads every token it is given, and the causal view gives it the"
-                " answers; use the masked view (--task-arg view=masked)"
+                " answers; use the task option view=masked"
             )
         return None
 
@@ -72,7 +72,9 @@ class TreeEMConfig(BaseModel):
         description="stop when the log-likelihood improves by less than this fraction",
     )
     restarts: int = Field(
-        4, ge=1, description="EM runs from random starts; the most likely fit is kept"
+        4,
+        ge=1,
+        description="random starts, each run 20 EM iterations; the most likely one goes on",
     )
     smoothing: float = Field(
         0.01,

@@ -13,8 +13,9 @@ Training evidence per task: every leaf is observed (``mlm`` and the masked view 
 labels EM finds the hidden symbols only up to a permutation, which the leaves' own tasks do not
 care about). The E-step is `inside_outside.expected_counts`; the M-step normalises the expected
 counts plus ``smoothing`` (a Dirichlet pseudo-count, so a tuple never seen keeps a small weight
-and no test sequence is impossible). EM climbs to a local maximum of the likelihood: it runs
-from ``restarts`` random starts and keeps the most likely fit.
+and no test sequence is impossible). EM climbs to a local maximum of the likelihood: it starts
+from ``restarts`` random tensors, runs each for a few iterations, and runs the most likely one
+to convergence.
 
 It assumes the unfiltered tree (filter level k = 0). On data filtered at k > 0 it is a
 mismatched learner: the root's children are no longer drawn by one production, so it fits the
@@ -47,6 +48,8 @@ from .models import _index, _inputs, _targets, _unfitted
 #: to the maximum (see `TreeEMModel._em`).
 OVER_RELAXATION_GROWTH = 1.5
 OVER_RELAXATION_MAX = 8.0
+#: EM iterations of every random start before the most likely one is run to convergence.
+SCREEN_ITERATIONS = 20
 
 
 def tree_depth(length: int, arity: int) -> int:
@@ -84,7 +87,7 @@ class TreeEMModel:
         self.spec: TaskSpec | None = None
         self.grammar: TreeGrammar | None = None
         self.bp: BeliefPropagation | None = None
-        self.history: list[dict[str, Any]] = []  # per restart: iterations, log-likelihood
+        self.history: dict[str, Any] = {}  # the restarts' screening and the kept run
 
     # --- training evidence ------------------------------------------------------------------
 
@@ -130,9 +133,6 @@ class TreeEMModel:
 
         rng = np.random.default_rng(callbacks.seed)
         levels = depth if config.per_level else 1
-        best: tuple[float, np.ndarray, np.ndarray] | None = None
-        total = config.restarts * config.iterations
-        self.history = []
 
         def e_step(tensors: np.ndarray, prior: np.ndarray):
             full = tensors if config.per_level else np.repeat(tensors, depth, axis=0)
@@ -141,20 +141,33 @@ class TreeEMModel:
                 full.reshape(shape), prior, leaves, arity=s, clamp=clamp, weights=weights
             )
 
-        for restart in range(config.restarts):  # over restarts, each batched over sequences
-            done = restart * config.iterations
-            loglik, tensors, prior, iterations = self._em(
-                e_step,
-                rng.dirichlet(np.ones(q**s), size=(levels, q)),
-                np.full(q, 1.0 / q),
-                levels,
-                lambda i, done=done: callbacks.progress(done + i, total, "iteration"),
-            )
-            self.history.append({"restart": restart, "iterations": iterations, "loglik": loglik})
-            if best is None or loglik > best[0]:
-                best = (loglik, tensors, prior)
-        assert best is not None
-        _, tensors, prior = best
+        # Every start runs a few iterations; the most likely one then runs to convergence.
+        screen = min(config.iterations, SCREEN_ITERATIONS) if config.restarts > 1 else 0
+        total = config.restarts * screen + config.iterations
+        done = 0
+
+        def progress(iteration: int) -> None:
+            callbacks.progress(done + iteration, total, "iteration")
+
+        starts = []
+        for _ in range(config.restarts):  # over restarts, each batched over sequences
+            start = (rng.dirichlet(np.ones(q**s), size=(levels, q)), np.full(q, 1.0 / q))
+            if screen:
+                loglik, *start, _ = self._em(e_step, *start, levels, screen, progress)
+                done += screen
+            else:
+                loglik = -np.inf
+            starts.append((loglik, start))
+        best = max(range(len(starts)), key=lambda i: starts[i][0])
+        loglik, tensors, prior, iterations = self._em(
+            e_step, *starts[best][1], levels, config.iterations, progress
+        )
+        self.history = {
+            "screened": [float(s[0]) for s in starts] if screen else [],
+            "kept": best,
+            "iterations": iterations,
+            "loglik": loglik,
+        }
         self.spec = spec
         shape = (q,) * (s + 1)
         self.grammar = TreeGrammar(
@@ -166,8 +179,11 @@ class TreeEMModel:
         )
         self.bp = BeliefPropagation(self.grammar)
 
-    def _em(self, e_step, tensors, prior, levels, progress) -> tuple[float, Any, Any, int]:
-        """One EM run from (tensors, prior): (log-likelihood, tensors, prior, iterations).
+    def _em(
+        self, e_step, tensors, prior, levels: int, iterations: int, progress
+    ) -> tuple[float, Any, Any, int]:
+        """At most ``iterations`` EM steps from (tensors, prior), fewer once converged:
+        (log-likelihood, tensors, prior, iterations run).
 
         Adaptive over-relaxation (Salakhutdinov & Roweis, ICML 2003): the step from the
         current parameters to the EM update is taken ``eta`` times in log space, eta growing
@@ -179,7 +195,7 @@ class TreeEMModel:
         counts = e_step(tensors, prior)
         loglik, eta = counts.loglik, 1.0
         plain = self._maximise(counts.productions, counts.root, levels)
-        for iteration in range(1, config.iterations + 1):
+        for iteration in range(1, iterations + 1):
             progress(iteration)
             step = plain if eta == 1.0 else _relax((tensors, prior), plain, eta)
             counts = e_step(*step)

@@ -159,8 +159,8 @@ def test_predict_before_fit_fails() -> None:
     ("model", "task", "task_args", "message"),
     [
         ("tree-em", "ancestor", {}, "tree-em answers the tasks root, mlm, next-token"),
-        ("naive-bayes", "next-token", {}, "use the masked view"),
-        ("naive-bayes", "next-token", {"view": "causal"}, "use the masked view"),
+        ("naive-bayes", "next-token", {}, "use the task option view=masked"),
+        ("naive-bayes", "next-token", {"view": "causal"}, "use the task option view=masked"),
     ],
 )
 def test_impossible_combinations_are_refused_up_front(model, task, task_args, message) -> None:
