@@ -7,8 +7,9 @@ Two levels of strictness, so that the committed boards stay readable while the r
 - every new submission (`submission_problems`), exactly what ``hbench submit``,
   ``hbench submit --dry-run`` and ``hbench validate --leaderboard`` check: also the preset's
   own specification, at least `MIN_SEEDS` seeds, a model whose plugin is installed here (so its
-  privilege is checked, not believed), not run in-process, and an official run where results
-  record that.
+  privilege is checked, not believed), not run in-process, nothing seen by the worker's audit
+  (an import of the grammar, oracle or harness, a read outside the model's files), and an
+  official run where results record that.
 
 A board shows older files that a submission would now refuse, unranked, with the reason
 (`standing`).
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hbench.results import RunResult
-from hbench.results.validate import Report, inspect_file, recorded_suite
+from hbench.results.validate import LISTED, Report, inspect_file, recorded_suite
 from hbench.run.suites import SUITES
 
 #: Suites with leaderboards. The smoke suite exists for tests and `hbench check`: its numbers
@@ -86,6 +87,8 @@ def standing(result: RunResult) -> str | None:
         return "reference"
     if isolation(result) == IN_PROCESS:
         return "in-process"
+    if audit(result):
+        return "audit flagged"
     if official(result) is False:
         return "public grammar"
     seeds = len(result.spec.seeds)
@@ -137,6 +140,16 @@ def submission_problems(result: RunResult, notes: list[str] | None = None) -> li
         found.append(
             "isolation='in-process' is invalid: the model ran inside the harness's process"
             " (--in-process is for debugging); rerun without it"
+        )
+    events = audit(result)
+    if events and not result.privileged:
+        shown = "; ".join(events[:LISTED]) + (
+            f" and {len(events) - LISTED} more" if len(events) > LISTED else ""
+        )
+        found.append(
+            f"audit={shown!r} is invalid: the model's worker imported the grammar, oracle or"
+            " harness, or read files outside the model's own, during fit or predict; a"
+            " leaderboard takes only results whose audit is empty"
         )
     if official(result) is False:
         found.append(

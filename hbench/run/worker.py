@@ -49,9 +49,13 @@ WATCHED_MODULES = (
     "hbench.run.harness",
     "hbench.run.oracle_table",
     "hbench.run.suites",
-    "hbench.registry.loading",
     "hbench.analysis",
 )
+
+#: Watched packages a model may import while it is built (not during fit or predict): the tree
+#: plugin's inference code, for BP on a grammar the model fitted itself. The official grammar
+#: seeds, not the audit, keep the real grammar out of a model's reach.
+BUILD_EXEMPT = ("hbench_tree",)
 
 #: File suffixes of code and compiled libraries, which any import reads.
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pth", ".dylib", ".dll")
@@ -282,26 +286,49 @@ def _unpack(message: bytes) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]
     return str(header["kind"]), dict(header["meta"]), arrays
 
 
+def _watched(name: str) -> bool:
+    return any(name == w or name.startswith(w + ".") for w in WATCHED_MODULES)
+
+
+def _loaded_watched() -> set[str]:
+    """Watched modules imported in this process so far."""
+    return {name for name in list(sys.modules) if _watched(name)}
+
+
 class _Audit:
     """Records, while active, imports of watched modules and reads of files that are neither
-    code nor inside the Python installation, the temporary folder or the model's own paths."""
+    code nor inside the Python installation, the temporary folder or the model's own paths.
+
+    The ``import`` audit event fires only for import statements (``importlib.import_module``
+    raises none), so `stop` also records every watched module that appeared in ``sys.modules``
+    while the audit was active."""
 
     def __init__(self, allowed: list[str]) -> None:
         roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, tempfile.gettempdir(), *allowed}
         self.roots = tuple(os.path.realpath(r) + os.sep for r in roots if r)
         self.active = False
         self.events: list[str] = []
+        self.loaded: set[str] = set()
 
     def note(self, text: str) -> None:
         if text not in self.events and len(self.events) < 50:
             self.events.append(text)
+
+    def start(self) -> None:
+        self.loaded = _loaded_watched()
+        self.active = True
+
+    def stop(self) -> None:
+        self.active = False
+        for name in sorted(_loaded_watched() - self.loaded):
+            self.note(f"import {name}")
 
     def __call__(self, event: str, args: tuple) -> None:
         if not self.active:
             return
         if event == "import":
             name = str(args[0])
-            if any(name == w or name.startswith(w + ".") for w in WATCHED_MODULES):
+            if _watched(name):
                 self.note(f"import {name}")
         elif event == "open":
             path, mode = args[0], args[1]
@@ -322,12 +349,16 @@ def worker_main(conn: Any, init: dict[str, Any] | None = None) -> None:
         from hbench.run.threads import set_thread_budget
 
         set_thread_budget(int(init["threads"]))
+        before = _loaded_watched()
         config = _resolve(init["config_class"]).model_validate(init["config"])
         model = _resolve(init["factory"])(config)
     except BaseException as exc:
         conn.send_bytes(_pack("error", {"stage": "build", "message": _describe(exc)}))
         return
     audit = _Audit(init["allowed"])
+    for name in sorted(_loaded_watched() - before):  # the model's module and constructor
+        if not any(name == e or name.startswith(e + ".") for e in BUILD_EXEMPT):
+            audit.note(f"import {name}")
     sys.addaudithook(audit)
     conn.send_bytes(_pack("ready", {}))
     tests: dict[TestKey, TaskData] = {}
@@ -339,25 +370,26 @@ def worker_main(conn: Any, init: dict[str, Any] | None = None) -> None:
         kind = request[0]
         if kind == "close":
             return
+        reply: tuple = ("error", {"stage": kind, "message": f"unknown request {kind!r}"})
         try:
-            audit.active = True
+            audit.start()
             if kind == "fit":
                 _, train, spec, seed, device, tests, checkpoints = request
                 reply = _worker_fit(conn, model, train, spec, seed, device, tests, checkpoints)
-                reply[1]["audit"] = list(audit.events)
-                conn.send_bytes(_pack(*reply))
             elif kind == "predict":
-                probabilities = np.asarray(model.predict(tests[request[1]]))
-                conn.send_bytes(_pack("probs", {}, {"p": probabilities}))
+                reply = ("probs", {}, {"p": np.asarray(model.predict(tests[request[1]]))})
             elif kind == "save":
                 saved = callable(getattr(model, "save", None))
                 if saved:
                     model.save(request[1])
-                conn.send_bytes(_pack("saved", {"saved": saved}))
+                reply = ("saved", {"saved": saved})
         except BaseException as exc:  # the model's failure, reported; the harness decides
-            conn.send_bytes(_pack("error", {"stage": kind, "message": _describe(exc)}))
+            reply = ("error", {"stage": kind, "message": _describe(exc)})
         finally:
-            audit.active = False
+            audit.stop()
+        # every reply carries the audit so far: what a model does in predict counts too
+        reply[1]["audit"] = list(audit.events)
+        conn.send_bytes(_pack(*reply))
 
 
 def _worker_fit(conn, model, train, spec, seed, device, tests, checkpoints) -> tuple:
@@ -491,6 +523,9 @@ class IsolatedModel:
 
         self.label = label
         self.device = device
+        #: What the worker's audit saw so far; the `FitReport` of `fit` holds this very list,
+        #: so events of later predict and save calls reach the result too.
+        self.audit: list[str] = []
         to_child_read, to_child_write = os.pipe()
         to_parent_read, to_parent_write = os.pipe()
         env = {**os.environ, **{name: str(threads) for name in _thread_env()}}
@@ -554,6 +589,9 @@ class IsolatedModel:
             raise PluginError(
                 f"{self.label} failed in {stage}: its worker sent an unreadable message ({exc})"
             ) from None
+        for event in meta.get("audit", []):
+            if str(event) not in self.audit:
+                self.audit.append(str(event))
         if kind == "error":
             text = str(meta.get("message", ""))
             if text.startswith("usage: "):
@@ -579,12 +617,11 @@ class IsolatedModel:
             elif kind == "progress" and on_progress is not None:
                 on_progress(int(meta["done"]), int(meta["total"]), str(meta.get("unit", "step")))
             elif kind == "fitted":
-                audit = [str(event) for event in meta.get("audit", [])]
                 return FitReport(
                     float(meta["fit_s"]),
                     meta.get("num_parameters"),
                     meta.get("resolved_config"),
-                    audit,
+                    self.audit,
                 )
 
     def predict(self, key: TestKey) -> np.ndarray:
