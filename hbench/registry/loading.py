@@ -12,7 +12,6 @@ whole CLI down with it. Nothing here raises because of a plugin.
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata
 import os
 import re
@@ -22,6 +21,7 @@ from typing import Any, Literal
 
 import pluggy
 
+from hbench.errors import did_you_mean
 from hbench.registry import hookspecs
 
 #: Comma-separated plugin (entry point) or distribution names to switch off without uninstalling
@@ -222,8 +222,8 @@ def _register(pm: pluggy.PluginManager, info: PluginInfo, plugin: object) -> Non
         impls = [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
         if all(impl.optionalhook for impl in impls):
             continue
-        hint = difflib.get_close_matches(caller.name, known, n=1)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        hint = did_you_mean(caller.name, known)
+        suggestion = f"; did you mean {hint!r}?" if hint else ""
         info.errors.append(
             f"{info.label} implements unknown hook {caller.name!r}{suggestion}"
             f" (hooks: {', '.join(known)}); ignored"

@@ -16,7 +16,6 @@ while loading, which never raises because of a plugin).
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import json
@@ -30,7 +29,14 @@ from typing import Any
 import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hbench.errors import HbenchError, PluginError, UsageError
+from hbench.errors import (
+    HbenchError,
+    PluginError,
+    UsageError,
+    did_you_mean,
+    pydantic_message,
+    unknown,
+)
 from hbench.registry.hookspecs import HOOK_FOR_KIND, KINDS
 from hbench.registry.loading import (
     PluginInfo,
@@ -162,13 +168,12 @@ class Registration:
             loc = [str(part) for part in error["loc"]]
             key = loc[-1] if error["type"] == "extra_forbidden" else loc[0] if loc else ""
             given = spelled.get(key)
-            message = str(error["msg"]).removeprefix("Value error, ")
-            message = message.replace("Input should be", "must be")
+            message = pydantic_message(error)
             if error["type"] == "extra_forbidden":
                 line = f"{self.label} has no option {key!r}; "
-                close = difflib.get_close_matches(key, options, n=1)
+                close = did_you_mean(key, options)
                 if close:
-                    line += f"did you mean {flags.get(close[0]) or repr(close[0])}? "
+                    line += f"did you mean {flags.get(close) or repr(close)}? "
                 listed = ", ".join(flags.get(option) or option for option in options)
                 if not options:
                     line += "it takes no options"
@@ -293,15 +298,9 @@ class Registry:
         if name in items:
             return items[name]
         names = sorted(items)
-        message = f"unknown {kind} {name!r}"
         if not names:
-            raise UsageError(f"{message}; no {kind} is registered")
-        close = difflib.get_close_matches(name, names, n=1)
-        if close:
-            message += f"; did you mean {close[0]!r}?"
-        else:
-            message += ";"
-        raise UsageError(f"{message} available: {', '.join(names)}")
+            raise UsageError(f"unknown {kind} {name!r}; no {kind} is registered")
+        raise unknown(kind, name, names)
 
     def names(self, kind: str) -> list[str]:
         """The registered names of one kind, sorted."""

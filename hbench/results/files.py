@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from hbench.errors import UsageError, invalid
+from hbench.errors import UsageError, invalid, location, pydantic_message
 from hbench.io import write_json
 from hbench.results.schema import RunResult, parse_created
 
@@ -60,13 +60,6 @@ def write_result(
     return write_json(path, data, field=field)
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
 def read_result(path: str | Path) -> RunResult:
     """Parse and validate one result file; any problem is a `UsageError` naming the file.
 
@@ -101,9 +94,9 @@ def read_result(path: str | Path) -> RunResult:
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
+        message = pydantic_message(first)
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise UsageError(f"{where} is invalid: {_where(first['loc'])}: {message}{more}") from None
+        raise UsageError(f"{where} is invalid: {location(first['loc'])}: {message}{more}") from None
 
 
 def _name_max(folder: Path) -> int:

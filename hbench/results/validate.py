@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from hbench.errors import UsageError
+from hbench.errors import UsageError, location, pydantic_message
 from hbench.results.files import read_result
 from hbench.results.schema import RunResult
 from hbench.run.scoring import headline
@@ -65,8 +65,8 @@ def recorded_suite(result: RunResult) -> Suite:
         return Suite.model_validate(result.spec.suite)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise UsageError(f"spec.suite.{where}: {first['msg']}") from None
+        where = location(first["loc"])
+        raise UsageError(f"spec.suite.{where}: {pydantic_message(first)}") from None
 
 
 def problems(result: RunResult) -> list[str]:

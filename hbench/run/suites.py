@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hbench.errors import UsageError
+from hbench.errors import UsageError, did_you_mean, pydantic_message, unknown
 
 #: Bumped whenever the data a suite generates changes for the same fields (sampler, seeding).
 DATA_VERSION = 1
@@ -229,12 +229,8 @@ def get_suite(
     for messages (default ``--set key=value``)."""
     if spell is None:
         spell = _spell_set
-    import difflib
-
     if name not in SUITES:
-        close = difflib.get_close_matches(name, list(SUITES), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ";"
-        raise UsageError(f"unknown suite {name!r}{hint} available: {', '.join(SUITES)}")
+        raise unknown("suite", name, SUITES)
     base = SUITES[name]
     if not overrides:
         return base
@@ -242,8 +238,8 @@ def get_suite(
     data = base.model_dump()
     for key, text in overrides.items():
         if key not in fields:
-            close = difflib.get_close_matches(key, sorted(fields), n=1)
-            hint = f" did you mean {close[0]!r}?" if close else ""
+            close = did_you_mean(key, sorted(fields))
+            hint = f" did you mean {close!r}?" if close else ""
             raise UsageError(
                 f"{spell(key, text)} is invalid: suites have no field {key!r};{hint}"
                 f" fields: {', '.join(sorted(fields))}"
@@ -255,8 +251,7 @@ def get_suite(
         problems = []
         for error in exc.errors(include_url=False):
             where = ".".join(str(p) for p in error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ")
-            message = message.replace("Input should be", "must be")
+            message = pydantic_message(error)
             given = spell(where, overrides[where]) if where in overrides else spell("", None)
             problems.append(f"{given} is invalid for suite {name!r}: {message}")
         raise UsageError("; ".join(problems)) from None

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hbench.errors import UsageError
+from hbench.errors import UsageError, pydantic_message
 from hbench.run.spec import RunSpec
 
 if TYPE_CHECKING:
@@ -195,8 +195,7 @@ def read_sweep_file(path: str | Path) -> SweepFile:
         problems = []
         for error in exc.errors(include_url=False):
             loc = error["loc"]
-            message = str(error["msg"]).removeprefix("Value error, ")
-            message = message.replace("Input should be", "must be")
+            message = pydantic_message(error)
             if error["type"] == "extra_forbidden":
                 allowed = _allowed_fields(loc)
                 message = f"unknown field; allowed: {', '.join(allowed)}"
