@@ -239,6 +239,9 @@ class ResolvedRun:
                 nbytes = float(estimate(q=q, length=length, P=suite.budget(suite.task)))
             except Exception:  # an estimate is a courtesy: never let it stop a run
                 return
+            given = ", ".join(f"{k}={v}" for k, v in self.spec.model_args.items())
             check_fits(
-                nbytes, f"model {self.spec.model!r} (its own estimate)", "lower its size options"
+                nbytes,
+                f"model {self.spec.model!r} (its own estimate)",
+                f"lower its size options{f' (given: {given})' if given else ''}",
             )

@@ -115,6 +115,17 @@ class TransformerConfig(BaseModel):
             return "the encoder has heads for root and mlm only (gpt does next-token)"
         return None
 
+    def estimated_bytes(self, *, q: int, length: int, P: int) -> float:
+        """Memory training needs, roughly: weights, gradients and Adam's two moments (16 bytes
+        a parameter) and one batch's activations; hbench refuses a run that cannot fit before
+        it starts (``d_model=100000`` is some 10^12 bytes, not an allocation failure later)."""
+        shape = self.resolved()
+        d, layers, d_ff = shape["d_model"], shape["n_layers"], shape["d_ff"]
+        heads, batch = shape["n_heads"], shape["batch_size"]
+        parameters = layers * (4 * d * d + 2 * d * d_ff + 9 * d) + (q + 2) * d + length * d * q
+        activations = batch * layers * length * (12 * d + 2 * d_ff + 3 * heads * length)
+        return 16.0 * parameters + 4.0 * 2 * activations
+
     def resolved(self) -> dict:
         """The preset with every explicitly given field applied."""
         values = dict(PRESETS[self.preset])
