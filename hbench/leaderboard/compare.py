@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from hbench.errors import UsageError
+from hbench.leaderboard.comparison import comparison_hash
 from hbench.leaderboard.tables import normalised
-from hbench.leaderboard.tree import comparison_hash, load_tree, require_root
+from hbench.leaderboard.tree import load_tree, require_root
 from hbench.results import RunResult
 from hbench.results.validate import recorded_suite, validate_file
 

@@ -112,7 +112,7 @@ def tree_problems(result: RunResult) -> list[str]:
 def submission_problems(result: RunResult, notes: list[str] | None = None) -> list[str]:
     """Everything a submission must satisfy beyond `hbench.results.validate` (whose notes,
     e.g. a model not installed here, become problems)."""
-    from hbench.leaderboard.tree import FOLDER_NAME, comparison_hash, differences
+    from hbench.leaderboard.comparison import FOLDER_NAME, comparison_hash, differences
 
     found = tree_problems(result)
     if found:  # no preset to compare with

@@ -14,8 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from hbench.leaderboard.comparison import comparison_hash, differences
 from hbench.leaderboard.rules import audit, isolation, official, standing
-from hbench.leaderboard.tree import Entry, comparison_hash, differences
+from hbench.leaderboard.tree import Entry
 from hbench.results import RunResult
 from hbench.run.suites import SUITES
 

@@ -14,9 +14,10 @@ from result_runs import snapshot
 from hbench.cli import main
 from hbench.errors import UsageError
 from hbench.leaderboard.build import INDEX, build, rendered, stale
+from hbench.leaderboard.comparison import comparison_hash
 from hbench.leaderboard.submission import submission_name
 from hbench.leaderboard.tables import DASH, number, tables
-from hbench.leaderboard.tree import comparison_hash, load_tree
+from hbench.leaderboard.tree import load_tree
 from hbench.run.suites import SUITES, get_suite
 
 REPO = Path(__file__).resolve().parents[2]
