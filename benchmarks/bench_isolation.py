@@ -1,0 +1,144 @@
+"""What the model worker costs: ``hbench run`` isolated (the default) against ``--in-process``.
+
+A registered model's fit and predict run in a fresh worker process per fit (`hbench.run.worker`);
+``--in-process`` keeps them in the command's own process (debugging only: leaderboards refuse
+it). This script runs both side by side, interleaved repeat by repeat so that the ratios hold
+on a machine whose speed drifts, for each model:
+
+- ``isolated`` (default ``--jobs``: fits in parallel, one thread each) against ``--in-process``
+  (which always fits one at a time): what a user sees;
+- ``isolated --jobs 1`` against ``--in-process``: the same sequence of fits, so the difference
+  is the process boundary alone (worker start-up, import of the model's module, shipping the
+  data and probabilities through the pipes), also given per fit.
+
+It prints the median and best wall time of the command, the run's own ``wall_s``, the seconds
+inside the model's fit and predict, the ratios, and whether the scores agree to the last digit.
+
+    python benchmarks/bench_isolation.py                           # treenet and naive-bayes
+    python benchmarks/bench_isolation.py --models naive-bayes --repeats 5 --suite smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import load_average
+
+#: (label, extra ``hbench run`` options) of the modes compared.
+MODES = (
+    ("in-process", ("--in-process",)),
+    ("isolated", ()),
+    ("isolated --jobs 1", ("--jobs", "1")),
+)
+
+
+def hbench(argv: list[str], out: Path) -> tuple[float, dict]:
+    """``hbench run ARGV --json`` in a fresh process: (wall seconds of the command, result)."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "hbench", "run", *argv, "--out", str(out), "--json", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"hbench run {' '.join(argv)} failed:\n{done.stderr}")
+    return seconds, json.loads(done.stdout)["result"]
+
+
+def scores(result: dict) -> list[tuple]:
+    return [(m["seed"], m["k_train"], m["k_test"], m["acc"], m["kl_bp"]) for m in result["metrics"]]
+
+
+def cpu_busy() -> float:
+    """CPU seconds all processes spent so far (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, fields)
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    """CPU seconds of this script and every command it ran (the workers included)."""
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
+def row(label: str, runs: list[tuple[float, dict]]) -> dict:
+    walls = [wall for wall, _ in runs]
+    inside = [sum(t["fit_s"] + t["predict_s"] for t in r["timings"]) for _, r in runs]
+    return {
+        "mode": label,
+        "median_s": statistics.median(walls),
+        "best_s": min(walls),
+        "run_wall_s": statistics.median(r["wall_s"] for _, r in runs),
+        "fit_predict_s": statistics.median(inside),
+        "fits": len(runs[0][1]["timings"]),
+        "isolation": runs[0][1]["isolation"],
+        "audit": runs[0][1]["audit"],
+        "scores": scores(runs[0][1]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="treenet,naive-bayes")
+    parser.add_argument("--suite", default="smoke")
+    parser.add_argument("--task", default="root")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", dest="json_path", help="also write the numbers here")
+    args = parser.parse_args()
+    print(f"load average at start (1, 5, 15 min): {load_average()}")
+    start = (time.perf_counter(), cpu_busy(), own_cpu())
+    report = []
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        for model in args.models.split(","):
+            base = ["--model", model, "--suite", args.suite, "--task", args.task]
+            hbench([*base, "--in-process"], out)  # warm the page cache and .pyc files
+            runs: dict[str, list] = {label: [] for label, _ in MODES}
+            for _ in range(args.repeats):
+                for label, extra in MODES:
+                    runs[label].append(hbench([*base, *extra], out))
+            rows = [row(label, runs[label]) for label, _ in MODES]
+            report.append({"model": model, "rows": rows})
+            reference = rows[0]
+            print(f"\nhbench run --model {model} --suite {args.suite} --task {args.task}")
+            print(
+                f"{'mode':<20} {'command s':>10} {'best s':>8} {'run s':>8} "
+                f"{'fit+predict s':>14} {'x in-process':>13}  same scores"
+            )
+            for r in rows:
+                ratio = r["median_s"] / reference["median_s"]
+                same = r["scores"] == reference["scores"]
+                print(
+                    f"{r['mode']:<20} {r['median_s']:>10.2f} {r['best_s']:>8.2f} "
+                    f"{r['run_wall_s']:>8.2f} {r['fit_predict_s']:>14.2f} {ratio:>12.2f}x  {same}"
+                )
+            boundary = rows[2]["run_wall_s"] - reference["run_wall_s"]
+            print(
+                f"process boundary (--jobs 1): {boundary:+.2f} s per run, "
+                f"{boundary / reference['fits']:+.3f} s per fit over {reference['fits']} fits; "
+                f"isolated audit: {rows[1]['audit'] or 'empty'}"
+            )
+    wall, busy, own = start
+    wall = time.perf_counter() - wall
+    other = (cpu_busy() - busy) - (own_cpu() - own)
+    share = other / (wall * (os.cpu_count() or 1))
+    print(f"\nother processes used {max(other, 0):.1f} CPU s ({max(share, 0):.0%} of the cores)")
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json_path}")
+
+
+if __name__ == "__main__":
+    main()
