@@ -1,0 +1,138 @@
+"""``hbench reproduce``: the smoke scale end to end (every claim has a section with its
+criterion, numbers and a verdict; figures in PNG and PDF; a rerun recomputes nothing), the
+verdict logic on hand-made numbers, the report's escaping, and the up-front checks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hbench.cli import main
+from hbench.reproduce import make_plan, reproduce
+from hbench.reproduce.claims import CLAIMS, Claim, decide, kendall_tau
+from hbench.reproduce.evidence import FAILS, HOLDS, INCONCLUSIVE, VERDICTS, Evidence
+from hbench.reproduce.report import write_report
+from hbench.reproduce.sweeps import relocated, to_toml
+from hbench.sweep.file import SweepFile, _toml
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> tuple[Path, list[str]]:
+    out = tmp_path_factory.mktemp("smoke")
+    lines: list[str] = []
+    reproduce("smoke", out, device="cpu", jobs=2, log=lines.append)
+    return out, lines
+
+
+def finished_files(out: Path) -> dict[Path, int]:
+    """Every part's file with its modification time."""
+    files = [*out.glob("runs/*.json"), *out.glob("sweeps/*/*/results/*.json")]
+    files += [*out.glob("analyses/*.json")]
+    return {path: path.stat().st_mtime_ns for path in files}
+
+
+def test_every_claim_has_a_section_with_criterion_numbers_and_verdict(smoke) -> None:
+    out, _ = smoke
+    text = (out / "REPORT.md").read_text(encoding="utf-8")
+    sections = re.split(r"\n## (?=\d\. )", text)[1:]
+    assert len(sections) == len(CLAIMS) == 9
+    for number, section in enumerate(sections, start=1):
+        assert section.startswith(f"{number}. ")
+        assert "**Statement.**" in section and "**Criterion (pre-declared).**" in section
+        verdict = re.search(r"\*\*Verdict: (.+?)\.\*\*", section).group(1)
+        assert verdict in VERDICTS
+        assert verdict == INCONCLUSIVE  # smoke is not decisive
+        assert "|---|" in section  # the measured numbers
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count('<section id="claim-') == 9
+
+
+def test_figures_exist_as_png_and_pdf(smoke) -> None:
+    out, _ = smoke
+    text = (out / "REPORT.md").read_text(encoding="utf-8")
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
+    assert len(figures) >= 9
+    for figure in figures:
+        assert (out / figure).is_file(), figure
+        assert (out / figure).with_suffix(".pdf").is_file(), figure
+        assert (out / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_rerun_is_resumed_without_recomputation(smoke) -> None:
+    out, _ = smoke
+    before = finished_files(out)
+    assert len(before) >= 4 + 4 + 7  # runs, analyses, sweep cells
+    lines: list[str] = []
+    reproduce("smoke", out, device="cpu", jobs=2, log=lines.append)
+    assert finished_files(out) == before
+    steps = [line for line in lines if line.startswith("[")]
+    assert len(steps) == len(make_plan("smoke").parts)
+    for line in steps:
+        assert "already done" in line or "0 cell(s) run" in line, line
+
+
+def test_the_report_escapes_text(tmp_path) -> None:
+    claim = Claim(1, "a <script>alert(1)</script> title", "Fig. 1", "x | y", "<b>", ["a|b"])
+    claim.rows = [["<img src=x onerror=alert(1)>"]]
+    claim.verdict = HOLDS
+    md, html = write_report(Evidence(tmp_path, make_plan("smoke")), [claim], "hbench <x>")
+    page = html.read_text(encoding="utf-8")
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<img src=x" not in page
+    text = md.read_text(encoding="utf-8")
+    assert "<script>" not in text and "<img" not in text and "a\\|b" in text
+
+
+def test_verdicts_follow_the_criteria(tmp_path) -> None:
+    cpu = Evidence(tmp_path, make_plan("cpu"))
+    smoke = Evidence(tmp_path, make_plan("smoke"))
+    assert decide(cpu, True, False, "ok")[0] == HOLDS
+    assert decide(cpu, False, True, "bad")[0] == FAILS
+    assert decide(cpu, False, False, "close")[0] == INCONCLUSIVE
+    assert decide(cpu, False, True, "bad", gate="under-trained")[0] == INCONCLUSIVE
+    assert decide(cpu, None, False, "missing")[0] == INCONCLUSIVE
+    assert decide(smoke, True, False, "ok")[0] == INCONCLUSIVE
+    assert kendall_tau([4, 3, 2, 1, 0], [4, 3, 2, 1, 0]) == 1.0
+    assert kendall_tau([0, 1, 2, 3, 4], [4, 3, 2, 1, 0]) == -1.0
+    assert kendall_tau([4, 2, 3, 0], [4, 3, 2, 1, 0]) == pytest.approx(4 / 6)
+
+
+def test_claims_without_their_parts_are_inconclusive(tmp_path) -> None:
+    evidence = Evidence(tmp_path, make_plan("cpu"))
+    for claim in CLAIMS:
+        section = claim(evidence)
+        assert section.verdict == INCONCLUSIVE and "missing evidence" in section.reason
+
+
+def test_a_chained_sweep_moves_its_paths_into_the_folder(tmp_path) -> None:
+    config = relocated(
+        "cpu-pretraining-finetune", "results/sweeps/cpu-pretraining", tmp_path, "cpu"
+    )
+    assert config.out == str(tmp_path.resolve() / "finetune")
+    inits = [entry.args.get("init") for entry in config.models]
+    assert inits == [None, *[str(tmp_path.resolve() / "mlm_k0.pt")] * 2]
+    assert {entry.device for entry in config.models} == {"cpu"}
+    assert SweepFile.model_validate(_toml(to_toml(config))) == config
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--scale", "huge"], "--scale='huge' is invalid: one of smoke, cpu, paper"),
+        (["--device", "tpu"], "--device='tpu' is invalid: one of auto, cpu, cuda"),
+        (["--jobs", "0"], "--jobs='0' is invalid: an integer >= 1"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(argv, message, tmp_path, capsys) -> None:
+    assert main(["reproduce", "--out", str(tmp_path / "r"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_an_out_that_is_a_file_is_refused(tmp_path, capsys) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert main(["reproduce", "--out", str(target)]) == 2
+    assert "--out=" in capsys.readouterr().err
