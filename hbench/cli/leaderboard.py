@@ -46,6 +46,8 @@ def add_parsers(
         "compare",
         parents=[common],
         help="paired per-level differences of two results, with 95%% confidence intervals",
+        # the help text is %-formatted in the list of actions, a description is not
+        description="Paired per-level differences of two results, with 95% confidence intervals.",
     )
     a.add_argument("a", metavar="A", help="a result file, or a model's name on a board")
     a.add_argument("b", metavar="B", help="a result file, or a model's name on a board")
