@@ -331,14 +331,30 @@ class _Audit:
             if _watched(name):
                 self.note(f"import {name}")
         elif event == "open":
-            path, mode = args[0], args[1]
-            if not isinstance(path, str) or (isinstance(mode, str) and "r" not in mode):
+            path, mode, flags = args[0], args[1], args[2] if len(args) > 2 else 0
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+            if not isinstance(path, str) or not _reads(mode, flags):
                 return
             real = os.path.realpath(path)
-            if real.startswith(("/proc/", "/sys/", "/dev/")) or real.endswith(_CODE_SUFFIXES):
+            if real.startswith("/proc/"):
+                # another process's files (the harness's memory map, its memory) are not the
+                # model's; its own, and the kernel's (cpuinfo, meminfo), are
+                entry = real[len("/proc/") :].split("/", 1)[0]
+                if entry.isdigit() and int(entry) != os.getpid():
+                    self.note(f"read {real}")
+                return
+            if real.startswith(("/sys/", "/dev/")) or real.endswith(_CODE_SUFFIXES):
                 return
             if not (real + os.sep).startswith(self.roots) and not real.startswith(self.roots):
                 self.note(f"read {real}")
+
+
+def _reads(mode: Any, flags: Any) -> bool:
+    """Whether an ``open`` audit event may read: ``open()`` gives a mode, ``os.open`` flags."""
+    if isinstance(mode, str):
+        return "r" in mode or "+" in mode
+    return not isinstance(flags, int) or flags & os.O_ACCMODE != os.O_WRONLY
 
 
 def worker_main(conn: Any, init: dict[str, Any] | None = None) -> None:

@@ -160,6 +160,15 @@ def test_the_harness_is_not_among_a_worker_s_objects(registry, tmp_path, capsys)
     refused(write_result(debug, tmp_path), root, "isolation='in-process' is invalid", capsys)
 
 
+def test_reading_the_harness_process_s_memory_is_flagged(registry) -> None:
+    result = official(registry, "parent-peek", overrides={"seeds": [0], "train_filters": [0]})
+    assert any(
+        event.startswith("read /proc/") and event.endswith("/maps") for event in result.audit
+    )
+    honest = official(registry, "prior", overrides={"seeds": [0], "train_filters": [0]})
+    assert honest.audit == []
+
+
 def test_an_official_run_draws_distinct_grammars_and_a_replay_is_identical(registry) -> None:
     level = {"train_filters": [0]}
     first = run(registry, "naive-bayes", official=True, overrides=level)

@@ -1,4 +1,4 @@
-"""Three models that cheat, as a third-party plugin would write them (tests/run/test_isolation).
+"""Models that cheat, as a third-party plugin would write them (tests/run/test_isolation).
 
 Each tries one way of scoring better than learning from its P training sequences allows:
 
@@ -10,6 +10,9 @@ Each tries one way of scoring better than learning from its P training sequences
   for the test inputs it is asked about.
 - `DataCheat` finds a ``Harness`` among the live objects (``gc``) and calls its ``train_data``
   for many more sequences than the budget.
+
+- `ParentPeek` opens the harness process's memory map (``/proc/<parent>/maps``), the first step
+  of reading the grammar out of the harness's memory.
 
 A cheat that finds nothing to exploit raises `NothingFound` (the harness reports a crash in a
 model as a `PluginError`). Module-level classes only: an isolated worker imports them by name.
@@ -173,8 +176,21 @@ class DataCheat:
         return {"sequences_seen": self.sequences}
 
 
+class ParentPeek(DataCheat):
+    """The class prior, after a look at the harness process's memory map."""
+
+    def fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None:
+        import os
+
+        with open(f"/proc/{os.getppid()}/maps", "rb") as maps:
+            maps.read(4096)
+        counts = np.bincount(train.targets, minlength=spec.q) + 1.0
+        self.probs = counts / counts.sum()
+
+
 @hookimpl
 def hbench_register_models(register) -> None:
     register("grammar-cheat", GrammarCheat, GrammarCheatConfig, description="public grammar")
     register("stack-cheat", StackCheat, NoOptions, description="the harness's answers")
     register("data-cheat", DataCheat, NoOptions, description="more training data")
+    register("parent-peek", ParentPeek, NoOptions, description="the harness's memory")
