@@ -17,7 +17,8 @@ from hbench.results import RunResult, write_result
 from hbench.run.harness import run_benchmark
 from hbench.run.spec import RunSpec
 
-BOARD_SUITES = ("smoke", "cpu", "paper")
+#: Every leaderboard suite, and smoke.
+BOARD_SUITES = ("smoke", *rules.leaderboard_suites())
 
 
 def board_result(
