@@ -119,6 +119,8 @@ class Harness:
         self._tests: dict[tuple[int, int | str], TaskData] = {}
         self._answers: dict[tuple[int, int | str, int], np.ndarray] = {}
         self._lock = threading.RLock()
+        self._live: set[Any] = set()  # model handles of the fits in flight
+        self._stopping = False
         self.internal = bool(getattr(self.task, "needs_internal_nodes", False))
         first = self.suite.seeds[0]
         self.task_spec = self.task.spec(self.grammar(first))
@@ -381,7 +383,12 @@ class Harness:
             checked = {k: self.check(p, checkpoint_tests[k]) for k, p in predictions.items()}
             recorder(label, seconds, checked)
 
+        if self._stopping:
+            raise PluginError(f"{self.model_label}: the run was stopped")
         handle = self._handle(isolation, seed, k_train)
+        self._live.add(handle)
+        if self._stopping:  # stopped while this worker started: it must not train
+            handle.kill()
         try:
             report = self.call_model(
                 "fit",
@@ -403,6 +410,7 @@ class Harness:
                 if self.call_model("save", lambda: handle.save(str(save_dir / name))):
                     saved = SavedModel(seed=seed, k_train=k_train, path=name)
         finally:
+            self._live.discard(handle)
             handle.close()
         timing = Timing(
             seed=seed, k_train=k_train, fit_s=report.fit_s, predict_s=predict_s, oracle_s=oracle_s
@@ -453,8 +461,16 @@ class Harness:
         if jobs == 1:
             outcomes = [one(fit) for fit in fits]
         else:
-            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hbench-fit") as pool:
+            pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hbench-fit")
+            try:
                 outcomes = list(pool.map(one, fits))
+            except BaseException:  # Ctrl-C, SIGTERM, a failed fit: stop the other fits now
+                self._stopping = True
+                for handle in list(self._live):
+                    handle.kill()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
         return self._result(outcomes, isolation, time.perf_counter() - started)
 
     def _result(self, outcomes: list[FitOutcome], isolation: str, wall_s: float) -> RunResult:

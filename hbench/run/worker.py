@@ -93,6 +93,10 @@ class ModelHandle(Protocol):
 
     def close(self) -> None: ...
 
+    def kill(self) -> None:
+        """Stop the model at once (another fit failed, or the run was interrupted)."""
+        ...
+
 
 # --- the callbacks a model sees ---------------------------------------------------------------
 
@@ -212,6 +216,9 @@ class InProcessModel:
 
     def close(self) -> None:
         self.tests = {}
+
+    def kill(self) -> None:
+        """Nothing to stop: an in-process fit ends with the run's own exception."""
 
 
 class _thread_limit:
@@ -649,6 +656,11 @@ class IsolatedModel:
         self._send(("save", path), "save")
         meta, _ = self._expect("saved", "save")
         return bool(meta.get("saved"))
+
+    def kill(self) -> None:
+        """End the worker now; a fit waiting on it sees its death and stops."""
+        with contextlib.suppress(OSError):
+            self.process.kill()
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):

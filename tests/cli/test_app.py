@@ -471,3 +471,39 @@ def test_sigterm_during_a_run_with_saved_models_leaves_nothing(tmp_path) -> None
     assert list((tmp_path / "out").iterdir()) == []
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
+
+
+def test_sigterm_stops_parallel_fits_at_once(tmp_path) -> None:
+    """Two fits in their workers: the run kills both and exits instead of waiting for them."""
+    import psutil
+
+    process = _start(
+        tmp_path,
+        "run",
+        "--model",
+        "transformer",
+        "--suite",
+        "smoke",
+        "--quiet",
+        "--out",
+        "out",
+        "--model-arg",
+        "epochs=500",
+        "--jobs",
+        "2",
+    )
+    try:
+        _wait_for(lambda: len(psutil.Process(process.pid).children(recursive=True)) >= 2, process)
+        time.sleep(2.0)
+        workers = psutil.Process(process.pid).children(recursive=True)
+        start = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        stopped_in = time.monotonic() - start
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    assert stopped_in < 30  # not the minutes the fits would take
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []
+    assert not list((tmp_path / "out").glob("*.json"))
