@@ -221,14 +221,18 @@ class ResolvedRun:
     def check_memory(self) -> None:
         """Refuse, with an estimate, a run whose data or model cannot fit in memory.
 
-        Counted: the grammar's production tensor (q^3 numbers), the largest set of sequences
-        held at once with the oracle's outputs for it, and the model's own estimate when its
-        config can say it (an optional ``estimated_bytes()`` method of the config)."""
+        Counted: the grammar's production tensors (q^(s+1) numbers a level for arity s), the
+        largest set of sequences held at once with the oracle's outputs for it, and the model's
+        own estimate when its config can say it (an optional ``estimated_bytes()`` method of
+        the config)."""
         from hbench.run.memory import check_fits
 
         suite = self.suite
-        q, length = suite.q, 2**suite.depth
-        check_fits(8.0 * q**3, f"the grammar (q={q}: a q^3 production tensor)", "lower q")
+        arity = int(suite.grammar_args.get("arity") or suite.grammar_args.get("s") or 2)
+        q, length = suite.q, arity**suite.depth
+        tensors = 8.0 * q ** (arity + 1) * suite.depth
+        what = f"the grammar (q={q}, arity {arity}: q^{arity + 1} numbers a level)"
+        check_fits(tensors, what, "lower q")
         sequences = max(suite.budget(suite.task), suite.n_test, suite.n_ood)
         # int64 inputs, and per sequence the oracle's leaf posteriors (length x q doubles)
         data = sequences * length * (8 + 8 * q) * 3
