@@ -76,7 +76,7 @@ def test_run_options_reach_the_spec(capsys, tmp_path):
         (["--model", "bp", "--model-arg", "assume_filter=-1"], "--model-arg assume_filter=-1"),
         (["--model", "prior", "--task", "mlmm"], "did you mean 'mlm'"),
         (["--model", "prior", "--seeds", "0,0"], "each seed once"),
-        (["--model", "prior", "--set", "q=100000"], "a q^3 production tensor"),
+        (["--model", "prior", "--set", "q=100000"], "q^3 numbers a level"),
         (["--model", "prior", "--grammar-seeds", "1"], "only with --official"),
         (["--model", "transformer", "--model-arg", "d_model=100000"], "d_model=100000)"),
         (["--model", "prior", "--official", "--seeds", "0,1", "--grammar-seeds", "1"], "one"),
