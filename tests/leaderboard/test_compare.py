@@ -10,7 +10,9 @@ import pytest
 from hbench.cli import main
 from hbench.errors import UsageError
 from hbench.leaderboard.compare import compare, t975
-from hbench.results import read_result
+from hbench.results import read_result, write_result
+from hbench.run.harness import run_benchmark
+from hbench.run.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[2] / "leaderboards"
 
@@ -28,8 +30,28 @@ def per_seed(path: Path) -> dict[tuple[int, int], float]:
     return out
 
 
-def test_paired_differences_on_shared_test_sets() -> None:
-    a, b = board_file("root", "naive-bayes"), board_file("root", "prior")
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> dict[str, Path]:
+    """Smoke results on the very same test sets: official runs replaying the same grammar
+    seeds, and one-seed runs on the public grammar (the committed boards hold official runs,
+    each on grammars of its own)."""
+    folder = tmp_path_factory.mktemp("shared")
+
+    def one(model: str, seeds: list[int], **fields) -> Path:
+        spec = RunSpec(model=model, suite="smoke", overrides={"seeds": seeds}, **fields)
+        return write_result(run_benchmark(spec, in_process=True), folder)
+
+    grammars = {"official": True, "grammar_seeds": [11, 22, 33]}
+    return {
+        "naive-bayes": one("naive-bayes", [0, 1, 2], **grammars),
+        "prior": one("prior", [0, 1, 2], **grammars),
+        "naive-bayes-1": one("naive-bayes", [0]),
+        "prior-1": one("prior", [0]),
+    }
+
+
+def test_paired_differences_on_shared_test_sets(shared) -> None:
+    a, b = shared["naive-bayes"], shared["prior"]
     result = compare(a, b)
     assert result.paired
     sa, sb = per_seed(a), per_seed(b)
@@ -52,8 +74,8 @@ def test_a_result_against_itself_is_exactly_zero() -> None:
         assert row.diff == 0 and row.low == 0 and row.high == 0
 
 
-def test_one_seed_uses_the_test_set_alone() -> None:
-    result = compare(board_file("mlm", "treenet"), board_file("mlm", "transformer"))
+def test_one_seed_uses_the_test_set_alone(shared) -> None:
+    result = compare(shared["naive-bayes-1"], shared["prior-1"])
     assert result.paired and all(r.seeds == 1 for r in result.rows)
     assert all("test set only" in r.method and r.low < r.diff < r.high for r in result.rows)
 
@@ -71,10 +93,11 @@ def test_incomparable_results_are_refused() -> None:
 
 def test_cli_by_model_name_and_json(capsys) -> None:
     args = ["leaderboard", "compare", "naive-bayes", "prior", "--root", str(ROOT)]
-    assert main([*args, "--task", "root", "--json"]) == 0
+    assert main([*args, "--suite", "cpu", "--task", "root", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["paired"] and data["rows"][-1]["level"] == "mean"
-    assert main(args) == 2  # on two boards: which one?
+    # two official rows: each drew its own grammars
+    assert not data["paired"] and data["rows"][-1]["level"] == "mean"
+    assert main(args) == 2  # on several boards: which one?
     assert "pass --suite and --task" in capsys.readouterr().err
-    assert main([*args, "--task", "root"]) == 0
-    assert "paired on shared test sets" in capsys.readouterr().out
+    assert main([*args, "--suite", "cpu", "--task", "root"]) == 0
+    assert "independent test sets" in capsys.readouterr().out
