@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import numpy as np
 
@@ -586,7 +586,8 @@ class IsolatedModel:
         except OSError:  # a broken pipe: the worker is gone; say how it ended
             self._died(stage)
 
-    def _died(self, stage: str) -> None:
+    def _died(self, stage: str) -> NoReturn:
+        """Raise the `PluginError` of a worker that is gone, with how it ended."""
         try:
             code = self.process.wait(timeout=5)
         except Exception:
@@ -599,13 +600,7 @@ class IsolatedModel:
         try:
             message = self.conn.recv_bytes()
         except (EOFError, OSError):
-            try:
-                code = self.process.wait(timeout=5)
-            except Exception:
-                code = None
-            raise PluginError(
-                f"{self.label} failed in {stage}: its worker process died (exit code {code})"
-            ) from None
+            self._died(stage)
         try:
             kind, meta, arrays = _unpack(message)
         except Exception as exc:
