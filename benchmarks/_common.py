@@ -15,6 +15,7 @@ import platform
 import resource
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -215,3 +216,23 @@ def _jsonable(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def hbench_run(argv: list[str], out: Path) -> tuple[float, dict]:
+    """``hbench run ARGV --json`` in a fresh process: (wall seconds of the command, result)."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "hbench", "run", *argv, "--out", str(out), "--json", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"hbench run {' '.join(argv)} failed:\n{done.stderr}")
+    return seconds, json.loads(done.stdout)["result"]
+
+
+def scores(result: dict) -> list[tuple]:
+    """A result's numbers that must agree to the last digit between two ways of running it."""
+    return [(m["seed"], m["k_train"], m["k_test"], m["acc"], m["kl_bp"]) for m in result["metrics"]]

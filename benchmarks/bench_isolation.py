@@ -25,13 +25,11 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import load_average
+from _common import hbench_run, load_average, scores
 
 #: (label, extra ``hbench run`` options) of the modes compared.
 MODES = (
@@ -39,25 +37,6 @@ MODES = (
     ("isolated", ()),
     ("isolated --jobs 1", ("--jobs", "1")),
 )
-
-
-def hbench(argv: list[str], out: Path) -> tuple[float, dict]:
-    """``hbench run ARGV --json`` in a fresh process: (wall seconds of the command, result)."""
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "hbench", "run", *argv, "--out", str(out), "--json", "--quiet"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"hbench run {' '.join(argv)} failed:\n{done.stderr}")
-    return seconds, json.loads(done.stdout)["result"]
-
-
-def scores(result: dict) -> list[tuple]:
-    return [(m["seed"], m["k_train"], m["k_test"], m["acc"], m["kl_bp"]) for m in result["metrics"]]
 
 
 def cpu_busy() -> float:
@@ -104,11 +83,11 @@ def main() -> None:
         out = Path(folder)
         for model in args.models.split(","):
             base = ["--model", model, "--suite", args.suite, "--task", args.task]
-            hbench([*base, "--in-process"], out)  # warm the page cache and .pyc files
+            hbench_run([*base, "--in-process"], out)  # warm the page cache and .pyc files
             runs: dict[str, list] = {label: [] for label, _ in MODES}
             for _ in range(args.repeats):
                 for label, extra in MODES:
-                    runs[label].append(hbench([*base, *extra], out))
+                    runs[label].append(hbench_run([*base, *extra], out))
             rows = [row(label, runs[label]) for label, _ in MODES]
             report.append({"model": model, "rows": rows})
             reference = rows[0]

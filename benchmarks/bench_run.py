@@ -20,7 +20,6 @@ whose absolute speed moves from run to run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -29,20 +28,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def hbench(*argv: str, out: Path) -> tuple[float, dict]:
-    """Run ``hbench run ... --json`` in a fresh process; (wall seconds, the result)."""
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "hbench", "run", *argv, "--out", str(out), "--json", "--quiet"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"hbench run {' '.join(argv)} failed:\n{done.stderr}")
-    return seconds, json.loads(done.stdout)["result"]
+from _common import hbench_run, scores
 
 
 @contextmanager
@@ -60,10 +46,6 @@ def busy(processes: int):
             spinner.wait()
 
 
-def scores(result: dict) -> list[tuple]:
-    return [(m["seed"], m["k_train"], m["k_test"], m["acc"], m["kl_bp"]) for m in result["metrics"]]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["jobs", "load", "overhead"])
@@ -77,8 +59,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
         if args.what == "jobs":
-            parallel, a = hbench(*base, out=out)
-            sequential, b = hbench(*base, "--jobs", "1", out=out)
+            parallel, a = hbench_run(base, out)
+            sequential, b = hbench_run([*base, "--jobs", "1"], out)
             print(f"default --jobs: {parallel:.1f} s, --jobs 1: {sequential:.1f} s")
             print(
                 f"speed-up {sequential / parallel:.2f}x; identical scores: {scores(a) == scores(b)}"
@@ -86,11 +68,11 @@ def main() -> None:
             print(f"headline {a['headline']['normalised_accuracy']['mean']:.5f}")
         elif args.what == "load":
             old = [*base, "--in-process", "--threads-per-fit", str(cores), "--threads", str(cores)]
-            idle_new, _ = hbench(*base, out=out)
-            idle_old, _ = hbench(*old, out=out)
+            idle_new, _ = hbench_run(base, out)
+            idle_old, _ = hbench_run(old, out)
             with busy(args.busy):
-                busy_new, _ = hbench(*base, out=out)
-                busy_old, _ = hbench(*old, out=out)
+                busy_new, _ = hbench_run(base, out)
+                busy_old, _ = hbench_run(old, out)
             print(f"{args.busy} busy processes on {cores} cores")
             print(
                 f"thread budget: idle {idle_new:.1f} s, busy {busy_new:.1f} s "
@@ -101,7 +83,7 @@ def main() -> None:
                 f"({busy_old / idle_old:.2f}x)"
             )
         else:
-            wall, result = hbench(*base, "--jobs", "1", out=out)
+            wall, result = hbench_run([*base, "--jobs", "1"], out)
             inside = sum(t["fit_s"] + t["predict_s"] for t in result["timings"])
             print(
                 f"wall {wall:.1f} s (process), {result['wall_s']:.1f} s (run); fit+predict "
