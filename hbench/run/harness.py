@@ -42,6 +42,7 @@ from hbench.run.worker import (
     FitReport,
     InProcessModel,
     IsolatedModel,
+    WorkerTemplates,
     head,
     import_path,
 )
@@ -121,6 +122,7 @@ class Harness:
         self._lock = threading.RLock()
         self._live: set[Any] = set()  # model handles of the fits in flight
         self._stopping = False
+        self._templates: WorkerTemplates | None = None  # the run's worker templates
         self.internal = bool(getattr(self.task, "needs_internal_nodes", False))
         first = self.suite.seeds[0]
         self.task_spec = self.task.spec(self.grammar(first))
@@ -348,6 +350,7 @@ class Harness:
             device=device,
             label=self.model_label,
             allowed=[*model_files(factory), *_paths_in(self.run_spec.model_config)],
+            templates=self._templates,
         )
 
     def run_fit(
@@ -458,19 +461,21 @@ class Harness:
                 on_fit(outcome)
             return outcome
 
-        if jobs == 1:
-            outcomes = [one(fit) for fit in fits]
-        else:
-            pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hbench-fit")
-            try:
-                outcomes = list(pool.map(one, fits))
-            except BaseException:  # Ctrl-C, SIGTERM, a failed fit: stop the other fits now
-                self._stopping = True
-                for handle in list(self._live):
-                    handle.kill()
-                raise
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+        # the fits' workers are forked from one template process per run (worker.py)
+        with WorkerTemplates() as self._templates:
+            if jobs == 1:
+                outcomes = [one(fit) for fit in fits]
+            else:
+                pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hbench-fit")
+                try:
+                    outcomes = list(pool.map(one, fits))
+                except BaseException:  # Ctrl-C, SIGTERM, a failed fit: stop the other fits now
+                    self._stopping = True
+                    for handle in list(self._live):
+                        handle.kill()
+                    raise
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
         return self._result(outcomes, isolation, time.perf_counter() - started)
 
     def _result(self, outcomes: list[FitOutcome], isolation: str, wall_s: float) -> RunResult:

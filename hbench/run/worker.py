@@ -1,15 +1,29 @@
 """The wall between a model and the answers: a model's ``fit`` and ``predict`` in a process of
 its own, or (for debugging and privileged reference models) in this one.
 
-An isolated model lives in a fresh interpreter (never a fork of the harness, whose memory
-holds the grammar), joined to the harness by two pipes. The worker receives exactly what the
-model contract gives a model: its name and validated options, the `TaskSpec`, the training
+An isolated model lives in a worker process of its own (never a fork of the harness, whose
+memory holds the grammar), joined to the harness by two pipes. The worker receives exactly what
+the model contract gives a model: its name and validated options, the `TaskSpec`, the training
 `TaskData`, the test inputs without answers, a seed and a device; it sends back probabilities.
 The grammar, the oracle, the harness, the suite and other fits' data never exist there.
 Everything the worker sends is parsed as JSON and ``.npy`` arrays, never unpickled, so a
 hostile model cannot run code in the harness either. An audit hook in the worker records
 imports of hbench's grammar, oracle and harness modules and reads of files outside the model's
 own during fit and predict; the result lists what it saw.
+
+A fresh interpreter per fit pays Python's start-up and the import of the model's module (torch,
+seconds) every time, so a run starts one *template* process per model (`WorkerTemplates`): a
+fresh interpreter that imports only the model's module and its options class, then forks one
+worker per fit on request, before the worker is told which model to build or sees any data.
+The template never builds a model, never receives data, and never holds the grammar, oracle,
+harness or suite modules (one whose model module imports them is refused); each fit's worker is
+forked from the template alone, so nothing of one fit reaches another. The template is started
+with one thread for BLAS and OpenMP and forks only while it is single-threaded; each worker
+sets its thread budget after the fork. The harness passes a worker's pipes to the template over
+a socket (``SCM_RIGHTS``); the template reaps its workers and tells the harness how one ended,
+and kills one on request. Workers die with their template (the parent-death signal) and watch
+the harness's process as before. Where no template can serve (not Linux, a template that
+failed to start or died, ``HBENCH_WORKER_TEMPLATE=0``), each fit gets a fresh interpreter.
 
 Both kinds of handle offer the same four calls (`ModelHandle`), so the harness runs a fit the
 same way wherever the model lives.
@@ -23,8 +37,13 @@ import importlib.util
 import io
 import json
 import os
+import select
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -297,6 +316,11 @@ def _watched(name: str) -> bool:
     return any(name == w or name.startswith(w + ".") for w in WATCHED_MODULES)
 
 
+def _exempt(name: str) -> bool:
+    """Whether a watched module may be imported while the model is built (`BUILD_EXEMPT`)."""
+    return any(name == e or name.startswith(e + ".") for e in BUILD_EXEMPT)
+
+
 def _loaded_watched() -> set[str]:
     """Watched modules imported in this process so far."""
     return {name for name in list(sys.modules) if _watched(name)}
@@ -364,15 +388,21 @@ def _reads(mode: Any, flags: Any) -> bool:
     return not isinstance(flags, int) or flags & os.O_ACCMODE != os.O_WRONLY
 
 
-def worker_main(conn: Any, init: dict[str, Any] | None = None) -> None:
-    """The worker process: build the model, then serve fit/predict/save until told to close."""
+def worker_main(
+    conn: Any, init: dict[str, Any] | None = None, loaded_before: set[str] | None = None
+) -> None:
+    """The worker process: build the model, then serve fit/predict/save until told to close.
+
+    ``loaded_before``: the watched modules loaded before the model's module was imported (a
+    worker forked from a template, which imported it already), so that what the model's module
+    imports is noted as it is in a fresh interpreter."""
     try:
         init = conn.recv() if init is None else init
         _watch_parent(init["parent"])
         from hbench.run.threads import set_thread_budget
 
         set_thread_budget(int(init["threads"]))
-        before = _loaded_watched()
+        before = _loaded_watched() if loaded_before is None else set(loaded_before)
         config = _resolve(init["config_class"]).model_validate(init["config"])
         model = _resolve(init["factory"])(config)
     except BaseException as exc:
@@ -380,7 +410,7 @@ def worker_main(conn: Any, init: dict[str, Any] | None = None) -> None:
         return
     audit = _Audit(init["allowed"])
     for name in sorted(_loaded_watched() - before):  # the model's module and constructor
-        if not any(name == e or name.startswith(e + ".") for e in BUILD_EXEMPT):
+        if not _exempt(name):
             audit.note(f"import {name}")
     sys.addaudithook(audit)
     conn.send_bytes(_pack("ready", {}))
@@ -473,18 +503,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _watch_parent(harness: int) -> None:
-    """Exit when the harness's process dies, even by SIGKILL: the kernel's parent-death signal
-    on Linux (the forkserver that started this worker exits with the harness), and a watcher
-    thread everywhere, for the harness itself."""
-    import contextlib
-    import threading
-
+def _die_with_parent() -> None:
+    """Ask the kernel for SIGKILL when this process's parent dies (Linux; elsewhere nothing)."""
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
-        import signal
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _watch_parent(harness: int) -> None:
+    """Exit when the harness's process dies, even by SIGKILL: the kernel's parent-death signal
+    on Linux (the parent is the harness, or the template, which exits with the harness), and a
+    watcher thread everywhere, for the harness itself."""
+    _die_with_parent()
     if not _alive(harness):
         os._exit(1)
 
@@ -523,10 +554,412 @@ class _Pipes:
         self.writer.close()
 
 
+# --- the template: one interpreter per run that forks a worker per fit ---------------------------
+
+#: ``HBENCH_WORKER_TEMPLATE=0`` starts every fit's worker as a fresh interpreter, as without a
+#: template: for comparisons (``benchmarks/bench_isolation.py``) and for debugging.
+TEMPLATE_ENV = "HBENCH_WORKER_TEMPLATE"
+
+#: The longest message line read from the other end (a template's replies are a few dozen bytes).
+_MAX_LINE = 1 << 16
+
+
+class _TemplateGone(Exception):
+    """A template that could not start, refused to serve, or stopped answering."""
+
+
+def templates_enabled() -> bool:
+    """Whether fits may be forked from a template here: Linux (forking a process that imported
+    torch is unsafe on macOS), ``SCM_RIGHTS`` in the socket module, and not switched off by
+    ``HBENCH_WORKER_TEMPLATE=0``."""
+    return (
+        sys.platform.startswith("linux")
+        and hasattr(socket, "send_fds")
+        and os.environ.get(TEMPLATE_ENV, "1").strip() != "0"
+    )
+
+
+class _Lines:
+    """JSON objects, one a line, over a stream socket, with file descriptors alongside."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def send(self, message: Mapping[str, Any], fds: tuple[int, ...] = ()) -> None:
+        data = json.dumps(message).encode() + b"\n"
+        sent = socket.send_fds(self.sock, [data], list(fds)) if fds else 0
+        self.sock.sendall(data[sent:])
+
+    def pending(self) -> bool:
+        return b"\n" in self.buffer
+
+    def recv(self, with_fds: bool = False) -> tuple[dict[str, Any] | None, list[int]]:
+        """The next message (None once the other end closed) and the descriptors that came
+        with it. Without ``with_fds`` the kernel discards any descriptors sent: the harness
+        takes none from a template."""
+        fds: list[int] = []
+        while not self.pending():
+            if len(self.buffer) > _MAX_LINE:
+                raise ValueError("a message longer than any the protocol sends")
+            if with_fds:
+                data, received, _, _ = socket.recv_fds(self.sock, 65536, 4)
+                fds.extend(received)
+            else:
+                data = self.sock.recv(65536)
+            if not data:
+                return None, fds
+            self.buffer += data
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        message = json.loads(line)
+        if not isinstance(message, dict):
+            raise ValueError("a message that is not a JSON object")
+        return message, fds
+
+
+def _fork_hazard() -> str | None:
+    """Why forking this process now would be unsafe, or None: a second thread (a BLAS or
+    OpenMP pool, a thread the model's module started) or an initialised CUDA context."""
+    with contextlib.suppress(OSError):
+        threads = len(os.listdir("/proc/self/task"))
+        if threads > 1:
+            return f"the template runs {threads} threads"
+    if threading.active_count() > 1:
+        return "the template runs Python threads"
+    cuda = getattr(sys.modules.get("torch"), "cuda", None)
+    initialised = getattr(cuda, "is_initialized", None)
+    if callable(initialised) and initialised():
+        return "the template initialised CUDA"
+    return None
+
+
+def template_main(sock_fd: int) -> None:
+    """The template process: import the model's module and options class, then fork a worker
+    per ``spawn`` request, each exactly a fresh worker from then on (`worker_main`).
+
+    Requests are JSON lines from the harness: ``start`` (the model's import paths and the
+    harness's pid), ``spawn`` with the worker's two pipe ends attached (``SCM_RIGHTS``),
+    ``status`` and ``kill`` of a worker by the id ``spawn`` gave it, and ``close``. The template
+    ends at ``close``, when the harness's end of the socket closes, or when the harness's
+    process is gone, and kills the workers still running as it goes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the harness's to handle
+    channel = _Lines(socket.socket(fileno=sock_fd))
+    with contextlib.suppress(OSError, ValueError):  # the harness is gone: so is the template
+        _template(channel)
+
+
+def _template(channel: _Lines) -> None:
+    baseline = _loaded_watched()
+    start, _ = channel.recv()
+    if start is None:
+        return
+    problem: str | None
+    try:
+        harness = int(start["parent"])
+        _resolve(start["config_class"])
+        _resolve(start["factory"])
+        import multiprocessing.connection  # noqa: F401  (what every worker needs)
+
+        import threadpoolctl  # noqa: F401
+
+        import hbench.run.threads  # noqa: F401
+
+        watched = sorted(name for name in _loaded_watched() - baseline if not _exempt(name))
+        problem = f"its module imports {', '.join(watched)}" if watched else _fork_hazard()
+    except BaseException as exc:  # the model's module failed to import: a fresh worker says so
+        problem = _describe(exc)
+    if problem is not None:
+        channel.send({"error": problem})
+        return
+    channel.send({"ready": os.getpid(), "watched": sorted(_loaded_watched())})
+    _serve_template(channel, harness, baseline)
+
+
+def _serve_template(channel: _Lines, harness: int, baseline: set[str]) -> None:
+    live: dict[int, int] = {}  # pid of a running worker -> its id
+    codes: dict[int, int] = {}  # id of a worker that ended -> its exit code (as Popen gives it)
+    count = 0
+    try:
+        while True:
+            if not channel.pending():
+                readable, _, _ = select.select([channel.sock], [], [], 1.0)
+                _reap(live, codes)
+                if not readable:
+                    if os.getppid() != harness:  # the harness is gone
+                        return
+                    continue
+            message, fds = channel.recv(with_fds=True)
+            op = message.get("op") if message is not None else "close"
+            number = message.get("id") if message is not None else None
+            if op != "spawn" or len(fds) != 2:
+                for fd in fds:
+                    os.close(fd)
+            if op == "close":
+                return
+            if op == "spawn":
+                hazard = _fork_hazard() if len(fds) == 2 else "no pipes came with the request"
+                if hazard is not None:
+                    for fd in fds if len(fds) == 2 else ():
+                        os.close(fd)
+                    channel.send({"error": f"cannot fork a worker: {hazard}"})
+                    continue
+                count += 1
+                template = os.getpid()
+                pid = os.fork()
+                if pid == 0:
+                    _forked_worker(channel.sock, fds, baseline, template)
+                for fd in fds:
+                    os.close(fd)
+                live[pid] = count
+                channel.send({"id": count, "pid": pid})
+            elif op == "kill":
+                for pid, known in live.items():
+                    if known == number:  # not reaped yet, so the pid is still this worker's
+                        with contextlib.suppress(OSError):
+                            os.kill(pid, signal.SIGKILL)
+                channel.send({})
+            elif op == "status":
+                _reap(live, codes)
+                channel.send({"code": codes.get(number), "running": number in live.values()})
+            else:
+                channel.send({"error": f"unknown request {op!r}"})
+    finally:
+        for pid in live:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in live:
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)
+
+
+def _reap(live: dict[int, int], codes: dict[int, int]) -> None:
+    """Collect the workers that ended, with their exit codes (a signal's as its negative)."""
+    while live:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        number = live.pop(pid, None)
+        if number is not None:
+            codes[number] = os.waitstatus_to_exitcode(status)
+
+
+def _forked_worker(sock: socket.socket, fds: list[int], baseline: set[str], template: int) -> Any:
+    """A fit's worker just forked from the template: from here on a fresh worker's life, then
+    ``os._exit`` (never back into the template's loop)."""
+    code = 1
+    try:
+        sock.close()
+        _die_with_parent()
+        if os.getppid() != template:  # the template died before the signal was asked for
+            os._exit(1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        random = sys.modules.get("numpy.random")
+        if random is not None:  # a fresh interpreter's global state, not the template's
+            random.seed()
+        worker_main(_Pipes(fds[0], fds[1]), loaded_before=baseline)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            import traceback
+
+            traceback.print_exc()
+    finally:
+        with contextlib.suppress(BaseException):
+            import gc
+
+            gc.collect()  # the model's objects close their files, as at a normal exit
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _worker_env(threads: int) -> dict[str, str]:
+    """A worker's environment: the harness's, with every thread pool capped at ``threads``."""
+    return {**os.environ, **{name: str(threads) for name in _thread_env()}}
+
+
+class _Template:
+    """The harness's end of one template process (see `WorkerTemplates`)."""
+
+    def __init__(self, factory: str, config_class: str, env: Mapping[str, str]) -> None:
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hbench.run.worker", "--template", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=dict(env),
+            )
+        except OSError as exc:
+            ours.close()
+            raise _TemplateGone(f"the template did not start: {exc}") from None
+        finally:
+            theirs.close()
+        self.channel = _Lines(ours)
+        self.lock = threading.Lock()
+        self.alive = True
+        self.reason = "the template is closed"  # why it no longer serves, once it does not
+        start = {"op": "start", "factory": factory, "config_class": config_class}
+        try:
+            reply = self.request({**start, "parent": os.getpid()})
+            watched = [str(n) for n in reply.get("watched", []) if _watched(str(n))]
+            refused = [name for name in watched if not _exempt(name)]
+            if not isinstance(reply.get("ready"), int) or refused:
+                raise _TemplateGone(f"the template holds {', '.join(refused) or 'nothing'}")
+        except BaseException as exc:  # refused, or the run was interrupted while it started
+            self.close(kill=not isinstance(exc, _TemplateGone))
+            raise
+
+    def request(self, message: Mapping[str, Any], fds: tuple[int, ...] = ()) -> dict[str, Any]:
+        """Send one request and wait for its reply (one at a time: fits run in threads)."""
+        with self.lock:
+            if not self.alive:
+                raise _TemplateGone(self.reason)
+            try:
+                self.channel.send(message, fds)
+                reply, _ = self.channel.recv()
+            except (OSError, ValueError):
+                reply = None
+            except BaseException:  # interrupted between request and reply: out of step now
+                self.alive = False
+                self.reason = "a request to the template was interrupted"
+                raise
+            if reply is None:
+                self.alive = False
+                self.reason = "the template stopped answering"
+                raise _TemplateGone(self.reason)
+        if "error" in reply:
+            raise _TemplateGone(f"the template refused: {reply['error']}")
+        return reply
+
+    def spawn(self, ends: tuple[int, int]) -> _ForkedChild:
+        reply = self.request({"op": "spawn"}, ends)
+        number, pid = reply.get("id"), reply.get("pid")
+        if not isinstance(number, int) or not isinstance(pid, int):
+            raise _TemplateGone(f"the template answered {reply!r}")
+        return _ForkedChild(self, number, pid)
+
+    def close(self, kill: bool = False) -> None:
+        """Stop the template (and any worker of its still running); ``kill``: at once."""
+        with self.lock:
+            if self.alive and not kill:
+                with contextlib.suppress(OSError, ValueError):
+                    self.channel.send({"op": "close"})
+            self.alive = False
+            if kill:
+                self.process.kill()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.channel.sock.close()
+
+
+class _ForkedChild:
+    """A worker forked by a template, with the part of `subprocess.Popen` a handle uses: the
+    template, its parent, kills it and says how it ended."""
+
+    def __init__(self, template: _Template, number: int, pid: int) -> None:
+        self.template, self.number, self.pid = template, number, pid
+
+    def kill(self) -> None:
+        with contextlib.suppress(_TemplateGone):
+            self.template.request({"op": "kill", "id": self.number})
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code once the worker ended; None when the template is gone (its workers
+        die with it) and the code with it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            try:
+                reply = self.template.request({"op": "status", "id": self.number})
+            except _TemplateGone:
+                return None
+            code = reply.get("code")
+            if isinstance(code, int):
+                return code
+            if not reply.get("running"):
+                return None
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0.0)
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
+
+
+class WorkerTemplates:
+    """The template processes of one run (see the module docstring), one per model factory,
+    options class, threads per fit and environment (device variables such as
+    ``CUDA_VISIBLE_DEVICES`` included) and working folder; each started when its first fit
+    asks and closed with the run (``with``, or `close`). Thread-safe: fits run in threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._templates: dict[tuple, _Template | None] = {}
+        self._closed = False
+        #: Why a template could not serve (each fit then got a fresh interpreter).
+        self.problems: list[str] = []
+
+    def spawn(
+        self, factory: str, config_class: str, threads: int, ends: tuple[int, int]
+    ) -> _ForkedChild | None:
+        """A worker forked from this model's template, holding ``ends`` (its read and write
+        ends of two pipes); None where no template can serve, so a fresh interpreter must."""
+        if not templates_enabled():
+            return None
+        env = _worker_env(threads)
+        key = (factory, config_class, threads, tuple(sorted(env.items())), os.getcwd())
+        with self._lock:
+            if self._closed:
+                return None
+            if key not in self._templates:
+                # no BLAS or OpenMP pool in the template: each worker sets its own budget
+                single = {**env, **{name: "1" for name in _thread_env()}}
+                try:
+                    self._templates[key] = _Template(factory, config_class, single)
+                except _TemplateGone as exc:
+                    self._templates[key] = None
+                    self.problems.append(str(exc))
+            template = self._templates[key]
+        if template is None:
+            return None
+        try:
+            return template.spawn(ends)
+        except _TemplateGone as exc:
+            with self._lock:
+                if self._templates.get(key) is template:
+                    self._templates[key] = None
+                    self.problems.append(str(exc))
+            template.close()
+            return None
+
+    def close(self) -> None:
+        """Stop every template (their workers, all closed by now, go with them)."""
+        with self._lock:
+            self._closed = True
+            templates = [t for t in self._templates.values() if t is not None]
+            self._templates.clear()
+        for template in templates:
+            template.close()
+
+    def __enter__(self) -> WorkerTemplates:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class IsolatedModel:
     """A model in a worker process of its own (see the module docstring).
 
-    The worker is a fresh interpreter (``python -m hbench.run.worker``) joined by two pipes,
+    The worker is forked from the run's template for this model (``templates``), or else is a
+    fresh interpreter (``python -m hbench.run.worker``); either way it is joined by two pipes,
     not a `multiprocessing` child: it starts from any process, a Dask worker's (daemonic)
     included, and shares no memory with the harness."""
 
@@ -541,37 +974,23 @@ class IsolatedModel:
         device: str,
         label: str,
         allowed: list[str],
+        templates: WorkerTemplates | None = None,
     ) -> None:
-        import subprocess
-
         self.label = label
         self.device = device
         #: What the worker's audit saw so far; the `FitReport` of `fit` holds this very list,
         #: so events of later predict and save calls reach the result too.
         self.audit: list[str] = []
-        to_child_read, to_child_write = os.pipe()
-        to_parent_read, to_parent_write = os.pipe()
-        env = {**os.environ, **{name: str(threads) for name in _thread_env()}}
-        try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "hbench.run.worker",
-                    str(to_child_read),
-                    str(to_parent_write),
-                ],
-                pass_fds=(to_child_read, to_parent_write),
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
-        finally:
-            os.close(to_child_read)
-            os.close(to_parent_write)
-        self.conn = _Pipes(to_parent_read, to_child_write)
+        config_class = import_path(type(config))
+        #: The worker: a `subprocess.Popen`, or a template's child with the same calls.
+        self.process: Any = None
+        conn = None
+        if templates is not None and config_class is not None:
+            conn = self._connect(lambda ends: templates.spawn(factory, config_class, threads, ends))
+        self.conn = conn or self._connect(lambda ends: _fresh_worker(ends, threads))
         init = {
             "factory": factory,
-            "config_class": import_path(type(config)),
+            "config_class": config_class,
             "config": config.model_dump(mode="json"),
             "threads": threads,
             "allowed": allowed,
@@ -579,6 +998,26 @@ class IsolatedModel:
         }
         self._send(init, "build")
         self._expect("ready", "build")
+
+    def _connect(self, start: Callable[[tuple[int, int]], Any]) -> _Pipes | None:
+        """Two new pipes, their far ends handed to the worker ``start`` gives (None: no worker,
+        and no pipes); our ends as one connection."""
+        to_child_read, to_child_write = os.pipe()
+        to_parent_read, to_parent_write = os.pipe()
+        try:
+            self.process = start((to_child_read, to_parent_write))
+        except BaseException:
+            os.close(to_parent_read)
+            os.close(to_child_write)
+            raise
+        finally:
+            os.close(to_child_read)
+            os.close(to_parent_write)
+        if self.process is None:
+            os.close(to_parent_read)
+            os.close(to_child_write)
+            return None
+        return _Pipes(to_parent_read, to_child_write)
 
     def _send(self, request: tuple, stage: str) -> None:
         try:
@@ -668,6 +1107,16 @@ class IsolatedModel:
         self.conn.close()
 
 
+def _fresh_worker(ends: tuple[int, int], threads: int) -> subprocess.Popen:
+    """A worker in a fresh interpreter, reading from and writing to ``ends``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hbench.run.worker", *map(str, ends)],
+        pass_fds=ends,
+        stdin=subprocess.DEVNULL,
+        env=_worker_env(threads),
+    )
+
+
 def model_files(factory: str) -> list[str]:
     """Folders a model may read freely: its plugin's package (data files shipped with it)."""
     module_name = factory.partition(":")[0].split(".")[0]
@@ -680,11 +1129,13 @@ def model_files(factory: str) -> list[str]:
 
 
 __all__ = [
+    "TEMPLATE_ENV",
     "Callbacks",
     "FitReport",
     "InProcessModel",
     "IsolatedModel",
     "ModelHandle",
+    "WorkerTemplates",
     "import_path",
     "model_files",
     "worker_main",
@@ -697,5 +1148,8 @@ def _thread_env() -> tuple[str, ...]:
     return THREAD_ENV
 
 
-if __name__ == "__main__":  # python -m hbench.run.worker READ_FD WRITE_FD
-    worker_main(_Pipes(int(sys.argv[1]), int(sys.argv[2])))
+if __name__ == "__main__":  # python -m hbench.run.worker (READ_FD WRITE_FD | --template FD)
+    if sys.argv[1] == "--template":
+        template_main(int(sys.argv[2]))
+    else:
+        worker_main(_Pipes(int(sys.argv[1]), int(sys.argv[2])))
