@@ -1,42 +1,72 @@
-"""What the model worker costs: ``hbench run`` isolated (the default) against ``--in-process``.
+"""What the model worker costs: ``hbench run`` isolated (the default) against ``--in-process``,
+with each fit's worker forked from the run's template process (the default) and with a fresh
+interpreter per fit (``HBENCH_WORKER_TEMPLATE=0``, as before templates).
 
-A registered model's fit and predict run in a fresh worker process per fit (`hbench.run.worker`);
+A registered model's fit and predict run in a worker process per fit (`hbench.run.worker`);
 ``--in-process`` keeps them in the command's own process (debugging only: leaderboards refuse
-it). This script runs both side by side, interleaved repeat by repeat so that the ratios hold
-on a machine whose speed drifts, for each model:
+it). This script runs every mode side by side, interleaved repeat by repeat so that the ratios
+hold on a machine whose speed drifts, for each model:
 
-- ``isolated`` (default ``--jobs``: fits in parallel, one thread each) against ``--in-process``
-  (which always fits one at a time): what a user sees;
-- ``isolated --jobs 1`` against ``--in-process``: the same sequence of fits, so the difference
-  is the process boundary alone (worker start-up, import of the model's module, shipping the
-  data and probabilities through the pipes), also given per fit.
+- ``template`` and ``fresh`` (default ``--jobs``: fits in parallel, one thread each) against
+  ``--in-process`` (which always fits one at a time): what a user sees;
+- ``template --jobs 1`` and ``fresh --jobs 1`` against ``--in-process``: the same sequence of
+  fits, so the difference is the process boundary alone (a worker's start, the import of the
+  model's module where no template did it, shipping the data and probabilities through the
+  pipes), also given per fit.
 
 It prints the median and best wall time of the command, the run's own ``wall_s``, the seconds
 inside the model's fit and predict, the ratios, and whether the scores agree to the last digit.
 
     python benchmarks/bench_isolation.py                           # treenet and naive-bayes
     python benchmarks/bench_isolation.py --models naive-bayes --repeats 5 --suite smoke
+    python benchmarks/bench_isolation.py --models naive-bayes,transformer \\
+        --model-arg transformer:epochs=5
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from _common import hbench_run, load_average, scores
 
-#: (label, extra ``hbench run`` options) of the modes compared.
+#: Set to "0", every fit's worker is a fresh interpreter (`hbench.run.worker.TEMPLATE_ENV`).
+TEMPLATE_ENV = "HBENCH_WORKER_TEMPLATE"
+FRESH = {TEMPLATE_ENV: "0"}
+
+#: (label, extra ``hbench run`` options, environment) of the modes compared.
 MODES = (
-    ("in-process", ("--in-process",)),
-    ("isolated", ()),
-    ("isolated --jobs 1", ("--jobs", "1")),
+    ("in-process", ("--in-process",), {}),
+    ("template", (), {}),
+    ("fresh", (), FRESH),
+    ("template --jobs 1", ("--jobs", "1"), {}),
+    ("fresh --jobs 1", ("--jobs", "1"), FRESH),
 )
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Run a block with ``values`` in the environment (the ``hbench run`` it starts inherits
+    them), and the variables it replaced restored after."""
+    saved = {name: os.environ.get(name) for name in [TEMPLATE_ENV, *values]}
+    os.environ.pop(TEMPLATE_ENV, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def cpu_busy() -> float:
@@ -68,12 +98,29 @@ def row(label: str, runs: list[tuple[float, dict]]) -> dict:
     }
 
 
+def model_args(specs: list[str], model: str) -> list[str]:
+    """The ``--model-arg`` options of ``model`` among ``MODEL:KEY=VALUE`` specifications."""
+    args = []
+    for spec in specs:
+        name, _, setting = spec.partition(":")
+        if name == model:
+            args += ["--model-arg", setting]
+    return args
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="treenet,naive-bayes")
     parser.add_argument("--suite", default="smoke")
     parser.add_argument("--task", default="root")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--model-arg",
+        action="append",
+        default=[],
+        metavar="MODEL:KEY=VALUE",
+        help="an option of one model, e.g. transformer:epochs=5 (repeatable)",
+    )
     parser.add_argument("--json", dest="json_path", help="also write the numbers here")
     args = parser.parse_args()
     print(f"load average at start (1, 5, 15 min): {load_average()}")
@@ -83,15 +130,18 @@ def main() -> None:
         out = Path(folder)
         for model in args.models.split(","):
             base = ["--model", model, "--suite", args.suite, "--task", args.task]
+            base += model_args(args.model_arg, model)
             hbench_run([*base, "--in-process"], out)  # warm the page cache and .pyc files
-            runs: dict[str, list] = {label: [] for label, _ in MODES}
+            runs: dict[str, list] = {label: [] for label, _, _ in MODES}
             for _ in range(args.repeats):
-                for label, extra in MODES:
-                    runs[label].append(hbench_run([*base, *extra], out))
-            rows = [row(label, runs[label]) for label, _ in MODES]
-            report.append({"model": model, "rows": rows})
-            reference = rows[0]
-            print(f"\nhbench run --model {model} --suite {args.suite} --task {args.task}")
+                for label, extra, env in MODES:
+                    with environment(env):
+                        runs[label].append(hbench_run([*base, *extra], out))
+            rows = [row(label, runs[label]) for label, _, _ in MODES]
+            report.append({"model": model, "options": base, "rows": rows})
+            by_mode = {r["mode"]: r for r in rows}
+            reference = by_mode["in-process"]
+            print(f"\nhbench run {' '.join(base)}")
             print(
                 f"{'mode':<20} {'command s':>10} {'best s':>8} {'run s':>8} "
                 f"{'fit+predict s':>14} {'x in-process':>13}  same scores"
@@ -103,12 +153,16 @@ def main() -> None:
                     f"{r['mode']:<20} {r['median_s']:>10.2f} {r['best_s']:>8.2f} "
                     f"{r['run_wall_s']:>8.2f} {r['fit_predict_s']:>14.2f} {ratio:>12.2f}x  {same}"
                 )
-            boundary = rows[2]["run_wall_s"] - reference["run_wall_s"]
-            print(
-                f"process boundary (--jobs 1): {boundary:+.2f} s per run, "
-                f"{boundary / reference['fits']:+.3f} s per fit over {reference['fits']} fits; "
-                f"isolated audit: {rows[1]['audit'] or 'empty'}"
-            )
+            fits = reference["fits"]
+            for kind in ("template", "fresh"):
+                boundary = by_mode[f"{kind} --jobs 1"]["run_wall_s"] - reference["run_wall_s"]
+                print(
+                    f"process boundary, {kind} (--jobs 1): {boundary:+.2f} s per run, "
+                    f"{boundary / fits:+.3f} s per fit over {fits} fits; "
+                    f"audit: {by_mode[kind]['audit'] or 'empty'}"
+                )
+            speedup = by_mode["fresh"]["median_s"] / by_mode["template"]["median_s"]
+            print(f"template against fresh (default --jobs): {speedup:.2f}x faster")
     wall, busy, own = start
     wall = time.perf_counter() - wall
     other = (cpu_busy() - busy) - (own_cpu() - own)

@@ -646,6 +646,10 @@ def template_main(sock_fd: int) -> None:
     channel = _Lines(socket.socket(fileno=sock_fd))
     with contextlib.suppress(OSError, ValueError):  # the harness is gone: so is the template
         _template(channel)
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)  # nothing to finalise (its workers are gone): the run's end need not wait
 
 
 def _template(channel: _Lines) -> None:
