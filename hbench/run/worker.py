@@ -13,7 +13,8 @@ own during fit and predict; the result lists what it saw.
 
 A fresh interpreter per fit pays Python's start-up and the import of the model's module (torch,
 seconds) every time, so a run starts one *template* process per model (`WorkerTemplates`): a
-fresh interpreter that imports only the model's module and its options class, then forks one
+fresh interpreter that imports only the model's module and its options class (and, for a torch
+model, the modules torch would import lazily in every fit: `TEMPLATE_WARM_UP`), then forks one
 worker per fit on request, before the worker is told which model to build or sees any data.
 The template never builds a model, never receives data, and never holds the grammar, oracle,
 harness or suite modules (one whose model module imports them is refused); each fit's worker is
@@ -560,6 +561,12 @@ class _Pipes:
 #: template: for comparisons (``benchmarks/bench_isolation.py``) and for debugging.
 TEMPLATE_ENV = "HBENCH_WORKER_TEMPLATE"
 
+#: Modules a template also imports when the model's module imported the package named: what
+#: that package would otherwise import lazily inside every fit (torch imports its compiler stack,
+#: as long to import as torch itself, on a model's first optimiser step). Imports only: no
+#: thread pool starts and no CUDA context (`_fork_hazard` checks before every fork).
+TEMPLATE_WARM_UP = {"torch": ("torch._dynamo",)}
+
 #: The longest message line read from the other end (a template's replies are a few dozen bytes).
 _MAX_LINE = 1 << 16
 
@@ -668,6 +675,11 @@ def _template(channel: _Lines) -> None:
 
         import hbench.run.threads  # noqa: F401
 
+        for package, modules in TEMPLATE_WARM_UP.items():
+            if package in sys.modules:
+                for name in modules:
+                    with contextlib.suppress(Exception):  # a fit would then import it itself
+                        importlib.import_module(name)
         watched = sorted(name for name in _loaded_watched() - baseline if not _exempt(name))
         problem = f"its module imports {', '.join(watched)}" if watched else _fork_hazard()
     except BaseException as exc:  # the model's module failed to import: a fresh worker says so

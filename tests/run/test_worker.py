@@ -103,6 +103,41 @@ PEEK = PROBE.replace(
     "from hbench import hookimpl", "from hbench import hookimpl\nimport hbench.run.suites"
 )
 
+TORCH = '''
+"""The probe with torch: it trains a little in fit and says what torch looked like."""
+
+import sys
+
+import torch
+
+import probe_model
+
+
+class ProbeConfig(probe_model.ProbeConfig):
+    pass
+
+
+class TorchProbe(probe_model.Probe):
+    def __init__(self, config):
+        super().__init__(config)
+        self.warm = "torch._dynamo" in sys.modules  # imported by the template, if forked
+
+    def fit(self, train, spec, callbacks):
+        super().fit(train, spec, callbacks)
+        layer = torch.nn.Linear(64, 64)
+        optimiser = torch.optim.Adam(layer.parameters())
+        layer(torch.randn(256, 64)).square().mean().backward()
+        optimiser.step()  # where torch imports its compiler stack, unless imported already
+
+    def resolved_config(self):
+        torch_threads = torch.get_num_threads()
+        return {**super().resolved_config(), "torch_threads": torch_threads, "warm": self.warm}
+
+
+def build(config):
+    return TorchProbe(config)
+'''
+
 DATA = """
 import numpy as np
 
@@ -132,10 +167,11 @@ def fit_once(templates, module, threads=1):
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory) -> ModuleType:
-    """The probe (and its peeking twin) importable here and in every worker and template."""
+    """The probe (and its twins) importable here and in every worker and template."""
     folder = tmp_path_factory.mktemp("probe_plugin")
     (folder / "probe_model.py").write_text(PROBE)
     (folder / "probe_peek.py").write_text(PEEK)
+    (folder / "probe_torch.py").write_text(TORCH)
     (folder / "test_worker_data.py").write_text(DATA)
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(folder))
@@ -143,7 +179,7 @@ def probe(tmp_path_factory) -> ModuleType:
         patch.setenv("PYTHONPATH", os.pathsep.join(paths))
         patch.delenv(TEMPLATE_ENV, raising=False)
         yield importlib.import_module("probe_model")
-    for name in ("probe_model", "probe_peek", "test_worker_data"):
+    for name in ("probe_model", "probe_peek", "probe_torch", "test_worker_data"):
         sys.modules.pop(name, None)
 
 
@@ -192,6 +228,21 @@ def test_a_forked_worker_has_the_thread_budget_of_a_fresh_one(probe) -> None:
     assert forked["parent"] != os.getpid()
     assert forked["threads"] == fresh["threads"] and set(forked["threads"].values()) == {2}
     assert forked["omp"] == fresh["omp"] == "2"
+
+
+def test_a_torch_model_trains_in_a_forked_worker_with_its_thread_budget(probe) -> None:
+    """The template imports torch and what torch imports lazily in a fit, but starts no
+    thread: each worker sets torch's threads after the fork, as a fresh one does."""
+    pytest.importorskip("torch")
+    fresh = fit_once(None, "probe_torch", threads=2)
+    with WorkerTemplates() as templates:
+        forked = fit_once(templates, "probe_torch", threads=2)
+        assert templates.problems == []
+    assert forked["parent"] != os.getpid() and fresh["parent"] == os.getpid()
+    assert forked["torch_threads"] == fresh["torch_threads"] == 2
+    assert forked["threads"] == fresh["threads"]
+    assert forked["warm"] and not fresh["warm"]  # imported once per run, not once per fit
+    assert forked["audit"] == fresh["audit"] == []
 
 
 def test_a_worker_killed_mid_fit_is_reported_with_its_exit_code(probe, tmp_path) -> None:
