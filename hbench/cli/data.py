@@ -387,18 +387,28 @@ def cmd_oracle_table(args: argparse.Namespace) -> int:
 def cmd_list_suites(as_json: bool) -> int:
     from tabulate import tabulate
 
-    from hbench.run.suites import SUITES
+    from hbench.run.suites import SUITES, Suite
 
     if as_json:
         print(json.dumps({name: s.model_dump(mode="json") for name, s in SUITES.items()}, indent=2))
         return 0
+
+    def sigma(suite: Suite) -> Any:
+        """The suite's sigma, or "-" where its grammar has none (``rhm``): shown there, it
+        would claim a setting that changes nothing."""
+        try:
+            fields = suite.grammar_fields(_registry())
+        except UsageError:  # its grammar's plugin is not installed: nothing to say otherwise
+            return suite.sigma
+        return suite.sigma if "sigma" in fields else "-"
+
     rows = [
         [
             s.name,
             s.task,
             s.q,
             s.depth,
-            s.sigma,
+            sigma(s),
             s.P,
             s.P_mlm or s.P,
             s.n_test,

@@ -153,7 +153,7 @@ class Harness:
         with self._lock:
             grammar_seed = self.grammar_seed(seed)
             if grammar_seed not in self._grammars:
-                config = {**self.suite.grammar_config(), "seed": grammar_seed}
+                config = {**self.suite.grammar_config(self.registry), "seed": grammar_seed}
                 entry = self.registry.get("grammar", self.suite.grammar)
                 self._grammars[grammar_seed] = entry.create(config)
             return self._grammars[grammar_seed]

@@ -103,15 +103,21 @@ class RunSpec(BaseModel):
     ) -> ResolvedRun:
         """The validated run; any bad option is one `UsageError` in the user's words.
 
-        Checks the suite, the model's and the task's options against their schemas, the
-        seeds, and the memory of the run's data, without building anything heavy, so a bad
-        option never costs a fit and a whole sweep can be validated before any cell runs.
+        Checks the suite (an override of a grammar field its grammar does not take
+        included), the model's and the task's options against their schemas, the seeds, and
+        the memory of the run's data, without building anything heavy, so a bad option never
+        costs a fit and a whole sweep can be validated before any cell runs.
         """
         from hbench.registry.registry import get_registry
         from hbench.run.suites import get_suite
 
         registry = registry or get_registry()
-        suite = get_suite(self.suite, self.overrides, spell=lambda k, v: spell("suite", k, v))
+        suite = get_suite(
+            self.suite,
+            self.overrides,
+            spell=lambda k, v: spell("suite", k, v),
+            registry=registry,
+        )
         model_entry = registry.get("model", self.model)
         model_config = _validate(model_entry, "model", self.model_args, spell)
         task_entry = registry.get("task", suite.task)

@@ -9,18 +9,58 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from hbench.errors import UsageError, did_you_mean, pydantic_message, unknown
+
+if TYPE_CHECKING:
+    from hbench.registry.registry import Registry
 
 #: Bumped whenever the data a suite generates changes for the same fields (sampler, seeding).
 DATA_VERSION = 1
 
-#: The grammar whose weights `Suite.sigma` spreads; other grammars (``rhm``) get no sigma
-#: unless their suite's grammar_args names one.
-SIGMA_GRAMMAR = "hierarchical"
+#: The suite fields that are options of the suite's grammar, each with the option's name. A
+#: suite passes one to its grammar only when the grammar's config has that option (the
+#: ``hierarchical`` grammar has a sigma, ``rhm`` has none), and an override of one the grammar
+#: does not take is refused: it would change the suite's hash and nothing else.
+GRAMMAR_FIELDS = {"q": "q", "depth": "depth", "sigma": "sigma", "grammar_seed": "seed"}
+
+
+def _alias_names(alias: object) -> list[str]:
+    """The top-level names a pydantic validation alias accepts (a path into a nested value
+    names no option of its own)."""
+    if isinstance(alias, str):
+        return [alias]
+    if isinstance(alias, AliasChoices):
+        return [name for choice in alias.choices for name in _alias_names(choice)]
+    if isinstance(alias, AliasPath) and len(alias.path) == 1 and isinstance(alias.path[0], str):
+        return [alias.path[0]]
+    return []
+
+
+def config_options(config: type[BaseModel]) -> frozenset[str]:
+    """Every option name a plugin's config class accepts: each field's name, or its aliases
+    where it has some (and then its name too if the class validates by name), so that the
+    ``rhm`` grammar, whose ``v`` is also spelled ``q``, takes the suite's q."""
+    settings = config.model_config
+    by_name = bool(settings.get("populate_by_name") or settings.get("validate_by_name"))
+    names: set[str] = set()
+    for name, info in config.model_fields.items():
+        aliases = _alias_names(info.validation_alias) or _alias_names(info.alias)
+        names.update(aliases)
+        if by_name or not aliases:
+            names.add(name)
+    return frozenset(names)
 
 
 class Suite(BaseModel):
@@ -84,13 +124,24 @@ class Suite(BaseModel):
         """Training sequences for ``task`` at each training level."""
         return self.P_mlm if task == "mlm" and self.P_mlm is not None else self.P
 
-    def grammar_config(self) -> dict[str, Any]:
-        """The grammar plugin's options: q, depth, seed, sigma (for the paper's grammar, the
-        only built-in one that has it) and any ``grammar_args``, which may override them
-        (a grammar_args value of None leaves that option at the grammar's default)."""
-        base: dict[str, Any] = {"q": self.q, "depth": self.depth, "seed": self.grammar_seed}
-        if self.grammar == SIGMA_GRAMMAR:
-            base["sigma"] = self.sigma
+    def grammar_fields(self, registry: Registry | None = None) -> dict[str, str]:
+        """The suite fields (of `GRAMMAR_FIELDS`) that this suite's grammar takes, each with
+        its option name, decided by the config class the grammar registered: q, depth, seed
+        and sigma for ``hierarchical``, no sigma for ``rhm``. A `UsageError` if the grammar is
+        not registered (``registry``: the process-wide one by default)."""
+        from hbench.registry.registry import get_registry
+
+        entry = (registry or get_registry()).get("grammar", self.grammar)
+        options = config_options(entry.config)
+        return {field: name for field, name in GRAMMAR_FIELDS.items() if name in options}
+
+    def grammar_config(self, registry: Registry | None = None) -> dict[str, Any]:
+        """The grammar plugin's options: each suite field the grammar takes (see
+        `grammar_fields`: q, depth, seed, and sigma for a grammar that has one) and any
+        ``grammar_args``, which may override them (a grammar_args value of None leaves that
+        option at the grammar's default)."""
+        fields = self.grammar_fields(registry)
+        base = {option: getattr(self, field) for field, option in fields.items()}
         config = {**base, **self.grammar_args}
         return {key: value for key, value in config.items() if value is not None}
 
@@ -221,12 +272,16 @@ def get_suite(
     overrides: Mapping[str, Any] | None = None,
     *,
     spell: Callable[[str, Any], str] | None = None,
+    registry: Registry | None = None,
 ) -> Suite:
     """The named suite with ``--set`` overrides applied and validated.
 
     An override given as text is parsed like a ``--set`` value; any other value is used as is
     (a sweep file's typed values). ``spell(key, value)`` says how the user wrote an override,
-    for messages (default ``--set key=value``)."""
+    for messages (default ``--set key=value``). An override of a grammar field (q, depth,
+    sigma, grammar_seed) that the suite's grammar does not take is refused, since it would
+    be silently ignored; ``registry`` (the process-wide one by default) says what each
+    grammar takes."""
     if spell is None:
         spell = _spell_set
     if name not in SUITES:
@@ -246,7 +301,7 @@ def get_suite(
             )
         data[key] = parse_value(text) if isinstance(text, str) else text
     try:
-        return Suite.model_validate(data)
+        suite = Suite.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
@@ -255,3 +310,31 @@ def get_suite(
             given = spell(where, overrides[where]) if where in overrides else spell("", None)
             problems.append(f"{given} is invalid for suite {name!r}: {message}")
         raise UsageError("; ".join(problems)) from None
+    _check_grammar_fields(suite, overrides, spell, registry)
+    return suite
+
+
+def _check_grammar_fields(
+    suite: Suite,
+    overrides: Mapping[str, Any],
+    spell: Callable[[str, Any], str],
+    registry: Registry | None,
+) -> None:
+    """Refuse an override of a grammar field the suite's grammar has no option for (``--set
+    sigma=2`` on an ``rhm`` suite): it would change the suite's hash and not its data."""
+    given = [key for key in overrides if key in GRAMMAR_FIELDS]
+    if not given:  # nothing to check: no need to load the plugins
+        return
+    from hbench.registry.registry import get_registry
+
+    registry = registry or get_registry()
+    taken = suite.grammar_fields(registry)
+    for key in given:
+        if key not in taken:
+            entry = registry.get("grammar", suite.grammar)
+            option = GRAMMAR_FIELDS[key]
+            raise UsageError(
+                f"{spell(key, overrides[key])} is invalid for suite {suite.name!r}: its grammar"
+                f" {suite.grammar!r} has no option {option!r}, so the suite's {key} does nothing;"
+                f" the grammar's options: {', '.join(entry.options) or 'none'}"
+            )

@@ -80,6 +80,10 @@ def test_run_options_reach_the_spec(capsys, tmp_path):
         (["--model", "prior", "--grammar-seeds", "1"], "only with --official"),
         (["--model", "transformer", "--model-arg", "d_model=100000"], "d_model=100000)"),
         (["--model", "prior", "--official", "--seeds", "0,1", "--grammar-seeds", "1"], "one"),
+        (
+            ["--model", "naive-bayes", "--suite", "rhm-cpu", "--set", "sigma=2"],
+            "--set sigma=2 is invalid for suite 'rhm-cpu': its grammar 'rhm' has no option 'sigma'",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
@@ -106,6 +110,10 @@ def test_check_passes_for_the_baselines(capsys, model):
 def test_list_suites(capsys):
     code, out, _ = run_cli(capsys, "list", "suites")
     assert code == 0 and "smoke" in out and "cpu" in out and "paper" in out
+    header, _, *rows = out.splitlines()
+    sigma = header.index("sigma")
+    shown = {row.split()[0]: row[sigma : sigma + 5].strip() for row in rows}
+    assert shown["cpu"] == "1.0" and shown["rhm-cpu"] == "-" and shown["rhm-paper"] == "-"
     code, out, _ = run_cli(capsys, "list", "suites", "--json")
     assert json.loads(out)["paper"]["P_mlm"] == 1 << 18
 

@@ -10,7 +10,7 @@ import pytest
 from hbench.errors import UsageError
 from hbench.results import read_result
 from hbench.run.harness import run_benchmark
-from hbench.run.spec import RunSpec
+from hbench.run.spec import RunSpec, python_spelling
 from hbench.sweep.cell import run_cell
 
 SMOKE = {"suite": "smoke", "overrides": {"P": 128, "n_test": 64, "n_ood": 0, "seeds": [0]}}
@@ -38,6 +38,15 @@ def test_request_errors_name_the_option_as_typed():
         RunSpec(model="prior", suite="smoke", overrides={"P": 0}).resolve()
     with pytest.raises(UsageError, match=r"unknown model 'priorr'; did you mean 'prior'"):
         RunSpec(model="priorr", **SMOKE).resolve()
+
+
+def test_a_suite_field_the_grammar_ignores_is_refused_as_typed():
+    """rhm has no sigma: the override would change the run's hash and nothing else."""
+    spec = RunSpec(model="prior", suite="rhm-cpu", overrides={"sigma": 2})
+    with pytest.raises(UsageError, match=r"^--set sigma=2 is invalid for suite 'rhm-cpu': its"):
+        spec.resolve()
+    with pytest.raises(UsageError, match=r"^overrides\['sigma'\]=2 is invalid for suite"):
+        spec.resolve(spell=python_spelling)
 
 
 def test_run_cell_writes_the_run_of_hbench_run(tmp_path):

@@ -4,10 +4,12 @@ task, and each grammar gets only the options it has."""
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
-from hbench.registry.registry import get_registry
+from hbench.errors import UsageError
+from hbench.registry.registry import Registration, Registry, get_registry
 from hbench.run.spec import RunSpec
-from hbench.run.suites import SUITES, Suite, get_suite
+from hbench.run.suites import SUITES, Suite, config_options, get_suite
 
 #: Results and leaderboards are filed under these: a change of the data or of the canonical
 #: form must bump DATA_VERSION (and then these), never happen silently.
@@ -53,11 +55,62 @@ def test_sigma_goes_to_the_paper_grammar_only() -> None:
     assert SUITES["ambiguous-cpu"].grammar_config()["ambiguity"] == 1 / 16
 
 
+class MineConfig(BaseModel):
+    """A grammar with a seed and a width of its own, and no depth, q or sigma."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = 0
+    width: int = 2
+
+
+def mine_registry() -> Registry:
+    item = Registration("grammar", "mine", lambda config: config, MineConfig, plugin="test")
+    return Registry([item])
+
+
 def test_grammar_args_override_and_remove_options() -> None:
     suite = Suite(name="x", P=1, n_test=1, n_ood=0, grammar_args={"sigma": 2.0, "seed": None})
     assert suite.grammar_config() == {"q": 4, "depth": 4, "sigma": 2.0}
-    own = Suite(name="y", grammar="mine", P=1, n_test=1, n_ood=0, grammar_args={"sigma": 0.5})
-    assert own.grammar_config()["sigma"] == 0.5
+    own = Suite(name="y", grammar="mine", P=1, n_test=1, n_ood=0, grammar_args={"width": 5})
+    assert own.grammar_config(mine_registry()) == {"seed": 0, "width": 5}
+
+
+def test_the_grammars_config_decides_which_suite_fields_it_gets() -> None:
+    """Read from the registered config class, aliases included (rhm's v is also q)."""
+    registry = get_registry()
+    rhm = config_options(registry.get("grammar", "rhm").config)
+    assert {"q", "v", "depth", "seed", "n_c"} <= rhm and "sigma" not in rhm
+    fields = {"q": "q", "depth": "depth", "grammar_seed": "seed"}
+    assert SUITES["rhm-cpu"].grammar_fields() == fields
+    assert SUITES["cpu"].grammar_fields()["sigma"] == "sigma"
+    own = Suite(name="y", grammar="mine", P=1, n_test=1, n_ood=0)
+    assert own.grammar_fields(mine_registry()) == {"grammar_seed": "seed"}
+
+
+@pytest.mark.parametrize(
+    ("suite", "overrides", "given"),
+    [
+        ("rhm-cpu", {"sigma": "2"}, "--set sigma=2"),
+        ("rhm-paper", {"sigma": "1"}, "--set sigma=1"),  # even at its value: it does nothing
+        ("cpu", {"grammar": "rhm", "grammar_args": '{"n_c": 4}', "sigma": "2"}, "--set sigma=2"),
+    ],
+)
+def test_an_override_the_grammar_ignores_is_refused(suite, overrides, given) -> None:
+    with pytest.raises(UsageError) as caught:
+        get_suite(suite, overrides)
+    message = str(caught.value)
+    assert message.startswith(f"{given} is invalid for suite {suite!r}: its grammar 'rhm' has")
+    assert "no option 'sigma'" in message and "options: v, n_c, m, s, depth, seed" in message
+
+
+def test_overrides_the_grammar_takes_pass() -> None:
+    assert get_suite("rhm-cpu", {"q": "16", "depth": "3", "grammar_seed": "2"}).q == 16
+    assert get_suite("cpu", {"sigma": "2"}).grammar_config()["sigma"] == 2.0
+    own = get_suite("smoke", {"grammar": "mine", "grammar_seed": "3"}, registry=mine_registry())
+    assert own.grammar_config(mine_registry()) == {"seed": 3}
+    with pytest.raises(UsageError, match=r"--set depth=2 is invalid for suite 'smoke': its"):
+        get_suite("smoke", {"grammar": "mine", "depth": "2"}, registry=mine_registry())
 
 
 def test_rhm_suite_overrides_reach_the_grammar() -> None:

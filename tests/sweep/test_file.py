@@ -125,6 +125,10 @@ BAD = {
         GOOD.replace("[axes]", "[task_args.mlm]\nmask_rate = 0.2\n[axes]"),
         "task_args.mlm is given but tasks is not",
     ),
+    "a suite field the grammar ignores": (
+        GOOD.replace('suite = "smoke"', 'suite = "rhm-cpu"').replace("n_ood = 0", "sigma = 2.0"),
+        "set.sigma=2.0 is invalid for suite 'rhm-cpu': its grammar 'rhm' has no option 'sigma'",
+    ),
     "missing out": (GOOD.replace('out = "{out}"', ""), "out: is required"),
     "not TOML": (GOOD.replace("[axes]", "[axes"), "is not valid TOML"),
 }
