@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from hbench.errors import UsageError, location, pydantic_message
+from hbench.errors import HbenchError, UsageError, location, pydantic_message
 from hbench.results.files import read_result
 from hbench.results.schema import RunResult
-from hbench.run.scoring import headline
+from hbench.run.scoring import ROOT_TASK, chance_level, headline
 from hbench.run.suites import DATA_VERSION, Suite
 
 if TYPE_CHECKING:
@@ -70,7 +70,9 @@ def recorded_suite(result: RunResult) -> Suite:
 
 
 def problems(result: RunResult) -> list[str]:
-    """Every inconsistency of a schema-valid result, each naming its field; [] if none."""
+    """Every inconsistency of a schema-valid result, each naming its field; [] if none.
+
+    The checks that need the installed plugins are apart: `privilege` and `chance`."""
     try:
         suite = recorded_suite(result)
     except UsageError as exc:
@@ -200,6 +202,61 @@ def privilege(result: RunResult, registry: Registry | None = None) -> tuple[list
     return [], []
 
 
+def expected_chance(suite: Suite, registry: Registry | None = None) -> tuple[float, str]:
+    """(the chance level of every cell of a run of ``suite``, how it is computed), as the
+    harness computes it (`hbench.run.scoring.chance_level`): 1/q, or for the root task 1/n_c
+    of the suite's grammar, built here from the suite (a few milliseconds) since nothing in a
+    result file says n_c. A `UsageError` if the grammar is not installed or the suite's
+    grammar options are invalid, a `PluginError` if it fails to build."""
+    from hbench.registry import get_registry
+
+    if suite.task != ROOT_TASK:
+        return chance_level(suite.task, suite.q), f"1/q = {1.0 / suite.q!r}"
+    registry = registry if registry is not None else get_registry()
+    entry = registry.get("grammar", suite.grammar)
+    grammar = entry.create(suite.grammar_config(registry))
+    classes = getattr(grammar, "classes", None)
+    value = chance_level(suite.task, suite.q, classes)
+    if classes is None or classes == suite.q:
+        return value, f"1/q = {value!r}"
+    return value, (
+        f"1/n_c = {value!r} (task {suite.task!r}: the root of grammar {suite.grammar!r} takes"
+        f" n_c = {classes} of its q = {suite.q} symbols)"
+    )
+
+
+def chance(result: RunResult, registry: Registry | None = None) -> tuple[list[str], list[str]]:
+    """(problems, notes) of every cell's chance level, recomputed from the recorded suite and
+    the installed grammar, never read from the file: a chance of 1/q where the root takes
+    n_c < q values would lift a model that learned only the root prior above 0. A root task
+    on a grammar not installed here (or that fails to build) gets a note: nothing to count
+    its root classes with."""
+    from hbench.registry import get_registry
+
+    try:
+        suite = recorded_suite(result)
+    except UsageError:
+        return [], []  # `problems` reports it
+    registry = registry if registry is not None else get_registry()
+    unchecked = f"the chance level of task {suite.task!r} (1/n_c of the root) cannot be checked:"
+    if suite.task == ROOT_TASK and suite.grammar not in registry.names("grammar"):
+        return [], [
+            f"{unchecked} grammar {suite.grammar!r} is not installed here; install its plugin"
+            " (see environment.plugins) to check it"
+        ]
+    try:
+        expected, how = expected_chance(suite, registry)
+    except UsageError as exc:
+        return [f"spec.suite is invalid for its grammar: {exc}"], []
+    except (HbenchError, ValueError) as exc:  # the grammar's plugin failed, not the file
+        return [], [f"{unchecked} {exc}"]
+    found = []
+    for i, cell in enumerate(result.metrics):
+        if not math.isclose(cell.chance, expected, rel_tol=1e-9):
+            found.append(f"metrics[{i}].chance={cell.chance!r} is invalid: {how}")
+    return found, []
+
+
 def _cells(result: RunResult, suite: Suite) -> list[str]:
     test: list[int | str] = list(suite.test_levels) + (["ood"] if suite.n_ood else [])
     expected = {(s, kt, kx) for s in suite.seeds for kt in suite.train_levels for kx in test}
@@ -222,7 +279,6 @@ def _cells(result: RunResult, suite: Suite) -> list[str]:
 
 def _ranges(result: RunResult, suite: Suite) -> list[str]:
     found = []
-    chance = 1.0 / suite.q
     for i, cell in enumerate(result.metrics):
         where = f"metrics[{i}]"
         ood = cell.k_test == "ood"
@@ -240,8 +296,6 @@ def _ranges(result: RunResult, suite: Suite) -> list[str]:
             value = getattr(cell, name)
             if not (math.isfinite(value) and value >= -1e-12):
                 found.append(f"{where}.{name}={value!r} is invalid: bits >= 0 (finite)")
-        if not math.isclose(cell.chance, chance, rel_tol=1e-9):
-            found.append(f"{where}.chance={cell.chance!r} is invalid: 1/q = {chance!r}")
         if cell.n_queries < 1:
             found.append(f"{where}.n_queries={cell.n_queries!r} is invalid: >= 1")
     return found
@@ -332,6 +386,9 @@ def inspect_file(path: str | Path, *, registry: Registry | None = None) -> Repor
         report.problems = problems(report.result)
         found, report.notes = privilege(report.result, registry)
         report.problems += found
+        found, notes = chance(report.result, registry)
+        report.problems += found
+        report.notes += notes
     except UsageError as exc:
         report.result, report.problems = None, [str(exc)]
     except RecursionError:

@@ -34,7 +34,7 @@ from hbench.errors import HbenchError, PluginError, invalid
 from hbench.registry.registry import Registry, get_registry
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, SavedModel, Timing
 from hbench.run.dynamics import DynamicsRecorder
-from hbench.run.scoring import headline, score_queries, validate_probabilities
+from hbench.run.scoring import chance_level, headline, score_queries, validate_probabilities
 from hbench.run.spec import ResolvedRun, RunSpec
 from hbench.run.worker import (
     CHECKPOINT_SEQUENCES,
@@ -126,6 +126,12 @@ class Harness:
         self.internal = bool(getattr(self.task, "needs_internal_nodes", False))
         first = self.suite.seeds[0]
         self.task_spec = self.task.spec(self.grammar(first))
+        # n_c is the grammar's, the same for every seed's grammar (only the rules differ)
+        classes = getattr(self.grammar(first), "classes", None)
+        try:
+            self.chance = chance_level(self.suite.task, self.task_spec.q, classes)
+        except ValueError as exc:  # a grammar whose root has more classes than symbols
+            raise PluginError(f"grammar {self.suite.grammar!r}: {exc}") from exc
         for level in sorted({*self.suite.train_levels, *self.suite.test_levels}):
             self.task.spec(self.filtered(first, level))  # a task refuses a level it cannot ask
 
@@ -296,7 +302,9 @@ class Harness:
             bp_train = self.oracle_answers(seed, key, k_train)
             bp_test = bp_train if key == "ood" else self.oracle_answers(seed, key, int(key))
             oracle_s += time.perf_counter() - start
-            scores = score_queries(probabilities, bp_test, bp_train, data.targets, self.task_spec.q)
+            scores = score_queries(
+                probabilities, bp_test, bp_train, data.targets, self.task_spec.q, self.chance
+            )
             extra = getattr(self.task, "metrics", None)
             if callable(extra):  # task-specific scores (next-token: cross-entropy, entropy)
                 scores["task_metrics"] = extra(probabilities, bp_test, data, self.task_spec)

@@ -49,12 +49,34 @@ def kl_bits(p: np.ndarray, model: np.ndarray) -> np.ndarray:
     return np.sum(p * (np.log2(safe_p) - np.log2(floored)), axis=1)
 
 
+#: The task whose answer is the root: the only one whose classes are the grammar's n_c root
+#: classes rather than its q symbols.
+ROOT_TASK = "root"
+
+
+def chance_level(task: str, q: int, classes: int | None = None) -> float:
+    """The accuracy that counts as chance (0 on the normalised scale) for ``task`` on a
+    grammar of ``q`` symbols whose root takes ``classes`` values (n_c; None: q).
+
+    Chance is what a model that knows only which classes exist scores by guessing among
+    them: 1/q where the answer is a symbol (a leaf, the next token), but 1/n_c for the root,
+    which takes only n_c < q values in the RHM or with ``classes``. Measured from 1/q there,
+    a model that learned nothing but the root prior would score above 0.
+    """
+    if task == ROOT_TASK and classes is not None:
+        if not 1 <= classes <= q:
+            raise ValueError(f"classes={classes!r} is invalid: root classes in [1, {q}] (q)")
+        return 1.0 / classes
+    return 1.0 / q
+
+
 def score_queries(
     model: np.ndarray,
     bp_test: np.ndarray,
     bp_train: np.ndarray,
     targets: np.ndarray | None,
     q: int,
+    chance: float | None = None,
 ) -> dict[str, Any]:
     """Every metric of one (seed, k_train, k_test) cell, from per-query probabilities.
 
@@ -62,7 +84,9 @@ def score_queries(
     ``targets`` the (m,) true classes, or None where there is no truth (uniformly random "ood"
     sequences: only agreement with and divergence from the oracles mean anything there, and
     the accuracies are None). Argmax ties resolve to the lowest class for model and oracle
-    alike, so a cell's scores are deterministic.
+    alike, so a cell's scores are deterministic. ``chance`` is the task's chance level
+    (`chance_level`: 1/n_c for the root of a grammar with n_c root classes), recorded as is;
+    None means 1/q.
 
     Returns exactly the metric fields of `hbench.results.LevelMetrics`: ``acc``, ``acc_bp``,
     ``acc_bp_train`` (float or None), ``chance``, ``kl_bp``, ``kl_bp_train`` (mean bits per
@@ -95,7 +119,7 @@ def score_queries(
         "acc": acc,
         "acc_bp": acc_bp,
         "acc_bp_train": acc_bp_train,
-        "chance": 1.0 / q,
+        "chance": 1.0 / q if chance is None else float(chance),
         "kl_bp": float(np.mean(kl_bits(bp_test, model))),
         "kl_bp_train": float(np.mean(kl_bits(bp_train, model))),
         "agree": _argmax_rate(guess, guess_test),

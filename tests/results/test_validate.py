@@ -12,7 +12,8 @@ from result_runs import smoke_result
 from hbench.cli import main
 from hbench.errors import UsageError
 from hbench.results import write_result
-from hbench.results.validate import validate_file
+from hbench.results.validate import inspect_file, validate_file
+from hbench.run.scoring import headline
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +178,54 @@ def test_deep_nesting_is_one_line_and_validate_goes_on(good_file, tmp_path, caps
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("error: ") and "nested too deeply" in out[0]
     assert out[1].startswith("ok: ")
+
+
+# --- the chance level is the suite's, recomputed -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_classes_file(tmp_path_factory) -> Path:
+    """A root run on a grammar whose root takes 2 of its q = 4 symbols."""
+    result = smoke_result("prior", seeds="[0]", grammar_args='{"classes": 2}')
+    return write_result(result, tmp_path_factory.mktemp("two-classes"))
+
+
+def _chance(value: float):
+    def edit(data):
+        for cell in data["metrics"]:
+            cell["chance"] = value
+
+    return edit
+
+
+def test_the_chance_of_a_root_with_fewer_classes_is_one_over_them(two_classes_file) -> None:
+    assert {m.chance for m in validate_file(two_classes_file).metrics} == {0.5}
+
+
+@pytest.mark.parametrize(
+    ("which", "claimed", "message"),
+    [
+        ("two-classes", 0.25, "metrics[0].chance=0.25 is invalid: 1/n_c = 0.5"),  # 1/q there
+        ("good", 0.5, "metrics[0].chance=0.5 is invalid: 1/q = 0.25"),
+    ],
+)
+def test_a_chance_level_the_suite_does_not_give_is_refused(
+    good_file, two_classes_file, tmp_path, which, claimed, message
+) -> None:
+    """Even with a headline recomputed from it: the chance comes from the suite."""
+
+    def edit(data):
+        _chance(claimed)(data)
+        data["headline"] = headline(data["metrics"])
+
+    path = edited(two_classes_file if which == "two-classes" else good_file, tmp_path, edit)
+    report = inspect_file(path)
+    assert report.problems and report.problems[0].startswith(message), report.problems
+    assert len(report.problems) == len(report.result.metrics)  # every cell, nothing else
+
+
+def test_the_chance_of_a_grammar_not_installed_is_noted(good_file, tmp_path) -> None:
+    path = edited(good_file, tmp_path, lambda d: d["spec"]["suite"].update(grammar="my-grammar"))
+    report = inspect_file(path)
+    assert any("grammar 'my-grammar' is not installed here" in note for note in report.notes)
+    assert not any("chance" in problem for problem in report.problems)

@@ -68,6 +68,21 @@ def test_naive_bayes_beats_prior_and_approaches_bp_when_leaves_are_iid():
     assert at_l.acc_bp - at_l.acc < 0.03
 
 
+def test_chance_of_the_root_is_one_over_its_classes_not_over_q():
+    """With n_c = 2 root classes of q = 4 symbols, the prior model (which learns the root's
+    two classes and nothing else) already scores 1/2: that is chance, 0 on the normalised
+    scale. From 1/q it would score about (1/2 - 1/4) / (acc_bp - 1/4), near 0.4 here."""
+    overrides = {"grammar_args": '{"classes": 2}', "n_test": 4096, "n_ood": 0, "seeds": "[0]"}
+    prior = run_benchmark(request("prior", **overrides), in_process=True)
+    assert {m.chance for m in prior.metrics} == {0.5}
+    for m in in_sample(prior):
+        assert m.acc_bp - 0.5 > 0.2, m  # room for a prior model at 1/q to look good
+        assert m.acc == pytest.approx(0.5, abs=0.04), m
+    assert abs(prior.headline["normalised_accuracy"]["mean"]) < 0.1
+    mlm = run_benchmark(request("prior", "mlm", **overrides), in_process=True)
+    assert {m.chance for m in mlm.metrics} == {0.25}  # leaves take all q symbols
+
+
 # --- fake models -------------------------------------------------------------------------
 
 

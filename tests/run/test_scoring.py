@@ -10,6 +10,7 @@ import pytest
 from hbench.errors import PluginError
 from hbench.run.scoring import (
     PROBABILITY_FLOOR,
+    chance_level,
     headline,
     kl_bits,
     normalised_accuracy,
@@ -78,6 +79,17 @@ def test_argmax_metrics() -> None:
         "agree_train": 0.75,
         "n_queries": 4,
     }
+
+
+def test_chance_is_one_over_the_classes_the_answer_can_take() -> None:
+    assert chance_level("root", 4) == chance_level("root", 4, 4) == 0.25
+    assert chance_level("root", 4, 2) == 0.5  # the root takes n_c = 2 of q = 4 symbols
+    assert chance_level("mlm", 4, 2) == chance_level("next-token", 4, 2) == 0.25  # leaves: q
+    with pytest.raises(ValueError, match="classes=5 is invalid"):
+        chance_level("root", 4, 5)
+    probs = random_probs(8, 4, seed=3)
+    assert score_queries(probs, probs, probs, None, 4)["chance"] == 0.25
+    assert score_queries(probs, probs, probs, None, 4, chance=0.5)["chance"] == 0.5
 
 
 def test_no_targets_means_no_accuracy() -> None:
