@@ -72,11 +72,16 @@ class TransformerConfig(BaseModel):
     min_steps: int = Field(
         0, ge=0, description="train at least this many steps (more epochs for small budgets)"
     )
-    schedule: Literal["constant", "cosine"] | None = Field(
-        None, description="learning rate after warm-up: constant, or cosine decay to 0 (root)"
+    schedule: Literal["constant", "cosine", "anneal"] | None = Field(
+        None,
+        description="learning rate after warm-up: constant, cosine decay to 0, or anneal "
+        "(constant, then linear to 0 over the last fifth of the steps) (root)",
     )
-    schedule_mlm: Literal["constant", "cosine"] | None = Field(
+    schedule_mlm: Literal["constant", "cosine", "anneal"] | None = Field(
         None, description="learning rate after warm-up for mlm"
+    )
+    clip_norm: float | None = Field(
+        None, gt=0, description="clip the gradient's global norm to this before each step"
     )
     pooling: Literal["flatten", "mean"] = Field("flatten", description="root head input")
     remask: bool = Field(

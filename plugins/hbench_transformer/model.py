@@ -45,17 +45,29 @@ def checkpoint_steps(total_steps: int, count: int) -> set[int]:
     return {int(s) for s in np.unique(np.geomspace(1, total_steps, count).round())}
 
 
+#: ``anneal``: the share of the steps, at the end, over which the rate falls linearly to 0.
+ANNEAL_FRACTION = 0.2
+
+
 def lr_factor(warmup: int, total: int, schedule: str) -> Callable[[int], float]:
-    """Learning-rate multiplier per step: linear warm-up, then constant or a cosine to 0.
+    """Learning-rate multiplier per step: linear warm-up, then constant, a cosine to 0, or
+    ``anneal`` (constant, then linear to 0 over the last `ANNEAL_FRACTION` of the steps).
 
     The decay is what lets a short CPU budget end on a well-converged model: the late steps
-    average out the gradient noise that a constant rate keeps injecting."""
+    average out the gradient noise that a constant rate keeps injecting. ``anneal`` keeps
+    the full rate for the late steps of the staircase (a cosine slows them) and still ends
+    at 0, so a fit cannot be thrown off by a loss spike in its last steps."""
+    anneal_from = total - max(1, round(ANNEAL_FRACTION * total))
 
     def factor(step: int) -> float:
         if warmup and step < warmup:
             return (step + 1) / warmup
         if schedule == "constant":
             return 1.0
+        if schedule == "anneal":
+            if step < anneal_from:
+                return 1.0
+            return max(0.0, (total - step) / max(1, total - anneal_from))
         progress = (step - warmup) / max(1, total - warmup)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
@@ -216,6 +228,8 @@ class TransformerModel:
                 rows = order[start : start + batch]
                 optimizer.zero_grad(set_to_none=True)
                 loss = step_with(forward_backward, tokens[rows], targets[rows])
+                if self.config.clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(parameters, self.config.clip_norm)
                 optimizer.step()
                 schedule.step()
                 running += loss.detach()

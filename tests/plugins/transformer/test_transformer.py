@@ -214,6 +214,28 @@ def test_learning_rate_schedules():
     assert cosine(110) == pytest.approx(0.0, abs=1e-12)
     values = [cosine(s) for s in range(10, 111)]
     assert all(a >= b for a, b in itertools.pairwise(values))
+    anneal = lr_factor(10, 110, "anneal")  # full rate up to step 88, then linear to 0 at 110
+    assert anneal(9) == 1.0 and anneal(87) == 1.0 and anneal(88) == 1.0
+    assert anneal(99) == pytest.approx(0.5)
+    assert anneal(109) == pytest.approx(1 / 22) and anneal(110) == 0.0
+    values = [anneal(s) for s in range(10, 111)]
+    assert all(a >= b for a, b in itertools.pairwise(values))
+
+
+def test_clip_norm_clips_every_step_and_only_when_asked(monkeypatch):
+    calls = []
+    original = torch.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm, *args, **kwargs):
+        calls.append(max_norm)
+        return original(parameters, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    fitted(harness())
+    assert calls == []
+    model = fitted(harness(model_args={"clip_norm": 0.5}))
+    steps = model.shape["epochs"] * -(-512 // model.shape["batch_size"])  # smoke: P = 512
+    assert calls == [0.5] * steps
 
 
 def test_remasking_keeps_each_sequence_and_its_mask_count():
