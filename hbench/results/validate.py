@@ -202,6 +202,12 @@ def privilege(result: RunResult, registry: Registry | None = None) -> tuple[list
     return [], []
 
 
+#: The largest grammar (production numbers) `chance` builds to count a root's classes: the
+#: leaderboard suites need at most about 10^5; a result file naming q = 500 must not make
+#: validation allocate gigabytes.
+GRAMMAR_CAP = float(1 << 22)
+
+
 def expected_chance(suite: Suite, registry: Registry | None = None) -> tuple[float, str]:
     """(the chance level of every cell of a run of ``suite``, how it is computed), as the
     harness computes it (`hbench.run.scoring.chance_level`): 1/q, or for the root task 1/n_c
@@ -243,6 +249,12 @@ def chance(result: RunResult, registry: Registry | None = None) -> tuple[list[st
         return [], [
             f"{unchecked} grammar {suite.grammar!r} is not installed here; install its plugin"
             " (see environment.plugins) to check it"
+        ]
+    arity = int(suite.grammar_args.get("s", suite.grammar_args.get("arity", 2)) or 2)
+    if suite.task == ROOT_TASK and suite.depth * float(suite.q) ** (arity + 1) > GRAMMAR_CAP:
+        return [], [  # a hostile file must not make validation build gigabytes
+            f"{unchecked} its grammar (q={suite.q}, arity {arity}, depth {suite.depth}) is"
+            f" larger than validation builds (at most {GRAMMAR_CAP:.0e} production numbers)"
         ]
     try:
         expected, how = expected_chance(suite, registry)

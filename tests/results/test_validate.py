@@ -229,3 +229,16 @@ def test_the_chance_of_a_grammar_not_installed_is_noted(good_file, tmp_path) -> 
     report = inspect_file(path)
     assert any("grammar 'my-grammar' is not installed here" in note for note in report.notes)
     assert not any("chance" in problem for problem in report.problems)
+
+
+def test_a_grammar_too_large_to_build_is_noted_not_built(good_file, tmp_path, monkeypatch) -> None:
+    """A file naming q = 600 would make a 1.7 GB grammar: validation notes it instead."""
+    import hbench.results.validate as validate
+
+    def never(*args, **kwargs):
+        raise AssertionError("expected_chance must not build this grammar")
+
+    monkeypatch.setattr(validate, "expected_chance", never)
+    path = edited(good_file, tmp_path, lambda d: d["spec"]["suite"].update(q=600))
+    report = inspect_file(path)
+    assert any("larger than validation builds" in note for note in report.notes), report.notes
