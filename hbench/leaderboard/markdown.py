@@ -45,8 +45,8 @@ def render_markdown(suite_name: str, task: str, entries: list[Entry]) -> str:
     lines = [f"# Leaderboard: suite `{suite_name}`, task `{task}`", ""]
     if preset is not None:
         lines += [
-            f"Suite `{suite_name}` ({preset.description}): q={preset.q}, depth={preset.depth},"
-            f" sigma={preset.sigma}, P={preset.budget(task)}, {preset.n_test} test sequences"
+            f"Suite `{suite_name}` ({preset.description}): {preset.grammar_summary()},"
+            f" P={preset.budget(task)}, {preset.n_test} test sequences"
             f" per level, {preset.n_ood} random ones.",
             "",
         ]

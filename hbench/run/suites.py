@@ -145,6 +145,18 @@ class Suite(BaseModel):
         config = {**base, **self.grammar_args}
         return {key: value for key, value in config.items() if value is not None}
 
+    def grammar_summary(self, registry: Registry | None = None) -> str:
+        """The grammar as pages show it: only the fields it takes, then its ``grammar_args``
+        (``q=4, depth=4, sigma=1.0``; ``grammar rhm: q=8, depth=4, n_c=8, m=4, s=2``)."""
+        try:
+            fields = [f for f in self.grammar_fields(registry) if f != "grammar_seed"]
+        except UsageError:  # a grammar not installed here: every field, as recorded
+            fields = ["q", "depth", "sigma"]
+        parts = [f"{field}={getattr(self, field)}" for field in fields]
+        parts += [f"{key}={value}" for key, value in self.grammar_args.items()]
+        prefix = "" if self.grammar == "hierarchical" else f"grammar {self.grammar}: "
+        return prefix + ", ".join(parts)
+
     def canonical(self) -> dict[str, Any]:
         """Everything that decides the data, without name or description."""
         data = self.model_dump(mode="json", exclude={"name", "description", "leaderboard"})
