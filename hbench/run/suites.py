@@ -333,7 +333,8 @@ def _check_grammar_fields(
     registry: Registry | None,
 ) -> None:
     """Refuse an override of a grammar field the suite's grammar has no option for (``--set
-    sigma=2`` on an ``rhm`` suite): it would change the suite's hash and not its data."""
+    sigma=2`` on an ``rhm`` suite), or one the suite's ``grammar_args`` set again (they take
+    precedence): either would change the suite's hash and not its data."""
     given = [key for key in overrides if key in GRAMMAR_FIELDS]
     if not given:  # nothing to check: no need to load the plugins
         return
@@ -349,4 +350,11 @@ def _check_grammar_fields(
                 f"{spell(key, overrides[key])} is invalid for suite {suite.name!r}: its grammar"
                 f" {suite.grammar!r} has no option {option!r}, so the suite's {key} does nothing;"
                 f" the grammar's options: {', '.join(entry.options) or 'none'}"
+            )
+        option = GRAMMAR_FIELDS[key]
+        if option in suite.grammar_args:
+            raise UsageError(
+                f"{spell(key, overrides[key])} is invalid for suite {suite.name!r}: its"
+                f" grammar_args set {option}={suite.grammar_args[option]!r}, which the grammar"
+                f" takes instead; change grammar_args"
             )

@@ -1,4 +1,5 @@
-"""How the training step runs fast: bf16 mixed precision where it pays, `torch.compile` on request.
+"""How the training step runs fast: bf16 mixed precision where it pays, dropout masks from
+fewer random draws on a CPU, `torch.compile` on request.
 
 Both are choices of arithmetic, never of the model: the weights, the optimiser state and the
 checkpoints stay fp32, and predictions are computed in fp32 (a KL of a few thousandths of a
@@ -23,6 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+#: Dropout draws its mask as 16-bit uniform integers: an element is dropped when its integer
+#: is below ``round(p * DROPOUT_LEVELS)``, so the drop probability is p to within 2^-17.
+DROPOUT_LEVELS = 1 << 16
 
 #: ``auto`` picks bf16 from this feed-forward matmul size (d_model * d_ff) up, where it was
 #: measured to pay (1.34x at 128 x 512, 2.5x at 128 x 2048; 0.5x at the cpu preset's 32 x 128).
@@ -126,3 +131,39 @@ def _one_compile_worker():
         return
     with config.patch(compile_threads=1):
         yield
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """`F.dropout` with its random mask four times cheaper on a CPU.
+
+    On a CPU, torch draws one 32-bit number from its Mersenne Twister per element for a
+    dropout mask (`bernoulli_`), and those draws were a fifth of a bf16 training step at the
+    paper's width. Here each 64-bit draw gives four 16-bit uniform integers, compared with a
+    threshold: the drop probability is ``round(p * 2^16) / 2^16`` (p = 0.1: 0.100006), and
+    kept elements are scaled by the exact inverse keep probability, so the expectation of the
+    output is the input, as with `F.dropout`. Seeded by torch's generator like `F.dropout`.
+    Elsewhere (a GPU's Philox generator is cheap) and in eval mode, it is `F.dropout`."""
+    if not training or p == 0.0 or x.device.type != "cpu":
+        return torch.nn.functional.dropout(x, p, training)
+    if p >= 1.0:
+        return x * 0.0
+    dropped = round(p * DROPOUT_LEVELS)
+    n = x.numel()
+    draws = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(1 << 63), None)
+    uniform = draws.view(torch.int16)[:n].view(x.shape)  # four per draw, in [-2^15, 2^15)
+    keep = (uniform >= dropped - DROPOUT_LEVELS // 2).to(x.dtype)  # exact 0 or 1
+    return (x * keep).mul_(DROPOUT_LEVELS / (DROPOUT_LEVELS - dropped))
+
+
+class Dropout(torch.nn.Module):
+    """`nn.Dropout` computed by `dropout`."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

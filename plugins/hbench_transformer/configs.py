@@ -88,6 +88,12 @@ class TransformerConfig(BaseModel):
         True,
         description="mlm: draw fresh mask positions every epoch (as many per sequence as given)",
     )
+    train_masks: int | None = Field(
+        None,
+        ge=1,
+        description="mlm with remask: mask this many positions of every training sequence "
+        "(default: as many as the task masked)",
+    )
     precision: Literal["auto", "fp32", "bf16"] | None = Field(
         None,
         description="training arithmetic: bf16 mixed precision (autocast), fp32, or auto (bf16 "
@@ -109,6 +115,8 @@ class TransformerConfig(BaseModel):
             raise ValueError(
                 f"d_model={shape['d_model']} must be divisible by n_heads={shape['n_heads']}"
             )
+        if self.train_masks is not None and not self.remask:
+            raise ValueError("train_masks needs remask=true (masks drawn from complete sequences)")
         if self.freeze_encoder and self.init is None:
             raise ValueError("freeze_encoder=true needs init=<saved encoder>")
         return self

@@ -104,10 +104,19 @@ class Remasker:
     sequences, not more data. Each sequence keeps its number of masked positions (so the
     task's mask rate is kept), at positions drawn uniformly without replacement."""
 
-    def __init__(self, tokens: torch.Tensor, targets: torch.Tensor, mask_id: int, seed: int):
+    def __init__(
+        self,
+        tokens: torch.Tensor,
+        targets: torch.Tensor,
+        mask_id: int,
+        seed: int,
+        count: int | None = None,
+    ):
         masked = targets != IGNORE
         self.complete = torch.where(masked, targets, tokens)
         self.counts = masked.sum(dim=1)
+        if count is not None:  # the same number of masks in every sequence that has any
+            self.counts = torch.where(self.counts > 0, min(count, tokens.shape[1]), 0)
         self.mask_id = mask_id
         self.generator = torch.Generator().manual_seed(seed + 1)
 
@@ -202,7 +211,9 @@ class TransformerModel:
         targets = self._training_targets(train, spec)
         masker = None
         if spec.task == "mlm" and self.config.remask:
-            masker = Remasker(tokens, targets, spec.mask_id, callbacks.seed)
+            masker = Remasker(
+                tokens, targets, spec.mask_id, callbacks.seed, self.config.train_masks
+            )
         n, batch = tokens.shape[0], shape["batch_size"]
         suffix = "_mlm" if spec.task == "mlm" else ""
         epochs = shape[f"epochs{suffix}"]
@@ -221,7 +232,8 @@ class TransformerModel:
         net.train()
         for epoch in range(epochs):
             order = torch.randperm(n, generator=shuffle).to(self.device)
-            if masker is not None and epoch > 0:  # epoch 0 trains on the masks as given
+            if masker is not None and (epoch > 0 or self.config.train_masks is not None):
+                # epoch 0 trains on the masks as given, unless their number is changed
                 tokens, targets = masker.draw()
             running = torch.zeros((), device=self.device)
             for start in range(0, n, batch):

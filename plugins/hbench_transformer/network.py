@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .acceleration import Dropout, dropout
+
 
 def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
     """(length, d_model): the fixed encoding of Vaswani et al., added to the embeddings."""
@@ -44,9 +46,11 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(d_model, dim=2)
         q, k, v = (t.view(batch, length, heads, d_head).transpose(1, 2) for t in (q, k, v))
         p = self.dropout if self.training else 0.0
-        if need_weights:  # (B, H, L, L) explicitly, for analyses
+        if need_weights or (p > 0 and x.device.type == "cpu"):  # (B, H, L, L) explicitly:
+            # for analyses, and on a CPU for the cheaper dropout (its fused kernel has none)
             weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d_head), dim=-1)
-            y = F.dropout(weights, p, self.training) @ v
+            y = dropout(weights, p, self.training) @ v
+            weights = weights if need_weights else None
         else:
             weights = None
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
@@ -65,7 +69,7 @@ class Block(nn.Module):
             nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model)
         )
         self.norm2 = nn.LayerNorm(d_model)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, need_weights: bool = False):
         attended, weights = self.attention(x, need_weights)
@@ -88,7 +92,7 @@ class Encoder(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, d_model)
         self.register_buffer("positions", sinusoidal_positions(length, d_model), persistent=False)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
 
     def forward(self, tokens: torch.Tensor, need_weights: bool = False, keep_hidden: bool = False):

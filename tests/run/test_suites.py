@@ -113,6 +113,18 @@ def test_overrides_the_grammar_takes_pass() -> None:
         get_suite("smoke", {"grammar": "mine", "depth": "2"}, registry=mine_registry())
 
 
+def test_an_override_that_grammar_args_also_set_is_refused() -> None:
+    """grammar_args take precedence over the suite's fields: --set sigma=3 would do nothing."""
+    overrides = {"grammar_args": '{"sigma": 2.0}', "sigma": "3"}
+    with pytest.raises(UsageError) as caught:
+        get_suite("cpu", overrides)
+    assert str(caught.value) == (
+        "--set sigma=3 is invalid for suite 'cpu': its grammar_args set sigma=2.0, which the"
+        " grammar takes instead; change grammar_args"
+    )
+    assert get_suite("cpu", {"grammar_args": '{"sigma": 2.0}'}).grammar_config()["sigma"] == 2.0
+
+
 def test_rhm_suite_overrides_reach_the_grammar() -> None:
     suite = get_suite("rhm-cpu", {"grammar_args": '{"n_c": 4, "m": 2, "s": 2}'})
     grammar = get_registry().get("grammar", "rhm").create(suite.grammar_config())

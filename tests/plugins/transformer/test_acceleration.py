@@ -95,3 +95,40 @@ def test_a_failing_compile_falls_back_to_the_same_eager_training(monkeypatch):
     assert fallen.compile_s is None
     probe = data(16)
     np.testing.assert_array_equal(eager.predict(probe), fallen.predict(probe))
+
+
+def test_cheap_dropout_has_dropouts_law_and_gradient():
+    from hbench_transformer.acceleration import DROPOUT_LEVELS, dropout
+
+    p = 0.1
+    dropped = round(p * DROPOUT_LEVELS) / DROPOUT_LEVELS
+    x = torch.full((400, 1000), 2.0, requires_grad=True)
+    torch.manual_seed(0)
+    y = dropout(x, p, training=True)
+    kept = y != 0
+    n = kept.numel()
+    # the drop rate within four standard deviations of its exact value
+    rate = 1 - kept.float().mean().item()
+    assert abs(rate - dropped) < 4 * (dropped * (1 - dropped) / n) ** 0.5
+    assert torch.allclose(y[kept], torch.tensor(2.0 / (1 - dropped)))  # expectation kept: x
+    y.sum().backward()
+    assert torch.equal(x.grad, (y / 2.0).detach())  # d y / d x = mask / keep probability
+    torch.manual_seed(0)
+    assert torch.equal(dropout(x, p, training=True), y)  # seeded by torch's generator
+    assert torch.equal(dropout(x, p, training=False), x)  # eval: the identity
+    assert torch.equal(dropout(x, 0.0, training=True), x)
+    # independent elements: neighbours (four from one 64-bit draw) are uncorrelated
+    mask = kept.float().flatten()
+    correlation = np.corrcoef(mask[:-1].numpy(), mask[1:].numpy())[0, 1]
+    assert abs(correlation) < 4 / n**0.5
+
+
+def test_cheap_dropout_in_bf16_rounds_like_f_dropout():
+    from hbench_transformer.acceleration import dropout
+
+    x = torch.randn(64, 128).to(torch.bfloat16)
+    y = dropout(x, 0.1, training=True)
+    kept = y != 0
+    expected = (x.float() * (65536 / (65536 - 6554))).to(torch.bfloat16)  # scaled once, in fp32
+    assert y.dtype == torch.bfloat16
+    assert torch.equal(y[kept], expected[kept])

@@ -259,6 +259,13 @@ def test_remasking_keeps_each_sequence_and_its_mask_count():
     assert (hits / hits.mean() - 1).abs().max() < 0.05
     again = Remasker(tokens, targets, mask_id=4, seed=0).draw()[0]
     assert torch.equal(again, new_tokens)  # seeded
+    # train_masks: the same number of questions in every sequence, from the same sequences
+    more = Remasker(tokens, targets, mask_id=4, seed=0, count=5)
+    more_tokens, more_targets = more.draw()
+    assert ((more_tokens == 4).sum(dim=1) == 5).all()
+    assert torch.equal(torch.where(more_tokens == 4, more_targets, more_tokens), complete)
+    capped = Remasker(tokens, targets, mask_id=4, seed=0, count=99).draw()[0]
+    assert (capped == 4).all()  # at most the whole sequence
 
 
 def test_min_steps_and_options_reach_the_fit():
