@@ -48,8 +48,9 @@ class SelfAttention(nn.Module):
         p = self.dropout if self.training else 0.0
         if need_weights or (p > 0 and x.device.type == "cpu"):  # (B, H, L, L) explicitly:
             # for analyses, and on a CPU for the cheaper dropout (its fused kernel has none)
-            weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d_head), dim=-1)
-            y = dropout(weights, p, self.training) @ v
+            scores = q @ k.transpose(-2, -1) / math.sqrt(d_head)
+            weights = torch.softmax(scores, dim=-1, dtype=torch.float32)  # fp32 under bf16 too
+            y = dropout(weights, p, self.training).to(v.dtype) @ v
             weights = weights if need_weights else None
         else:
             weights = None
@@ -66,7 +67,7 @@ class Block(nn.Module):
         self.attention = SelfAttention(d_model, n_heads, dropout)
         self.norm1 = nn.LayerNorm(d_model)
         self.feed_forward = nn.Sequential(
-            nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model)
+            nn.Linear(d_model, d_ff), nn.ReLU(inplace=True), nn.Linear(d_ff, d_model)
         )
         self.norm2 = nn.LayerNorm(d_model)
         self.drop = Dropout(dropout)
