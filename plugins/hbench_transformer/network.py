@@ -67,7 +67,7 @@ class Block(nn.Module):
         self.attention = SelfAttention(d_model, n_heads, dropout)
         self.norm1 = nn.LayerNorm(d_model)
         self.feed_forward = nn.Sequential(
-            nn.Linear(d_model, d_ff), nn.ReLU(inplace=True), nn.Linear(d_ff, d_model)
+            nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model)
         )
         self.norm2 = nn.LayerNorm(d_model)
         self.drop = Dropout(dropout)
