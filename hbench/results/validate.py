@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from hbench.errors import HbenchError, UsageError, location, pydantic_message
 from hbench.results.files import read_result
 from hbench.results.schema import RunResult
-from hbench.run.scoring import ROOT_TASK, chance_level, headline
+from hbench.run.scoring import ROOT_TASK, asks_root, chance_level, headline
 from hbench.run.suites import DATA_VERSION, Suite
 
 if TYPE_CHECKING:
@@ -208,26 +208,39 @@ def privilege(result: RunResult, registry: Registry | None = None) -> tuple[list
 GRAMMAR_CAP = float(1 << 22)
 
 
-def expected_chance(suite: Suite, registry: Registry | None = None) -> tuple[float, str]:
+def _asks_root(suite: Suite, task_config: Mapping[str, Any] | None, registry: Registry) -> bool:
+    """Whether the recorded task asks the root (`hbench.run.scoring.asks_root`), from the
+    installed task plugin with the recorded options; by name where it is not installed."""
+    if suite.task not in registry.names("task"):
+        return suite.task == ROOT_TASK
+    return asks_root(registry.get("task", suite.task).create(task_config or {}), suite.task)
+
+
+def expected_chance(
+    suite: Suite,
+    registry: Registry | None = None,
+    task_config: Mapping[str, Any] | None = None,
+) -> tuple[float, str]:
     """(the chance level of every cell of a run of ``suite``, how it is computed), as the
-    harness computes it (`hbench.run.scoring.chance_level`): 1/q, or for the root task 1/n_c
+    harness computes it (`hbench.run.scoring.chance_level`): 1/q, or for a task that asks the
+    root (``root``, ``ancestor`` at depth 0; ``task_config``: the recorded task options) 1/n_c
     of the suite's grammar, built here from the suite (a few milliseconds) since nothing in a
     result file says n_c. A `UsageError` if the grammar is not installed or the suite's
-    grammar options are invalid, a `PluginError` if it fails to build."""
+    grammar or task options are invalid, a `PluginError` if it fails to build."""
     from hbench.registry import get_registry
 
-    if suite.task != ROOT_TASK:
-        return chance_level(suite.task, suite.q), f"1/q = {1.0 / suite.q!r}"
     registry = registry if registry is not None else get_registry()
+    if not _asks_root(suite, task_config, registry):
+        return chance_level(False, suite.q), f"1/q = {1.0 / suite.q!r}"
     entry = registry.get("grammar", suite.grammar)
     grammar = entry.create(suite.grammar_config(registry))
     classes = getattr(grammar, "classes", None)
-    value = chance_level(suite.task, suite.q, classes)
+    value = chance_level(True, suite.q, classes)
     if classes is None or classes == suite.q:
         return value, f"1/q = {value!r}"
     return value, (
-        f"1/n_c = {value!r} (task {suite.task!r}: the root of grammar {suite.grammar!r} takes"
-        f" n_c = {classes} of its q = {suite.q} symbols)"
+        f"1/n_c = {value!r} (task {suite.task!r} asks the root; the root of grammar"
+        f" {suite.grammar!r} takes n_c = {classes} of its q = {suite.q} symbols)"
     )
 
 
@@ -245,19 +258,23 @@ def chance(result: RunResult, registry: Registry | None = None) -> tuple[list[st
         return [], []  # `problems` reports it
     registry = registry if registry is not None else get_registry()
     unchecked = f"the chance level of task {suite.task!r} (1/n_c of the root) cannot be checked:"
-    if suite.task == ROOT_TASK and suite.grammar not in registry.names("grammar"):
+    try:
+        root = _asks_root(suite, result.spec.task_config, registry)
+    except (HbenchError, ValueError) as exc:
+        return [f"spec.task_config is invalid for task {suite.task!r}: {exc}"], []
+    if root and suite.grammar not in registry.names("grammar"):
         return [], [
             f"{unchecked} grammar {suite.grammar!r} is not installed here; install its plugin"
             " (see environment.plugins) to check it"
         ]
     arity = int(suite.grammar_args.get("s", suite.grammar_args.get("arity", 2)) or 2)
-    if suite.task == ROOT_TASK and suite.depth * float(suite.q) ** (arity + 1) > GRAMMAR_CAP:
+    if root and suite.depth * float(suite.q) ** (arity + 1) > GRAMMAR_CAP:
         return [], [  # a hostile file must not make validation build gigabytes
             f"{unchecked} its grammar (q={suite.q}, arity {arity}, depth {suite.depth}) is"
             f" larger than validation builds (at most {GRAMMAR_CAP:.0e} production numbers)"
         ]
     try:
-        expected, how = expected_chance(suite, registry)
+        expected, how = expected_chance(suite, registry, result.spec.task_config)
     except UsageError as exc:
         return [f"spec.suite is invalid for its grammar: {exc}"], []
     except (HbenchError, ValueError) as exc:  # the grammar's plugin failed, not the file

@@ -30,11 +30,17 @@ from typing import Any
 import numpy as np
 
 from hbench.contracts import PrivilegedAccess, Sample, TaskData
-from hbench.errors import HbenchError, PluginError, invalid
+from hbench.errors import HbenchError, PluginError, UsageError, invalid
 from hbench.registry.registry import Registry, get_registry
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, SavedModel, Timing
 from hbench.run.dynamics import DynamicsRecorder
-from hbench.run.scoring import chance_level, headline, score_queries, validate_probabilities
+from hbench.run.scoring import (
+    asks_root,
+    chance_level,
+    headline,
+    score_queries,
+    validate_probabilities,
+)
 from hbench.run.spec import ResolvedRun, RunSpec
 from hbench.run.worker import (
     CHECKPOINT_SEQUENCES,
@@ -129,11 +135,23 @@ class Harness:
         # n_c is the grammar's, the same for every seed's grammar (only the rules differ)
         classes = getattr(self.grammar(first), "classes", None)
         try:
-            self.chance = chance_level(self.suite.task, self.task_spec.q, classes)
+            root = asks_root(self.task, self.suite.task)
+            self.chance = chance_level(root, self.task_spec.q, classes)
         except ValueError as exc:  # a grammar whose root has more classes than symbols
             raise PluginError(f"grammar {self.suite.grammar!r}: {exc}") from exc
         for level in sorted({*self.suite.train_levels, *self.suite.test_levels}):
             self.task.spec(self.filtered(first, level))  # a task refuses a level it cannot ask
+        # the levels whose BP can answer the task: all but, for ancestor at depth d, those > d
+        # (learning dynamics compare a model with every one of them)
+        self.oracle_levels = [j for j in self.suite.levels if self._asks_at(first, j)]
+
+    def _asks_at(self, seed: int, level: int) -> bool:
+        """Whether the task can be asked of the grammar filtered at ``level``."""
+        try:
+            self.task.spec(self.filtered(seed, level))
+        except UsageError:
+            return False
+        return True
 
     # --- the grammar of each seed ------------------------------------------------------------
 
@@ -387,7 +405,7 @@ class Harness:
             seed,
             k_train,
             {k: d.targets for k, d in checkpoint_tests.items() if k in self.suite.test_levels},
-            {j: self.oracle_answers(seed, k_train, j)[:own_queries] for j in self.suite.levels},
+            {j: self.oracle_answers(seed, k_train, j)[:own_queries] for j in self.oracle_levels},
         )
 
         def on_checkpoint(label, seconds, predictions) -> None:

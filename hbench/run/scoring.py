@@ -50,20 +50,28 @@ def kl_bits(p: np.ndarray, model: np.ndarray) -> np.ndarray:
 
 
 #: The task whose answer is the root: the only one whose classes are the grammar's n_c root
-#: classes rather than its q symbols.
+#: classes rather than its q symbols, unless a task says otherwise (`asks_root`).
 ROOT_TASK = "root"
 
 
-def chance_level(task: str, q: int, classes: int | None = None) -> float:
-    """The accuracy that counts as chance (0 on the normalised scale) for ``task`` on a
-    grammar of ``q`` symbols whose root takes ``classes`` values (n_c; None: q).
+def asks_root(task: object, name: str) -> bool:
+    """Whether every answer of ``task`` (a task plugin's object, registered as ``name``) is the
+    root, so that its classes are the grammar's n_c: the task's own ``asks_root`` where it has
+    one (``ancestor`` at depth 0 asks the root at every leaf), else whether it is ``root``."""
+    return bool(getattr(task, "asks_root", name == ROOT_TASK))
+
+
+def chance_level(root: bool, q: int, classes: int | None = None) -> float:
+    """The accuracy that counts as chance (0 on the normalised scale) for a task whose answers
+    are the root (``root``) or symbols, on a grammar of ``q`` symbols whose root takes
+    ``classes`` values (n_c; None: q).
 
     Chance is what a model that knows only which classes exist scores by guessing among
     them: 1/q where the answer is a symbol (a leaf, the next token), but 1/n_c for the root,
     which takes only n_c < q values in the RHM or with ``classes``. Measured from 1/q there,
     a model that learned nothing but the root prior would score above 0.
     """
-    if task == ROOT_TASK and classes is not None:
+    if root and classes is not None:
         if not 1 <= classes <= q:
             raise ValueError(f"classes={classes!r} is invalid: root classes in [1, {q}] (q)")
         return 1.0 / classes

@@ -43,6 +43,11 @@ class AncestorTask:
     def __init__(self, config: AncestorTaskConfig | None = None) -> None:
         self.config = config or AncestorTaskConfig()
 
+    @property
+    def asks_root(self) -> bool:
+        """Depth 0 asks the root at every leaf: its chance level is 1/n_c, as for ``root``."""
+        return self.config.depth == 0
+
     def depth_for(self, model: GenerativeModel) -> int:
         """The asked depth for ``model``, checked against its depth and filter level."""
         depth, d = int(model.depth), self.config.depth

@@ -83,6 +83,27 @@ def test_chance_of_the_root_is_one_over_its_classes_not_over_q():
     assert {m.chance for m in mlm.metrics} == {0.25}  # leaves take all q symbols
 
 
+@pytest.mark.parametrize(("depth", "chance"), [(0, 0.5), (1, 0.25)])
+def test_chance_of_the_ancestor_at_depth_0_is_the_roots(tmp_path, depth, chance):
+    """``ancestor`` at depth 0 asks the root at every leaf: its n_c = 2 classes, as for root;
+    deeper ancestors take all q symbols. `hbench validate` recomputes the same."""
+    from hbench.results import write_result
+    from hbench.results.validate import inspect_file
+
+    overrides = {"grammar_args": {"classes": 2}, "n_test": 512, "n_ood": 0, "seeds": [0]}
+    levels = {"train_filters": [0], "test_filters": [0]}
+    spec = RunSpec(
+        model="prior",
+        suite="smoke",
+        overrides={"task": "ancestor", **overrides, **levels},
+        task_args={"depth": depth},
+    )
+    result = run_benchmark(spec, in_process=True)
+    assert {m.chance for m in result.metrics} == {chance}
+    report = inspect_file(write_result(result, tmp_path))
+    assert not report.problems, report.problems
+
+
 # --- fake models -------------------------------------------------------------------------
 
 

@@ -82,11 +82,11 @@ def test_argmax_metrics() -> None:
 
 
 def test_chance_is_one_over_the_classes_the_answer_can_take() -> None:
-    assert chance_level("root", 4) == chance_level("root", 4, 4) == 0.25
-    assert chance_level("root", 4, 2) == 0.5  # the root takes n_c = 2 of q = 4 symbols
-    assert chance_level("mlm", 4, 2) == chance_level("next-token", 4, 2) == 0.25  # leaves: q
+    assert chance_level(True, 4) == chance_level(True, 4, 4) == 0.25
+    assert chance_level(True, 4, 2) == 0.5  # the root takes n_c = 2 of q = 4 symbols
+    assert chance_level(False, 4, 2) == 0.25  # leaves, next tokens, ancestors: q
     with pytest.raises(ValueError, match="classes=5 is invalid"):
-        chance_level("root", 4, 5)
+        chance_level(True, 4, 5)
     probs = random_probs(8, 4, seed=3)
     assert score_queries(probs, probs, probs, None, 4)["chance"] == 0.25
     assert score_queries(probs, probs, probs, None, 4, chance=0.5)["chance"] == 0.5
