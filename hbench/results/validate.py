@@ -216,21 +216,14 @@ def _asks_root(suite: Suite, task_config: Mapping[str, Any] | None, registry: Re
     return asks_root(registry.get("task", suite.task).create(task_config or {}), suite.task)
 
 
-def expected_chance(
-    suite: Suite,
-    registry: Registry | None = None,
-    task_config: Mapping[str, Any] | None = None,
-) -> tuple[float, str]:
+def expected_chance(suite: Suite, root: bool, registry: Registry) -> tuple[float, str]:
     """(the chance level of every cell of a run of ``suite``, how it is computed), as the
-    harness computes it (`hbench.run.scoring.chance_level`): 1/q, or for a task that asks the
-    root (``root``, ``ancestor`` at depth 0; ``task_config``: the recorded task options) 1/n_c
-    of the suite's grammar, built here from the suite (a few milliseconds) since nothing in a
-    result file says n_c. A `UsageError` if the grammar is not installed or the suite's
-    grammar or task options are invalid, a `PluginError` if it fails to build."""
-    from hbench.registry import get_registry
-
-    registry = registry if registry is not None else get_registry()
-    if not _asks_root(suite, task_config, registry):
+    harness computes it (`hbench.run.scoring.chance_level`): 1/q, or where ``root`` (the task
+    asks the root, as ``root`` and ``ancestor`` at depth 0 do: `_asks_root`) 1/n_c of the
+    suite's grammar, built here from the suite (a few milliseconds) since nothing in a result
+    file says n_c. A `UsageError` if the grammar is not installed or the suite's grammar options
+    are invalid, a `PluginError` if it fails to build."""
+    if not root:
         return chance_level(False, suite.q), f"1/q = {1.0 / suite.q!r}"
     entry = registry.get("grammar", suite.grammar)
     grammar = entry.create(suite.grammar_config(registry))
@@ -274,7 +267,7 @@ def chance(result: RunResult, registry: Registry | None = None) -> tuple[list[st
             f" larger than validation builds (at most {GRAMMAR_CAP:.0e} production numbers)"
         ]
     try:
-        expected, how = expected_chance(suite, registry, result.spec.task_config)
+        expected, how = expected_chance(suite, root, registry)
     except UsageError as exc:
         return [f"spec.suite is invalid for its grammar: {exc}"], []
     except (HbenchError, ValueError) as exc:  # the grammar's plugin failed, not the file

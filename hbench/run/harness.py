@@ -139,19 +139,18 @@ class Harness:
             self.chance = chance_level(root, self.task_spec.q, classes)
         except ValueError as exc:  # a grammar whose root has more classes than symbols
             raise PluginError(f"grammar {self.suite.grammar!r}: {exc}") from exc
+        refused: dict[int, UsageError] = {}  # a task refuses a level it cannot ask
+        for level in self.suite.levels:
+            try:
+                self.task.spec(self.filtered(first, level))
+            except UsageError as exc:
+                refused[level] = exc
         for level in sorted({*self.suite.train_levels, *self.suite.test_levels}):
-            self.task.spec(self.filtered(first, level))  # a task refuses a level it cannot ask
+            if level in refused:
+                raise refused[level]
         # the levels whose BP can answer the task: all but, for ancestor at depth d, those > d
         # (learning dynamics compare a model with every one of them)
-        self.oracle_levels = [j for j in self.suite.levels if self._asks_at(first, j)]
-
-    def _asks_at(self, seed: int, level: int) -> bool:
-        """Whether the task can be asked of the grammar filtered at ``level``."""
-        try:
-            self.task.spec(self.filtered(seed, level))
-        except UsageError:
-            return False
-        return True
+        self.oracle_levels = [j for j in self.suite.levels if j not in refused]
 
     # --- the grammar of each seed ------------------------------------------------------------
 

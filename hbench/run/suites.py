@@ -343,15 +343,14 @@ def _check_grammar_fields(
     registry = registry or get_registry()
     taken = suite.grammar_fields(registry)
     for key in given:
+        option = GRAMMAR_FIELDS[key]
         if key not in taken:
             entry = registry.get("grammar", suite.grammar)
-            option = GRAMMAR_FIELDS[key]
             raise UsageError(
                 f"{spell(key, overrides[key])} is invalid for suite {suite.name!r}: its grammar"
                 f" {suite.grammar!r} has no option {option!r}, so the suite's {key} does nothing;"
                 f" the grammar's options: {', '.join(entry.options) or 'none'}"
             )
-        option = GRAMMAR_FIELDS[key]
         if option in suite.grammar_args:
             raise UsageError(
                 f"{spell(key, overrides[key])} is invalid for suite {suite.name!r}: its"
