@@ -28,9 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hbench.reproduce.plan import AnalysisPart, Plan, RunPart, SweepPart
-from hbench.run.spec import RunSpec
+from hbench.run.spec import ResolvedRun, RunSpec
 
 Log = Callable[[str], None]
+
+
+def _shown(values: dict, key: str) -> str:
+    return repr(values[key]) if key in values else "the default"
 
 
 def stderr_log(text: str) -> None:
@@ -64,10 +68,52 @@ class Runner:
         from hbench.reproduce.sweeps import relocated
 
         for part in self.plan.runs:
-            self.spec(part).resolve()
+            self._same_settings(part, self.spec(part).resolve())
         for part in self.plan.sweeps:
             for stage in part.stages:  # the schema of every stage; cells of the first
                 relocated(stage, part.root, self.out / "sweeps" / part.name, self.device)
+
+    def _same_settings(self, part: RunPart, run: ResolvedRun) -> None:
+        """A finished run is reused only if the plan still asks for it: a result made with
+        other settings (an older plan, a hand-made file) is refused by name, not judged as if
+        it were this plan's. Options are compared as the spec hash does (those that differ
+        from their defaults), so an option a plugin gained since keeps a result valid."""
+        from hbench.errors import UsageError
+        from hbench.results import read_result
+        from hbench.run.suites import Suite
+
+        path = self.out / "runs" / f"{part.name}.json"
+        if not path.is_file():
+            return
+        recorded = read_result(path).spec
+
+        def options(config: type, values: dict) -> dict:
+            try:
+                return config.model_validate(values).model_dump(mode="json", exclude_defaults=True)
+            except ValueError:  # an option this plugin no longer has: not the same run
+                return {"(options)": values}
+
+        pairs = {
+            "suite": (Suite.model_validate(recorded.suite).canonical(), run.suite.canonical()),
+            "model": ({"name": recorded.model}, {"name": run.model_entry.name}),
+            "model option": (
+                options(run.model_entry.config, recorded.model_settings),
+                run.model_config.model_dump(mode="json", exclude_defaults=True),
+            ),
+            "task option": (
+                options(run.task_entry.config, recorded.task_config),
+                run.task_config.model_dump(mode="json", exclude_defaults=True),
+            ),
+        }
+        for what, (there, now) in pairs.items():
+            for key in sorted(set(there) | set(now)):
+                if there.get(key) != now.get(key):
+                    raise UsageError(
+                        f"{self._relative(path)} was made with other settings than the"
+                        f" {self.plan.scale} plan's ({what} {key}: {_shown(there, key)} there,"
+                        f" {_shown(now, key)} now); delete it, and the analyses of"
+                        f" {part.name}, to rerun it"
+                    )
 
     # --- the parts -----------------------------------------------------------------------------
 
