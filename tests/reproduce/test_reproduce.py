@@ -4,6 +4,7 @@ verdict logic on hand-made numbers, the report's escaping, and the up-front chec
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hbench.reproduce import make_plan, reproduce
 from hbench.reproduce.claims import CLAIMS, Claim, decide, kendall_tau
 from hbench.reproduce.evidence import FAILS, HOLDS, INCONCLUSIVE, VERDICTS, Evidence
 from hbench.reproduce.report import write_report
+from hbench.reproduce.runner import Runner
 from hbench.reproduce.sweeps import relocated, to_toml
 from hbench.sweep.file import SweepFile, _toml
 
@@ -71,6 +73,24 @@ def test_a_rerun_is_resumed_without_recomputation(smoke) -> None:
     assert len(steps) == len(make_plan("smoke").parts)
     for line in steps:
         assert "already done" in line or "0 cell(s) run" in line, line
+
+
+def test_a_finished_run_made_with_other_settings_is_refused(smoke, tmp_path, capsys) -> None:
+    out, _ = smoke
+    folder = tmp_path / "again"
+    (folder / "runs").mkdir(parents=True)
+    recorded = json.loads((out / "runs" / "mlm.json").read_text(encoding="utf-8"))
+    del recorded["spec"]["model_config"]["mask_layout"]  # an option the plugin gained since
+    (folder / "runs" / "mlm.json").write_text(json.dumps(recorded), encoding="utf-8")
+    Runner(make_plan("smoke"), folder).check()  # the same run: reused
+    recorded["spec"]["model_config"]["epochs_mlm"] = 99
+    (folder / "runs" / "mlm.json").write_text(json.dumps(recorded), encoding="utf-8")
+    assert main(["reproduce", "--scale", "smoke", "--out", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "runs/mlm.json was made with other settings than the smoke plan's" in err
+    assert "(model option epochs_mlm: 99 there, 3 now)" in err
+    assert sorted(p.name for p in folder.rglob("*")) == ["mlm.json", "runs"]  # nothing ran
 
 
 def test_the_report_escapes_text(tmp_path) -> None:
