@@ -94,12 +94,6 @@ class TransformerConfig(BaseModel):
         description="mlm with remask: mask this many positions of every training sequence "
         "(default: as many as the task masked)",
     )
-    mask_layout: Literal["uniform", "spread"] = Field(
-        "uniform",
-        description="mlm with train_masks: where the masks go, anywhere (uniform) or one in "
-        "each of train_masks equal stretches of the sequence (spread: masked positions stay "
-        "apart, so each keeps most of its context, as a test query with one mask does)",
-    )
     precision: Literal["auto", "fp32", "bf16"] | None = Field(
         None,
         description="training arithmetic: bf16 mixed precision (autocast), fp32, or auto (bf16 "
@@ -123,8 +117,6 @@ class TransformerConfig(BaseModel):
             )
         if self.train_masks is not None and not self.remask:
             raise ValueError("train_masks needs remask=true (masks drawn from complete sequences)")
-        if self.mask_layout == "spread" and self.train_masks is None:
-            raise ValueError("mask_layout=spread needs train_masks=N (N stretches, one mask each)")
         if self.freeze_encoder and self.init is None:
             raise ValueError("freeze_encoder=true needs init=<saved encoder>")
         return self

@@ -102,13 +102,7 @@ class Remasker:
     Every masked position of a training sequence comes with its answer, so the complete
     sequence is known; masking other positions of it is more questions from the same P
     sequences, not more data. Each sequence keeps its number of masked positions (so the
-    task's mask rate is kept), at positions drawn uniformly without replacement.
-
-    ``count`` masks that many positions of every sequence that has any; ``spread`` then puts
-    one in each of ``count`` equal stretches of the sequence (uniform within its stretch), so
-    that masks are not bunched together: a test query masks one leaf and sees every other,
-    and a training query that keeps most of its neighbourhood is closer to it (at k = 1 on
-    the cpu suite, 4 spread masks reach 0.900 of BP where 4 uniform ones reach 0.886)."""
+    task's mask rate is kept), at positions drawn uniformly without replacement."""
 
     def __init__(
         self,
@@ -117,41 +111,23 @@ class Remasker:
         mask_id: int,
         seed: int,
         count: int | None = None,
-        spread: bool = False,
     ):
-        if spread and count is None:
-            raise ValueError("spread masks need a count")
         masked = targets != IGNORE
         self.complete = torch.where(masked, targets, tokens)
         self.counts = masked.sum(dim=1)
         if count is not None:  # the same number of masks in every sequence that has any
             self.counts = torch.where(self.counts > 0, min(count, tokens.shape[1]), 0)
-        self.spread = spread
         self.mask_id = mask_id
         self.generator = torch.Generator().manual_seed(seed + 1)
 
     def draw(self) -> tuple[torch.Tensor, torch.Tensor]:
         n, length = self.complete.shape
-        if self.spread:
-            mask = self._spread(n, length)
-        else:
-            keys = torch.rand(n, length, generator=self.generator)
-            kth = keys.sort(dim=1).values.gather(1, (self.counts - 1).clamp(min=0)[:, None])
-            mask = keys <= kth
-        mask = mask.to(self.complete.device) & (self.counts > 0)[:, None]
+        keys = torch.rand(n, length, generator=self.generator).to(self.complete.device)
+        kth = keys.sort(dim=1).values.gather(1, (self.counts - 1).clamp(min=0)[:, None])
+        mask = (keys <= kth) & (self.counts > 0)[:, None]
         tokens = self.complete.masked_fill(mask, self.mask_id)
         targets = self.complete.masked_fill(~mask, IGNORE)
         return tokens, targets
-
-    def _spread(self, n: int, length: int) -> torch.Tensor:
-        """(n, length) masks with one position in each of ``count`` equal stretches."""
-        count = int(self.counts.max())
-        if count == 0:
-            return torch.zeros(n, length, dtype=torch.bool)
-        edges = torch.arange(count + 1) * length // count  # stretch boundaries
-        start, width = edges[:-1], edges[1:] - edges[:-1]  # every width >= 1 (count <= length)
-        offsets = (torch.rand(n, count, generator=self.generator) * width).long()
-        return torch.zeros(n, length, dtype=torch.bool).scatter_(1, start + offsets, True)
 
 
 class TransformerModel:
@@ -236,12 +212,7 @@ class TransformerModel:
         masker = None
         if spec.task == "mlm" and self.config.remask:
             masker = Remasker(
-                tokens,
-                targets,
-                spec.mask_id,
-                callbacks.seed,
-                self.config.train_masks,
-                spread=self.config.mask_layout == "spread",
+                tokens, targets, spec.mask_id, callbacks.seed, self.config.train_masks
             )
         n, batch = tokens.shape[0], shape["batch_size"]
         suffix = "_mlm" if spec.task == "mlm" else ""

@@ -80,7 +80,7 @@ def test_a_finished_run_made_with_other_settings_is_refused(smoke, tmp_path, cap
     folder = tmp_path / "again"
     (folder / "runs").mkdir(parents=True)
     recorded = json.loads((out / "runs" / "mlm.json").read_text(encoding="utf-8"))
-    del recorded["spec"]["model_config"]["mask_layout"]  # an option the plugin gained since
+    del recorded["spec"]["model_config"]["train_masks"]  # as if the plugin gained it since
     (folder / "runs" / "mlm.json").write_text(json.dumps(recorded), encoding="utf-8")
     Runner(make_plan("smoke"), folder).check()  # the same run: reused
     recorded["spec"]["model_config"]["epochs_mlm"] = 99

@@ -268,39 +268,6 @@ def test_remasking_keeps_each_sequence_and_its_mask_count():
     assert (capped == 4).all()  # at most the whole sequence
 
 
-@pytest.mark.parametrize("count", [1, 3, 4, 8])
-def test_spread_masks_put_one_in_each_stretch_uniformly(count):
-    from hbench_transformer.model import IGNORE, Remasker
-
-    rng = np.random.default_rng(1)
-    complete = torch.as_tensor(rng.integers(0, 4, size=(4000, 8)))
-    targets = torch.full_like(complete, IGNORE)
-    targets[:-1, 0] = complete[:-1, 0]  # one question per row; the last row has none
-    tokens = torch.where(targets != IGNORE, 4, complete)
-    masker = Remasker(tokens, targets, mask_id=4, seed=0, count=count, spread=True)
-    new_tokens, new_targets = masker.draw()
-    masked = new_tokens == 4
-    assert torch.equal(new_targets != IGNORE, masked)
-    assert torch.equal(torch.where(masked, new_targets, new_tokens), complete)
-    assert not masked[-1].any()  # a sequence without questions gets none
-    edges = [i * 8 // count for i in range(count + 1)]
-    for lo, hi in itertools.pairwise(edges):  # exactly one mask per stretch, uniform in it
-        assert (masked[:-1, lo:hi].sum(dim=1) == 1).all()
-        share = masked[:-1, lo:hi].double().mean(dim=0) * (hi - lo)
-        assert (share - 1).abs().max() < 0.1
-    assert torch.equal(
-        Remasker(tokens, targets, mask_id=4, seed=0, count=count, spread=True).draw()[0],
-        new_tokens,
-    )  # seeded
-
-
-def test_spread_masks_need_train_masks():
-    from pydantic import ValidationError
-
-    with pytest.raises(ValidationError, match="mask_layout=spread needs train_masks"):
-        TransformerConfig(mask_layout="spread")
-
-
 def test_min_steps_and_options_reach_the_fit():
     calls = []
     h = harness(P=256, model_args={"min_steps": 40, "batch_size": 64, "n_checkpoints": 100})
