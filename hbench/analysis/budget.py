@@ -96,7 +96,7 @@ def accuracy_figure(
     from matplotlib.lines import Line2D
 
     from hbench.analysis.common import pyplot
-    from hbench.analysis.figures import _legend_below, save_figure
+    from hbench.analysis.figures import _legend_below, chance_label, save_figure
 
     plt = pyplot()
     panel_key = "label" if lines == "k_train" else "k_train"
@@ -131,7 +131,9 @@ def accuracy_figure(
             ax.axhline(mine[0].acc_bp, color="0.2", linestyle="--", lw=1.0)
         ax.axhline(mine[0].chance, color="0.45", linestyle=":", lw=1.0)
         handles.append(Line2D([], [], color="0.3", linestyle="--", label="BP accuracy"))
-        handles.append(Line2D([], [], color="0.45", linestyle=":", label="chance 1/q"))
+        handles.append(
+            Line2D([], [], color="0.45", linestyle=":", label=chance_label(mine[0].chance))
+        )
         ax.set_xscale("log", base=2)
         heading = str(panel) if lines == "k_train" else f"k_train={panel}"
         ax.set(xlabel="training budget P", title=heading)

@@ -72,6 +72,12 @@ def dynamics_figures(result: RunResult, result_path: Path) -> list[Path]:
     return written
 
 
+def chance_label(chance: float) -> str:
+    """The chance line's legend entry: 1/q for a symbol, 1/n_c for the root of the RHM, so it
+    is written as the number it is, not as 1/q."""
+    return f"chance 1/{round(1 / chance)} = {chance:g}"
+
+
 def checkpoint_axis(points: Sequence[dict]) -> tuple[list[float], str]:
     """The x values of the checkpoints and their axis label: optimiser steps where every
     checkpoint label is a positive number (the transformer labels each with its step), else
@@ -112,7 +118,7 @@ def dynamics_figure(result: RunResult, series: dict) -> Any:
     handles.append(Line2D([], [], color="0.3", linestyle="--", lw=1, label="BP accuracy (colour)"))
     if chance is not None:
         left.axhline(chance, color="0.45", linestyle=":", lw=1.2)
-        handles.append(Line2D([], [], color="0.45", linestyle=":", label=f"chance 1/q={chance:g}"))
+        handles.append(Line2D([], [], color="0.45", linestyle=":", label=chance_label(chance)))
     left.set(xscale="log", xlabel=xlabel, ylabel="test accuracy", title="accuracy per test level")
     _legend_below(left, handles=handles)
     left.grid(alpha=0.25, which="both")

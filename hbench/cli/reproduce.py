@@ -69,7 +69,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from hbench.reproduce import make_plan, report_only, reproduce
     from hbench.results.files import output_folder
 
-    command = "hbench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    # A redrawn report names the command that computes its evidence: the same, without
+    # --report-only (which only reads the folder).
+    argv = [a for a in sys.argv[1:] if a != "--report-only"]
+    command = "hbench " + " ".join(shlex.quote(a) for a in argv) if sys.argv else ""
     jobs = _jobs(args.jobs)
     log = (lambda text: None) if getattr(args, "quiet", False) else None
     if args.report_only:

@@ -56,7 +56,7 @@ def test_dynamics_are_drawn_against_steps_with_chance_bp_and_the_in_sample_curve
     assert list(in_sample.get_xdata()) == [1, 4, 16, 64]
     assert in_sample.get_linewidth() > curves["k_test=2"].get_linewidth()
     legend = [text.get_text() for text in left.get_legend().get_texts()]
-    assert any(t.startswith("chance 1/q=0.25") for t in legend)
+    assert any(t == "chance 1/4 = 0.25" for t in legend)
     assert any(t.startswith("BP accuracy") for t in legend)
     levels = {round(line.get_ydata()[0], 6) for line in left.get_lines()}
     assert {0.25, 0.75} <= levels  # chance and BP's accuracy (0.75 in make_result) are drawn

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,16 @@ def test_a_finished_run_made_with_other_settings_is_refused(smoke, tmp_path, cap
     assert "runs/mlm.json was made with other settings than the smoke plan's" in err
     assert "(model option epochs_mlm: 99 there, 3 now)" in err
     assert sorted(p.name for p in folder.rglob("*")) == ["mlm.json", "runs"]  # nothing ran
+
+
+def test_a_redrawn_report_names_the_command_that_computes_it(smoke, tmp_path, monkeypatch):
+    folder = tmp_path / "copy"
+    shutil.copytree(smoke[0], folder)
+    argv = ["reproduce", "--report-only", "--scale", "smoke", "--out", str(folder)]
+    monkeypatch.setattr(sys, "argv", ["hbench", *argv])
+    assert main(argv) == 0
+    text = (folder / "REPORT.md").read_text(encoding="utf-8")
+    assert f"- Command: `hbench reproduce --scale smoke --out {folder}`" in text
 
 
 def test_the_report_escapes_text(tmp_path) -> None:
