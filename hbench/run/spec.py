@@ -234,7 +234,7 @@ class ResolvedRun:
         from hbench.run.memory import check_fits
 
         suite = self.suite
-        arity = int(suite.grammar_args.get("arity") or suite.grammar_args.get("s") or 2)
+        arity = suite.arity
         q, length = suite.q, arity**suite.depth
         tensors = 8.0 * q ** (arity + 1) * suite.depth
         what = f"the grammar (q={q}, arity {arity}: q^{arity + 1} numbers a level)"

@@ -157,6 +157,14 @@ class Suite(BaseModel):
         prefix = "" if self.grammar == "hierarchical" else f"grammar {self.grammar}: "
         return prefix + ", ".join(parts)
 
+    @property
+    def arity(self) -> int:
+        """Children per node as the grammar options give it (``arity`` for the hierarchical
+        grammar, ``s`` for the RHM; 2 when neither is set): what the up-front size checks
+        count with, before any grammar is built."""
+        args = self.grammar_args
+        return int(args.get("arity") or args.get("s") or 2)
+
     def canonical(self) -> dict[str, Any]:
         """Everything that decides the data, without name or description."""
         data = self.model_dump(mode="json", exclude={"name", "description", "leaderboard"})
