@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import stat
-import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -96,6 +96,11 @@ def _new_file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
+def _create(path: Path) -> int:
+    """A new file only this user can read (as `tempfile.mkstemp` makes), opened for writing."""
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb", field: str = "--out") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds.
@@ -106,10 +111,22 @@ def atomic_write(path: str | Path, mode: str = "wb", field: str = "--out") -> It
     """
     path = Path(path)
     parent = _writable_parent(path, field)
+    # Named before it exists (64 random bits), so that a signal arriving at any moment after
+    # the file is created finds the name to remove: with `tempfile.mkstemp`, Ctrl-C just after
+    # the file appeared and before the name was returned left it behind.
+    tmp = parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd = _create(tmp)
+    except FileExistsError:  # only a deliberate collision: that file is not ours to remove
+        raise UsageError(
+            f"{field}={str(path)!r} could not be written: {tmp.name!r} is already there"
+        ) from None
     except OSError as exc:
         raise invalid(field, str(path), f"a path in a writable folder ({exc.strerror})") from None
+    except BaseException:  # interrupted as the file was created
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
     try:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as handle:

@@ -108,10 +108,25 @@ def test_unwritable_destinations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("tempfile.mkstemp", refuse)
+    monkeypatch.setattr("hbench.io._create", refuse)
     with pytest.raises(UsageError, match=r"a path in a writable folder \(Permission denied\)"):
         save_npz(tmp_path / "x.npz", {"x": np.zeros(1)})
     assert listing(tmp_path) == ["dir.npz", "file"]
+
+
+def test_an_interrupt_as_the_temporary_file_appears_leaves_nothing(tmp_path, monkeypatch):
+    from hbench import io
+
+    create = io._create
+
+    def interrupted(path):
+        create(path)  # the file exists, its descriptor is not returned yet: Ctrl-C lands here
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("hbench.io._create", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_json(tmp_path / "x.json", {"a": 1})
+    assert listing(tmp_path) == []
 
 
 def test_file_permissions(tmp_path: Path) -> None:
