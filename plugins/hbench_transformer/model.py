@@ -9,8 +9,6 @@ Checkpoints are plain state dicts with the resolved configuration, loaded with
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import torch.nn.functional as F
 
 from hbench.contracts import FitCallbacks, TaskData, TaskSpec
 from hbench.errors import UsageError, invalid
+from hbench.io import atomic_write
 
 from .acceleration import CompiledStep, autocast, choose_precision
 from .configs import TransformerConfig
@@ -30,12 +29,6 @@ CHECKPOINT_VERSION = 1
 #: The options that decide the shape of the encoder: they must match to load one.
 ENCODER_SHAPE = ("d_model", "n_layers", "n_heads", "d_ff")
 IGNORE = -100  # cross_entropy's ignore_index: positions that are not queries
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def checkpoint_steps(total_steps: int, count: int) -> set[int]:
@@ -298,15 +291,8 @@ class TransformerModel:
             "vocab_size": self.net.encoder.embedding.num_embeddings,
             "state_dict": self.net.state_dict(),
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(checkpoint, tmp)
-            os.chmod(tmp, 0o666 & ~_umask())  # as a plain open() would (mkstemp gives 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path, "wb", field="save") as handle:  # never a half-written model
+            torch.save(checkpoint, handle)
         return path
 
     # --- helpers -------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -78,7 +80,13 @@ def test_attention_and_hidden_states(task):
 def test_checkpoint_round_trip_uses_weights_only(tmp_path, request):
     h = harness("mlm")
     model = fitted(h)
-    path = model.save(tmp_path / "mlm.pt")
+    umask = os.umask(0o027)
+    try:
+        path = model.save(tmp_path / "mlm.pt")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # as a plain open() would make it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlm.pt"]  # no temporary left
     calls = request.getfixturevalue("torch_load_calls")  # spy only on the loads below
     root = harness("root", model_args={"init": str(path), "freeze_encoder": True})
     tuned = fitted(root)
