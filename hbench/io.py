@@ -169,16 +169,25 @@ def save_npz(path: str | Path, arrays: Mapping[str, Any], field: str = "--out") 
     array is refused) and carries no timestamp.
     """
     path = check_npz_path(path, field)
-    with (
-        atomic_write(path, field=field) as handle,
-        zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
-    ):
-        for key, value in arrays.items():
-            member = zipfile.ZipInfo(f"{key}.npy", date_time=NPZ_DATE_TIME)
-            member.compress_type = zipfile.ZIP_STORED
-            member.external_attr = 0o644 << 16
-            with archive.open(member, "w", force_zip64=True) as out:
+    with atomic_write(path, field=field) as handle:
+        archive = None
+        try:
+            archive = zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True)
+            for key, value in arrays.items():
+                member = zipfile.ZipInfo(f"{key}.npy", date_time=NPZ_DATE_TIME)
+                member.compress_type = zipfile.ZIP_STORED
+                member.external_attr = 0o644 << 16
+                out = archive.open(member, "w", force_zip64=True)
                 np.lib.format.write_array(out, np.asanyarray(value), allow_pickle=False)
+                out.close()
+            archive.close()
+        except BaseException:
+            # The file is discarded, so the archive is never finished: closing it (as a `with`
+            # block would) with a member still open raises ValueError, which would replace a
+            # Ctrl-C with "generate failed" and print again when the archive is collected.
+            if archive is not None:
+                archive.fp = None
+            raise
     return path
 
 

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -325,3 +326,26 @@ def test_atomic_write_refuses_a_long_name_before_touching_the_disk(tmp_path: Pat
     ):
         handle.write(b"never")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupt_as_an_npz_member_opens_stays_an_interrupt(tmp_path, monkeypatch):
+    import gc
+    import zipfile
+
+    opened = zipfile._ZipWriteFile.__init__
+
+    def interrupted(self, *args, **kwargs):
+        opened(self, *args, **kwargs)  # the member is open, its handle not returned yet
+        raise KeyboardInterrupt
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    monkeypatch.setattr(zipfile._ZipWriteFile, "__init__", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # not "Can't close the ZIP file ..."
+        save_npz(tmp_path / "x.npz", {"a": np.zeros(3), "b": np.ones(2)})
+    gc.collect()
+    assert listing(tmp_path) == []
+    assert [str(u.exc_value) for u in unraisable] == []  # nothing printed at collection
+    monkeypatch.undo()
+    loaded = np.load(save_npz(tmp_path / "x.npz", {"a": np.zeros(3)}))
+    np.testing.assert_array_equal(loaded["a"], np.zeros(3))
