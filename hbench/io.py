@@ -96,6 +96,14 @@ def _new_file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
+def temporary_name(parent: Path, prefix: str) -> Path:
+    """``parent/<prefix><16 hex digits>.tmp``, a name nothing has yet: chosen *before* the file
+    or folder is made, so that a signal arriving at any moment after it exists finds the name
+    to remove (`tempfile.mkstemp` and `mkdtemp` return it only after making it, and a Ctrl-C in
+    between left it behind)."""
+    return Path(parent) / f"{prefix}{secrets.token_hex(8)}.tmp"
+
+
 def _create(path: Path) -> int:
     """A new file only this user can read (as `tempfile.mkstemp` makes), opened for writing."""
     return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -111,10 +119,7 @@ def atomic_write(path: str | Path, mode: str = "wb", field: str = "--out") -> It
     """
     path = Path(path)
     parent = _writable_parent(path, field)
-    # Named before it exists (64 random bits), so that a signal arriving at any moment after
-    # the file is created finds the name to remove: with `tempfile.mkstemp`, Ctrl-C just after
-    # the file appeared and before the name was returned left it behind.
-    tmp = parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    tmp = temporary_name(parent, f".{path.name}.")
     try:
         fd = _create(tmp)
     except FileExistsError:  # only a deliberate collision: that file is not ours to remove

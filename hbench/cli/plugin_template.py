@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from hbench.errors import UsageError, invalid
+from hbench.io import temporary_name
 
 #: Distribution and model names: lowercase words joined by hyphens, like a registry name.
 NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -214,27 +214,26 @@ def write_skeleton(name: str, folder: str | Path, taken: list[str] = ()) -> Path
     target = folder / name
     if target.exists():
         raise invalid("--dir", str(folder), f"a folder without a {name!r} in it (it exists)")
+    staging = temporary_name(folder, f".{name}.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}.", suffix=".tmp"))
     except OSError as exc:
         raise invalid("--dir", str(folder), f"a writable folder ({exc.strerror})") from None
     try:
+        try:
+            staging.mkdir()
+        except OSError as exc:
+            staging = None  # not made here: not ours to remove
+            raise invalid("--dir", str(folder), f"a writable folder ({exc.strerror})") from None
         for relative, text in files(name).items():
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        os.chmod(staging, 0o777 & ~_umask())
         os.rename(staging, target)
     except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError):
             raise UsageError(f"--dir={str(folder)!r}: could not write {name}: {exc}") from exc
         raise
     return target
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

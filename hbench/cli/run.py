@@ -284,20 +284,18 @@ def _run_and_write(harness, folder: Path, save_models: bool, **options: Any) -> 
     hidden folder first and renamed to ``<result stem>_models`` just before the result file,
     so an interrupted run leaves neither a result nor a models folder behind."""
     import shutil
-    import tempfile
 
+    from hbench.io import temporary_name
     from hbench.results import models_folder, new_result_path, write_result
 
-    staging = None
-    if save_models:
-        try:
-            staging = Path(tempfile.mkdtemp(dir=folder, prefix=".models-", suffix=".tmp"))
-            mask = os.umask(0)
-            os.umask(mask)
-            staging.chmod(0o777 & ~mask)  # as a plain mkdir would (mkdtemp gives 0o700)
-        except OSError as exc:
-            raise invalid("--out", str(folder), f"a writable folder ({exc.strerror})") from None
+    staging = temporary_name(folder, ".models-") if save_models else None
     try:
+        if staging is not None:
+            try:
+                staging.mkdir()  # the umask applies, as to any folder the user makes
+            except OSError as exc:
+                staging = None  # not made here: not ours to remove
+                raise invalid("--out", str(folder), f"a writable folder ({exc.strerror})") from None
         result = harness.run(save_dir=staging, **options)
         path = new_result_path(result, folder)
         if staging is None or not result.saved_models:

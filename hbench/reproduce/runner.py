@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from hbench.io import temporary_name
 from hbench.reproduce.plan import AnalysisPart, Plan, RunPart, SweepPart
 from hbench.run.spec import ResolvedRun, RunSpec
 
@@ -152,8 +152,9 @@ class Runner:
         if models.exists():  # left by a run interrupted between the rename and the write
             shutil.rmtree(models)
         harness = Harness(self.spec(part))
-        staging = Path(tempfile.mkdtemp(dir=folder, prefix=".models-", suffix=".tmp"))
+        staging = temporary_name(folder, ".models-")
         try:
+            staging.mkdir()
             result = harness.run(jobs=self.jobs, save_dir=staging, on_fit=self._fit_line(part))
             if result.saved_models:
                 staging.rename(models)
