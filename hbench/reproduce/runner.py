@@ -111,8 +111,8 @@ class Runner:
                     raise UsageError(
                         f"{self._relative(path)} was made with other settings than the"
                         f" {self.plan.scale} plan's ({what} {key}: {_shown(there, key)} there,"
-                        f" {_shown(now, key)} now); delete it, and the analyses of"
-                        f" {part.name}, to rerun it"
+                        f" {_shown(now, key)} now); delete it to rerun it (its analyses are"
+                        " redone with it)"
                     )
 
     # --- the parts -----------------------------------------------------------------------------
@@ -139,7 +139,11 @@ class Runner:
         self.log(f"{what}: {state} ({time.perf_counter() - started:.1f} s)")
 
     def run_part(self, part: RunPart) -> str:
-        """One harness run, its models kept; skipped when its result exists."""
+        """One harness run, its models kept; skipped when its result exists.
+
+        Analyses of this run already in the folder were made from an earlier result (deleted
+        to rerun it): they are removed before training, so that the report never pairs the
+        new run with the old run's calibration, attention or probes."""
         from hbench.results import models_folder, write_result
         from hbench.run.harness import Harness
 
@@ -147,6 +151,11 @@ class Runner:
         path = folder / f"{part.name}.json"
         if path.is_file():
             return f"already done ({self._relative(path)})"
+        stale = sorted((self.out / "analyses").glob(f"{part.name}_*"))
+        for file in stale:
+            file.unlink()
+        if stale:
+            self.log(f"  {part.name}: removed {len(stale)} file(s) of its earlier analyses")
         folder.mkdir(parents=True, exist_ok=True)
         models = models_folder(path)
         if models.exists():  # left by a run interrupted between the rename and the write

@@ -105,6 +105,20 @@ def test_a_redrawn_report_names_the_command_that_computes_it(smoke, tmp_path, mo
     assert f"- Command: `hbench reproduce --scale smoke --out {folder}`" in text
 
 
+def test_a_rerun_part_gets_fresh_analyses(smoke, tmp_path) -> None:
+    folder = tmp_path / "copy"
+    shutil.copytree(smoke[0], folder)
+    (folder / "runs" / "mlm.json").unlink()  # to rerun it; its old analysis is still there
+    (folder / "analyses" / "mlm_calibration.json").write_text("{}", encoding="utf-8")
+    kept = (folder / "analyses" / "root_calibration.json").read_bytes()
+    lines: list[str] = []
+    reproduce("smoke", folder, device="cpu", jobs=2, log=lines.append)
+    assert any("mlm: removed" in line and "earlier analyses" in line for line in lines)
+    fresh = json.loads((folder / "analyses" / "mlm_calibration.json").read_text("utf-8"))
+    assert fresh["result"].endswith("runs/mlm.json")  # made again, from the new run
+    assert (folder / "analyses" / "root_calibration.json").read_bytes() == kept
+
+
 def test_the_report_escapes_text(tmp_path) -> None:
     claim = Claim(1, "a <script>alert(1)</script> title", "Fig. 1", "x | y", "<b>", ["a|b"])
     claim.rows = [["<img src=x onerror=alert(1)>"]]
