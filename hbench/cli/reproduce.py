@@ -70,8 +70,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from hbench.results.files import output_folder
 
     # A redrawn report names the command that computes its evidence: the same, without
-    # --report-only (which only reads the folder).
-    argv = [a for a in sys.argv[1:] if a != "--report-only"]
+    # --report-only (which only reads the folder), however argparse let it be abbreviated.
+    argv = [a for a in sys.argv[1:] if not (a.startswith("--r") and "--report-only".startswith(a))]
     command = "hbench " + " ".join(shlex.quote(a) for a in argv) if sys.argv else ""
     jobs = _jobs(args.jobs)
     log = (lambda text: None) if getattr(args, "quiet", False) else None

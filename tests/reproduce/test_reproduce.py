@@ -95,10 +95,13 @@ def test_a_finished_run_made_with_other_settings_is_refused(smoke, tmp_path, cap
     assert sorted(p.name for p in folder.rglob("*")) == ["mlm.json", "runs"]  # nothing ran
 
 
-def test_a_redrawn_report_names_the_command_that_computes_it(smoke, tmp_path, monkeypatch):
+@pytest.mark.parametrize("flag", ["--report-only", "--report"])  # argparse takes either
+def test_a_redrawn_report_names_the_command_that_computes_it(
+    smoke, tmp_path, monkeypatch, flag
+) -> None:
     folder = tmp_path / "copy"
     shutil.copytree(smoke[0], folder)
-    argv = ["reproduce", "--report-only", "--scale", "smoke", "--out", str(folder)]
+    argv = ["reproduce", flag, "--scale", "smoke", "--out", str(folder)]
     monkeypatch.setattr(sys, "argv", ["hbench", *argv])
     assert main(argv) == 0
     text = (folder / "REPORT.md").read_text(encoding="utf-8")
