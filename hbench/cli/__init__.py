@@ -7,13 +7,15 @@ the command line itself is still being imported.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "interrupts_not_swallowed", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,10 +28,49 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``hbench argv`` (default: ``sys.argv[1:]``) and return its exit code."""
     try:
-        from hbench.cli.app import main
-    except KeyboardInterrupt:  # Ctrl-C while the command line is being imported
-        import sys
+        with interrupts_not_swallowed():
+            from hbench.cli.app import main
 
+            return main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the command line is being imported
         print("hbench: interrupted", file=sys.stderr)
         return 130
-    return main(argv)
+
+
+@contextlib.contextmanager
+def interrupts_not_swallowed() -> Iterator[None]:
+    """While inside, a Ctrl-C (or SIGTERM) that lands in code Python cannot raise from (a
+    weakref callback, a ``__del__``) is delivered again to the main thread instead of being
+    printed as "Exception ignored ... KeyboardInterrupt" and lost, so that the command still
+    stops, cleans up and exits 130 (143) with its one line."""
+    previous = sys.unraisablehook
+
+    def redeliver(unraisable: Any) -> None:
+        exc_type = unraisable.exc_type
+        if exc_type is None or not issubclass(exc_type, KeyboardInterrupt):
+            previous(unraisable)
+            return
+        import _thread
+        import signal
+        import threading
+        import time
+
+        # Terminated (SIGTERM's KeyboardInterrupt) exists only once the command line is imported
+        app = sys.modules.get("hbench.cli.app")
+        terminated = app is not None and issubclass(exc_type, app.Terminated)
+        signum = signal.SIGTERM if terminated else signal.SIGINT
+
+        def later() -> None:
+            # Not from inside this hook: the main thread would raise the interrupt right here,
+            # where it could again only be reported. Should it land in another such place, it
+            # comes back through this hook and is delivered again.
+            time.sleep(0.05)
+            _thread.interrupt_main(signum)
+
+        threading.Thread(target=later, name="hbench-redeliver-interrupt", daemon=True).start()
+
+    sys.unraisablehook = redeliver
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -434,6 +435,63 @@ def test_ctrl_c_during_start_up_has_no_traceback(tmp_path, delay: float) -> None
     assert "Traceback" not in err and "Exception ignored" not in err
     if process.returncode == 130:
         assert err.startswith("hbench: interrupted") and err.count("\n") == 1
+
+
+def _interrupt_from_a_weakref_callback(exc_type: type[BaseException]) -> int:
+    """What a Ctrl-C that lands while the garbage collector runs a weakref callback looks like:
+    the callback raises, and Python can only report it ("Exception ignored in ...")."""
+
+    class Thing:
+        pass
+
+    def callback(ref: object) -> None:
+        raise exc_type
+
+    thing = Thing()
+    ref = weakref.ref(thing, callback)  # noqa: F841 (kept alive so that its callback runs)
+    del thing
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the interrupt is raised here, at the next check
+        time.sleep(0.001)
+    return 0
+
+
+@pytest.mark.parametrize(("kind", "code"), [("interrupted", 130), ("terminated (SIGTERM)", 143)])
+def test_an_interrupt_python_could_only_report_still_stops_the_command(
+    monkeypatch, capsys, kind: str, code: int
+) -> None:
+    """Not "Exception ignored ... KeyboardInterrupt" and a command that runs on: the interrupt
+    is delivered again, and the command ends as any interrupted one does."""
+    import hbench.cli
+    import hbench.cli.app
+
+    exc_type = KeyboardInterrupt if code == 130 else hbench.cli.app.Terminated
+    monkeypatch.setattr(
+        hbench.cli.app, "_run", lambda argv: _interrupt_from_a_weakref_callback(exc_type)
+    )
+    hook = sys.unraisablehook
+    assert hbench.cli.main(["list", "models"]) == code
+    assert capsys.readouterr().err == f"hbench: {kind}; nothing half-written was left behind\n"
+    assert sys.unraisablehook is hook
+
+
+def test_other_unraisable_exceptions_are_still_reported(monkeypatch) -> None:
+    from hbench.cli import interrupts_not_swallowed
+
+    seen: list = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+
+    class Thing:
+        pass
+
+    def callback(ref: object) -> None:
+        raise ValueError("a callback's own bug")
+
+    with interrupts_not_swallowed():
+        thing = Thing()
+        ref = weakref.ref(thing, callback)  # noqa: F841
+        del thing
+    assert [str(u.exc_value) for u in seen] == ["a callback's own bug"]
 
 
 def test_sigterm_during_a_run_with_saved_models_leaves_nothing(tmp_path) -> None:
