@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-import hbench_tree.next_token  # noqa: F401  (BP's next_token imports it on first use: now)
 from hbench.contracts import MASKED, WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec
 from hbench.errors import UsageError, invalid
 from hbench_tree.bp import BeliefPropagation

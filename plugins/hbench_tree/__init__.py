@@ -6,9 +6,8 @@ Hierarchy Model (``rhm``). The oracle gives root, node and leaf posteriors, the 
 and next-token posteriors (`BeliefPropagation.next_token`). Registered through the ``hbench``
 entry point ``tree``."""
 
-from .grammar import TreeGrammar, build_grammar, random_productions
-from .next_token import NextToken
+from .bp import NextToken
+from .grammar import TreeGrammar, build_grammar, random_productions, sample
 from .rhm import build_rhm
-from .sampler import sample
 
 __all__ = ["NextToken", "TreeGrammar", "build_grammar", "build_rhm", "random_productions", "sample"]

@@ -20,6 +20,34 @@ normalised o * u.
 Every message is normalised to sum 1 when it is made; the logs of the normalisers of the upward
 pass add up to log P(observed leaves), which stays finite at any depth. Masked leaves (-1) get
 the all-ones message, so they are summed out and get their posterior from the downward pass.
+
+The next-token pass (`BeliefPropagation.next_token`) answers P(x_i | x_0 .. x_{i-1}) at every
+position i, the suffix unobserved. Asking it as L separate BP calls (each with positions >= i
+masked) costs L full passes. One pass of each direction suffices, because of what the prefix
+x_<i looks like from the tree: for every node v, the leaves left of v's subtree are all observed
+and the leaves right of it are all unobserved, whatever leaf i of v's subtree is asked. So the
+downward message to v,
+
+    C_v[b] = P(node v = b, every leaf left of v's subtree)   (the suffix summed out),
+
+is one message per node, shared by all the positions below it, and P(x_i | x_<i) is C_i
+normalised at leaf i. It is computed top-down from the *left context* of the parent and the full
+upward messages of the left siblings: for child i of p,
+
+    C_{c_i}[b_i] = sum over a, b_1 .. b_{i-1} of
+                   C_p[a] M_d[a, b_1, .., b_i, ...] u_1[b_1] .. u_{i-1}[b_{i-1}],
+
+M_d summed over the children right of i (they are unobserved). The upward messages are the
+ordinary ones of the whole sequence (the leaves of a left sibling are all in the prefix). Above
+the filter level k the root sees the s**k star factors v_j = T_j u_j; the left context of star
+node j is the prior times the product of the factors left of j, taken down the star's tree of
+products, then through T_j^T. In all: one upward pass and one downward pass that contracts only
+with the left siblings, about the cost of one full BP pass, for all L positions at once.
+
+Conventions (as `brute_force.next_token` in the tests): a masked leaf (-1) is summed out of
+the prefix of the positions after it and gets log-probability 0; once the prefix is impossible
+under the model the probabilities are uniform and the log-probabilities -inf. The sum of a
+sequence's log-probabilities is its log-likelihood (the chain rule), which the tests check.
 """
 
 from __future__ import annotations
@@ -27,6 +55,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, reduce
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,8 +63,9 @@ from hbench.contracts import MASKED, Posteriors
 from hbench.errors import invalid
 from hbench.run.memory import check_fits
 
+from .blocks import default_workers, run_blocks
 from .grammar import TreeGrammar
-from .sampler import default_workers, run_blocks
+from .messages import beliefs, child_slices, contract, interleave, normalise, others
 
 #: Leaf positions per chunk (sequences x leaves) at q = 4, scaled by 16 / q**2 for other q: the
 #: outer products of a level take q**2 numbers per node, and a chunk should stay near the cache.
@@ -72,83 +102,20 @@ def check_leaves(leaves: np.ndarray, model: TreeGrammar, field: str = "leaves") 
     return arr if np.issubdtype(arr.dtype, np.integer) else arr.astype(np.int64)
 
 
-# Messages of one depth are held as (width, q, m): node, symbol, sequence. The sequence axis is
-# last and long, so every elementwise product, sum over symbols and normalisation runs over
-# contiguous rows of m numbers; child i of every node of a level is the slice [i::s] of the node
-# axis; and a contraction with M is one (q, q**s) @ (q**s, m) matmul per node.
-
-
-def _normalise(messages: np.ndarray, log_norm: np.ndarray | None = None) -> np.ndarray:
-    """Scale each message to sum 1 over symbols, in place; add the logs of the sums to log_norm.
-
-    An all-zero message (impossible evidence) stays zero and adds -inf.
-    """
-    totals = messages.sum(axis=1, keepdims=True)
-    if log_norm is not None:
-        with np.errstate(divide="ignore"):
-            log_norm += np.log(totals[:, 0]).sum(axis=0)
-    messages /= np.where(totals > 0, totals, 1.0)
-    return messages
-
-
-def _beliefs(messages: np.ndarray) -> np.ndarray:
-    """Normalised beliefs as (m, width, q); uniform where the evidence is impossible."""
-    totals = messages.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        beliefs = messages / totals
-    if not totals.all():
-        np.copyto(beliefs, 1.0 / messages.shape[1], where=totals == 0)
-    return beliefs.transpose(2, 0, 1)
-
-
-def _outer(messages: Sequence[np.ndarray]) -> np.ndarray:
-    """[(w, q_1, m), (w, q_2, m), ...] -> (w, q_1 q_2 ..., m): the outer product of the
-    messages of each node, the first one's symbol varying slowest."""
-    outer = messages[0]
-    for message in messages[1:]:
-        w, r, m = outer.shape
-        outer = (outer[:, :, None, :] * message[:, None, :, :]).reshape(w, r * message.shape[1], m)
-    return outer
-
-
-def _contract(messages: Sequence[np.ndarray], kernel: np.ndarray) -> np.ndarray:
-    """(w, q, m) each -> (w, q, m): the outer product of the messages of each node, contracted
-    with a (q, q**len) arrangement of M in one matmul."""
-    return np.matmul(kernel, _outer(messages))
-
-
-def _pair(first: np.ndarray, second: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """The binary case of `_contract`: (w, q, m) x (w, q, m) -> (w, q, m)."""
-    return _contract((first, second), kernel)
-
-
-def _others(messages: np.ndarray, s: int) -> np.ndarray:
-    """Each node's product of its s - 1 siblings' messages (nodes s*j .. s*j + s - 1 are
-    siblings), without a division; for s = 2 the sibling's message itself."""
-    w, q, m = messages.shape
-    groups = messages.reshape(w // s, s, q, m)
-    if s == 2:
-        return groups[:, ::-1].reshape(w, q, m)
-    out = np.empty_like(groups)
-    for i in range(s):  # over the arity, not over nodes
-        out[:, i] = reduce(np.multiply, [groups[:, j] for j in range(s) if j != i])
-    return out.reshape(w, q, m)
-
-
-def _children(messages: np.ndarray, s: int) -> list[np.ndarray]:
-    """The messages of child i of every parent, for i in 0..s-1: slices [i::s]."""
-    return [messages[i::s] for i in range(s)]
-
-
-def _interleave(children: Sequence[np.ndarray]) -> np.ndarray:
-    """Inverse of `_children`: s arrays (w, q, m) -> (s*w, q, m), child i of parent j at s*j + i."""
-    _, q, m = children[0].shape
-    return np.stack(children, axis=1).reshape(-1, q, m)
-
-
 #: Largest table of parents-of-leaves messages, (q + 1)**s * q numbers: above it the leaves'
 #: parents are contracted like any other level.
 MAX_LEAF_TABLE = 1 << 20
+
+
+class NextToken(NamedTuple):
+    """Exact next-token answers for n sequences of length L (a tuple: unpack it)."""
+
+    probabilities: np.ndarray
+    """(n, L, q) P(x_i = b | x_0 .. x_{i-1}); uniform where the prefix is impossible."""
+    log_probabilities: np.ndarray
+    """(n, L) natural log of P(x_i | x_0 .. x_{i-1}) at the observed symbol; 0 at a masked
+    leaf, -inf from the first impossible symbol on. Their sum over i is the log-likelihood, and
+    minus their mean over sampled sequences estimates the exact conditional entropy."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,7 +193,7 @@ class BeliefPropagation:
         s = self.model.arity
         if not self.uses_leaf_table:
             up, _ = self.kernels_at(self.model.depth - 1)
-            return _contract(_children(self.leaf_messages(x), s), up)
+            return contract(child_slices(self.leaf_messages(x), s), up)
         q1 = self.model.q + 1
         index = x[:, 0::s] % q1  # -1 % (q + 1) == q: masked
         for i in range(1, s):
@@ -314,10 +281,10 @@ class BeliefPropagation:
         k, depth, s = model.filter_level, model.depth, model.arity
         if k == depth:
             return {depth: self.leaf_messages(x)}
-        up = {depth - 1: _normalise(self.parents_of_leaves(x), log_norm)}
+        up = {depth - 1: normalise(self.parents_of_leaves(x), log_norm)}
         for d in range(depth - 2, k - 1, -1):
             kernel, _ = self.kernels_at(d)
-            up[d] = _normalise(_contract(_children(up[d + 1], s), kernel), log_norm)
+            up[d] = normalise(contract(child_slices(up[d + 1], s), kernel), log_norm)
         return up
 
     def star_products(self, up_k: np.ndarray, log_norm: np.ndarray) -> list[np.ndarray]:
@@ -325,9 +292,9 @@ class BeliefPropagation:
         of s**i (entry i), up to the single product of all of them (entry k)."""
         s = self.model.arity
         star_up, _ = self.star_kernels
-        products = [_normalise(np.matmul(star_up, up_k), log_norm)]
+        products = [normalise(np.matmul(star_up, up_k), log_norm)]
         for _ in range(self.model.filter_level):
-            products.append(_normalise(reduce(np.multiply, _children(products[-1], s)), log_norm))
+            products.append(normalise(reduce(np.multiply, child_slices(products[-1], s)), log_norm))
         return products
 
     def _chunk(self, leaves: np.ndarray, out: Posteriors, start: int, stop: int) -> None:
@@ -346,7 +313,7 @@ class BeliefPropagation:
         total = joint.sum(axis=0)
         with np.errstate(divide="ignore"):
             out.loglik[start:stop] = log_norm + np.log(total)
-        out.root[start:stop] = _beliefs(joint[None])[:, 0]
+        out.root[start:stop] = beliefs(joint[None])[:, 0]
         if out.leaves is None:
             return
 
@@ -356,16 +323,16 @@ class BeliefPropagation:
             _, star_down = self.star_kernels
             cavity = prior
             for i in range(k - 1, -1, -1):
-                cavity = _normalise(np.repeat(cavity, s, axis=0) * _others(products[i], s))
-            outside = _normalise(np.matmul(star_down, cavity))
+                cavity = normalise(np.repeat(cavity, s, axis=0) * others(products[i], s))
+            outside = normalise(np.matmul(star_down, cavity))
         else:
             outside = prior
         for d in range(k, depth - 1):
             if d:
-                out.nodes[d][start:stop] = _beliefs(outside * up[d])
-            outside = _normalise(self._down(d, outside, _children(up[d + 1], s)))
+                out.nodes[d][start:stop] = beliefs(outside * up[d])
+            outside = normalise(self._down(d, outside, child_slices(up[d + 1], s)))
         if k < depth and depth - 1:
-            out.nodes[depth - 1][start:stop] = _beliefs(outside * up[depth - 1])
+            out.nodes[depth - 1][start:stop] = beliefs(outside * up[depth - 1])
         self._leaves(x, outside, up, out, start, stop)
         impossible = total == 0
         if impossible.any():  # posteriors given impossible evidence: uniform, as documented
@@ -376,9 +343,9 @@ class BeliefPropagation:
         to child i, the parent's outside times the other children's up messages, through M_d."""
         _, down = self.kernels_at(d)
         s = self.model.arity
-        return _interleave(
+        return interleave(
             [
-                _contract([outside, *(children[j] for j in range(s) if j != i)], down[i])
+                contract([outside, *(children[j] for j in range(s) if j != i)], down[i])
                 for i in range(s)
             ]
         )
@@ -393,22 +360,34 @@ class BeliefPropagation:
             leaf_outside, leaf_up = outside, up[depth]
         elif out.leave_one_out is not None:
             leaf_up = self.leaf_messages(x)
-            leaf_outside = _normalise(
-                self._down(depth - 1, outside, _children(leaf_up, model.arity))
+            leaf_outside = normalise(
+                self._down(depth - 1, outside, child_slices(leaf_up, model.arity))
             )
         else:
             _masked_leaf_posteriors(self, x, outside, out.leaves[start:stop])
             return
         if out.leave_one_out is not None:
-            out.leave_one_out[start:stop] = _beliefs(leaf_outside)
-        out.leaves[start:stop] = _beliefs(leaf_outside * leaf_up)
+            out.leave_one_out[start:stop] = beliefs(leaf_outside)
+        out.leaves[start:stop] = beliefs(leaf_outside * leaf_up)
 
     @cached_property
     def left_kernels(self) -> tuple[tuple[np.ndarray, ...], ...]:
-        """Kernels of the next-token downward pass; see `hbench_tree.next_token.left_kernels`."""
-        from .next_token import left_kernels
-
-        return left_kernels(self.model)
+        """Kernels of the next-token downward pass. For each level d (one when the tensor is
+        shared) and child i: M_d summed over the children right of i, with child i's axis
+        first and (parent, children left of i) flattened: shape (q, q**(i+1)). Child 0's is
+        the transposed marginal matrix."""
+        model = self.model
+        q, s = model.q, model.arity
+        levels = model.depth if model.per_level else 1
+        out = []
+        for d in range(levels):
+            m = model.level_productions(d)
+            kernels = []
+            for i in range(s):
+                summed = m.sum(axis=tuple(range(i + 2, s + 1))) if i < s - 1 else m
+                kernels.append(np.ascontiguousarray(np.moveaxis(summed, i + 1, 0).reshape(q, -1)))
+            out.append(tuple(kernels))
+        return tuple(out)
 
     def next_token(
         self,
@@ -416,19 +395,37 @@ class BeliefPropagation:
         *,
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
-    ):
+    ) -> NextToken:
         """P(x_i | x_0 .. x_{i-1}) at every position i of every sequence, the suffix unobserved,
-        in one upward and one downward pass (not L masked passes).
+        in one upward and one downward pass per chunk of sequences (not L masked passes), on
+        the thread pool like `run`.
 
         ``leaves``: int (n, L), L = s**depth, -1 = masked (summed out). Returns the named tuple
-        `hbench_tree.next_token.NextToken` ``(probabilities (n, L, q), log_probabilities (n,
-        L))``: ``probabilities, logp = bp.next_token(leaves)``. ``logp`` is the log of the
-        observed symbol's probability (0 at masked leaves, -inf once the prefix is impossible);
-        its row sums are the log-likelihoods.
+        `NextToken` ``(probabilities (n, L, q), log_probabilities (n, L))``:
+        ``probabilities, logp = bp.next_token(leaves)``. ``logp`` is the log of the observed
+        symbol's probability (0 at masked leaves, -inf once the prefix is impossible); its row
+        sums are the log-likelihoods.
         """
-        from .next_token import next_token
+        model = self.model
+        x = check_leaves(leaves, model)
+        n, q, length = x.shape[0], model.q, model.length
+        chunk = self.chunk_size()
+        workers = default_workers() if workers is None else workers
+        working = min(workers, -(-n // chunk)) * chunk * length * (q * WORKING_ARRAYS) * 8
+        check_fits(
+            n * length * (q + 1) * 8 + working,
+            f"next-token posteriors of n={n} sequences of depth {model.depth} (q={q})",
+        )
+        out = NextToken(np.empty((n, length, q)), np.empty((n, length)))
+        # run_blocks reads a job's start and stop rows at its 3rd and 4th places
+        jobs = [(x, out, start, min(start + chunk, n), self) for start in range(0, n, chunk)]
 
-        return next_token(self, leaves, workers=workers, progress=progress)
+        def warm_up() -> None:
+            self.warm_up()
+            _ = self.left_kernels
+
+        run_blocks(_next_token_chunk, jobs, workers, progress, warm_up)
+        return out
 
 
 def _masked_leaf_posteriors(
@@ -439,7 +436,7 @@ def _masked_leaf_posteriors(
     np.take(bp.one_hot, x, axis=0, out=target)
     s = bp.model.arity
     masked = x < 0  # (m, length)
-    parents = reduce(np.logical_or, _children(masked.T, s)).T  # (m, length / s)
+    parents = reduce(np.logical_or, child_slices(masked.T, s)).T  # (m, length / s)
     seq, node = np.nonzero(parents)
     if seq.size == 0:
         return
@@ -447,8 +444,54 @@ def _masked_leaf_posteriors(
     selected = outside[node, :, seq].T[None]  # (1, q, count)
     ups = [bp.evidence[x[seq, s * node + i]].T[None] for i in range(s)]
     for side in range(s):
-        others = [ups[j] for j in range(s) if j != side]
-        message = _normalise(_contract([selected, *others], down[side]))[0]  # (q, count)
+        siblings = [ups[j] for j in range(s) if j != side]
+        message = normalise(contract([selected, *siblings], down[side]))[0]  # (q, count)
         leaf = s * node + side
         hit = masked[seq, leaf]
-        target[seq[hit], leaf[hit]] = _beliefs(message[None, :, hit])[:, 0]
+        target[seq[hit], leaf[hit]] = beliefs(message[None, :, hit])[:, 0]
+
+
+def _left_products(messages: np.ndarray, s: int) -> np.ndarray:
+    """Each node's product of the messages of the siblings to its left (ones for the first)."""
+    w, q, m = messages.shape
+    groups = messages.reshape(w // s, s, q, m)
+    out = np.empty_like(groups)
+    out[:, 0] = 1.0
+    for i in range(1, s):  # over the arity, not over nodes
+        out[:, i] = out[:, i - 1] * groups[:, i - 1]
+    return out.reshape(w, q, m)
+
+
+def _next_token_chunk(
+    leaves: np.ndarray, out: NextToken, start: int, stop: int, bp: BeliefPropagation
+) -> None:
+    model = bp.model
+    x = leaves[start:stop].astype(np.intp)
+    m, k, depth, s = x.shape[0], model.filter_level, model.depth, model.arity
+    scratch = np.zeros(m)  # the upward pass's normalisers: not needed here
+
+    up = bp.upward(x, scratch)
+    context = np.repeat(model.root_prior[None, :, None], m, axis=2)  # (1, q, m)
+    if k:
+        products = bp.star_products(up[k], scratch)
+        for i in range(k - 1, -1, -1):
+            left = _left_products(products[i], s)
+            context = normalise(np.repeat(context, s, axis=0) * left)
+        _, star_down = bp.star_kernels
+        context = normalise(np.matmul(star_down, context))
+    kernels = bp.left_kernels
+    for d in range(k, depth):
+        below = up[d + 1] if d + 1 < depth else bp.leaf_messages(x)
+        children = child_slices(below, s)
+        level = kernels[d if model.per_level else 0]
+        context = normalise(
+            interleave([contract([context, *children[:i]], level[i]) for i in range(s)])
+        )
+
+    # context: (L, q, m), normalised (all zeros where the prefix is impossible)
+    probabilities = beliefs(context)  # (m, L, q)
+    out.probabilities[start:stop] = probabilities
+    length = x.shape[1]
+    chosen = context[np.arange(length)[None, :], x, np.arange(m)[:, None]]  # (m, L)
+    with np.errstate(divide="ignore"):
+        out.log_probabilities[start:stop] = np.where(x >= 0, np.log(chosen), 0.0)

@@ -9,10 +9,9 @@ import numpy as np
 from hbench.contracts import Posteriors
 from hbench.errors import UsageError
 
-from .bp import BeliefPropagation
+from .bp import BeliefPropagation, NextToken
 from .configs import BPConfig, HierarchicalFilterConfig, HierarchicalGrammarConfig, RHMGrammarConfig
 from .grammar import TreeGrammar, build_grammar
-from .next_token import NextToken
 from .rhm import build_rhm
 
 

@@ -32,7 +32,7 @@ def test_the_budget_caps_libraries_loaded_before_and_after():
         """
         import numpy  # its BLAS is loaded, with a thread per core, before the budget is set
         from hbench.run.threads import set_thread_budget, thread_report
-        from hbench_tree.sampler import default_workers
+        from hbench_tree.blocks import default_workers
         set_thread_budget(1)
         import torch  # loaded after: the environment caps it
         report = thread_report()

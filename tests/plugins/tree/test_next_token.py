@@ -9,9 +9,8 @@ from brute_force import next_token as brute_next_token
 from small_trees import every_filter_level
 
 from hbench.registry.registry import get_registry
-from hbench_tree.bp import BeliefPropagation
+from hbench_tree.bp import BeliefPropagation, NextToken
 from hbench_tree.grammar import build_grammar
-from hbench_tree.next_token import NextToken
 from hbench_tree.rhm import build_rhm
 
 TOLERANCE = 1e-10
