@@ -5,13 +5,18 @@ on a machine that other processes keep busy, a small model then runs many times 
 with one thread (oversubscription). `set_thread_budget` caps all of them at once: through
 threadpoolctl for the BLAS and OpenMP libraries already loaded, through the environment for
 libraries loaded later (and for child processes), and through ``torch.set_num_threads`` when
-torch is loaded. hbench's sampler and BP pools ask `thread_budget` for their size.
+torch is loaded. hbench's sampler and BP pools ask `thread_budget` for their size, and
+`blas_limited` keeps the BLAS under each of their threads to its share of the budget.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 from hbench.errors import invalid
 
@@ -71,6 +76,30 @@ def set_thread_budget(threads: int) -> None:
                 torch.set_num_interop_threads(threads)
         except RuntimeError:
             pass
+
+
+@functools.cache
+def _controller() -> Any:
+    """The BLAS libraries loaded when first asked (numpy's, which is what hbench's own array
+    code calls), built once: building it costs a scan of the process's libraries."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
+
+
+@contextlib.contextmanager
+def blas_limited(threads: int) -> Iterator[None]:
+    """While inside, numpy's BLAS uses at most ``threads`` threads (never more than it
+    already did). For code that calls numpy from a pool of its own threads: each pool
+    thread's matmuls would otherwise start BLAS threads of their own, budget x budget in all,
+    which on 2 cores made 2-thread BP slower than 1 thread (benchmarks/README.md)."""
+    controller = _controller()
+    current = [int(info["num_threads"]) for info in controller.info()]
+    if not current or max(current) <= threads:
+        yield
+        return
+    with controller.limit(limits=max(1, threads)):
+        yield
 
 
 def thread_report() -> dict[str, int]:

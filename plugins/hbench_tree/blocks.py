@@ -1,19 +1,21 @@
 """Work on blocks of sequences, on a thread pool when it helps: sampling
 (`hbench_tree.grammar.sample`) and belief propagation (`hbench_tree.bp`) split their rows into
 fixed blocks, each written to its own slice of the output, so results never depend on how many
-threads filled them. numpy releases the GIL inside each block's array work."""
+threads filled them. numpy releases the GIL inside each block's array work; the BLAS under it
+is held to each thread's share of the process's thread budget, or the pool's threads times
+BLAS's threads would oversubscribe the cores."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
+from hbench.run.threads import blas_limited, thread_budget
+
 
 def default_workers() -> int:
     """One thread per core of the process's thread budget (`hbench.run.threads`), up to 8:
     numpy releases the GIL inside each block's array work."""
-    from hbench.run.threads import thread_budget
-
     return max(1, min(8, thread_budget()))
 
 
@@ -35,7 +37,8 @@ def run_blocks(
         return
     if warm_up is not None:
         warm_up()
-    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+    size = min(workers, len(jobs))
+    with blas_limited(thread_budget() // size), ThreadPoolExecutor(max_workers=size) as pool:
         futures = {pool.submit(work, *job): job for job in jobs}
         try:
             for future in as_completed(futures):

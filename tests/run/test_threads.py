@@ -55,3 +55,25 @@ def test_the_default_budget_is_the_cpus_this_process_may_use(monkeypatch):
     monkeypatch.setenv("HBENCH_THREADS", "zero")
     with pytest.raises(UsageError, match="HBENCH_THREADS='zero' is invalid"):
         thread_budget()
+
+
+def test_blas_limited_lowers_blas_for_a_while_and_never_raises_it():
+    out = _python(
+        """
+        import numpy
+        from threadpoolctl import threadpool_info
+        from hbench.run.threads import blas_limited
+
+        def blas():
+            return sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+
+        before = blas()
+        with blas_limited(1):
+            inside = blas()
+        with blas_limited(64):
+            above = blas()
+        print(before, inside, blas(), above)
+        """,
+        OPENBLAS_NUM_THREADS="2",
+    )
+    assert out.split() == ["[2]", "[1]", "[2]", "[2]"]
