@@ -171,6 +171,25 @@ class Task(Protocol):
         ...
 
 
+def exact_answers(
+    task: Task, oracle: Oracle, model: GenerativeModel, data: TaskData, spec: TaskSpec
+) -> np.ndarray:
+    """(m, q): the oracle's exact probabilities for every query of ``data`` at ``model``.
+
+    A task may offer a faster exact path of its own, ``task.exact_answers(oracle, model, data,
+    spec)`` (next-token: one pass per sequence for all its positions, where the generic path
+    asks one masked pass per query); otherwise the oracle's posteriors of `Task.oracle_leaves`
+    are read by `Task.oracle_answers`. Everything that needs BP's answers goes through here,
+    so that they are computed one way."""
+    faster = getattr(task, "exact_answers", None)
+    if callable(faster):
+        return np.asarray(faster(oracle, model, data, spec))
+    posteriors = oracle.posteriors(
+        model, task.oracle_leaves(data, spec), full=task.needs_leaf_posteriors
+    )
+    return np.asarray(task.oracle_answers(posteriors, data))
+
+
 class FitCallbacks(Protocol):
     """What the harness offers a model during ``fit``.
 

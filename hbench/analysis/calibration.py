@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from hbench.analysis import common
+from hbench.contracts import exact_answers
 
 HELP = "model probabilities against BP's, entry by entry: calibration scatter and binned curve"
 PURPOSE = 3  # seed stream of the calibration data (see `common.Run.sample`)
@@ -64,14 +65,7 @@ class CalibrationReport(BaseModel):
 
 def oracle_answers(run: common.Run, level: int, data) -> np.ndarray:
     """BP_level's probabilities for the questions of ``data`` (as the harness computes them)."""
-    grammar = run.level(level)
-    exact = getattr(run.task, "exact_answers", None)
-    if callable(exact):
-        return np.asarray(exact(run.oracle, grammar, data, run.spec))
-    post = run.oracle.posteriors(
-        grammar, run.task.oracle_leaves(data, run.spec), full=run.task.needs_leaf_posteriors
-    )
-    return np.asarray(run.task.oracle_answers(post, data))
+    return exact_answers(run.task, run.oracle, run.level(level), data, run.spec)
 
 
 def compare(model: np.ndarray, bp: np.ndarray, targets: np.ndarray, seed: int) -> dict[str, object]:

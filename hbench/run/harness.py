@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hbench.contracts import PrivilegedAccess, Sample, TaskData
+from hbench.contracts import PrivilegedAccess, Sample, TaskData, exact_answers
 from hbench.errors import HbenchError, PluginError, UsageError, invalid
 from hbench.registry.registry import Registry, get_registry
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, SavedModel, Timing
@@ -233,17 +233,9 @@ class Harness:
             if key not in self._answers:
                 data = self.test_data(seed, data_level)
                 grammar = self.filtered(seed, oracle_level)
-                exact = getattr(self.task, "exact_answers", None)
-                if callable(exact):  # a task with a faster exact path (next-token)
-                    answers = exact(self.oracle, grammar, data, self.task_spec)
-                else:
-                    post = self.oracle.posteriors(
-                        grammar,
-                        self.task.oracle_leaves(data, self.task_spec),
-                        full=self.task.needs_leaf_posteriors,
-                    )
-                    answers = self.task.oracle_answers(post, data)
-                self._answers[key] = answers
+                self._answers[key] = exact_answers(
+                    self.task, self.oracle, grammar, data, self.task_spec
+                )
             return self._answers[key]
 
     def test_keys(self) -> list[int | str]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from hbench.contracts import Filter, GenerativeModel, Oracle, Task
+from hbench.contracts import Filter, GenerativeModel, Oracle, Task, exact_answers
 from hbench.errors import invalid
 
 
@@ -94,17 +94,11 @@ def oracle_table(
     accuracy = np.zeros((len(levels), len(levels)))
     advance = progress or (lambda count: None)
     internal = bool(getattr(task, "needs_internal_nodes", False))
-    exact = getattr(task, "exact_answers", None)
     for j, data_model in enumerate(filtered):
         data = test_data(data_model, task, n, seed, j, internal)
         spec = task.spec(data_model)
-        leaves = task.oracle_leaves(data, spec)
         for i, oracle_model in enumerate(filtered):
-            if callable(exact):  # the task's faster exact path (next-token)
-                asked = exact(oracle, oracle_model, data, spec)
-            else:
-                post = oracle.posteriors(oracle_model, leaves, full=task.needs_leaf_posteriors)
-                asked = task.oracle_answers(post, data)
+            asked = exact_answers(task, oracle, oracle_model, data, spec)
             accuracy[i, j] = np.mean(asked.argmax(axis=1) == data.targets)
             advance(n)
     return OracleTable(task.spec(model).task, n, seed, model.q, levels, accuracy)

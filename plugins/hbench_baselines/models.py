@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec
+from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec, exact_answers
 from hbench.errors import PluginError, invalid
 
 from .configs import BPModelConfig, NaiveBayesConfig, PriorConfig
@@ -234,9 +234,6 @@ class BPModel:
     def predict(self, data: TaskData) -> np.ndarray:
         if self.model is None:
             raise _unfitted(self.name)
-        post = self.oracle.posteriors(
-            self.model,
-            self.task.oracle_leaves(data, self.spec),
-            full=self.task.needs_leaf_posteriors,
-        )
-        return np.asarray(self.task.oracle_answers(post, data), dtype=np.float64)
+        # as the harness computes BP's answers (next-token: one pass for every position)
+        answers = exact_answers(self.task, self.oracle, self.model, data, self.spec)
+        return np.asarray(answers, dtype=np.float64)

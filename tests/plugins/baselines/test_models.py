@@ -223,6 +223,25 @@ def test_bp_assume_filter_is_bp_of_that_level(grammar, filter_, oracle, assume):
     np.testing.assert_allclose(probs, direct, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("view", ["causal", "masked"])
+def test_bp_answers_next_token_as_the_harness_does(grammar, filter_, oracle, monkeypatch, view):
+    """Through the task's one pass per sequence (every position at once), not one masked
+    pass per query: the same numbers the harness scores against, bit for bit."""
+    task, spec, train = task_data(grammar, "next-token", 2, 50, seed=1, view=view)
+    _, _, test = task_data(grammar, "next-token", 2, 300, seed=2, view=view)
+    access = PrivilegedAccess(grammar, filter_, oracle, task, train_level=2)
+    model = fitted("bp", train, spec, access)
+    expected = task.exact_answers(oracle, grammar.filtered(2), test, spec)
+
+    def no_masked_passes(*args, **kwargs):
+        raise AssertionError("one masked BP pass per query")
+
+    monkeypatch.setattr(oracle, "posteriors", no_masked_passes)
+    probs = model.predict(test)
+    check_probabilities(probs, test)
+    np.testing.assert_array_equal(probs, expected)
+
+
 def test_bp_assume_filter_beyond_depth_is_a_usage_error(grammar, filter_, oracle):
     task, spec, train = task_data(grammar, "root", 1, 10, seed=1)
     access = PrivilegedAccess(grammar, filter_, oracle, task, train_level=1)
