@@ -260,7 +260,7 @@ def chance(result: RunResult, registry: Registry | None = None) -> tuple[list[st
             f"{unchecked} grammar {suite.grammar!r} is not installed here; install its plugin"
             " (see environment.plugins) to check it"
         ]
-    arity = suite.arity
+    arity = suite.arity(registry)
     if root and suite.depth * float(suite.q) ** (arity + 1) > GRAMMAR_CAP:
         return [], [  # a hostile file must not make validation build gigabytes
             f"{unchecked} its grammar (q={suite.q}, arity {arity}, depth {suite.depth}) is"

@@ -145,7 +145,7 @@ class RunSpec(BaseModel):
             task_entry=task_entry,
             task_config=task_config,
         )
-        run.check_memory()
+        run.check_memory(registry)
         return run
 
     def canonical(
@@ -224,7 +224,7 @@ class ResolvedRun:
         """Every (seed, training level), in the order results list them."""
         return [(seed, k) for seed in self.suite.seeds for k in self.suite.train_levels]
 
-    def check_memory(self) -> None:
+    def check_memory(self, registry: Registry | None = None) -> None:
         """Refuse, with an estimate, a run whose data or model cannot fit in memory.
 
         Counted: the grammar's production tensors (q^(s+1) numbers a level for arity s), the
@@ -234,7 +234,7 @@ class ResolvedRun:
         from hbench.run.memory import check_fits
 
         suite = self.suite
-        arity = suite.arity
+        arity = suite.arity(registry)
         q, length = suite.q, arity**suite.depth
         tensors = 8.0 * q ** (arity + 1) * suite.depth
         what = f"the grammar (q={q}, arity {arity}: q^{arity + 1} numbers a level)"

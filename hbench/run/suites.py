@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from hbench.errors import UsageError, did_you_mean, pydantic_message, unknown
+from hbench.errors import HbenchError, UsageError, did_you_mean, pydantic_message, unknown
 
 if TYPE_CHECKING:
     from hbench.registry.registry import Registry
@@ -157,11 +157,22 @@ class Suite(BaseModel):
         prefix = "" if self.grammar == "hierarchical" else f"grammar {self.grammar}: "
         return prefix + ", ".join(parts)
 
-    @property
-    def arity(self) -> int:
-        """Children per node as the grammar options give it (``arity`` for the hierarchical
-        grammar, ``s`` for the RHM; 2 when neither is set): what the up-front size checks
-        count with, before any grammar is built."""
+    def arity(self, registry: Registry | None = None) -> int:
+        """Children per node, what the up-front size checks count with before any grammar is
+        built: the ``arity`` of the grammar's validated config, which any grammar plugin may
+        offer (a field or a property: the hierarchical grammar's field, the RHM's ``s``).
+        Where the grammar is not installed, its config has none, or it refuses these options
+        (which is reported where the grammar is built), grammar_args' ``arity`` or ``s``, else
+        2."""
+        from hbench.registry.registry import get_registry
+
+        try:
+            entry = (registry or get_registry()).get("grammar", self.grammar)
+            arity = getattr(entry.validate_config(self.grammar_config(registry)), "arity", None)
+        except (HbenchError, ValueError):
+            arity = None
+        if isinstance(arity, int) and not isinstance(arity, bool) and arity >= 2:
+            return int(arity)
         args = self.grammar_args
         return int(args.get("arity") or args.get("s") or 2)
 

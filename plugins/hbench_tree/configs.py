@@ -99,6 +99,12 @@ class RHMGrammarConfig(BaseModel):
         _check_size(self.v, self.s, 1 if self.shared_rules else self.depth)
         return self
 
+    @property
+    def arity(self) -> int:
+        """Children per node (the RHM's s), under the name hbench's size checks ask every
+        grammar config for (`hbench.run.suites.Suite.arity`)."""
+        return self.s
+
 
 class HierarchicalFilterConfig(BaseModel):
     """Hierarchical filtering; the level k is given when the filter is applied."""

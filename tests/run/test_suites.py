@@ -129,3 +129,32 @@ def test_rhm_suite_overrides_reach_the_grammar() -> None:
     suite = get_suite("rhm-cpu", {"grammar_args": '{"n_c": 4, "m": 2, "s": 2}'})
     grammar = get_registry().get("grammar", "rhm").create(suite.grammar_config())
     assert grammar.classes == 4
+
+
+class Branching(BaseModel):
+    """A third-party grammar that names its arity otherwise, and says it as ``arity``."""
+
+    model_config = ConfigDict(extra="forbid")
+    q: int = 4
+    depth: int = 3
+    seed: int = 0
+    branching: int = 2
+
+    @property
+    def arity(self) -> int:
+        return self.branching
+
+
+def test_the_arity_size_checks_count_with_comes_from_the_grammars_config() -> None:
+    """Not guessed from option names: a grammar plugin's config says it."""
+    assert SUITES["cpu"].arity() == 2
+    assert Suite(name="a", P=1, n_test=1, n_ood=0, grammar_args={"arity": 3}).arity() == 3
+    rhm = Suite(name="r", grammar="rhm", q=8, P=1, n_test=1, n_ood=0, grammar_args={"s": 3})
+    assert rhm.arity() == 3
+    registry = Registry([Registration("grammar", "branchy", dict, Branching, "p")])
+    branchy = Suite(name="b", grammar="branchy", P=1, n_test=1, n_ood=0)
+    assert branchy.arity(registry) == 2
+    wide = branchy.model_copy(update={"grammar_args": {"branching": 5}})
+    assert wide.arity(registry) == 5
+    # options its config refuses are reported where the grammar is built; here: the fallback
+    assert branchy.model_copy(update={"grammar_args": {"nope": 1}}).arity(registry) == 2
