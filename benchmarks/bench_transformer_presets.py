@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from hbench.run.harness import Harness, RunRequest
-from hbench.run.suites import get_suite
+from hbench.suites import get_suite
 
 
 class OutOfTime(Exception):

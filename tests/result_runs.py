@@ -8,7 +8,7 @@ from pathlib import Path
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, Timing, collect_environment
 from hbench.run.harness import run_benchmark
 from hbench.run.spec import RunSpec
-from hbench.run.suites import SUITES, parse_value
+from hbench.suites import SUITES, parse_value
 
 
 def metrics(seed: int, k_train: int, k_test: int | str, acc: float | None) -> LevelMetrics:

@@ -70,7 +70,7 @@ def oracle_answers(run: common.Run, level: int, data) -> np.ndarray:
 
 def compare(model: np.ndarray, bp: np.ndarray, targets: np.ndarray, seed: int) -> dict[str, object]:
     """The numbers of `ModelCalibration` (without seed and levels) from (m, q) probabilities."""
-    from hbench.run.scoring import kl_bits
+    from hbench.scoring import kl_bits
 
     model = np.asarray(model, dtype=np.float64)
     bp = np.asarray(bp, dtype=np.float64)

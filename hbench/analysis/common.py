@@ -25,7 +25,7 @@ from hbench.errors import UsageError, invalid
 from hbench.io import check_name_lengths, write_json
 from hbench.results import RunResult, read_result
 from hbench.run.devices import DEVICES
-from hbench.run.suites import Suite
+from hbench.suites import Suite
 
 #: First seed stream of analysis data; the harness uses streams 0..5 (`hbench.run.harness`).
 ANALYSIS_STREAM = 1000

@@ -104,7 +104,7 @@ def collect_curves(path: str | Path) -> list[Curve]:
     """Read every result under the folder into curves (one per model, task, variant, k)."""
     from hbench.results import read_result
     from hbench.results.table import find_result_files
-    from hbench.run.scoring import normalised_accuracy
+    from hbench.scoring import normalised_accuracy
 
     folder = _results_folder(Path(path))
     results = [read_result(file) for file in find_result_files(folder)]

@@ -387,7 +387,7 @@ def cmd_oracle_table(args: argparse.Namespace) -> int:
 def cmd_list_suites(as_json: bool) -> int:
     from tabulate import tabulate
 
-    from hbench.run.suites import SUITES, Suite
+    from hbench.suites import SUITES, Suite
 
     if as_json:
         print(json.dumps({name: s.model_dump(mode="json") for name, s in SUITES.items()}, indent=2))

@@ -122,7 +122,7 @@ def add_parsers(
 
 def _option_values(pairs: list[tuple[str, str]], flag: str) -> dict[str, Any]:
     """KEY=VALUE pairs as typed values (JSON when it parses); a repeated key is an error."""
-    from hbench.run.suites import parse_value
+    from hbench.suites import parse_value
 
     values: dict[str, Any] = {}
     for key, text in pairs:
@@ -183,7 +183,7 @@ def check_model_paths(config: Any) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from hbench.run.suites import parse_value
+    from hbench.suites import parse_value
 
     overrides = {key: parse_value(text) for key, text in _option_values_raw(args.set)}
     if args.task is not None:
@@ -214,7 +214,7 @@ def level_table(result) -> str:
     """Per (k_train, k_test): the model's numbers next to BP's, averaged over seeds."""
     from tabulate import tabulate
 
-    from hbench.run.scoring import normalised_accuracy
+    from hbench.scoring import normalised_accuracy
 
     groups: dict[tuple, list] = defaultdict(list)
     for row in result.metrics:

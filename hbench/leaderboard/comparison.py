@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 
-from hbench.run.suites import Suite
+from hbench.suites import Suite
 
 #: Names of suite and task folders (the registry's item names are lowercase words).
 FOLDER_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")

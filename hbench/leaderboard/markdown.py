@@ -12,7 +12,7 @@ from pathlib import Path
 from hbench.leaderboard.tables import LEGEND, Table, cells, headers, tables
 from hbench.leaderboard.text import code_span, markdown_text
 from hbench.leaderboard.tree import Entry
-from hbench.run.suites import SUITES
+from hbench.suites import SUITES
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:

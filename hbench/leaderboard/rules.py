@@ -22,7 +22,7 @@ from typing import Any
 
 from hbench.results import RunResult
 from hbench.results.validate import LISTED, Report, inspect_file, recorded_suite
-from hbench.run.suites import SUITES
+from hbench.suites import SUITES
 
 #: Suites with leaderboards. The smoke suite exists for tests and `hbench check`: its numbers
 #: are too noisy to rank models.

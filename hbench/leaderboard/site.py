@@ -40,7 +40,7 @@ from hbench.leaderboard.tables import (
 from hbench.leaderboard.text import visible
 from hbench.leaderboard.tree import Entry
 from hbench.results import RunResult
-from hbench.run.suites import SUITES
+from hbench.suites import SUITES
 
 INDEX = "index.html"
 SCHEMA = "schema.json"

@@ -18,7 +18,7 @@ from hbench.leaderboard.comparison import comparison_hash, differences
 from hbench.leaderboard.rules import audit, isolation, official, standing
 from hbench.leaderboard.tree import Entry
 from hbench.results import RunResult
-from hbench.run.suites import SUITES
+from hbench.suites import SUITES
 
 #: What the table shows where a number does not exist (NaN, not reported).
 DASH = "-"

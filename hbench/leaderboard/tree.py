@@ -3,7 +3,7 @@
     <root>/<suite>/<task>/results/*.json   submitted results (one run each)
 
 Only results of the same suite specification are comparable. The key is the hash of the
-suite's canonical form and data version (`hbench.run.suites.Suite.spec_hash`) *without its seed
+suite's canonical form and data version (`hbench.suites.Suite.spec_hash`) *without its seed
 list and task* (each task has tables of its own): the data of a seed does not depend on which
 other seeds ran, so a 3-seed run and a 1-seed run of one preset answer the same questions and
 share a table, the seed count shown. Any other difference (P, depth, levels) puts a result in
@@ -19,7 +19,7 @@ from hbench.errors import UsageError
 from hbench.leaderboard.comparison import comparison_hash
 from hbench.results import RunResult
 from hbench.results.validate import recorded_suite, validate_file
-from hbench.run.suites import Suite
+from hbench.suites import Suite
 
 DEFAULT_ROOT = "leaderboards"
 RESULTS = "results"

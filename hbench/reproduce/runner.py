@@ -80,7 +80,7 @@ class Runner:
         from their defaults), so an option a plugin gained since keeps a result valid."""
         from hbench.errors import UsageError
         from hbench.results import read_result
-        from hbench.run.suites import Suite
+        from hbench.suites import Suite
 
         path = self.out / "runs" / f"{part.name}.json"
         if not path.is_file():

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hbench.run.scoring import normalised_accuracy
+from hbench.scoring import normalised_accuracy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,7 +88,7 @@ def result_rows(result: Any, run: str) -> list[dict[str, Any]]:
 
 def _budget(suite: dict[str, Any], task: str) -> int | None:
     """The training sequences per level the run used for ``task`` (`Suite.budget`)."""
-    from hbench.run.suites import Suite
+    from hbench.suites import Suite
 
     try:
         return Suite.model_validate(suite).budget(task)

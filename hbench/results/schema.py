@@ -40,7 +40,7 @@ _STRICT = ConfigDict(extra="forbid")
 
 
 class LevelMetrics(BaseModel):
-    """Scores of one (seed, training level, test level) cell; see `hbench.run.scoring`."""
+    """Scores of one (seed, training level, test level) cell; see `hbench.scoring`."""
 
     model_config = _STRICT
 
@@ -159,7 +159,7 @@ class RunResult(BaseModel):
     isolation: Literal["process", "in-process"] = "in-process"  # where the model ran
     audit: list[str] = Field(default_factory=list)  # what the worker's audit hook saw
     metrics: list[LevelMetrics]
-    headline: dict[str, Any]  # see hbench.run.scoring.headline
+    headline: dict[str, Any]  # see hbench.scoring.headline
     timings: list[Timing]
     environment: Environment
     created: str  # ISO 8601 UTC timestamp of the run's end

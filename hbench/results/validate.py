@@ -27,8 +27,8 @@ from pydantic import ValidationError
 from hbench.errors import HbenchError, UsageError, location, pydantic_message
 from hbench.results.files import read_result
 from hbench.results.schema import RunResult
-from hbench.run.scoring import ROOT_TASK, asks_root, chance_level, headline
-from hbench.run.suites import DATA_VERSION, Suite
+from hbench.scoring import ROOT_TASK, asks_root, chance_level, headline
+from hbench.suites import DATA_VERSION, Suite
 
 if TYPE_CHECKING:
     from hbench.registry import Registry
@@ -209,7 +209,7 @@ GRAMMAR_CAP = float(1 << 22)
 
 
 def _asks_root(suite: Suite, task_config: Mapping[str, Any] | None, registry: Registry) -> bool:
-    """Whether the recorded task asks the root (`hbench.run.scoring.asks_root`), from the
+    """Whether the recorded task asks the root (`hbench.scoring.asks_root`), from the
     installed task plugin with the recorded options; by name where it is not installed."""
     if suite.task not in registry.names("task"):
         return suite.task == ROOT_TASK
@@ -218,7 +218,7 @@ def _asks_root(suite: Suite, task_config: Mapping[str, Any] | None, registry: Re
 
 def expected_chance(suite: Suite, root: bool, registry: Registry) -> tuple[float, str]:
     """(the chance level of every cell of a run of ``suite``, how it is computed), as the
-    harness computes it (`hbench.run.scoring.chance_level`): 1/q, or where ``root`` (the task
+    harness computes it (`hbench.scoring.chance_level`): 1/q, or where ``root`` (the task
     asks the root, as ``root`` and ``ancestor`` at depth 0 do: `_asks_root`) 1/n_c of the
     suite's grammar, built here from the suite (a few milliseconds) since nothing in a result
     file says n_c. A `UsageError` if the grammar is not installed or the suite's grammar options

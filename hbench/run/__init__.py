@@ -1,8 +1,10 @@
-"""One run, from its specification to its result: suites (the presets), the spec, the harness
-that fits and scores, scoring, learning dynamics, and the resources a run may use.
+"""One run, from its specification to its result: the spec, the harness that fits and scores,
+learning dynamics, and the resources a run may use. What a run is measured by, and what
+results are checked against, lies below it: the presets in `hbench.suites` and the scores in
+`hbench.scoring` (``SUITES``, ``Suite`` and ``get_suite`` are still offered here).
 
-Names are imported on first use, so ``import hbench.run.scoring`` (which result files need)
-does not pull in the harness and the registry.
+Names are imported on first use, so importing this package does not pull in the harness and
+the registry.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "SUITES": "hbench.run.suites",
-    "Suite": "hbench.run.suites",
-    "get_suite": "hbench.run.suites",
+    "SUITES": "hbench.suites",
+    "Suite": "hbench.suites",
+    "get_suite": "hbench.suites",
     "Harness": "hbench.run.harness",
     "run_benchmark": "hbench.run.harness",
     "RunSpec": "hbench.run.spec",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from hbench.run.scoring import kl_bits
+from hbench.scoring import kl_bits
 
 
 class DynamicsRecorder:

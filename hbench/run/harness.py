@@ -34,13 +34,6 @@ from hbench.errors import HbenchError, PluginError, UsageError, invalid
 from hbench.registry.registry import Registry, get_registry
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, SavedModel, Timing
 from hbench.run.dynamics import DynamicsRecorder
-from hbench.run.scoring import (
-    asks_root,
-    chance_level,
-    headline,
-    score_queries,
-    validate_probabilities,
-)
 from hbench.run.spec import ResolvedRun, RunSpec
 from hbench.run.worker import (
     CHECKPOINT_SEQUENCES,
@@ -51,6 +44,13 @@ from hbench.run.worker import (
     WorkerTemplates,
     head,
     import_path,
+)
+from hbench.scoring import (
+    asks_root,
+    chance_level,
+    headline,
+    score_queries,
+    validate_probabilities,
 )
 
 #: Streams of the run's randomness, kept apart so that changing one never shifts another.

@@ -23,7 +23,7 @@ from hbench.errors import UsageError, invalid
 
 if TYPE_CHECKING:
     from hbench.registry.registry import Registration, Registry
-    from hbench.run.suites import Suite
+    from hbench.suites import Suite
 
 #: ``spell(section, key, value)``: how the user wrote an option, for messages. ``section`` is
 #: "model", "task" or "suite"; ``key`` is "" for a rule about several suite fields together.
@@ -109,7 +109,7 @@ class RunSpec(BaseModel):
         costs a fit and a whole sweep can be validated before any cell runs.
         """
         from hbench.registry.registry import get_registry
-        from hbench.run.suites import get_suite
+        from hbench.suites import get_suite
 
         registry = registry or get_registry()
         suite = get_suite(

@@ -68,7 +68,7 @@ WATCHED_MODULES = (
     "hbench_tree",
     "hbench.run.harness",
     "hbench.run.oracle_table",
-    "hbench.run.suites",
+    "hbench.suites",
     "hbench.analysis",
 )
 

@@ -189,9 +189,9 @@ def next_token_metrics(
 
     each as its mean over every query (``mean``) and per position (``per_position``, a list of
     ``length`` values; None for a position never asked). Model probabilities are floored at
-    `hbench.run.scoring.PROBABILITY_FLOOR`, as the harness's KL is.
+    `hbench.scoring.PROBABILITY_FLOOR`, as the harness's KL is.
     """
-    from hbench.run.scoring import PROBABILITY_FLOOR, kl_bits
+    from hbench.scoring import PROBABILITY_FLOOR, kl_bits
 
     probs = np.asarray(probs, dtype=np.float64)
     oracle = np.asarray(oracle, dtype=np.float64)

@@ -18,7 +18,7 @@ class RootTask:
     """
 
     name = "root"
-    asks_root = True  # its classes are the grammar's n_c (see hbench.run.scoring.asks_root)
+    asks_root = True  # its classes are the grammar's n_c (see hbench.scoring.asks_root)
     needs_leaf_posteriors = False
     needs_internal_nodes = False
 

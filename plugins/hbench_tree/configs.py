@@ -102,7 +102,7 @@ class RHMGrammarConfig(BaseModel):
     @property
     def arity(self) -> int:
         """Children per node (the RHM's s), under the name hbench's size checks ask every
-        grammar config for (`hbench.run.suites.Suite.arity`)."""
+        grammar config for (`hbench.suites.Suite.arity`)."""
         return self.s
 
 

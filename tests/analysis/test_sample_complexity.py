@@ -11,7 +11,7 @@ import pytest
 from hbench.analysis.sample_complexity import Curve, collect_curves
 from hbench.cli import main
 from hbench.results import read_result
-from hbench.run.scoring import normalised_accuracy
+from hbench.scoring import normalised_accuracy
 
 
 def curve(mean: list[float]) -> Curve:

@@ -18,7 +18,7 @@ from hbench.leaderboard.comparison import comparison_hash
 from hbench.leaderboard.submission import submission_name
 from hbench.leaderboard.tables import DASH, number, tables
 from hbench.leaderboard.tree import load_tree
-from hbench.run.suites import SUITES, get_suite
+from hbench.suites import SUITES, get_suite
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ from hbench.leaderboard.tables import tables
 from hbench.leaderboard.text import code_span, markdown_text, terminal
 from hbench.leaderboard.tree import Entry
 from hbench.results.validate import recorded_suite
-from hbench.run.scoring import headline
+from hbench.scoring import headline
 
 
 def entry_of(model: str) -> Entry:

@@ -15,7 +15,7 @@ from hbench.cli import main
 from hbench.errors import UsageError
 from hbench.results import load_results, write_result
 from hbench.results.rows import RUN_COLUMNS, TABLE_COLUMNS
-from hbench.run.suites import SUITES
+from hbench.suites import SUITES
 
 
 def test_load_results_folder(tmp_path: Path) -> None:

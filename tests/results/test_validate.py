@@ -13,7 +13,7 @@ from hbench.cli import main
 from hbench.errors import UsageError
 from hbench.results import write_result
 from hbench.results.validate import inspect_file, validate_file
-from hbench.run.scoring import headline
+from hbench.scoring import headline
 
 
 @pytest.fixture(scope="module")

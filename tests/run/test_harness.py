@@ -18,7 +18,7 @@ from hbench.results import RunResult, read_result, write_result
 from hbench.run.harness import Harness, run_benchmark
 from hbench.run.oracle_table import oracle_table
 from hbench.run.spec import RunSpec
-from hbench.run.suites import parse_value
+from hbench.suites import parse_value
 
 
 def request(model: str, task: str = "root", **overrides) -> RunSpec:

@@ -112,7 +112,7 @@ def test_the_public_grammar_cheat_is_flagged_and_worthless_in_an_official_run(
 ) -> None:
     public = run(registry, "grammar-cheat", overrides={"seeds": [0]})
     assert public.isolation == "process"
-    assert "import hbench_tree" in public.audit and "import hbench.run.suites" in public.audit
+    assert "import hbench_tree" in public.audit and "import hbench.suites" in public.audit
     assert in_sample(public) > 0.95  # on the grammar everybody knows, the cheat is exact BP
 
     cheat = official(registry, "grammar-cheat")
@@ -129,11 +129,11 @@ def test_the_public_grammar_cheat_is_flagged_and_worthless_in_an_official_run(
 def test_the_audit_covers_predict_and_the_model_s_construction(registry) -> None:
     one = {"seeds": [0]}
     late = official(registry, "grammar-cheat", overrides=one, model_args={"stage": "predict"})
-    assert "import hbench_tree" in late.audit and "import hbench.run.suites" in late.audit
+    assert "import hbench_tree" in late.audit and "import hbench.suites" in late.audit
     # a model may use the tree plugin's BP code on a grammar of its own, imported when it is
     # built; the suites and the registry's plugins are another matter
     early = official(registry, "grammar-cheat", overrides=one, model_args={"stage": "build"})
-    assert "import hbench.run.suites" in early.audit
+    assert "import hbench.suites" in early.audit
     assert not any(event.startswith("import hbench_tree") for event in early.audit)
     assert in_sample(early) < 0.2  # and the grammar it rebuilt is not the official one
 

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hbench import hookimpl
 
-WATCHED = ("hbench_tree", "hbench.run.harness", "hbench.run.oracle_table", "hbench.run.suites",
+WATCHED = ("hbench_tree", "hbench.run.harness", "hbench.run.oracle_table", "hbench.suites",
            "hbench.analysis")
 
 
@@ -100,7 +100,7 @@ def in_a_daemon(queue):
 
 #: The same model, but its module imports the suites: no template may hold that module.
 PEEK = PROBE.replace(
-    "from hbench import hookimpl", "from hbench import hookimpl\nimport hbench.run.suites"
+    "from hbench import hookimpl", "from hbench import hookimpl\nimport hbench.suites"
 )
 
 TORCH = '''
@@ -316,8 +316,8 @@ def test_a_model_module_that_imports_the_suites_gets_no_template(probe) -> None:
     with WorkerTemplates() as templates:
         report = fit_once(templates, "probe_peek")
         assert report["parent"] == os.getpid()
-        assert "import hbench.run.suites" in report["audit"]
-        assert len(templates.problems) == 1 and "hbench.run.suites" in templates.problems[0]
+        assert "import hbench.suites" in report["audit"]
+        assert len(templates.problems) == 1 and "hbench.suites" in templates.problems[0]
 
 
 def test_templates_can_be_switched_off(probe, monkeypatch) -> None:

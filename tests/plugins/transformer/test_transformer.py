@@ -15,7 +15,7 @@ from hbench.cli import main  # noqa: E402
 from hbench.errors import UsageError  # noqa: E402
 from hbench.run.harness import Harness, run_benchmark  # noqa: E402
 from hbench.run.spec import RunSpec  # noqa: E402
-from hbench.run.suites import parse_value  # noqa: E402
+from hbench.suites import parse_value  # noqa: E402
 from hbench_transformer.configs import TransformerConfig  # noqa: E402
 from hbench_transformer.model import TransformerModel, checkpoint_steps  # noqa: E402
 

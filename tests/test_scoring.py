@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hbench.errors import PluginError
-from hbench.run.scoring import (
+from hbench.scoring import (
     PROBABILITY_FLOOR,
     chance_level,
     headline,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from hbench.errors import UsageError
 from hbench.registry.registry import Registration, Registry, get_registry
 from hbench.run.spec import RunSpec
-from hbench.run.suites import SUITES, Suite, config_options, get_suite
+from hbench.suites import SUITES, Suite, config_options, get_suite
 
 #: Results and leaderboards are filed under these: a change of the data or of the canonical
 #: form must bump DATA_VERSION (and then these), never happen silently.
