@@ -221,29 +221,34 @@ class TransformerModel:
             lr_factor(shape["warmup_steps"], total, shape[f"schedule{suffix}"]),
         )
         shuffle = torch.Generator().manual_seed(callbacks.seed)
-        step = 0
-        net.train()
-        for epoch in range(epochs):
-            order = torch.randperm(n, generator=shuffle).to(self.device)
-            if masker is not None and (epoch > 0 or self.config.train_masks is not None):
-                # epoch 0 trains on the masks as given, unless their number is changed
-                tokens, targets = masker.draw()
-            running = torch.zeros((), device=self.device)
-            for start in range(0, n, batch):
-                rows = order[start : start + batch]
-                optimizer.zero_grad(set_to_none=True)
-                loss = step_with(forward_backward, tokens[rows], targets[rows])
-                if self.config.clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(parameters, self.config.clip_norm)
-                optimizer.step()
-                schedule.step()
-                running += loss.detach()
-                step += 1
-                if step in marks:
-                    callbacks.checkpoint(step)
-                    net.train()
-            self.history.append({"epoch": epoch + 1, "loss": float(running) / steps_per_epoch})
-            callbacks.progress(epoch + 1, epochs, "epoch")
+        # dropout draws from torch's global generator, which a fresh process seeds at random:
+        # a stream of the fit's own (init: seed; masks: seed + 1), restored afterwards
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(callbacks.seed + 2)
+            step = 0
+            net.train()
+            for epoch in range(epochs):
+                order = torch.randperm(n, generator=shuffle).to(self.device)
+                if masker is not None and (epoch > 0 or self.config.train_masks is not None):
+                    # epoch 0 trains on the masks as given, unless their number is changed
+                    tokens, targets = masker.draw()
+                running = torch.zeros((), device=self.device)
+                for start in range(0, n, batch):
+                    rows = order[start : start + batch]
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = step_with(forward_backward, tokens[rows], targets[rows])
+                    if self.config.clip_norm is not None:
+                        torch.nn.utils.clip_grad_norm_(parameters, self.config.clip_norm)
+                    optimizer.step()
+                    schedule.step()
+                    running += loss.detach()
+                    step += 1
+                    if step in marks:
+                        callbacks.checkpoint(step)
+                        net.train()
+                self.history.append({"epoch": epoch + 1, "loss": float(running) / steps_per_epoch})
+                callbacks.progress(epoch + 1, epochs, "epoch")
         self.compile_s = step_with.compile_s
         net.eval()
         if self.config.save is not None:
