@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec
 from hbench.errors import invalid
 from hbench.io import atomic_write
+from hbench_transformer.acceleration import eval_batch_size
 from hbench_transformer.model import checkpoint_steps, lr_factor
 
 from .configs import GPTModelConfig
@@ -294,7 +295,7 @@ class GPTModel:
         if whole and self.net.config.readout == "next":
             start_token = torch.full((tokens.shape[0], 1), self.bos, dtype=torch.long)
             tokens = torch.cat([start_token, torch.as_tensor(np.asarray(data.inputs))], dim=1)
-        size = self.config.eval_batch_size
+        size = eval_batch_size(self.config.eval_batch_size, self.device)
         with torch.no_grad(), self._autocast():
             for start in range(0, tokens.shape[0], size):
                 stop = min(start + size, tokens.shape[0])

@@ -106,7 +106,11 @@ class TransformerConfig(BaseModel):
     freeze_encoder: bool = Field(False, description="with init: train only the new head")
     save: Path | None = Field(None, description="save the trained model here (.pt)")
     n_checkpoints: int = Field(0, ge=0, description="log-spaced checkpoint calls during fit")
-    eval_batch_size: int = Field(4096, ge=1, description="sequences per prediction batch")
+    eval_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="sequences per prediction batch (default: 256 on a CPU, 4096 on a GPU)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TransformerConfig:

@@ -20,7 +20,7 @@ from hbench.contracts import FitCallbacks, TaskData, TaskSpec
 from hbench.errors import UsageError, invalid
 from hbench.io import atomic_write
 
-from .acceleration import CompiledStep, autocast, choose_precision
+from .acceleration import CompiledStep, autocast, choose_precision, eval_batch_size
 from .configs import TransformerConfig
 from .network import Transformer
 
@@ -324,7 +324,7 @@ class TransformerModel:
             raise RuntimeError("model 'transformer': used before fit()")
         self.net.eval()
         tokens = torch.as_tensor(data.inputs, dtype=torch.long)
-        size = self.config.eval_batch_size
+        size = eval_batch_size(self.config.eval_batch_size, self.device)
         with torch.no_grad():  # in fp32 whatever the training precision: see acceleration.py
             for start in range(0, tokens.shape[0], size):
                 stop = min(start + size, tokens.shape[0])

@@ -132,3 +132,30 @@ def test_cheap_dropout_in_bf16_rounds_like_f_dropout():
     expected = (x.float() * (65536 / (65536 - 6554))).to(torch.bfloat16)  # scaled once, in fp32
     assert y.dtype == torch.bfloat16
     assert torch.equal(y[kept], expected[kept])
+
+
+def test_the_prediction_batch_fits_the_device_unless_configured():
+    """Small on a CPU (a batch's activations in the cache), large on a GPU; the numbers a
+    prediction gives do not depend on it (`test_predictions_are_probabilities_...`)."""
+    import torch
+
+    from hbench_transformer.acceleration import eval_batch_size
+
+    assert eval_batch_size(None, torch.device("cpu")) == 256
+    assert eval_batch_size(None, torch.device("cuda", 0)) == 4096
+    assert eval_batch_size(1000, torch.device("cpu")) == 1000
+    assert TransformerConfig().eval_batch_size is None
+
+
+def test_predictions_do_not_depend_on_the_batch():
+    import hbench
+
+    kwargs = dict(suite="smoke", seeds=[0], train_filters=[1], in_process=True, progress=False)
+    tiny = {"d_model": 16, "n_layers": 2, "d_ff": 32, "epochs": 2}
+    runs = [
+        hbench.evaluate("transformer", model_args={**tiny, "eval_batch_size": size}, **kwargs)
+        for size in (7, 4096)
+    ]
+    small, large = (run.metrics for run in runs)
+    assert [m.acc for m in small] == [m.acc for m in large]
+    np.testing.assert_allclose([m.kl_bp for m in small], [m.kl_bp for m in large], atol=1e-6)
