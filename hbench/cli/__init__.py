@@ -44,6 +44,7 @@ def interrupts_not_swallowed() -> Iterator[None]:
     printed as "Exception ignored ... KeyboardInterrupt" and lost, so that the command still
     stops, cleans up and exits 130 (143) with its one line."""
     previous = sys.unraisablehook
+    pending: list[Any] = []  # the threads delivering an interrupt again
 
     def redeliver(unraisable: Any) -> None:
         exc_type = unraisable.exc_type
@@ -67,10 +68,15 @@ def interrupts_not_swallowed() -> Iterator[None]:
             time.sleep(0.05)
             _thread.interrupt_main(signum)
 
-        threading.Thread(target=later, name="hbench-redeliver-interrupt", daemon=True).start()
+        thread = threading.Thread(target=later, name="hbench-redeliver-interrupt", daemon=True)
+        pending.append(thread)
+        thread.start()
 
     sys.unraisablehook = redeliver
     try:
         yield
     finally:
         sys.unraisablehook = previous
+        # an interrupt still on its way arrives here, not after the command has returned
+        for thread in pending:
+            thread.join()

@@ -479,6 +479,30 @@ def test_an_interrupt_python_could_only_report_still_stops_the_command(
     assert sys.unraisablehook is hook
 
 
+def test_an_interrupt_on_its_way_when_the_command_returns_still_ends_it(monkeypatch, capsys):
+    """The interrupt lands in a weakref callback as the command returns: it arrives before
+    `main` returns (exit 130), never later at the top level with a traceback."""
+    import hbench.cli
+    import hbench.cli.app
+
+    class Thing:
+        pass
+
+    def callback(ref: object) -> None:
+        raise KeyboardInterrupt
+
+    def returns_at_once(argv) -> int:
+        thing = Thing()
+        ref = weakref.ref(thing, callback)  # noqa: F841
+        del thing
+        return 0
+
+    monkeypatch.setattr(hbench.cli.app, "_run", returns_at_once)
+    assert hbench.cli.main(["list", "models"]) == 130
+    time.sleep(0.2)  # a stray interrupt would be raised here, failing the test
+    assert capsys.readouterr().err.startswith("hbench: interrupted")
+
+
 def test_other_unraisable_exceptions_are_still_reported(monkeypatch) -> None:
     from hbench.cli import interrupts_not_swallowed
 
