@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hbench_tree.messages import child_slices, outer
+
 #: Numbers held by one level's outer products in a chunk (sequences x nodes x q**s): the
 #: chunk's working set stays in the tens of megabytes whatever the training set.
 CHUNK_NUMBERS = 1 << 16
@@ -47,16 +49,6 @@ def _normalise(messages: np.ndarray) -> np.ndarray:
     totals = messages.sum(axis=1)
     messages /= np.where(totals > 0, totals, 1.0)[:, None, :]
     return totals
-
-
-def _outer(children: list[np.ndarray]) -> np.ndarray:
-    """s arrays (w, q, n) -> (w, q**s, n): each node's outer product of its children's
-    messages, the first child's symbol varying slowest (the order of M_d[a, b_1, ..., b_s])."""
-    outer = children[0]
-    for child in children[1:]:  # over the arity, not over nodes
-        w, r, n = outer.shape
-        outer = (outer[:, :, None, :] * child[:, None, :, :]).reshape(w, r * child.shape[1], n)
-    return outer
 
 
 def _evidence(values: np.ndarray | None, n: int, width: int, q: int) -> np.ndarray | None:
@@ -166,7 +158,7 @@ def _chunk(
         if d == bottom and table is not None:
             inners[d] = np.take(flat[d] @ table.T, tuples, axis=1).transpose(1, 0, 2)
         else:
-            outers[d] = _outer([up[d + 1][i::s] for i in range(s)])
+            outers[d] = outer(child_slices(up[d + 1], s))
             inners[d] = np.matmul(flat[d], outers[d])  # (s**d, q, n)
         # a copy: inners[d] stays in the units of outers[d]
         message = inners[d].copy() if evidence[d] is None else inners[d] * evidence[d]
