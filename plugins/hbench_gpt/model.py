@@ -30,7 +30,7 @@ from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec
 from hbench.errors import invalid
 from hbench.io import atomic_write
 from hbench_transformer.acceleration import eval_batch_size
-from hbench_transformer.model import checkpoint_steps, lr_factor
+from hbench_transformer.model import checkpoint_steps, lr_factor, seeded
 
 from .configs import GPTModelConfig
 from .network import GPT, GPTConfig
@@ -129,8 +129,7 @@ class GPTModel:
             length=spec.length,
             readout=readout_for(spec, np.asarray(train.query_positions)),
         )
-        with torch.random.fork_rng(devices=[]):  # initialisation and dropout from the seed
-            torch.manual_seed(callbacks.seed)
+        with seeded(callbacks.seed, self.device):  # initialisation and dropout from the seed
             self.net = GPT(config).to(self.device)
             self._train(train, callbacks)
         if self.config.save is not None:

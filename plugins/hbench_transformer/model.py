@@ -8,8 +8,9 @@ Checkpoints are plain state dicts with the resolved configuration, loaded with
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,18 @@ CHECKPOINT_VERSION = 1
 #: The options that decide the shape of the encoder: they must match to load one.
 ENCODER_SHAPE = ("d_model", "n_layers", "n_heads", "d_ff")
 IGNORE = -100  # cross_entropy's ignore_index: positions that are not queries
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """While inside, torch's global generators (the CPU's, and the GPU's when ``device`` is
+    one) start from ``seed``; afterwards they are as they were. Initialisation and dropout draw
+    from them, and a fresh process seeds them at random, so a fit that is to depend on its seed
+    alone draws inside."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 def checkpoint_steps(total_steps: int, count: int) -> set[int]:
@@ -156,8 +169,7 @@ class TransformerModel:
                     f" symbols (saved: {checkpoint['length']}, {checkpoint['vocab_size']})",
                 )
             vocab_size = checkpoint["vocab_size"]  # an mlm encoder keeps its mask token
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed, torch.device("cpu")):  # built on the CPU, then moved
             net = Transformer(
                 task=spec.task,
                 q=spec.q,
@@ -221,11 +233,8 @@ class TransformerModel:
             lr_factor(shape["warmup_steps"], total, shape[f"schedule{suffix}"]),
         )
         shuffle = torch.Generator().manual_seed(callbacks.seed)
-        # dropout draws from torch's global generator, which a fresh process seeds at random:
-        # a stream of the fit's own (init: seed; masks: seed + 1), restored afterwards
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(callbacks.seed + 2)
+        # dropout's own stream, apart from init (seed) and the masks (seed + 1)
+        with seeded(callbacks.seed + 2, self.device):
             step = 0
             net.train()
             for epoch in range(epochs):
