@@ -93,12 +93,13 @@ def blas_limited(threads: int) -> Iterator[None]:
     already did). For code that calls numpy from a pool of its own threads: each pool
     thread's matmuls would otherwise start BLAS threads of their own, budget x budget in all,
     which on 2 cores made 2-thread BP slower than 1 thread (benchmarks/README.md)."""
+    threads = max(1, threads)
     controller = _controller()
     current = [int(info["num_threads"]) for info in controller.info()]
     if not current or max(current) <= threads:
         yield
         return
-    with controller.limit(limits=max(1, threads)):
+    with controller.limit(limits=threads):
         yield
 
 
