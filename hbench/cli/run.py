@@ -279,42 +279,6 @@ def headline_line(result) -> str:
     )
 
 
-def _run_and_write(harness, folder: Path, save_models: bool, **options: Any) -> tuple[Any, Path]:
-    """Run, then write the result; with ``save_models`` the trained models are written into a
-    hidden folder first and renamed to ``<result stem>_models`` just before the result file,
-    so an interrupted run leaves neither a result nor a models folder behind."""
-    import shutil
-
-    from hbench.io import temporary_name
-    from hbench.results import models_folder, new_result_path, write_result
-
-    staging = temporary_name(folder, ".models-") if save_models else None
-    try:
-        if staging is not None:
-            try:
-                staging.mkdir()  # the umask applies, as to any folder the user makes
-            except OSError as exc:
-                staging = None  # not made here: not ours to remove
-                raise invalid("--out", str(folder), f"a writable folder ({exc.strerror})") from None
-        result = harness.run(save_dir=staging, **options)
-        path = new_result_path(result, folder)
-        if staging is None or not result.saved_models:
-            return result, write_result(result, folder, path=path)
-        target = models_folder(path)
-        staging.rename(target)
-        staging = target  # removed again if the result cannot be written
-        moved = [
-            m.model_copy(update={"path": f"{target.name}/{m.path}"}) for m in result.saved_models
-        ]
-        result = result.model_copy(update={"saved_models": moved})
-        written = write_result(result, folder, path=path)
-        staging = None
-        return result, written
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-
-
 def fit_logger(quiet: bool) -> Callable[[Any], None] | None:
     """Off a terminal (a cluster job's log), one line per finished fit on stderr; on a
     terminal the progress bars say it."""
@@ -338,7 +302,7 @@ def fit_logger(quiet: bool) -> Callable[[Any], None] | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from hbench.progress import inner_progress, progress
     from hbench.results.files import output_folder
-    from hbench.run.harness import Harness
+    from hbench.run.harness import Harness, run_and_write
 
     _apply_threads(args)
     run = _spec(args, args.suite, _overrides(args))
@@ -348,10 +312,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     fits = len(run.fits)
     outer = progress(fits, f"{args.model} on {args.suite}/{suite.task}", unit="fit")
     with outer as advance, inner_progress("fit") as within:
-        result, path = _run_and_write(
+        result, path = run_and_write(
             harness,
             folder,
-            args.save_models,
+            save_models=args.save_models,
             jobs=args.jobs,
             in_process=args.in_process,
             progress=advance,

@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from hbench.io import temporary_name
 from hbench.reproduce.plan import AnalysisPart, Plan, RunPart, SweepPart
 from hbench.run.spec import ResolvedRun, RunSpec
 
@@ -144,8 +143,8 @@ class Runner:
         Analyses of this run already in the folder were made from an earlier result (deleted
         to rerun it): they are removed before training, so that the report never pairs the
         new run with the old run's calibration, attention or probes."""
-        from hbench.results import models_folder, write_result
-        from hbench.run.harness import Harness
+        from hbench.results import models_folder
+        from hbench.run.harness import Harness, run_and_write
 
         folder = self.out / "runs"
         path = folder / f"{part.name}.json"
@@ -160,24 +159,14 @@ class Runner:
         models = models_folder(path)
         if models.exists():  # left by a run interrupted between the rename and the write
             shutil.rmtree(models)
-        harness = Harness(self.spec(part))
-        staging = temporary_name(folder, ".models-")
-        try:
-            staging.mkdir()
-            result = harness.run(jobs=self.jobs, save_dir=staging, on_fit=self._fit_line(part))
-            if result.saved_models:
-                staging.rename(models)
-                staging = models
-                saved = [
-                    m.model_copy(update={"path": f"{models.name}/{m.path}"})
-                    for m in result.saved_models
-                ]
-                result = result.model_copy(update={"saved_models": saved})
-            write_result(result, folder, field="--out", path=path)
-            staging = None
-        finally:
-            if staging is not None:
-                shutil.rmtree(staging, ignore_errors=True)
+        result, _ = run_and_write(
+            Harness(self.spec(part)),
+            folder,
+            save_models=True,
+            path=path,
+            jobs=self.jobs,
+            on_fit=self._fit_line(part),
+        )
         norm = result.headline["normalised_accuracy"]["mean"]
         return f"done, in-sample normalised accuracy {norm:.3f} ({self._relative(path)})"
 

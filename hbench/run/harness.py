@@ -613,3 +613,49 @@ def run_benchmark(
 ) -> RunResult:
     """``Harness(spec, registry).run(**options)``: one call for a whole run."""
     return Harness(spec, registry).run(**options)
+
+
+def run_and_write(
+    harness: Harness,
+    folder: Path,
+    *,
+    save_models: bool = False,
+    path: Path | None = None,
+    **options: Any,
+) -> tuple[RunResult, Path]:
+    """Run, then write the result at ``path`` (default: a new name in ``folder``). With
+    ``save_models`` the trained models are written into a hidden folder first and renamed to
+    ``<result stem>_models`` just before the result file, so an interrupted run leaves neither
+    a result nor a models folder behind. ``options`` go to `Harness.run`."""
+    import shutil
+
+    from hbench.io import temporary_name
+    from hbench.results import models_folder, new_result_path, write_result
+
+    # the name is chosen before the folder is made, so that an interrupt at any moment after
+    # it exists finds it to remove
+    staging = temporary_name(folder, ".models-") if save_models else None
+    try:
+        if staging is not None:
+            try:
+                staging.mkdir()  # the umask applies, as to any folder the user makes
+            except OSError as exc:
+                staging = None  # not made here: not ours to remove
+                raise invalid("--out", str(folder), f"a writable folder ({exc.strerror})") from None
+        result = harness.run(save_dir=staging, **options)
+        path = path or new_result_path(result, folder)
+        if staging is None or not result.saved_models:
+            return result, write_result(result, folder, path=path)
+        target = models_folder(path)
+        staging.rename(target)
+        staging = target  # removed again if the result cannot be written
+        moved = [
+            m.model_copy(update={"path": f"{target.name}/{m.path}"}) for m in result.saved_models
+        ]
+        result = result.model_copy(update={"saved_models": moved})
+        written = write_result(result, folder, path=path)
+        staging = None
+        return result, written
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
