@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["build_parser", "interrupts_not_swallowed", "main"]
+__all__ = ["build_parser", "interrupt_behind", "interrupts_not_swallowed", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,12 +29,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``hbench argv`` (default: ``sys.argv[1:]``) and return its exit code."""
     try:
         with interrupts_not_swallowed():
-            from hbench.cli.app import main
-
+            try:
+                from hbench.cli.app import main
+            except Exception as exc:
+                interrupt = interrupt_behind(exc)
+                if interrupt is None:
+                    raise
+                raise interrupt from None
             return main(argv)
     except KeyboardInterrupt:  # Ctrl-C while the command line is being imported
         print("hbench: interrupted", file=sys.stderr)
         return 130
+
+
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM) that caused ``exc``, if one did: Python wraps an interrupt that
+    lands in some places into another exception (in a class body's ``__set_name__``:
+    "RuntimeError: Error calling __set_name__"), which must still end the command as an
+    interrupt, not as a failure with a traceback."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from types import ModuleType
 from hbench import __version__
 
 #: What runs a command: the parsed arguments in, the exit code out.
+from hbench.cli import interrupt_behind
 from hbench.cli.options import examples, json_flag
 from hbench.errors import HbenchError, UsageError
 
@@ -198,9 +199,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     quietly with 0: the reader has what it wanted."""
     with sigterm_interrupts():
         try:
-            code = _run(argv)
-            sys.stdout.flush()  # here, where a closed pipe can still be caught
-            return code
+            try:
+                code = _run(argv)
+                sys.stdout.flush()  # here, where a closed pipe can still be caught
+                return code
+            except Exception as exc:  # an interrupt Python wrapped (while building the parser)
+                interrupt = interrupt_behind(exc)
+                if interrupt is None:
+                    raise
+                raise interrupt from None
         except BrokenPipeError:
             _discard_stdout()
             return 0
@@ -248,6 +255,9 @@ def _run(argv: Sequence[str] | None) -> int:
         )
         return 2
     except Exception as exc:  # a plugin's (or hbench's) bug: one line, the traceback on --debug
+        interrupt = interrupt_behind(exc)
+        if interrupt is not None:
+            raise interrupt from None
         if args.debug:
             raise
         from hbench.registry.loading import one_line

@@ -593,3 +593,48 @@ def test_sigterm_stops_parallel_fits_at_once(tmp_path) -> None:
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
     assert not list((tmp_path / "out").glob("*.json"))
+
+
+def _wrapped_interrupt(exc_type: type[BaseException]) -> RuntimeError:
+    """What Python makes of a Ctrl-C landing in a class body's ``__set_name__`` (3.11)."""
+    try:
+        raise exc_type
+    except BaseException as interrupt:
+        error = RuntimeError("Error calling __set_name__ on 'X' instance 'y' in 'Z'")
+        error.__cause__ = interrupt
+        return error
+
+
+@pytest.mark.parametrize(("kind", "code"), [("interrupted", 130), ("terminated (SIGTERM)", 143)])
+@pytest.mark.parametrize("where", ["parser", "handler"])
+def test_an_interrupt_python_wrapped_still_ends_the_command_as_one(
+    monkeypatch, capsys, where: str, kind: str, code: int
+) -> None:
+    """Not "failed" and not a traceback: while the parser is built, or inside a command."""
+    import hbench.cli
+    import hbench.cli.app
+    import hbench.cli.data
+
+    exc_type = KeyboardInterrupt if code == 130 else hbench.cli.app.Terminated
+
+    def raises(*args, **kwargs):
+        raise _wrapped_interrupt(exc_type)
+
+    if where == "parser":
+        monkeypatch.setattr(hbench.cli.app, "build_parser", raises)
+    else:
+        monkeypatch.setattr(hbench.cli.data, "cmd_list", raises)
+    assert hbench.cli.main(["list", "models"]) == code
+    assert capsys.readouterr().err == f"hbench: {kind}; nothing half-written was left behind\n"
+
+
+def test_a_failure_not_caused_by_an_interrupt_is_still_a_failure(monkeypatch, capsys) -> None:
+    import hbench.cli
+    import hbench.cli.data
+
+    def raises(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(hbench.cli.data, "cmd_list", raises)
+    assert hbench.cli.main(["list", "models"]) == 1
+    assert "list failed: RuntimeError: a bug" in capsys.readouterr().err
