@@ -30,9 +30,17 @@ def _digest(*arrays: np.ndarray) -> str:
     ("k", "expected"), [(0, "07d995482cc2982b"), (2, "cf61e01c23571d4b"), (4, "0d5624acb4a64b32")]
 )
 def test_the_paper_grammar_samples_as_before(k, expected):
-    """Pinned: the same seeds give the same sequences as before the generalisation."""
+    """Pinned: the same seeds give the same sequences as before the generalisation.
+
+    The tensor is pinned by its support (exact) and two weighted sums (to 1e-12): its raw bytes
+    differ in the last bit between numpy builds (exp on AVX-512 and on AVX2), its sequences
+    (integers) do not."""
     model = build_grammar(q=4, depth=4, sigma=1.0, seed=0)
-    assert _digest(model.productions)[:16] == "8423c0c104f08529"
+    m = model.productions
+    assert _digest(m > 0)[:16] == "7ec48fc38f1f2d50"
+    weights = np.arange(1, m.size + 1).reshape(m.shape)
+    assert float((m * weights).sum()) == pytest.approx(132.43904828636175, rel=1e-12)
+    assert float((m**2).sum()) == pytest.approx(1.244152178857292, rel=1e-12)
     sample = model.filtered(k).sample(1000, 7, internal=True)
     assert _digest(sample.leaves, sample.roots)[:16] == expected
 
