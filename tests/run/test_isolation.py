@@ -24,6 +24,7 @@ from hbench.registry.registry import Registry, load_registry
 from hbench.results import RunResult, write_result
 from hbench.run.harness import Harness
 from hbench.run.spec import RunSpec
+from hbench.run.worker.sandbox import SANDBOX_ENV, probe
 
 CHEATS = Path(__file__).resolve().parents[1] / "plugins" / "cheats" / "hbench_cheats.py"
 SEEDS = [0, 1, 2]
@@ -54,8 +55,9 @@ def smoke_has_a_board(monkeypatch) -> None:
     monkeypatch.setattr(rules, "leaderboard_suites", lambda: suites)
 
 
-#: The grammars of the cheats' official runs, replayed so that their scores are reproducible
-#: (`test_an_official_run_draws_distinct_grammars_and_a_replay_is_identical` draws its own).
+#: Grammars drawn once for the cheats' runs, replayed (not official) so that their scores are
+#: reproducible (`test_an_official_run_draws_distinct_grammars_and_a_replay_is_identical`
+#: draws its own).
 GRAMMAR_SEEDS = [4_102_396_187_011, 77_305_116_592_437, 9_903_127_760_081]
 
 
@@ -73,9 +75,11 @@ def run(
 
 
 def official(registry: Registry, model: str, **options) -> RunResult:
+    """A run on grammars drawn as an official run's (`GRAMMAR_SEEDS`), replayed: not the
+    public grammar, reproducible, and not official itself."""
     seeds = options.get("overrides", {}).get("seeds", SEEDS)
     grammars = GRAMMAR_SEEDS[: len(seeds)]
-    return run(registry, model, official=True, grammar_seeds=grammars, **options)
+    return run(registry, model, grammar_seeds=grammars, **options)
 
 
 def in_sample(result: RunResult) -> float:
@@ -98,7 +102,8 @@ def refused(path: Path, root: Path, message: str, capsys) -> None:
 def test_an_honest_model_runs_isolated_with_an_empty_audit_and_may_be_submitted(
     registry, tmp_path, capsys
 ) -> None:
-    result = official(registry, "naive-bayes")
+    # drawn here (a replay is not official), with the seeds a ranked row needs
+    result = run(registry, "naive-bayes", official=True, overrides={"seeds": list(range(5))})
     assert result.isolation == "process" and result.audit == []
     root = tmp_path / "board"
     root.mkdir()
@@ -161,12 +166,18 @@ def test_the_harness_is_not_among_a_worker_s_objects(registry, tmp_path, capsys)
     refused(write_result(debug, tmp_path), root, "isolation='in-process' is invalid", capsys)
 
 
-def test_reading_the_harness_process_s_memory_is_flagged(registry) -> None:
-    result = official(registry, "parent-peek", overrides={"seeds": [0], "train_filters": [0]})
+def test_reading_the_harness_process_s_memory_is_flagged(registry, monkeypatch) -> None:
+    one = {"seeds": [0], "train_filters": [0]}
+    if probe()[0] is not None:  # in the sandbox the harness is not there to read
+        with pytest.raises(PluginError, match=r"parent-peek.*No such file.*/proc/0/maps"):
+            official(registry, "parent-peek", overrides=one)
+    monkeypatch.setenv(SANDBOX_ENV, "0")  # without it, the audit still sees the read
+    result = official(registry, "parent-peek", overrides=one)
+    assert result.sandbox["kind"] == "none"
     assert any(
         event.startswith("read /proc/") and event.endswith("/maps") for event in result.audit
     )
-    honest = official(registry, "prior", overrides={"seeds": [0], "train_filters": [0]})
+    honest = official(registry, "prior", overrides=one)
     assert honest.audit == []
 
 
@@ -177,8 +188,9 @@ def test_an_official_run_draws_distinct_grammars_and_a_replay_is_identical(regis
     assert first.spec.official and len(seeds) == len(SEEDS) == len(set(seeds))
     again = run(registry, "naive-bayes", official=True, overrides=level)
     assert set(again.spec.grammar_seeds).isdisjoint(seeds)  # 63-bit draws do not repeat
-    replay = run(registry, "naive-bayes", official=True, grammar_seeds=seeds, overrides=level)
+    replay = run(registry, "naive-bayes", grammar_seeds=seeds, overrides=level)
     assert replay.spec.grammar_seeds == seeds and replay.isolation == "process"
+    assert not replay.spec.official  # a replay is for debugging, never official
     assert [m.model_dump() for m in replay.metrics] == [m.model_dump() for m in first.metrics]
     assert replay.headline == first.headline
 

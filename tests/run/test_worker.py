@@ -25,7 +25,7 @@ from hbench.errors import PluginError
 from hbench.registry.registry import load_registry
 from hbench.run.harness import Harness
 from hbench.run.spec import RunSpec
-from hbench.run.worker import TEMPLATE_ENV, IsolatedModel, WorkerTemplates
+from hbench.run.worker import SANDBOX_ENV, TEMPLATE_ENV, IsolatedModel, WorkerTemplates
 
 PROBE = '''
 """A model that reports the process it runs in (tests/run/test_worker.py)."""
@@ -178,6 +178,8 @@ def probe(tmp_path_factory) -> ModuleType:
         paths = [str(folder), *filter(None, [os.environ.get("PYTHONPATH")])]
         patch.setenv("PYTHONPATH", os.pathsep.join(paths))
         patch.delenv(TEMPLATE_ENV, raising=False)
+        # the template's own mechanics, seen from outside (tests/run/test_sandbox.py: inside it)
+        patch.setenv(SANDBOX_ENV, "0")
         yield importlib.import_module("probe_model")
     for name in ("probe_model", "probe_peek", "probe_torch", "test_worker_data"):
         sys.modules.pop(name, None)

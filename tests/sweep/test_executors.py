@@ -68,7 +68,8 @@ def metrics(path: Path) -> list:
 
 @pytest.fixture
 def sleepy(tmp_path, monkeypatch):
-    """Install the test-only `sleepy` model as a real plugin, visible to worker processes."""
+    """Install the test-only `sleepy` model as a real plugin, visible to worker processes; the
+    folder its fits leave marks in (its ``marks`` option)."""
     folder = tmp_path / "plugin"
     folder.mkdir()
     shutil.copy(Path(__file__).parents[1] / "sleepy_plugin.py", folder / "hbench_sleepy_test.py")
@@ -86,7 +87,6 @@ def sleepy(tmp_path, monkeypatch):
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])
     )
-    monkeypatch.setenv("HBENCH_SLEEPY_MARKS", str(marks))
     reset_registry()
     yield marks
     reset_registry()
@@ -172,6 +172,19 @@ def test_dask_unreachable_scheduler_is_a_usage_error(tmp_path, capsys):
     assert "--scheduler='tcp://127.0.0.1:9' is invalid" in capsys.readouterr().err
 
 
+def host_pid(mark: str, sweep: int) -> int:
+    """The pid of the fit that left ``mark`` (`sleepy_plugin.host_pid`: a sandboxed fit
+    numbers itself in a pid namespace of its own)."""
+    from hbench_sleepy_test import host_pid as find
+
+    return find(mark, sweep)
+
+
+def _fit_of(mark: str) -> str:
+    """Which process left ``mark``: its pid and pid namespace."""
+    return "-".join(mark.split("-")[:2])
+
+
 def _worker_of(pid: int, sweep: int) -> int:
     """The sweep's worker process that ``pid`` runs in: ``pid`` itself, or its ancestor just
     below the sweep when the model is isolated in a process of its own."""
@@ -200,9 +213,9 @@ train_filter = [0]
 seed = [0, 1, 2, 3]
 [[models]]
 name = "sleepy"
-args = {{ seconds = 2.0 }}
+args = {{ seconds = 2.0, marks = "{marks}" }}
 """
-    path = write(tmp_path, text)
+    path = write(tmp_path, text.replace("{marks}", str(sleepy)))
     command = [sys.executable, "-m", "hbench", "sweep", str(path), "--quiet"]
     command += ["--executor", executor, "--workers", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -212,8 +225,9 @@ args = {{ seconds = 2.0 }}
             assert time.monotonic() < deadline, "no cell started within 90 s"
             assert process.poll() is None, process.stdout.read()
             time.sleep(0.05)
-        fitting = int(next(sleepy.iterdir()).name.split("-")[0])
-        victim = _worker_of(fitting, process.pid)
+        first = next(sleepy.iterdir()).name
+        victim = _worker_of(host_pid(first, process.pid), process.pid)
+        fitting = _fit_of(first)
         os.kill(victim, signal.SIGKILL)
         output, _ = process.communicate(timeout=150)
     finally:
@@ -227,9 +241,9 @@ args = {{ seconds = 2.0 }}
         json.loads(p.read_text(encoding="utf-8"))["spec"]["seeds"][0] for p in files.values()
     )
     assert seeds == [0, 1, 2, 3]
-    starts = [mark.name.split("-")[0] for mark in sleepy.iterdir()]
+    starts = [_fit_of(mark.name) for mark in sleepy.iterdir()]
     assert len(starts) >= 5, starts  # four cells, and the killed one once more
-    assert str(fitting) in starts and any(pid != str(fitting) for pid in starts)
+    assert fitting in starts and any(fit != fitting for fit in starts)
     assert "ran 4 cell(s)" in output
 
 
@@ -244,7 +258,7 @@ train_filter = [0]
 seed = [0, 1, 2, 3]
 [[models]]
 name = "sleepy"
-args = {{ seconds = 60.0 }}
+args = {{ seconds = 60.0, marks = "{marks}" }}
 """
 
 
@@ -265,7 +279,7 @@ def _gone(pids: set[int], seconds: float = 15.0) -> set[int]:
 
 
 def _start_slow_sweep(tmp_path, sleepy) -> tuple[subprocess.Popen, set[int]]:
-    path = write(tmp_path, SLOW)
+    path = write(tmp_path, SLOW.replace("{marks}", str(sleepy)))
     command = [sys.executable, "-m", "hbench", "sweep", str(path), "--quiet", "--workers", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 90
@@ -273,7 +287,7 @@ def _start_slow_sweep(tmp_path, sleepy) -> tuple[subprocess.Popen, set[int]]:
         assert time.monotonic() < deadline, "two cells did not start within 90 s"
         assert process.poll() is None, process.stdout.read()
         time.sleep(0.05)
-    workers = {int(mark.name.split("-")[0]) for mark in sleepy.iterdir()}
+    workers = {host_pid(mark.name, process.pid) for mark in sleepy.iterdir()}
     return process, workers
 
 
