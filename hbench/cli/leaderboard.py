@@ -39,7 +39,9 @@ def add_parsers(
     a.add_argument("--task", help="only this task")
     a.add_argument("--json", action="store_true", help="the rows as JSON")
     a = actions.add_parser(
-        "check", parents=[common], help="every result valid and every output up to date (CI)"
+        "check",
+        parents=[common],
+        help="every result valid, every signature good, every output up to date (CI)",
     )
     a.add_argument("--root", default=DEFAULT_ROOT, help=ROOT_HELP)
     a = actions.add_parser(
@@ -153,7 +155,7 @@ def _show(args: argparse.Namespace) -> int:
         for table in tables(suite, task, entries):
             if args.json:
                 rows = [
-                    {"rank": label, **_plain(row)}
+                    {**_plain(row), "rank": label}
                     for label, row in zip(table.labels, table.rows, strict=True)
                 ]
                 shown.append(
@@ -181,16 +183,20 @@ def _show(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from hbench.leaderboard.build import stale
-    from hbench.leaderboard.tree import result_files
+    from hbench.leaderboard.tree import load_tree, result_files
 
-    outdated = stale(args.root)  # validates every file first
+    outdated = stale(args.root)  # validates every file and every signature first
     if outdated:
         names = ", ".join(str(p) for p in outdated)
         raise UsageError(
             f"outputs out of date with the results: {names}; run `hbench leaderboard build"
             f" --root {args.root}` and commit them"
         )
-    print(f"{len(result_files(args.root))} result file(s) valid; every output up to date")
+    verified = sum(e.verified is not None for rows in load_tree(args.root).values() for e in rows)
+    print(
+        f"{len(result_files(args.root))} result file(s) valid, {verified} verified with a valid"
+        " signature from a key under keys/; every output up to date"
+    )
     return 0
 
 

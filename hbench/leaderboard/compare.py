@@ -23,7 +23,7 @@ from typing import Any
 from hbench.errors import UsageError
 from hbench.leaderboard.comparison import comparison_hash
 from hbench.leaderboard.tables import normalised
-from hbench.leaderboard.tree import load_tree, require_root
+from hbench.leaderboard.tree import load_tree, require_root, shown
 from hbench.results import RunResult
 from hbench.results.validate import recorded_suite, validate_file
 
@@ -147,7 +147,7 @@ def compare(a_path: str | Path, b_path: str | Path) -> Comparison:
     paired = bool(shared) and all(
         abs((sa[c][2] + 0) - (sb[c][2] + 0)) <= SAME_TEST_SET for c in shared
     )
-    if paired and (a.spec.official or b.spec.official):
+    if paired and (a.spec.grammar_seeds or b.spec.grammar_seeds):  # drawn or replayed
         grammars_a = dict(zip(a.spec.seeds, a.spec.grammar_seeds or [], strict=False))
         grammars_b = dict(zip(b.spec.seeds, b.spec.grammar_seeds or [], strict=False))
         paired = all(grammars_a.get(s) == grammars_b.get(s) for s, _ in shared)
@@ -247,7 +247,7 @@ def resolve(
         raise UsageError(
             f"{a!r} and {b!r} are on several boards ({listed}): pass --suite and --task"
         )
-    entries = tree[boards[0]]
+    entries = shown(tree[boards[0]])  # a verified re-run stands for its claim
 
     def one(x: str) -> Path:
         if Path(x).is_file():

@@ -6,7 +6,6 @@ use it without importing each other.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 
@@ -19,13 +18,10 @@ FOLDER_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 NOT_COMPARED = ("seeds", "task")
 
 
-def comparison_hash(suite: Suite) -> str:
-    """The suite's spec hash without seeds and task: what must be equal to share a table."""
-    canonical = suite.canonical()
-    for key in NOT_COMPARED:
-        canonical.pop(key)
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def comparison_hash(suite: Suite, task: str | None = None) -> str:
+    """What must be equal to share a table: the suite's one hash (`Suite.spec_hash`, without
+    its seeds), for ``task`` where given (a board's own task; a preset's default otherwise)."""
+    return (suite if task is None else suite.model_copy(update={"task": task})).spec_hash()
 
 
 def differences(suite: Suite, reference: Suite) -> list[str]:

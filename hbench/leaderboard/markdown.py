@@ -34,6 +34,11 @@ def _files(table: Table, suite_name: str) -> list[str]:
             f"- {markdown_text(label)}: {code_span(row['model'])}"
             f" [{markdown_text(path.name)}]({path.relative_to(suite_name).as_posix()})"
             f" {code_span(config)}, {markdown_text(row['hardware'])}"
+            + (
+                f", verified (signed by the {markdown_text(row['verified'])} key)"
+                if row["verified"]
+                else ", self-reported"
+            )
         )
         for event in row["audit"]:
             lines.append(f"  - audit: {markdown_text(event)}")

@@ -27,8 +27,10 @@ from hbench.suites import SUITES
 #: Suites with leaderboards. The smoke suite exists for tests and `hbench check`: its numbers
 #: are too noisy to rank models.
 LEADERBOARD_SUITES = ("cpu", "paper")
-#: A ranked row needs this many seeds: one seed hides the spread between training runs.
-MIN_SEEDS = 3
+#: A ranked row needs this many seeds (grammar draws, in an official run): one seed hides the
+#: spread between training runs, and three cannot separate most neighbouring rows. Also the
+#: number of seeds of ``hbench run --official`` without ``--seeds``.
+MIN_SEEDS = 5
 #: ``isolation`` of a run whose model ran inside the harness's process (debugging only).
 IN_PROCESS = "in-process"
 
@@ -81,8 +83,14 @@ def official(result: RunResult) -> bool | None:
     return None if value is None else bool(value)
 
 
-def standing(result: RunResult) -> str | None:
-    """Why a row is not ranked (None: it is ranked). Reference rows are never ranked."""
+#: `standing` of an official run that passes every check but that hbench has not re-run.
+SELF_REPORTED = "self-reported"
+
+
+def standing(result: RunResult, verified: bool | None = None) -> str | None:
+    """Why a row is not ranked (None: it is ranked). Reference rows are never ranked; with
+    ``verified`` given, a row that hbench has not re-run and signed (``hbench verify``) is
+    `SELF_REPORTED` unless something else already keeps it unranked."""
     if result.privileged:
         return "reference"
     if isolation(result) == IN_PROCESS:
@@ -94,6 +102,8 @@ def standing(result: RunResult) -> str | None:
     seeds = len(result.spec.seeds)
     if seeds < MIN_SEEDS:
         return f"{seeds} seed{'s' if seeds != 1 else ''}"
+    if verified is False:
+        return SELF_REPORTED
     return None
 
 
@@ -121,7 +131,7 @@ def submission_problems(result: RunResult, notes: list[str] | None = None) -> li
     spec = result.spec
     preset = SUITES[spec.suite_name]
     suite = recorded_suite(result)
-    if comparison_hash(suite) != comparison_hash(preset):
+    if comparison_hash(suite) != comparison_hash(preset, suite.task):
         changed = ", ".join(differences(suite, preset)) or "the data version"
         found.append(
             f"spec.suite is a different specification than the preset {spec.suite_name!r}"
@@ -130,8 +140,30 @@ def submission_problems(result: RunResult, notes: list[str] | None = None) -> li
         )
     if not FOLDER_NAME.match(spec.task):
         found.append(f"spec.task={spec.task!r} is invalid: a task name")
+    return found + protocol_problems(result)
+
+
+def sandbox_kind(result: RunResult) -> str | None:
+    """The sandbox the model ran in, as the result records it ("bubblewrap", "none", ...);
+    None for results that do not record one (written before the sandbox existed)."""
+    value = _recorded(result, "sandbox")
+    if isinstance(value, dict):
+        value = value.get("kind")
+    elif value is not None and not isinstance(value, str):
+        value = getattr(value, "kind", value)
+    return None if value is None else str(value)
+
+
+def protocol_problems(result: RunResult, *, filing: bool = True) -> list[str]:
+    """What the run itself did wrong for a leaderboard, whatever its suite: in-process,
+    flagged by the audit, not official, and for filing (``filing``) too few seeds or an
+    official run outside the sandbox. ``hbench verify`` leaves those two to its re-run: a
+    claim filed under an older rule is reproduced as it was run, and the re-run is ranked or
+    not by today's rules."""
+    found: list[str] = []
+    spec = result.spec
     seeds = len(spec.seeds)
-    if seeds < MIN_SEEDS and not result.privileged:
+    if filing and seeds < MIN_SEEDS and not result.privileged:
         found.append(
             f"spec.seeds={spec.seeds!r} is invalid: a ranked row needs at least {MIN_SEEDS}"
             f" seeds (rerun with --seeds {','.join(str(s) for s in range(MIN_SEEDS))})"
@@ -155,6 +187,12 @@ def submission_problems(result: RunResult, notes: list[str] | None = None) -> li
         found.append(
             "official=false is invalid: leaderboards take official runs only (grammars drawn"
             " at run time); rerun with --official"
+        )
+    unsandboxed = sandbox_kind(result) in ("none", "")
+    if filing and official(result) and unsandboxed and not result.privileged:  # refs see all
+        found.append(
+            "sandbox='none' is invalid: an official run needs the sandbox (bubblewrap), which"
+            " was not available where it ran; rerun where `bwrap` works"
         )
     return found
 

@@ -1,8 +1,9 @@
 """The leaderboard site: static pages rendered from Jinja2 templates (``templates/``).
 
     <root>/index.html              every board, its best ranked row, links
-    <root>/<suite>/<task>.html     the tables (sortable), a per-level chart, one heatmap per
-                                   model, result files and model options, downloads
+    <root>/<suite>/<task>.html     the tables (sortable), each row's interval beside its seeds'
+                                   scores, a per-level chart, one heatmap per model, result
+                                   files and model options, downloads
     <root>/<suite>/<task>.csv      the table rows, for a spreadsheet
     <root>/<suite>/<task>.json     the same rows with every number unrounded
     <root>/schema.json             the JSON Schema of a result file
@@ -24,18 +25,26 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from hbench.leaderboard.svg import colour, heatmap, level_chart
+from hbench.leaderboard.svg import (
+    Interval,
+    colour,
+    heatmap,
+    interval_chart,
+    level_chart,
+    model_colours,
+)
 from hbench.leaderboard.tables import (
     DASH,
     LEGEND,
     Table,
     headers,
+    headline_text,
     isolation_text,
     model_text,
     number,
     seconds,
+    seeds_text,
     tables,
-    with_error,
 )
 from hbench.leaderboard.text import visible
 from hbench.leaderboard.tree import Entry
@@ -84,6 +93,8 @@ def _columns(table: Table) -> list[dict[str, str]]:
     for name in headers(table):
         text = name in ("model", "plugin", "isolation")
         first = _FIRST.get(name, "ascending" if name in _ASCENDING or text else "descending")
+        if name in table.metrics:  # a registered metric: best first, by its direction
+            first = "ascending" if table.metrics[name] == "lower" else "descending"
         out.append({"name": name, "type": "text" if text else "number", "first": first})
     return out
 
@@ -91,20 +102,21 @@ def _columns(table: Table) -> list[dict[str, str]]:
 def _row_cells(table: Table, label: str, row: dict[str, Any]) -> list[dict[str, Any]]:
     """Each cell's text, sort value and class, in `headers` order."""
     params = DASH if row["params"] is None else f"{row['params']:,}"
-    rank = label if label.isdigit() else ""
+    rank = str(row["rank_range"][0]) if row["rank_range"] else ""
     values = [
         (label, rank or ("0" if label == "ref" else ""), "rank"),
         (model_text(row), None, "model"),
-        (with_error(row["acc"], row["acc_se"], row["seeds"]), _raw(row["acc"]), "num"),
-        (with_error(row["kl"], row["kl_se"], row["seeds"]), _raw(row["kl"]), "num"),
+        (headline_text(row, "acc"), _raw(row["acc"]), "num"),
+        (headline_text(row, "kl"), _raw(row["kl"]), "num"),
         *(
             (number(row["levels"].get(k, math.nan)), _raw(row["levels"].get(k)), "num")
             for k in table.levels
         ),
         (number(row["ood_kl"]), _raw(row["ood_kl"]), "num"),
+        *((number(row["scores"].get(m)), _raw(row["scores"].get(m)), "num") for m in table.metrics),
         (params, _raw(row["params"]), "num"),
         (row["plugin"], None, "plugin"),
-        (str(row["seeds"]), _raw(row["seeds"]), "num"),
+        (seeds_text(row), _raw(row["seeds"]), "seeds"),
         (seconds(row["fit_s"]), _raw(row["fit_s"]), "num"),
         (isolation_text(row), None, "isolation"),
         (row["date"], row["date"], "num"),
@@ -112,7 +124,12 @@ def _row_cells(table: Table, label: str, row: dict[str, Any]) -> list[dict[str, 
     return [{"text": t, "sort": s, "cls": c} for t, s, c in values]
 
 
-def _page_table(table: Table) -> dict[str, Any]:
+def _table_id(table: Table) -> str:
+    """The table's id on its page: a comparison class has a verified and a self-reported one."""
+    return table.key if table.kind == "verified" else f"{table.key}-{table.kind}"
+
+
+def _page_table(table: Table, colours: dict[str, str]) -> dict[str, Any]:
     rows = []
     for index, (label, row) in enumerate(zip(table.labels, table.rows, strict=True)):
         file = Path(row["file"])
@@ -120,12 +137,12 @@ def _page_table(table: Table) -> dict[str, Any]:
             {
                 "label": label,
                 "row": row,
-                "colour": colour(index),
+                "colour": colour(row["model"], colours),
                 "cells": _row_cells(table, label, row),
                 "file": file.relative_to(table.suite).as_posix(),
                 "file_name": file.name,
                 "config": json.dumps(row["config"], sort_keys=True, indent=1),
-                "anchor": f"model-{table.key}-{index}",
+                "anchor": f"model-{_table_id(table)}-{index}",
                 "flag": not row["privileged"]
                 and (row["isolation"] != "process" or bool(row["audit"])),
                 "heatmap": heatmap(
@@ -136,12 +153,36 @@ def _page_table(table: Table) -> dict[str, Any]:
                 ),
             }
         )
+    intervals = interval_chart(
+        [
+            Interval(
+                "" if label == DASH else label,  # an unranked row: its name alone
+                row["model"],
+                colour(row["model"], colours),
+                row["acc"],
+                row["acc_low"],
+                row["acc_high"],
+                row["acc_seeds"],
+                row["outlier_seeds"],
+            )
+            for label, row in zip(table.labels, table.rows, strict=True)
+        ],
+        title=f"{table.title}: normalised accuracy, 95% interval and every seed",
+    )
     chart = level_chart(
         table.levels,
         [(row["model"], row["levels"], row["levels_se"]) for row in table.rows],
         title=f"{table.title}: normalised accuracy at each in-sample level",
+        colours=colours,
     )
-    return {"table": table, "columns": _columns(table), "rows": rows, "chart": chart}
+    return {
+        "table": table,
+        "id": _table_id(table),
+        "columns": _columns(table),
+        "rows": rows,
+        "intervals": intervals,
+        "chart": chart,
+    }
 
 
 # --- downloads ---------------------------------------------------------------------------------
@@ -158,18 +199,32 @@ def download_rows(found: list[Table]) -> list[dict[str, Any]]:
         for label, row in zip(table.labels, table.rows, strict=True):
             record = {
                 "table": table.key,
+                "table_kind": table.kind,
                 "rank": label,
+                "rank_best": row["rank_range"][0] if row["rank_range"] else None,
+                "rank_worst": row["rank_range"][1] if row["rank_range"] else None,
                 "model": row["model"],
                 "unranked": row["standing"] or "",
+                "verified_by": row["verified"] or "",
                 "plugin": row["plugin"],
                 "num_parameters": row["params"],
                 "P": row["P"],
                 "normalised_accuracy": _json_number(row["acc"]),
                 "normalised_accuracy_stderr": _json_number(row["acc_se"]),
+                "normalised_accuracy_low": _json_number(row["acc_low"]),
+                "normalised_accuracy_high": _json_number(row["acc_high"]),
+                "normalised_accuracy_error_source": row["acc_source"],
+                "normalised_accuracy_per_seed": " ".join(
+                    f"{seed}:{_raw(value)}" for seed, value in row["acc_seeds"].items()
+                ),
+                "seeds_far_below": " ".join(map(str, row["outlier_seeds"])),
                 "kl_bp": _json_number(row["kl"]),
                 "kl_bp_stderr": _json_number(row["kl_se"]),
+                "kl_bp_low": _json_number(row["kl_low"]),
+                "kl_bp_high": _json_number(row["kl_high"]),
                 **{f"k={k}": _json_number(row["levels"].get(k, math.nan)) for k in table.levels},
                 "ood_kl": _json_number(row["ood_kl"]),
+                **{m: _json_number(row["scores"].get(m, math.nan)) for m in table.metrics},
                 "seeds": row["seeds"],
                 "fit_s": _json_number(row["fit_s"]),
                 "isolation": row["isolation"] or "",
@@ -210,7 +265,8 @@ def render_json(suite_name: str, task: str, found: list[Table]) -> str:
         "suite": suite_name,
         "task": task,
         "tables": [
-            {"key": t.key, "title": t.title, "note": t.note, "levels": t.levels} for t in found
+            {"key": t.key, "kind": t.kind, "title": t.title, "note": t.note, "levels": t.levels}
+            for t in found
         ],
         "rows": download_rows(found),
     }
@@ -224,8 +280,19 @@ def render_schema() -> str:
 # --- pages -------------------------------------------------------------------------------------
 
 
-def render_board(suite_name: str, task: str, entries: list[Entry]) -> str:
+def site_colours(tree: dict[tuple[str, str], list[Entry]]) -> dict[str, str]:
+    """Every model of the site with its colour on every board (`model_colours`)."""
+    return model_colours(e.result.spec.model for entries in tree.values() for e in entries)
+
+
+def render_board(
+    suite_name: str, task: str, entries: list[Entry], colours: dict[str, str] | None = None
+) -> str:
+    """The board's page; ``colours``: `site_colours` of the whole site (else of this board's
+    models alone)."""
     found = tables(suite_name, task, entries)
+    if colours is None:
+        colours = model_colours(e.result.spec.model for e in entries)
     return (
         _environment()
         .get_template("board.html.j2")
@@ -234,7 +301,7 @@ def render_board(suite_name: str, task: str, entries: list[Entry]) -> str:
             task=task,
             preset=SUITES.get(suite_name),
             budget=SUITES[suite_name].budget(task) if suite_name in SUITES else None,
-            tables=[_page_table(t) for t in found],
+            tables=[_page_table(t, colours) for t in found],
             legend=LEGEND,
         )
     )
@@ -247,22 +314,19 @@ def render_index(tree: dict[tuple[str, str], list[Entry]]) -> str:
         best = None
         if found:
             ranked = [
-                (label, row)
-                for label, row in zip(found[0].labels, found[0].rows, strict=True)
-                if label == "1"
+                row for row in found[0].rows if row["rank_range"] and row["rank_range"][0] == 1
             ]
-            best = ranked[0][1] if ranked else None
+            best = ranked[0] if ranked else None
         boards.append(
             {
                 "suite": suite_name,
                 "task": task,
                 "preset": SUITES.get(suite_name),
-                "results": len(entries),
+                "results": sum(len(t.rows) for t in found),  # a verified claim: one row
                 "tables": len(found),
                 "best": best,
-                "best_acc": with_error(best["acc"], best["acc_se"], best["seeds"])
-                if best
-                else DASH,
+                "best_rank": best["rank"] if best else DASH,
+                "best_acc": headline_text(best, "acc") if best else DASH,
             }
         )
     return _environment().get_template("index.html.j2").render(boards=boards, legend=LEGEND)

@@ -1,11 +1,14 @@
-"""Inline SVG figures for the site: per-level normalised accuracy and k_train x k_test
-heatmaps. Drawn here as text, so a page needs no script library and no network, and the same
-numbers always give the same bytes (every coordinate is formatted with fixed precision)."""
+"""Inline SVG figures for the site: each row's headline interval beside its seeds' scores,
+per-level normalised accuracy and k_train x k_test heatmaps. Drawn here as text, so a page needs
+no script library and no network, and the same numbers always give the same bytes (every
+coordinate is formatted with fixed precision)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from markupsafe import Markup
 from markupsafe import escape as _escape
@@ -18,7 +21,8 @@ def escape(text: str) -> Markup:
     return _escape(visible(str(text)))
 
 
-#: Okabe-Ito's colour-blind-safe palette, then greys: one colour per row of a table.
+#: Okabe-Ito's colour-blind-safe palette (its yellow left out: unreadable on white), then Paul
+#: Tol's muted wine, teal and olive: the colours a model's name picks from (`colour`).
 PALETTE = (
     "#0072b2",
     "#e69f00",
@@ -26,17 +30,45 @@ PALETTE = (
     "#cc79a7",
     "#56b4e9",
     "#d55e00",
-    "#f0e442",
     "#000000",
-    "#888888",
-    "#bbbbbb",
+    "#882255",
+    "#44aa99",
+    "#999933",
 )
 #: Viridis at five stops: perceptually uniform and readable in grey.
 _VIRIDIS = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 
 
-def colour(index: int) -> str:
-    return PALETTE[index % len(PALETTE)]
+def _slot(model: str) -> int:
+    """The model's first-choice place in `PALETTE`: its name hashed (sha256, not Python's
+    salted ``hash``, so every build gives the same one)."""
+    digest = hashlib.sha256(model.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % len(PALETTE)
+
+
+def colour(model: str, colours: Mapping[str, str] | None = None) -> str:
+    """A model's colour: from ``colours`` (`model_colours` of every model of the site) where
+    it is there, else its first choice."""
+    if colours is not None and model in colours:
+        return colours[model]
+    return PALETTE[_slot(model)]
+
+
+def model_colours(models: Iterable[str]) -> dict[str, str]:
+    """One colour per model name, the same on every board of a site and whatever its rank:
+    models in name order each take their hashed slot of `PALETTE`, or the next one free, so
+    that models of the site share no colour while there are enough (then slots are shared).
+    A new model can move only a model whose slot it takes before it by name."""
+    taken: set[int] = set()
+    out = {}
+    for model in sorted(set(models)):
+        slot = _slot(model)
+        if len(taken) < len(PALETTE):
+            while slot in taken:
+                slot = (slot + 1) % len(PALETTE)
+            taken.add(slot)
+        out[model] = PALETTE[slot]
+    return out
 
 
 def viridis(value: float) -> str:
@@ -54,21 +86,146 @@ def _f(value: float) -> str:
     return f"{value:.1f}"
 
 
+def _y_axis(
+    parts: list[str],
+    low: float,
+    high: float,
+    y: Callable[[float], float],
+    left: int,
+    right_x: int,
+    top: int,
+    plot_h: int,
+    label: str,
+) -> None:
+    """Grid lines every 0.2 (0 and 1 heavier: chance and exact inference), their values, and
+    the axis title written up the left edge."""
+    for step in range(math.ceil(low * 5 - 1e-9), math.floor(high * 5 + 1e-9) + 1):
+        tick = step / 5
+        at = _f(y(tick))
+        parts.append(
+            f'<line x1="{left}" x2="{right_x}" y1="{at}" y2="{at}"'
+            f' class="{"axis" if step in (0, 5) else "grid"}"/>'
+            f'<text x="{left - 6}" y="{_f(y(tick) + 4)}" class="tick" text-anchor="end">'
+            f"{tick:.1f}</text>"
+        )
+    middle = _f(top + plot_h / 2)
+    parts.append(
+        f'<text x="14" y="{middle}" class="axis-title" text-anchor="middle"'
+        f' transform="rotate(-90 14 {middle})">{escape(label)}</text>'
+    )
+
+
+def _range(values: Sequence[float]) -> tuple[float, float]:
+    """The y range: 0 to 1 at least, widened to whole tenths around every value."""
+    finite = [v for v in values if not math.isnan(v)]
+    low, high = min([0.0, *finite]), max([1.0, *finite])
+    return math.floor(low * 10) / 10, math.ceil(high * 10) / 10
+
+
+#: The y-axis title of both charts.
+ACCURACY_AXIS = "normalised accuracy (0 chance, 1 BP)"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One row of `interval_chart`: its label under the axis ("1", "2-3", "ref"), the model,
+    the mean and 95% interval, and every seed's score with the seeds marked as outliers."""
+
+    label: str
+    model: str
+    colour: str
+    mean: float
+    low: float
+    high: float
+    seeds: dict[int, float]
+    outliers: Sequence[int] = ()
+
+
+def interval_chart(rows: Sequence[Interval], *, title: str) -> Markup:
+    """Each row's headline: the mean (a bar) with its 95% interval (a line) and, beside it,
+    every seed's score as a point, so a reader sees how many seeds there are and how they
+    spread; a seed marked far below its row's median (a failed fit) is drawn as a red-ringed
+    cross. Rows left to right in table order, labelled by their rank and model."""
+    values = [v for r in rows for v in (r.mean, r.low, r.high, *r.seeds.values())]
+    low, high = _range(values)
+    slot, left, right, top, plot_h = 120, 56, 12, 12, 240
+    width = max(960, left + right + slot * len(rows))
+    plot_w = width - left - right
+    height = top + plot_h + 44
+
+    def y(v: float) -> float:
+        return top + plot_h * (high - v) / (high - low)
+
+    parts = [
+        f'<svg class="chart intervals" viewBox="0 0 {width} {height}" role="img"'
+        f' aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    _y_axis(parts, low, high, y, left, width - right, top, plot_h, ACCURACY_AXIS)
+    step = plot_w / max(len(rows), 1)
+    for index, row in enumerate(rows):
+        centre = left + step * (index + 0.5)
+        stroke = row.colour
+        name = escape(row.model)
+        group = [f'<g class="series" style="--c:{stroke}"><title>{name}</title>']
+        shown = row.model if len(row.model) <= 16 else row.model[:15] + "\u2026"
+        group.append(
+            f'<text x="{_f(centre)}" y="{top + plot_h + 18}" class="tick"'
+            f' text-anchor="middle">{escape(row.label)}</text>'
+            f'<text x="{_f(centre)}" y="{top + plot_h + 34}" class="legend"'
+            f' text-anchor="middle">{escape(shown)}</text>'
+        )
+        bar_x = centre - 8
+        if not math.isnan(row.low):
+            group.append(
+                f'<line x1="{_f(bar_x)}" x2="{_f(bar_x)}" y1="{_f(y(row.low))}"'
+                f' y2="{_f(y(row.high))}" stroke="{stroke}" class="interval">'
+                f"<title>{name}: 95% interval {row.low:.3f} to {row.high:.3f}</title></line>"
+            )
+        if not math.isnan(row.mean):
+            group.append(
+                f'<line x1="{_f(bar_x - 7)}" x2="{_f(bar_x + 7)}" y1="{_f(y(row.mean))}"'
+                f' y2="{_f(y(row.mean))}" stroke="{stroke}" class="mean">'
+                f"<title>{name}: mean {row.mean:.3f}</title></line>"
+            )
+        for place, (seed, value) in enumerate(sorted(row.seeds.items())):
+            if math.isnan(value):
+                continue
+            # side by side in seed order, so that equal scores stay countable
+            at = centre + 6 + 5 * place
+            px, py = _f(at), _f(y(value))
+            tip = f"<title>{name}, seed {seed}: {value:.3f}"
+            if seed in row.outliers:
+                group.append(
+                    f'<g class="outlier">{tip} (far below the median)</title>'
+                    f'<circle cx="{px}" cy="{py}" r="6" fill="none" stroke="#c00000"/>'
+                    f'<path d="M{_f(at - 3)},{_f(y(value) - 3)}l6,6m0,-6l-6,6"'
+                    f' stroke="{stroke}"/></g>'
+                )
+            else:
+                group.append(
+                    f'<circle cx="{px}" cy="{py}" r="3" fill="{stroke}"'
+                    f' fill-opacity="0.6">{tip}</title></circle>'
+                )
+        group.append("</g>")
+        parts += group
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
 def level_chart(
     levels: Sequence[int],
     series: Sequence[tuple[str, dict[int, float], dict[int, float]]],
     *,
     title: str,
+    colours: Mapping[str, str] | None = None,
 ) -> Markup:
-    """Normalised accuracy (y) at each in-sample level (x), one line per model, with ± one
-    standard error bars where there are several seeds. ``series``: (name, mean by level,
-    standard error by level)."""
-    values = [v for _, means, _ in series for v in means.values() if not math.isnan(v)]
-    low = min([0.0, *values])
-    high = max([1.0, *values])
-    low, high = math.floor(low * 10) / 10, math.ceil(high * 10) / 10
-    width, left, right, top, plot_h = 480, 40, 12, 12, 200
-    legend_rows = math.ceil(len(series) / 2)
+    """Normalised accuracy (y) at each in-sample level (x), one line per model in its colour
+    (`colour`), with ± one standard error bars where there are several seeds. ``series``:
+    (name, mean by level, standard error by level)."""
+    low, high = _range([v for _, means, _ in series for v in means.values()])
+    width, left, right, top, plot_h = 960, 56, 12, 12, 240
+    legend_rows = math.ceil(len(series) / 4)
     height = top + plot_h + 40 + 20 * legend_rows
     plot_w = width - left - right
 
@@ -84,14 +241,7 @@ def level_chart(
         f' aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
-    for step in range(math.ceil(low * 5 - 1e-9), math.floor(high * 5 + 1e-9) + 1):
-        tick = step / 5  # every 0.2, and 0 and 1 among them: chance and exact inference
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{_f(y(tick))}" y2="{_f(y(tick))}"'
-            f' class="{"axis" if step in (0, 5) else "grid"}"/>'
-            f'<text x="{left - 6}" y="{_f(y(tick) + 4)}" class="tick" text-anchor="end">'
-            f"{tick:.1f}</text>"
-        )
+    _y_axis(parts, low, high, y, left, width - right, top, plot_h, ACCURACY_AXIS)
     for k in levels:
         parts.append(
             f'<text x="{_f(x(k))}" y="{top + plot_h + 18}" class="tick"'
@@ -99,7 +249,7 @@ def level_chart(
         )
     for index, (name, means, errors) in enumerate(series):
         points = [(k, means[k]) for k in levels if not math.isnan(means.get(k, math.nan))]
-        stroke = colour(index)
+        stroke = colour(name, colours)
         label = escape(name)
         group = [f'<g class="series" style="--c:{stroke}"><title>{label}</title>']
         if len(points) > 1:
@@ -118,11 +268,12 @@ def level_chart(
             )
         group.append("</g>")
         parts += group
-        row, column = divmod(index, 2)
-        lx, ly = left + column * (plot_w / 2), top + plot_h + 40 + 20 * row
+        row, column = divmod(index, 4)
+        lx, ly = left + column * (plot_w / 4), top + plot_h + 40 + 20 * row
+        short = escape(name if len(name) <= 28 else name[:27] + "\u2026")
         parts.append(
             f'<rect x="{_f(lx)}" y="{_f(ly - 9)}" width="14" height="10" fill="{stroke}"/>'
-            f'<text x="{_f(lx + 20)}" y="{_f(ly)}" class="legend">{label}</text>'
+            f'<text x="{_f(lx + 20)}" y="{_f(ly)}" class="legend">{short}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -1,9 +1,17 @@
 """The rows of a leaderboard: one per result file, grouped into comparison tables.
 
-Each row is one result file with its own mean ± standard error over its seeds; no cell is ever
-averaged over fewer seeds or levels than the others (a run lacking a level is a different
+Each row is one result file with its own mean ± standard error over its seeds and the interval
+of `hbench.stats.estimate` (the larger of the between-seed and the test-set error); no cell is
+ever averaged over fewer seeds or levels than the others (a run lacking a level is a different
 suite specification, hence another table). Rows are sorted by normalised accuracy, best first;
-only rows that earned a rank get one (`hbench.leaderboard.rules.standing`).
+only rows that earned a rank get one (`hbench.leaderboard.rules.standing`), and a rank counts
+the rows that beat this one significantly (`hbench.stats.ranks`, Welch's test: official rows
+never share grammars), so rows the statistics do not separate share a range ("2-3").
+
+Only verified rows are ranked: re-runs by ``hbench verify``, signed by a key the board trusts.
+Every other row (a result file as its submitter's machine wrote it) goes to a second table of
+the same comparison class, marked self-reported and unranked; a claim that a verified row has
+re-run is left out (the verified row replaces it).
 """
 
 from __future__ import annotations
@@ -11,12 +19,20 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from hbench import stats
 from hbench.leaderboard.comparison import comparison_hash, differences
-from hbench.leaderboard.rules import audit, isolation, official, standing
-from hbench.leaderboard.tree import Entry
+from hbench.leaderboard.rules import (
+    MIN_SEEDS,
+    SELF_REPORTED,
+    audit,
+    isolation,
+    official,
+    standing,
+)
+from hbench.leaderboard.tree import Entry, shown
 from hbench.results import RunResult
 from hbench.suites import SUITES
 
@@ -36,6 +52,63 @@ def _stderr(values: list[float]) -> float:
     mean = sum(values) / len(values)
     variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
     return math.sqrt(variance / len(values))
+
+
+def _is_level(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _cell_acc_se(cell: Any) -> float | None:
+    """A cell's test-set error of normalised accuracy: the one the result records, else the
+    covariance-free upper bound from its two accuracies (files without per-query data)."""
+    if cell.normalised_accuracy_se is not None and math.isfinite(cell.normalised_accuracy_se):
+        return float(cell.normalised_accuracy_se)
+    if cell.acc is None or cell.acc_bp is None or not cell.n_queries:
+        return None
+    bound = stats.normalised_accuracy_se_bound(cell.acc, cell.acc_bp, cell.chance, cell.n_queries)
+    return None if math.isnan(bound) else bound
+
+
+def _seed_error(errors: list[float | None]) -> float | None:
+    """The test-set error of a mean over a seed's levels: sqrt(sum se^2) / n (None if any is
+    unknown)."""
+    known = [e for e in errors if e is not None]
+    if not errors or len(known) != len(errors):
+        return None
+    return math.sqrt(sum(e * e for e in known)) / len(known)
+
+
+def per_seed(result: RunResult) -> dict[str, tuple[list[int], list[float], list[float] | None]]:
+    """Each headline's per-seed values (the mean over the seed's in-sample levels, seeds in
+    ascending order) with their test-set errors (None where a seed's error is unknown):
+    ``{"acc": (seeds, values, errors), "kl": ...}``. Computed from the cells, so that files of
+    every schema version give the same numbers the same way."""
+    acc: dict[int, list[tuple[float, float | None]]] = defaultdict(list)
+    kl: dict[int, list[tuple[float, float | None]]] = defaultdict(list)
+    for cell in result.metrics:
+        if not (_is_level(cell.k_test) and cell.k_test == cell.k_train):
+            continue
+        acc[cell.seed].append((normalised(cell.acc, cell.acc_bp, cell.chance), _cell_acc_se(cell)))
+        value = math.nan if cell.kl_bp is None else float(cell.kl_bp)
+        kl[cell.seed].append((value, cell.kl_bp_se))
+    out: dict[str, tuple[list[int], list[float], list[float] | None]] = {}
+    for name, by_seed in (("acc", acc), ("kl", kl)):
+        seeds = sorted(by_seed)
+        values = [_mean([v for v, _ in by_seed[s]]) for s in seeds]
+        errors = [_seed_error([e for _, e in by_seed[s]]) for s in seeds]
+        known = [float(e) for e in errors if e is not None]
+        out[name] = (seeds, values, known if len(known) == len(errors) else None)
+    return out
+
+
+def _estimate(values: list[float], errors: list[float] | None) -> stats.Estimate:
+    """`hbench.stats.estimate`; NaN throughout where a seed's value is NaN (BP at chance), as
+    the result's own headline has it."""
+    if not values or not all(math.isfinite(v) for v in values):
+        nan = math.nan
+        mean = sum(values) / len(values) if values else nan
+        return stats.Estimate(mean, nan, nan, nan, len(values), nan, nan, nan, tuple(values))
+    return stats.estimate(values, errors)
 
 
 def model_plugin(result: RunResult) -> dict[str, Any]:
@@ -72,25 +145,48 @@ def row_values(entry: Entry) -> dict[str, Any]:
         matrix[(cell.k_train, int(cell.k_test))].append(score)
         if cell.k_test == cell.k_train:
             in_sample[int(cell.k_test)].append(score)
-    head = result.headline
+    scores: dict[str, list[float]] = defaultdict(list)  # registered metrics, in-sample cells
+    for cell in result.metrics:
+        if cell.k_test == cell.k_train:
+            for name, value in cell.scores.items():
+                scores[name].append(math.nan if value is None else value)
     plugin = model_plugin(result)
     fits = [t.fit_s for t in result.timings]
+    seeds = per_seed(result)
+    acc_seeds, acc_values, acc_errors = seeds["acc"]
+    acc = _estimate(acc_values, acc_errors)
+    kl = _estimate(seeds["kl"][1], seeds["kl"][2])
+    failed: list[int] = []
+    if acc_values and all(math.isfinite(v) for v in acc_values):
+        failed = [acc_seeds[i] for i in stats.outliers(acc_values, acc_errors)]
     return {
         "model": result.spec.model,
         "privileged": result.privileged,
-        "standing": standing(result),
+        "standing": standing(result, verified=entry.verified is not None),
+        "verified": entry.verified,
         "plugin": " ".join(p for p in (plugin.get("distribution"), plugin.get("version")) if p)
         or plugin.get("name", DASH),
         "params": result.num_parameters,
         "P": suite.budget(result.spec.task),
-        "acc": head["normalised_accuracy"]["mean"],
-        "acc_se": head["normalised_accuracy"]["stderr"],
-        "kl": head["kl_bp"]["mean"],
-        "kl_se": head["kl_bp"]["stderr"],
+        "acc": acc.mean,
+        "acc_se": acc.se,
+        "acc_low": acc.low,
+        "acc_high": acc.high,
+        "acc_source": acc.source,
+        "acc_seeds": dict(zip(acc_seeds, acc_values, strict=True)),
+        "acc_seed_se": None if acc_errors is None else acc_errors,
+        "outlier_seeds": failed,
+        "kl": kl.mean,
+        "kl_se": kl.se,
+        "kl_low": kl.low,
+        "kl_high": kl.high,
+        "rank": None,  # set by `rank_rows` on ranked rows: "1", "2-3"
+        "rank_range": None,  # and [best, worst]
         "levels": {k: _mean(v) for k, v in sorted(in_sample.items())},
         "levels_se": {k: _stderr(v) for k, v in sorted(in_sample.items())},
         "matrix": {key: _mean(v) for key, v in sorted(matrix.items())},
         "ood_kl": _mean(ood),
+        "scores": {name: _mean(values) for name, values in sorted(scores.items())},
         "seeds": len(result.spec.seeds),
         "fit_s": _mean(fits),
         "isolation": isolation(result),
@@ -101,6 +197,14 @@ def row_values(entry: Entry) -> dict[str, Any]:
         "file": entry.path.as_posix(),
         "config": result.spec.model_settings,
     }
+
+
+def metric_directions() -> dict[str, str]:
+    """Each registered metric's direction by name; none where the plugins cannot load."""
+    from hbench.metrics import directions
+    from hbench.registry.registry import get_registry
+
+    return dict(directions(get_registry()))
 
 
 def _order(row: dict[str, Any]) -> tuple:
@@ -122,27 +226,64 @@ class Table:
     levels: list[int]
     train_levels: list[int]
     rows: list[dict[str, Any]]
+    #: the registered metrics the rows record beyond the fixed ones (a column each, by name,
+    #: the mean over the in-sample cells), with which way each is better
+    metrics: dict[str, str] = field(default_factory=dict)
+    #: "verified" (re-run by hbench and signed: ranked) or "self-reported" (never ranked)
+    kind: str = "verified"
 
     @property
     def labels(self) -> list[str]:
-        """Each row's rank ("1", "2", ...), "ref" for references, "-" for unranked rows."""
-        out, rank = [], 0
+        """Each row's rank ("1", "2-3", ...), "ref" for references, "-" for unranked rows."""
+        out = []
         for row in self.rows:
-            if row["standing"] is None:
-                rank += 1
-                out.append(str(rank))
+            if row["rank"] is not None:
+                out.append(row["rank"])
             else:
                 out.append("ref" if row["privileged"] else DASH)
         return out
 
 
+def rank_rows(rows: list[dict[str, Any]]) -> None:
+    """Give every rankable row (``standing`` None) its rank among those rows (`hbench.stats.Rank`:
+    ``rank`` its label, ``rank_range`` [best, worst]):
+    Welch's test on the per-seed normalised accuracies with their test-set errors (official
+    rows never share grammars). A row without per-seed values (NaN) is beaten by all."""
+    ranked = [row for row in rows if row["standing"] is None]
+    usable = {
+        str(i): list(row["acc_seeds"].values())
+        for i, row in enumerate(ranked)
+        if row["acc_seeds"] and all(math.isfinite(v) for v in row["acc_seeds"].values())
+    }
+    errors = {key: ranked[int(key)]["acc_seed_se"] for key in usable}
+    found = stats.ranks(usable, errors)
+    total = len(ranked)
+    for i, row in enumerate(ranked):
+        rank = found.get(str(i))
+        rank = rank if rank is not None else stats.Rank(len(usable) + 1, total)
+        row["rank"], row["rank_range"] = rank.label, [rank.best, rank.worst]
+
+
+#: What the two kinds of table hold, under their headings.
+VERIFIED_NOTE = (
+    "verified rows: re-run by hbench verify on freshly drawn grammars and signed by a key under"
+    " keys/"
+)
+SELF_REPORTED_NOTE = (
+    "self-reported rows: result files as their submitters' machines wrote them, not yet re-run"
+    " by hbench; not ranked"
+)
+
+
 def tables(suite_name: str, task: str, entries: list[Entry]) -> list[Table]:
-    """One table per comparison class; the preset's own first, then others by hash."""
+    """Per comparison class (the preset's own first, then others by hash) a table of verified
+    rows, ranked, then a table of self-reported rows, unranked (each only where it has rows)."""
     groups: dict[str, list[Entry]] = defaultdict(list)
     for entry in entries:
         groups[entry.key].append(entry)
     preset = SUITES.get(suite_name)
-    own = comparison_hash(preset) if preset is not None else None
+    own = comparison_hash(preset, task) if preset is not None else None
+    directions = metric_directions()
     out = []
     for key in sorted(groups, key=lambda k: (k != own, k)):
         suite = groups[key][0].suite
@@ -154,10 +295,27 @@ def tables(suite_name: str, task: str, entries: list[Entry]) -> list[Table]:
             note = f"suite specification {key}: not comparable with the preset ({changed})"
         else:
             title, note = f"{suite_name} / {task}", f"suite specification {key}"
-        rows = sorted((row_values(e) for e in groups[key]), key=_order)
-        out.append(
-            Table(suite_name, task, key, title, note, suite.test_levels, suite.train_levels, rows)
-        )
+        rows = sorted((row_values(e) for e in shown(groups[key])), key=_order)
+        named = sorted({name for row in rows for name in row["scores"]})
+        metrics = {name: directions.get(name, "higher") for name in named}
+        verified = [row for row in rows if row["verified"] is not None]
+        reported = [row for row in rows if row["verified"] is None]
+        if verified:
+            rank_rows(verified)
+            out.append(
+                Table(
+                    suite_name, task, key, title, f"{note}; {VERIFIED_NOTE}",
+                    suite.test_levels, suite.train_levels, verified, metrics,
+                )
+            )  # fmt: skip
+        if reported:
+            out.append(
+                Table(
+                    suite_name, task, key, f"{title}: self-reported (unranked)",
+                    f"{note}; {SELF_REPORTED_NOTE}", suite.test_levels, suite.train_levels,
+                    reported, metrics, kind=SELF_REPORTED,
+                )
+            )  # fmt: skip
     return out
 
 
@@ -170,12 +328,26 @@ def number(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def with_error(mean: float, stderr: float, seeds: int) -> str:
+def headline_text(row: dict[str, Any], name: str = "acc") -> str:
+    """A headline as shown: ``0.812 ± 0.012 [0.788, 0.836]``, the mean, its standard error and
+    its 95% interval (`hbench.stats.estimate`); the mean alone where there is no error."""
+    mean, se = row[name], row[f"{name}_se"]
     if math.isnan(mean):
         return DASH
-    if seeds < 2 or math.isnan(stderr):
+    if math.isnan(se):
         return number(mean)
-    return f"{number(mean)} ± {number(stderr)}"
+    low, high = number(row[f"{name}_low"]), number(row[f"{name}_high"])
+    return f"{number(mean)} ± {number(se)} [{low}, {high}]"
+
+
+def seeds_text(row: dict[str, Any]) -> str:
+    """The number of seeds, and those far below the row's median (`hbench.stats.outliers`:
+    a fit that failed, kept in the mean)."""
+    text = str(row["seeds"])
+    failed = row["outlier_seeds"]
+    if failed:
+        text += f" (seed{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed))} far below)"
+    return text
 
 
 def seconds(value: float) -> str:
@@ -204,6 +376,8 @@ def model_text(row: dict[str, Any]) -> str:
         return row["model"]
     if why == "reference":
         return f"{row['model']} (privileged)"
+    if why == SELF_REPORTED:  # its table says so
+        return row["model"]
     return f"{row['model']} (unranked: {why})"
 
 
@@ -216,6 +390,7 @@ def headers(table: Table) -> list[str]:
         "KL (bits)",
         *(f"k={k}" for k in table.levels),
         "ood KL",
+        *table.metrics,
         "params",
         "plugin",
         "seeds",
@@ -234,13 +409,14 @@ def cells(table: Table) -> list[list[str]]:
             [
                 label,
                 model_text(row),
-                with_error(row["acc"], row["acc_se"], row["seeds"]),
-                with_error(row["kl"], row["kl_se"], row["seeds"]),
+                headline_text(row, "acc"),
+                headline_text(row, "kl"),
                 *(number(row["levels"].get(k, math.nan)) for k in table.levels),
                 number(row["ood_kl"]),
+                *(number(row["scores"].get(name, math.nan)) for name in table.metrics),
                 params,
                 row["plugin"],
-                str(row["seeds"]),
+                seeds_text(row),
                 seconds(row["fit_s"]),
                 isolation_text(row),
                 row["date"],
@@ -252,15 +428,22 @@ def cells(table: Table) -> list[list[str]]:
 LEGEND = (
     "norm. acc.: accuracy on the scale chance = 0, BP = 1, averaged over the in-sample filter"
     " levels (trained and tested at k); KL: mean KL(BP_k || model) in bits per query there;"
-    " both mean ± standard error over seeds (official runs draw one grammar per seed at run"
-    " time). k=j: normalised accuracy at level j (mean over seeds). ood KL: KL from BP of"
+    " both mean ± standard error [95% interval] over seeds (official runs draw one grammar per"
+    " seed at run time); the error is the larger of the spread over seeds and the error the"
+    " test sets imply. #: 1 + the number of rows whose normalised accuracy is significantly"
+    " higher (Welch's t-test at 5%), so rows the statistics do not separate share a range"
+    " (2-3). seeds: a seed far below its row's median (a failed fit) is named there, and kept"
+    " in the mean. k=j: normalised accuracy at level j (mean over seeds). ood KL: KL from BP of"
     " the training level on uniformly random sequences. fit (s):"
     " mean seconds per training run (one seed, one level) on the run's hardware (listed with"
     " the result files). isolation: process (the model ran in a worker holding only"
     " its training data and test inputs), in-process, or not recorded (older files), with the"
     " number of events the worker's audit saw (imports of the grammar, oracle or harness, reads"
     " outside the model's files). Privileged rows see the grammar (exact inference): the"
-    " ceiling, not ranked. Rows run in-process, flagged by the audit, not official (public"
-    " grammar) or with fewer than 3 seeds are shown unranked. A dash: not reported or"
-    " undefined."
+    " ceiling, not ranked. Only verified rows are ranked: runs that hbench re-ran itself on"
+    " freshly drawn grammars (hbench verify), whose numbers agreed with the claim, signed by"
+    " a key committed under keys/. Self-reported rows (result files as the submitter's machine"
+    " wrote them) are listed in a table of their own, unranked. Rows run in-process, flagged"
+    f" by the audit, not official (public grammar) or with fewer than {MIN_SEEDS} seeds are shown"
+    " unranked. A dash: not reported or undefined."
 )

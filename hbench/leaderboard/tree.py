@@ -8,12 +8,18 @@ list and task* (each task has tables of its own): the data of a seed does not de
 other seeds ran, so a 3-seed run and a 1-seed run of one preset answer the same questions and
 share a table, the seed count shown. Any other difference (P, depth, levels) puts a result in
 a table of its own, whose heading names the fields that differ from the preset.
+
+A verified result (a re-run by ``hbench verify``, signed) must carry a valid signature from a
+key under ``<root>/keys/`` (`hbench.leaderboard.signing`): a verified file edited by hand makes
+the whole tree invalid, so CI fails on it.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hbench.errors import UsageError
 from hbench.leaderboard.comparison import comparison_hash
@@ -32,6 +38,12 @@ class Entry:
     path: Path  # relative to the root, with forward slashes when rendered
     result: RunResult
     suite: Suite
+    #: the trusted key whose signature the file carries (a verified re-run); None: self-reported
+    verified: str | None = None
+    #: `hbench.leaderboard.signing.content_hash` of the file
+    sha256: str = ""
+    #: for a verified re-run, the content hash of the claim it verified
+    claimed: str | None = None
 
     @property
     def key(self) -> str:
@@ -80,6 +92,17 @@ def result_files(root: str | Path) -> list[Path]:
     return sorted(require_root(root).glob(f"*/*/{RESULTS}/*.json"))
 
 
+def shown(entries: list[Entry]) -> list[Entry]:
+    """The entries a board shows: a claim that a verified entry re-ran is replaced by it."""
+    claims = {e.claimed for e in entries if e.verified is not None}
+    return [e for e in entries if e.sha256 not in claims]
+
+
+def _raw(path: Path) -> dict[str, Any]:
+    """The file's JSON as written (what a signature covers), already known to parse."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def load_tree(root: str | Path) -> dict[tuple[str, str], list[Entry]]:
     """Every result of the tree by (suite, task), each validated and in its right place.
 
@@ -88,9 +111,11 @@ def load_tree(root: str | Path) -> dict[tuple[str, str], list[Entry]]:
     leaderboard suite and its model's privilege must be what the installed plugin registers
     (`hbench.leaderboard.rules.tree_problems`). Folders without results give an empty list.
     """
+    from hbench.leaderboard import signing
     from hbench.leaderboard.rules import tree_problems
 
     root = require_root(root)
+    keys = signing.trusted_keys(root)
     tree: dict[tuple[str, str], list[Entry]] = {}
     for folder in sorted(root.glob(f"*/*/{RESULTS}")):
         if folder.is_dir():
@@ -108,11 +133,25 @@ def load_tree(root: str | Path) -> dict[tuple[str, str], list[Entry]]:
             found = tree_problems(result)
             if found:
                 raise UsageError(f"result file {str(path)!r} is invalid: {'; '.join(found)}")
+            data = _raw(path)
+            problem = signing.signature_problem(data, keys)
+            if problem is not None:
+                raise UsageError(f"verified result file {str(path)!r} is invalid: {problem}")
         except UsageError as exc:
             errors.append(str(exc))
             continue
-        entry = Entry(path.relative_to(root), result, recorded_suite(result))
+        block = signing.verification(data)
+        entry = Entry(
+            path.relative_to(root),
+            result,
+            recorded_suite(result),
+            verified=signing.signed_by(data, keys),
+            sha256=signing.content_hash(data),
+            claimed=str(block.get("claimed_sha256")) if block else None,
+        )
         tree[(result.spec.suite_name, result.spec.task)].append(entry)
+    if len(errors) == 1:
+        raise UsageError(errors[0])
     if errors:
         listing = "\n  ".join(errors)
         raise UsageError(f"{len(errors)} invalid file(s) in the leaderboard:\n  {listing}")

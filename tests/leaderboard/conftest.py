@@ -3,6 +3,9 @@
 The smoke suite has no leaderboard (its numbers are too noisy to rank), but it is the one a
 test can run in a second, so these tests treat it as a leaderboard suite
 (`allow_smoke_boards`); `test_submission` checks that it is refused otherwise.
+
+The tree's rows are verified: each result signed with a throwaway key whose public half is
+the tree's only trusted key (`signed_copy`), as if ``hbench verify`` had re-run it.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from verified_rows import key_files, signed_copy, trust
 
 from hbench.leaderboard import rules
 from hbench.leaderboard.submission import submit
@@ -22,11 +27,17 @@ BOARD_SUITES = ("smoke", *rules.leaderboard_suites())
 
 
 def board_result(
-    model: str, task: str = "root", seeds: tuple[int, ...] = (0, 1, 2), **overrides
+    model: str, task: str = "root", seeds: tuple[int, ...] | None = None, **overrides
 ) -> RunResult:
     """An official run on the smoke suite (a second or less for the baselines)."""
+    seeds = tuple(range(rules.MIN_SEEDS)) if seeds is None else seeds  # enough to be ranked
     overrides = {"task": task, "seeds": list(seeds), **overrides}
     return run_benchmark(RunSpec(model=model, suite="smoke", overrides=overrides, official=True))
+
+
+@pytest.fixture(scope="session")
+def test_key(tmp_path_factory) -> tuple[Ed25519PrivateKey, Path, Path]:
+    return key_files(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(autouse=True)
@@ -49,9 +60,11 @@ def results(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture()
-def tree(tmp_path, results) -> Path:
+def tree(tmp_path, results, test_key) -> Path:
+    """A tree of verified rows (signed with the throwaway key it trusts)."""
     root = tmp_path / "leaderboards"
     root.mkdir()
+    trust(root, test_key[2])
     for name in ("bp", "prior", "naive-bayes", "naive-bayes-mlm"):
-        submit(results[name], root)
+        submit(signed_copy(results[name], test_key[0], tmp_path / "signed"), root)
     return root

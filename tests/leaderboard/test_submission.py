@@ -10,14 +10,18 @@ from result_runs import snapshot
 
 from hbench.cli import main
 from hbench.errors import UsageError
+from hbench.leaderboard.rules import MIN_SEEDS
 from hbench.leaderboard.submission import submit
 
 
 def test_submit_files_and_rebuilds(tree, results, capsys) -> None:
-    new = results["naive-bayes-mlm"]
+    filed = next((tree / "smoke" / "mlm" / "results").glob("*.json"))
     # The fixture filed it already: the same content is recognised by its name.
-    assert main(["submit", str(new), "--root", str(tree)]) == 2
+    assert main(["submit", str(filed), "--root", str(tree)]) == 2
     assert "is already in the leaderboard as" in capsys.readouterr().err
+    # The unsigned claim of that verified row has its very numbers: the same run again.
+    assert main(["submit", str(results["naive-bayes-mlm"]), "--root", str(tree)]) == 2
+    assert "has exactly the numbers of the filed row" in capsys.readouterr().err
 
 
 def test_a_first_submission_creates_its_folder(tmp_path, results) -> None:
@@ -132,7 +136,7 @@ def test_one_seed_is_refused_and_dry_run_and_validate_agree(tree, results, capsy
     assert main(["validate", "--leaderboard", one]) == 2  # ... that no leaderboard takes
     assert main(["submit", "--dry-run", one, "--root", str(tree)]) == 2
     out, err = capsys.readouterr()
-    assert "a ranked row needs at least 3 seeds" in out and "a ranked row needs" in err
+    assert f"a ranked row needs at least {MIN_SEEDS} seeds" in out and "a ranked row needs" in err
     assert snapshot(tree) == before
 
 
@@ -184,6 +188,8 @@ def test_concurrent_submissions_render_every_row(tmp_path, results) -> None:
     paths = []
     for i in range(6):
         data["created"] = f"2024-05-0{i + 1}T00:00:00+00:00"  # six different results
+        ood = next(cell for cell in data["metrics"] if cell["k_test"] == "ood")
+        ood["kl_bp"] += 0.001  # (a time stamp alone would be the same run filed again)
         path = tmp_path / f"prior-{i}.json"
         path.write_text(json.dumps(data))
         paths.append(str(path))
@@ -200,3 +206,35 @@ def test_concurrent_submissions_render_every_row(tmp_path, results) -> None:
     from hbench.leaderboard.build import stale
 
     assert stale(root) == []
+
+
+def test_a_full_disk_leaves_every_output_as_it_was(tree, results, tmp_path, monkeypatch) -> None:
+    import errno
+
+    from hbench.leaderboard import build
+
+    before = snapshot(tree)
+    # a different run: six outputs change, and the disk fills up at the third
+    data = json.loads(Path(results["prior"]).read_text())
+    next(cell for cell in data["metrics"] if cell["k_test"] == "ood")["kl_bp"] += 0.001
+    data["created"] = "2024-05-01T00:00:00+00:00"
+    path = tmp_path / "another-prior.json"
+    path.write_text(json.dumps(data))
+    staged = build._staged
+    calls = []
+
+    def staged_until_full(target: Path, text: str) -> Path:
+        calls.append(target)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        return staged(target, text)
+
+    monkeypatch.setattr(build, "_staged", staged_until_full)
+    with pytest.raises(UsageError, match=r"No space left on device; every output is left as"):
+        submit(path, tree)
+    assert len(calls) == 3
+    # no output rewritten, the two staged temporaries and the filed result gone
+    assert snapshot(tree) == before
+    monkeypatch.setattr(build, "_staged", staged)
+    target, written = submit(path, tree)  # with room on the disk it goes through
+    assert target.is_file() and len(written) > 3

@@ -1,0 +1,243 @@
+"""Verified rows: `hbench verify` re-runs a claim and compares, and what a board refuses."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from verified_rows import trusting_root
+
+from hbench.cli import main
+from hbench.errors import UsageError
+from hbench.io import write_json
+from hbench.leaderboard import rules, signing
+from hbench.leaderboard.submission import submit
+from hbench.leaderboard.tables import tables
+from hbench.leaderboard.tree import load_tree
+from hbench.leaderboard.verify import (
+    _source_check,
+    agree,
+    make_environment,
+    plugin_kind,
+    verify,
+)
+from hbench.results import RunResult, read_result
+from hbench.scoring import headline
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "plugins" / "hbench-example-model"
+
+
+# --- the tolerance -----------------------------------------------------------------------------
+
+
+def test_agreement_is_within_z_combined_standard_errors() -> None:
+    ok, tolerance = agree(0.50, 0.03, 0.60, 0.04, z=3.0)
+    assert ok and math.isclose(tolerance, 3.0 * 0.05 + 1e-6)
+    assert not agree(0.50, 0.03, 0.70, 0.04, z=3.0)[0]
+    assert agree(1.0, 0.0, 1.0, 0.0)[0]  # exact references
+    assert not agree(1.0, 0.0, 0.999, 0.0)[0]
+    assert agree(math.nan, 0.0, math.nan, 0.0)[0] and not agree(0.5, 0.0, math.nan, 0.0)[0]
+
+
+# --- the board ---------------------------------------------------------------------------------
+
+
+def test_a_hand_edited_verified_file_fails_the_check_in_one_line(tree, capsys) -> None:
+    assert main(["leaderboard", "check", "--root", str(tree)]) == 0
+    assert "4 verified" in capsys.readouterr().out
+    path = next((tree / "smoke" / "root" / "results").glob("*naive-bayes*.json"))
+    data = json.loads(path.read_text())
+    ood = next(cell for cell in data["metrics"] if cell["k_test"] == "ood")
+    ood["kl_bp"] *= 0.5  # one number, consistent with everything else in the file
+    path.write_text(json.dumps(data))
+    assert main(["leaderboard", "check", "--root", str(tree)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and path.name in err
+    assert "signature does not match its content" in err
+
+
+def test_unsigned_rows_are_self_reported_and_unranked(tree, results) -> None:
+    claim = results["one-seed"].parent / "nb-3-seeds.json"
+    data = json.loads(results["naive-bayes"].read_text())
+    data["created"] = "2026-01-02T00:00:00+00:00"
+    ood = next(cell for cell in data["metrics"] if cell["k_test"] == "ood")
+    ood["kl_bp"] += 0.01  # another run, as far as the board can tell
+    claim.write_text(json.dumps(data))
+    submit(claim, tree)
+    found = tables("smoke", "root", load_tree(tree)[("smoke", "root")])
+    assert [t.kind for t in found] == ["verified", "self-reported"]
+    assert found[0].labels == ["ref", "1", "2"]
+    assert found[1].labels == ["-"] and found[1].rows[0]["standing"] == "self-reported"
+    markdown = (tree / "smoke" / "root.md").read_text()
+    assert "self-reported (unranked)" in markdown
+    page = (tree / "smoke" / "root.html").read_text()
+    assert page.count('<table class="leaderboard"') == 2 and "Self-reported, unranked" in page
+    rows = json.loads((tree / "smoke" / "root.json").read_text())["rows"]
+    assert sorted(r["table_kind"] for r in rows) == ["self-reported", *["verified"] * 3]
+
+
+def test_a_renamed_reference_is_refused(tmp_path, results, capsys) -> None:
+    root = tmp_path / "board"
+    root.mkdir()
+    submit(results["bp"], root)
+    data = json.loads(results["bp"].read_text())
+    data["spec"]["model"] = "naive-bayes"
+    data["privileged"] = False
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(json.dumps(data))
+    before = sorted(root.rglob("*"))
+    assert main(["submit", str(renamed), "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "renamed.json" in err and len(err.strip().splitlines()) == 1
+    assert sorted(root.rglob("*")) == before
+
+
+def test_the_same_run_filed_twice_is_refused(tmp_path, results, capsys) -> None:
+    root = tmp_path / "board"
+    root.mkdir()
+    submit(results["naive-bayes"], root)
+    data = json.loads(results["naive-bayes"].read_text())
+    data["created"] = "2030-01-01T00:00:00+00:00"  # only the time stamp changed
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(data))
+    assert main(["submit", "--dry-run", str(again), "--root", str(root)]) == 2
+    assert "has exactly the numbers of the filed row" in capsys.readouterr().err
+    assert main(["submit", str(again), "--root", str(root)]) == 2
+    assert len(list(root.glob("smoke/root/results/*.json"))) == 1
+
+
+# --- hbench verify -----------------------------------------------------------------------------
+
+
+def test_verify_re_runs_a_built_in_model_and_signs_it(tmp_path, results, test_key) -> None:
+    found = verify(results["naive-bayes"], out=tmp_path / "out", sign_key=test_key[1])
+    assert found.verified and found.signed, found.to_json()
+    assert [c.name for c in found.checks] == [
+        "valid",
+        "source",
+        "protocol",
+        "sandbox",
+        "numbers",
+    ]
+    assert {q["quantity"] for q in found.quantities} >= {"normalised_accuracy", "kl_bp", "k=0"}
+    rerun = json.loads(found.rerun.read_text())
+    block = rerun["extra"]["verification"]
+    assert block["claimed_sha256"] == signing.content_hash(
+        json.loads(results["naive-bayes"].read_text())
+    )
+    assert (
+        rerun["spec"]["official"]
+        and rerun["spec"]["grammar_seeds"]
+        != json.loads(results["naive-bayes"].read_text())["spec"]["grammar_seeds"]
+    )  # freshly drawn grammars
+    comparison = json.loads(found.comparison.read_text())
+    assert comparison["verified"] and comparison["claimed"]["sha256"] == block["claimed_sha256"]
+    # on a board: the verified re-run is ranked and replaces its claim
+    root = trusting_root(tmp_path / "board", test_key[2])
+    submit(results["naive-bayes"], root)
+    submit(found.rerun, root)
+    (table,) = tables("smoke", "root", load_tree(root)[("smoke", "root")])
+    assert table.kind == "verified" and table.labels == ["1"]
+    assert table.rows[0]["file"].endswith(found.rerun.name)
+
+
+def test_a_doctored_claim_is_not_verified(tmp_path, results, capsys) -> None:
+    """Every cell set to perfect and the headline recomputed: consistent, but the re-run
+    tells."""
+    data = json.loads(results["naive-bayes"].read_text())
+    for cell in data["metrics"]:
+        if cell["k_test"] != "ood":
+            cell["acc"] = cell["agree"] = cell["acc_bp"]
+            cell["kl_bp"] = 0.0
+    perfect = RunResult.model_validate(data)
+    perfect = perfect.model_copy(update={"headline": headline(perfect.metrics)})
+    doctored = write_json(tmp_path / "doctored.json", perfect.model_dump(mode="json"))
+    assert main(["validate", "--leaderboard", str(doctored)]) == 0  # consistent with itself
+    code = main(["verify", str(doctored), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "FAILED: numbers" in out and out.strip().endswith("not verified")
+    (comparison,) = (tmp_path / "out").glob("*.comparison.json")
+    assert not json.loads(comparison.read_text())["verified"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--plugin", "x.whl"], "is built into hbench"),
+        (["--sign", "/no/such/key.pem"], "--sign='/no/such/key.pem' is invalid"),
+        (["--z", "0"], "--z=0.0 is invalid"),
+    ],
+)
+def test_bad_verify_arguments_are_one_line_and_exit_2(tmp_path, results, capsys, argv, message):
+    out = tmp_path / "out"
+    assert main(["verify", str(results["prior"]), "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_plugin_must_be_one_pinned_artifact(tmp_path) -> None:
+    wheel = tmp_path / "m-1.0-py3-none-any.whl"
+    wheel.write_bytes(b"")
+    assert plugin_kind(str(wheel)) == "wheel" and plugin_kind(str(tmp_path)) == "folder"
+    assert plugin_kind("m==1.0 --hash=sha256:" + "a" * 64) == "requirement"
+    assert plugin_kind("m @ git+https://example.org/m.git@" + "0" * 40) == "requirement"
+    for loose in ("m", "m==1.0", "m @ git+https://example.org/m.git@main", "gone.whl"):
+        with pytest.raises(UsageError, match=r"^--plugin="):
+            plugin_kind(loose)
+
+
+def test_a_plugin_whose_source_differs_is_refused(results) -> None:
+    claimed = read_result(results["prior"])
+    claimed.environment.sources["my-model"] = "record:sha256:" + "0" * 64
+    check = _source_check(claimed, "my-model", "record:sha256:" + "1" * 64)
+    assert not check.ok and "not the code that produced it" in check.detail
+    assert _source_check(claimed, "my-model", "record:sha256:" + "0" * 64).ok
+    assert _source_check(claimed, "hbench", None).ok  # prior is built in
+    renamed = claimed.model_copy(update={"spec": claimed.spec.model_copy(update={"model": "x"})})
+    check = _source_check(renamed, "hbench", None)  # "built in", says the file
+    assert not check.ok and "not registered" in check.detail
+
+
+@pytest.fixture(scope="module")
+def example_wheel(tmp_path_factory) -> Path:
+    """The example plugin built once into a wheel, from a copy of its folder."""
+    folder = tmp_path_factory.mktemp("example")
+    source = folder / "src"
+    shutil.copytree(
+        EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
+    command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps"]
+    if importlib.util.find_spec("setuptools") is not None:  # else pip fetches it to build
+        command.append("--no-build-isolation")
+    subprocess.run([*command, str(source), "-w", str(folder / "dist")], check=True)
+    (wheel,) = (folder / "dist").glob("*.whl")
+    return wheel
+
+
+def test_verify_reproduces_the_example_plugin(tmp_path, example_wheel) -> None:
+    """A third party's plugin: the submitter runs it from the wheel, the verifier installs the
+    same wheel into a fresh environment, checks its source hash and re-runs it."""
+    python = make_environment(tmp_path / "submitter", str(example_wheel))
+    claims = tmp_path / "claims"
+    command = [str(python), "-m", "hbench", "--quiet", "run", "--model", "treenet"]
+    seeds = ",".join(str(s) for s in range(rules.MIN_SEEDS))
+    command += ["--suite", "smoke", "--seeds", seeds, "--official", "--json"]
+    command += ["--model-arg", "epochs=1", "--set", "P=128", "--out", str(claims)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, cwd=tmp_path)
+    claim = Path(json.loads(done.stdout)["path"])
+    recorded = read_result(claim).environment.sources["hbench-example-model"]
+    assert recorded.startswith("record:sha256:")
+    found = verify(claim, plugin=str(example_wheel), out=tmp_path / "out")
+    assert found.verified, found.to_json()
+    assert recorded in next(c.detail for c in found.checks if c.name == "source")
+    rerun = read_result(found.rerun)
+    assert rerun.environment.sources["hbench-example-model"] == recorded
