@@ -1,0 +1,39 @@
+"""The cfg suites run end to end: registered, every task the fixed-length cfg supports scored
+by the inside-outside oracle, the exact reference model at the ceiling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hbench.api import evaluate
+from hbench.errors import UsageError
+from hbench.registry.registry import get_registry
+
+
+def test_suites_are_registered():
+    registry = get_registry()
+    for name in ("cfg-smoke", "cfg-cpu"):
+        suite = registry.get("suite", name).value
+        assert (suite.grammar, suite.filter, suite.oracle) == ("cfg", "cfg", "inside-outside")
+        assert suite.train_levels == suite.test_levels == [0]
+
+
+@pytest.mark.parametrize("task", ["root", "mlm", "ancestor"])
+def test_cfg_smoke_runs_end_to_end(task):
+    result = evaluate("naive-bayes", "cfg-smoke", task, in_process=True, progress=False)
+    assert 0 < result.headline["normalised_accuracy"]["mean"] < 1
+    exact = evaluate("bp", "cfg-smoke", task, in_process=True, progress=False)
+    assert exact.headline["normalised_accuracy"]["mean"] == pytest.approx(1.0)
+    np.testing.assert_allclose(exact.table()["kl_bp"].astype(float), 0.0, atol=1e-9)
+
+
+def test_other_filter_levels_are_refused():
+    with pytest.raises(UsageError, match="level 0"):
+        evaluate(
+            "prior",
+            "cfg-smoke",
+            overrides={"train_filters": [1], "test_filters": [1]},
+            in_process=True,
+            progress=False,
+        )
