@@ -26,6 +26,8 @@ LIST_KINDS = {
     "oracles": "oracle",
     "tasks": "task",
     "models": "model",
+    "metrics": "metric",
+    "analyses": "analysis",
 }
 
 #: Grammar options that have a flag of their own; any other is given with --grammar-arg.
@@ -85,7 +87,8 @@ def add_parsers(
     p = sub.add_parser(
         "list",
         parents=[common],
-        help="registered grammars, filters, oracles, tasks, models, or the suites",
+        help="registered grammars, filters, oracles, tasks, models, metrics, analyses, or"
+        " the suites",
     )
     p.add_argument("kind", choices=[*sorted(LIST_KINDS), "suites"])
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -205,6 +208,14 @@ def _grammar_and_filter(args: argparse.Namespace):
     registry = _registry()
     registration = registry.get("grammar", args.grammar)
     given, spelled = _grammar_config(args)
+    from hbench.run.spec import check_option_values  # non-finite, beyond 64 bits, bools as ints
+
+    check_option_values(
+        "grammar",
+        given,
+        registration.config,
+        lambda section, key, value: spelled.get(key, f"{key}={value}"),
+    )
     config = registration.validate_config(
         given,
         spelled=spelled,
@@ -234,9 +245,10 @@ def _grammar_arrays(grammar) -> dict[str, Any]:
 
 
 def _length(grammar) -> int:
-    """Leaves per sequence: the grammar's own length (any arity), else 2**depth."""
-    length = getattr(grammar, "length", None)
-    return int(length) if length is not None else 2**grammar.depth
+    """Leaves per sequence: arity**depth, of the arity the grammar declares (default 2)."""
+    from hbench.contracts import grammar_capabilities
+
+    return grammar_capabilities(grammar).length(grammar.depth)
 
 
 def _check_count(n: int, field: str = "--n") -> None:
@@ -291,6 +303,19 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not items:
         print(f"no {args.kind} registered")
         return 0
+    if kind == "metric":  # no options; which way is better and how cells are reduced
+        rows = [
+            [
+                i.name,
+                f"{i.metadata['direction']} is better",
+                i.metadata["aggregation"],
+                f"{i.distribution or i.plugin} {i.version or ''}".strip(),
+                i.description,
+            ]
+            for i in items
+        ]
+        print(tabulate(rows, headers=["name", "direction", "aggregation", "from", "description"]))
+        return 0
     rows = [
         [
             i.name,
@@ -329,6 +354,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_oracle(args: argparse.Namespace) -> int:
+    from hbench.contracts import grammar_capabilities
     from hbench.io import check_npz_path, load_leaves, save_npz
 
     check_npz_path(args.out)
@@ -336,7 +362,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     _check_filter_level(args.filter, grammar.depth)
     filtered = filter_.apply(grammar, args.filter)
     oracle = _registry().get("oracle", args.oracle).create()
-    arity = int(getattr(grammar, "arity", 2))
+    arity = grammar_capabilities(grammar).arity
     leaves = load_leaves(args.leaves, q=grammar.q, depth=grammar.depth, arity=arity)
     post = oracle.posteriors(filtered, leaves, full=True, leave_one_out=True)
     meta.update(
@@ -364,7 +390,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
 def cmd_oracle_table(args: argparse.Namespace) -> int:
     from hbench.progress import progress
-    from hbench.run.oracle_table import oracle_table
+    from hbench.run.oracle_table import asked_levels, oracle_table
 
     _check_count(args.n)
     _check_seed(args.seed)
@@ -372,7 +398,7 @@ def cmd_oracle_table(args: argparse.Namespace) -> int:
     oracle = _registry().get("oracle", args.oracle).create()
     task = _registry().get("task", args.task).create()
     meta.update(oracle=args.oracle, task=args.task, n=args.n, seed=args.seed)
-    levels = grammar.depth + 1
+    levels = len(asked_levels(grammar, filter_, task)[0])  # ancestor: only levels <= its depth
     with progress(levels * levels * args.n, f"BP on {args.task}") as advance:
         table = oracle_table(
             grammar, filter_, oracle, task=task, n=args.n, seed=args.seed, progress=advance
@@ -405,12 +431,13 @@ def cmd_list_suites(as_json: bool) -> int:
     rows = [
         [
             s.name,
+            s.grammar,
             s.task,
             s.q,
             s.depth,
             sigma(s),
             s.P,
-            s.P_mlm or s.P,
+            ", ".join(f"{task}={budget}" for task, budget in s.budgets.items()) or "-",
             s.n_test,
             s.n_ood,
             "yes" if s.leaderboard else "-",
@@ -423,12 +450,13 @@ def cmd_list_suites(as_json: bool) -> int:
             rows,
             headers=[
                 "suite",
+                "grammar",
                 "task",
                 "q",
                 "depth",
                 "sigma",
                 "P",
-                "P (mlm)",
+                "task budgets",
                 "n_test",
                 "n_ood",
                 "leaderboard",

@@ -28,11 +28,57 @@ def add_parsers(
     return {"new-plugin": cmd_new_plugin}
 
 
+#: Names a plugin can never take: hbench's own distribution and packages, whether or not
+#: they are importable here.
+RESERVED = (
+    "hbench",
+    "hbench-tree",
+    "hbench-tasks",
+    "hbench-baselines",
+    "hbench-transformer",
+    "hbench-gpt",
+    "hbench-torch",
+    "hbench-cfg",
+    "hbench-example-model",
+)
+
+
+def check_free_name(name: str) -> None:
+    """Refuse a name whose distribution or package is hbench's, or is already installed here
+    (``hbench``, ``torch``): installing the skeleton would replace or shadow it."""
+    import importlib.metadata
+    import importlib.util
+
+    from hbench.errors import invalid
+
+    package = name.replace("-", "_")
+    taken = name in RESERVED or package.replace("_", "-") in RESERVED
+    if not taken:
+        try:
+            importlib.metadata.distribution(name)
+            taken = True
+        except (importlib.metadata.PackageNotFoundError, ValueError):
+            try:
+                taken = package.isidentifier() and importlib.util.find_spec(package) is not None
+            except (ImportError, ValueError):
+                taken = True
+    if taken:
+        raise invalid(
+            "NAME",
+            name,
+            f"a name that is not already an installed distribution or package ({package!r} is"
+            " taken, e.g. by hbench or its built-in plugins); try my-" + name,
+        )
+
+
 def cmd_new_plugin(args: argparse.Namespace) -> int:
-    from hbench.cli.plugin_template import files, write_skeleton
+    from hbench.cli.plugin_template import check_name, files, write_skeleton
     from hbench.registry.registry import get_registry
 
-    target = write_skeleton(args.name, args.dir, get_registry().names("model"))
+    taken = get_registry().names("model")
+    check_name(args.name, taken)  # the name's form first: its own message
+    check_free_name(args.name)
+    target = write_skeleton(args.name, args.dir, taken)
     for relative in files(args.name):
         print(f"wrote {target / relative}")
     print(

@@ -4,7 +4,7 @@ options. A leaf module: command groups import it, and `hbench.cli.app` imports t
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def examples(
@@ -37,26 +37,61 @@ def key_value(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+#: The largest integer an option takes (seeds included): what a signed 64-bit integer holds,
+#: as numpy, torch and JSON readers in other languages store them.
+INT_MAX = (1 << 63) - 1
+
+
 def positive_int(text: str) -> int:
-    """argparse type of an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+    """argparse type of an integer >= 1 (and at most `INT_MAX`)."""
+    return bounded_int(1, INT_MAX)(text)
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """argparse type of an integer in [low, high], e.g. ``--threads-per-fit`` (1..1024)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip()) if len(text) <= 40 else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer in [{low}, {high}], got {_short(text)!r}"
+            )
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in "invalid integer value"
+    return parse
 
 
 def int_list(text: str) -> list[int]:
-    """argparse type of comma-separated integers >= 0 (seeds)."""
+    """argparse type of comma-separated integers in [0, 2**63) (seeds).
+
+    An empty item (``0,,1``) is refused: it is a typo, not a way to write nothing."""
+    parts = [part.strip() for part in text.split(",")]
+    if not text.strip() or any(not part for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected integers >= 0 separated by single commas like 0,1,2, got {_short(text)!r}"
+        )
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) if len(part) <= 40 else -1 for part in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers like 0,1,2, got {text!r}") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"expected integers >= 0 like 0,1,2, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected integers like 0,1,2, got {_short(text)!r}"
+        ) from None
+    if min(values) < 0 or max(values) > INT_MAX:
+        raise argparse.ArgumentTypeError(
+            f"expected integers in [0, 2**63) like 0,1,2, got {_short(text)!r}"
+        )
     return values
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters for a message (a 5000-digit value stays readable)."""
+    return (
+        text if len(text) <= limit else f"{text[: limit - 20]}...{text[-12:]} ({len(text)} chars)"
+    )
 
 
 def add_key_values(parser, flag: str, help: str) -> None:

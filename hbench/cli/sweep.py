@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hbench.cli.options import examples
 from hbench.errors import UsageError, invalid
+from hbench.text import printable
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -67,7 +68,8 @@ def add_parsers(
         "--workers",
         type=_positive,
         help="worker processes of the local pool or of the Dask LocalCluster"
-        " (default: the core count)",
+        " (default: the core count; more than the cores this process may use are capped"
+        " to that count, with a warning)",
     )
     p.add_argument(
         "--scheduler",
@@ -150,9 +152,15 @@ class _CellBar:
             self.bar.update(1)
             self._status()
         elif not self.quiet:
+            import logging
+
+            from hbench.cli.logs import STEPS
+
             state = "done" if outcome.ok else "FAILED"
             count = self.done + self.failed
-            print(f"[{count}/{self.total}] {state} {outcome.cell.describe()}", file=sys.stderr)
+            logging.getLogger(STEPS).info(
+                f"[{count}/{self.total}] {state} {printable(outcome.cell.describe())}"
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -181,7 +189,7 @@ def summary_table(cells, skipped, outcomes) -> str:
         row = rows[outcome.cell.spec.name]
         row[3 if outcome.ok else 4] += 1
         row[5] += _wall_s(outcome.path)
-    table = [[*row[:5], f"{row[5]:.1f}"] for row in rows.values()]
+    table = [[printable(row[0]), *row[1:5], f"{row[5]:.1f}"] for row in rows.values()]
     headers = ["model", "cells", "already done", "ran", "failed", "run time (s, summed)"]
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
@@ -269,6 +277,34 @@ def list_builtins(as_json: bool) -> int:
     return 0
 
 
+def _workers(asked: int | None, executor: str, scheduler: str | None, cores: int) -> int:
+    """The worker processes to start: ``asked`` (default: ``cores``), capped to ``cores`` on
+    this machine with one warning line (more processes than cores only slow every cell down
+    and multiply the memory); a running Dask scheduler's workers are not ours to count."""
+    if asked is None:
+        return cores
+    if asked > cores and not (executor == "dask" and scheduler):
+        print(
+            f"hbench: warning: --workers {asked} is more than the {cores} core(s) this process"
+            f" may use; starting {cores}",
+            file=sys.stderr,
+        )
+        return cores
+    return asked
+
+
+def _check_out(results: Path, field: str) -> None:
+    """Refuse, before any cell runs (and on --dry-run), an output folder that cannot be made
+    or written; nothing is created here."""
+    from hbench.results.files import check_writable
+
+    probe = results / "probe.json"
+    try:
+        check_writable(probe, field)
+    except UsageError as exc:  # name the folder the user gave, not the probe inside it
+        raise UsageError(str(exc).replace(repr(str(probe)), repr(str(results)))) from None
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from hbench.io import atomic_write, check_name_lengths
     from hbench.sweep.builtins import find_sweep_file
@@ -297,8 +333,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sweep = load_sweep(find_sweep_file(args.sweep_file), out=args.out)
     if args.out is None:
         check_name_lengths(sweep.out, f"out (in {sweep.path})", file=False)
+    _check_out(sweep.results, "--out" if args.out is not None else f"out (in {sweep.path})")
     todo, done = sweep.pending(args.overwrite)
-    workers = args.workers or default_workers()
+    workers = _workers(args.workers, args.executor, args.scheduler, default_workers())
     where = f"{args.executor} executor" + (
         f" at {args.scheduler}" if args.scheduler else f", {workers} worker(s)"
     )
@@ -313,7 +350,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(_json_summary(sweep, done, [], dry_run=True))
         for cell in sweep.cells:
             state = "done" if cell in done else "to run"
-            say(f"  {state:7s}{cell.describe()}  [{cell.filename}]")
+            say(printable(f"  {state:7s}{cell.describe()}  [{cell.filename}]"))
         return 0
     try:
         sweep.results.mkdir(parents=True, exist_ok=True)
@@ -357,6 +394,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if failures:
         say(f"{len(failures)} cell(s) failed (also in {log}):")
         for outcome in failures:
-            say(f"  {outcome.cell.describe()}: {outcome.error}")
+            say(printable(f"  {outcome.cell.describe()}: {outcome.error}"))
         return 1
     return 0

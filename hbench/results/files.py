@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -21,22 +22,50 @@ def name_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.") or "x"
 
 
-def result_filename(result: RunResult) -> str:
-    """``<created>_<suite>_<task>_<model>_<8 hex>.json``: sorts by time, the suffix is random."""
+def result_filename(result: RunResult, spec_hash: str | None = None) -> str:
+    """``<created>_<suite>_<task>_<model>_<8 hex>.json``: sorts by time, the suffix is random.
+
+    With ``spec_hash`` (`hbench.run.RunSpec.spec_hash`) the suffix is that hash, so that a
+    finished run of the same spec is found again by name (`finished_results`)."""
     stamp = parse_created(result.created).strftime("%Y%m%dT%H%M%SZ")
     spec = result.spec
     parts = [stamp, name_part(spec.suite_name), name_part(spec.task), name_part(spec.model)]
-    return "_".join([*parts, uuid.uuid4().hex[:8]]) + ".json"
+    return "_".join([*parts, spec_hash or uuid.uuid4().hex[:8]]) + ".json"
 
 
-def new_result_path(result: RunResult, out_dir: str | Path) -> Path:
+def new_result_path(result: RunResult, out_dir: str | Path, spec_hash: str | None = None) -> Path:
     """A path in ``out_dir`` for ``result`` that no file (or models folder) takes yet."""
     out_dir = Path(out_dir)
-    path = out_dir / result_filename(result)
+    path = out_dir / result_filename(result, spec_hash)
     # 2^-32 per pair of runs in one second; cheap to rule out anyway
     while path.exists() or models_folder(path).exists():
-        path = out_dir / result_filename(result)
+        if spec_hash:  # the same spec finished within the same second: keep the hash findable
+            path = out_dir / result_filename(result, f"{spec_hash}-{uuid.uuid4().hex[:4]}")
+        else:
+            path = out_dir / result_filename(result)
     return path
+
+
+def finished_results(out_dir: str | Path, spec_hash: str) -> list[Path]:
+    """The result files in ``out_dir`` (not below it) written for the spec with ``spec_hash``,
+    oldest first: what `hbench run` and `hbench.evaluate` reuse instead of running again."""
+    if not re.fullmatch(r"[0-9a-f]{8,64}", spec_hash):
+        raise ValueError(f"not a spec hash: {spec_hash!r}")
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    found = {*out_dir.glob(f"*_{spec_hash}.json"), *out_dir.glob(f"*_{spec_hash}-*.json")}
+    return sorted(p for p in found if p.is_file())
+
+
+def replace_earlier(earlier: list[Path], written: Path) -> None:
+    """After a rerun of a spec (``--overwrite``, ``rerun=True``), remove its earlier results
+    (from `finished_results`) and their models folders, so that a table of the folder counts
+    the run once."""
+    for old in earlier:
+        if old != written:
+            old.unlink(missing_ok=True)
+            shutil.rmtree(models_folder(old), ignore_errors=True)
 
 
 def models_folder(result_path: str | Path) -> Path:
@@ -84,6 +113,10 @@ def read_result(path: str | Path) -> RunResult:
         raise UsageError(
             f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+    except RecursionError:  # a hostile or broken file nested thousands of levels deep
+        raise UsageError(f"{where} is invalid: nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise UsageError(f"{where} is invalid: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{where} holds a JSON {type(data).__name__}; expected an object")
     from hbench.results.migrations import migrate

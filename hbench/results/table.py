@@ -32,8 +32,14 @@ def load_results(path: str | Path) -> pd.DataFrame:
     has ``schema_version`` and ``spec``) but is invalid, or that is not JSON, raises: silently
     skipping it would quietly drop runs from a comparison. ``normalised_accuracy`` is computed
     here (NaN where there is no accuracy, e.g. "ood"); missing accuracies are NaN; ``created``
-    is a UTC timestamp; ``model_config`` is JSON text (sorted keys), so that runs group by it.
-    An empty folder gives an empty table with the same columns.
+    is a UTC timestamp; ``model_config`` is JSON text (sorted keys), so that runs group by it;
+    ``label`` is the run's label (``evaluate(label=...)``, ``hbench run --label``, a sweep
+    cell's name), else its model's name. ``k_test`` is a nullable integer (``Int64``): ``<NA>``
+    on the rows of uniformly random sequences, which the boolean column ``ood`` marks.
+
+    A path that does not exist raises `hbench.UsageError`; a folder without any result gives
+    an empty table with the same columns, and a warning (a typo in a folder name should not
+    look like "no runs yet").
     """
     rows: list[dict[str, Any]] = []
     skipped: list[Path] = []
@@ -42,6 +48,12 @@ def load_results(path: str | Path) -> pd.DataFrame:
             skipped.append(file)
             continue
         rows.extend(result_rows(read_result(file), file.stem))
+    if not rows and Path(path).is_dir():
+        warnings.warn(
+            f"load_results found no run result in {str(path)!r}"
+            f" ({len(skipped)} other JSON file(s)): the table is empty",
+            stacklevel=2,
+        )
     if skipped:
         warnings.warn(
             f"load_results skipped {len(skipped)} JSON file(s) that are not run results"
@@ -56,6 +68,6 @@ def looks_like_a_result(path: Path) -> bool:
     ``spec``. A file that is not JSON counts as one (`read_result` then says what is wrong)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return True
     return isinstance(data, dict) and "schema_version" in data and "spec" in data

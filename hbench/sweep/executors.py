@@ -251,17 +251,20 @@ def run_dask(
     retries: int = 0,
     connect_timeout: float = 30.0,
     on_slots: SlotCallback | None = None,
+    client=None,
+    threads: int | None = None,
 ) -> Iterator[Outcome]:
     """Submit every cell as one Dask task; yield each outcome as it finishes.
 
     ``retries`` reruns a cell that raised (a flaky GPU); a cell whose worker died is rerun by
     the scheduler itself, whatever ``retries`` says. ``connect_timeout``: seconds to wait for
-    the scheduler to answer.
+    the scheduler to answer. ``client``: an open `distributed.Client` to submit to (left
+    open; ``threads`` is then each cell's thread budget) instead of one made here.
     """
     distributed = _import_distributed()
     cluster = None
-    threads: int | None = None
-    if scheduler is None:
+    owned = client is None
+    if owned and scheduler is None:
         needed: dict[str, float] = {}
         for cell in cells:
             for name, amount in cell.resources.items():
@@ -269,9 +272,10 @@ def run_dask(
         cluster = start_local_cluster(workers, needed)
         threads = threads_per_worker(workers)
     try:
-        client = distributed.Client(
-            cluster if cluster is not None else scheduler, timeout=connect_timeout
-        )
+        if owned:
+            client = distributed.Client(
+                cluster if cluster is not None else scheduler, timeout=connect_timeout
+            )
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()
@@ -303,6 +307,7 @@ def run_dask(
             except Exception as exc:
                 yield Outcome(cell, error=one_line(exc))
     finally:
-        client.close()
+        if owned:
+            client.close()
         if cluster is not None:
             cluster.close()

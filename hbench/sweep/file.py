@@ -189,6 +189,8 @@ def read_sweep_file(path: str | Path) -> SweepFile:
         raise UsageError(f"{where} cannot be read: {exc}") from None
     except ValueError as exc:  # tomllib.TOMLDecodeError
         raise UsageError(f"{where} is not valid TOML: {exc}") from None
+    except RecursionError:  # tables or arrays nested thousands of levels deep
+        raise UsageError(f"{where} is invalid: nested too deeply to be a sweep file") from None
     try:
         return SweepFile.model_validate(data)
     except ValidationError as exc:

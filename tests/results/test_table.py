@@ -29,13 +29,16 @@ def test_load_results_folder(tmp_path: Path) -> None:
     assert list(frame.columns) == TABLE_COLUMNS
     assert len(frame) == 6
     assert frame["model"].tolist() == ["mlp"] * 3 + ["bp"] * 3
-    assert frame["k_test"].tolist() == [1, 2, "ood"] * 2
+    # one type per column: the test level as a nullable integer, ood rows marked apart
+    assert str(frame["k_test"].dtype) == "Int64" and frame["ood"].dtype == bool
+    assert frame["k_test"].fillna(-1).tolist() == [1, 2, -1] * 2
+    assert frame["ood"].tolist() == [False, False, True] * 2
     assert frame["suite"].unique().tolist() == ["smoke"]
     assert frame["suite_hash"].unique().tolist() == [SUITES["smoke"].spec_hash()]
     assert frame["run"].str.endswith(tuple("0123456789abcdef")).all()
     # normalised accuracy: (acc - 0.25) / (0.75 - 0.25); NaN for ood
     np.testing.assert_allclose(frame["normalised_accuracy"], [0.5, 1.0, np.nan] * 2)
-    assert np.isnan(frame.loc[frame["k_test"] == "ood", "acc"]).all()
+    assert np.isnan(frame.loc[frame["ood"], "acc"]).all()
     assert frame["acc"].dtype == np.float64
     assert frame["n_queries"].tolist() == [16] * 6
     assert not frame["privileged"].any()
@@ -57,8 +60,10 @@ def test_the_run_columns(tmp_path: Path) -> None:
 
 
 def test_load_results_empty_missing_and_broken(tmp_path: Path) -> None:
-    frame = load_results(tmp_path)
+    with pytest.warns(UserWarning, match="found no run result in .*: the table is empty"):
+        frame = load_results(tmp_path)
     assert frame.empty and list(frame.columns) == TABLE_COLUMNS
+    assert str(frame["k_test"].dtype) == "Int64" and frame["ood"].dtype == bool
     with pytest.raises(UsageError, match="does not exist"):
         load_results(tmp_path / "missing")
     # meant as a result (schema_version and spec), but invalid: raises, never skipped
