@@ -34,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OtherLoad, print_machine, write_json
 
 from hbench.contracts import TaskData, TaskSpec
+from hbench_torch.layers import sinusoidal_positions
 from hbench_transformer import network
 from hbench_transformer.acceleration import native_bf16
 from hbench_transformer.configs import TransformerConfig
 from hbench_transformer.model import TransformerModel
-from hbench_transformer.network import sinusoidal_positions
 
 Q, LENGTH = 4, 16
 

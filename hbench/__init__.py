@@ -28,6 +28,7 @@ _LAZY = {
     **dict.fromkeys(
         [
             "MASKED",
+            "MetricInputs",
             "WHOLE_SEQUENCE",
             "Filter",
             "FitCallbacks",
@@ -46,8 +47,11 @@ _LAZY = {
     **dict.fromkeys(["HbenchError", "PluginError", "UsageError"], "hbench.errors"),
     "hookimpl": "hbench.registry.hookspecs",
     "evaluate": "hbench.api",
+    "analyze": "hbench.analysis.report",
+    "MetricInputs": "hbench.metrics",
     "task_data": "hbench.api",
     "load_results": "hbench.results",
+    "verify": "hbench.leaderboard.verify",
     "read_result": "hbench.results",
     "RunResult": "hbench.results",
     "RunSpec": "hbench.run.spec",
@@ -97,6 +101,7 @@ __all__ = [
     "TaskSpec",
     "UsageError",
     "__version__",
+    "analyze",
     "evaluate",
     "get_registry",
     "get_suite",
@@ -105,4 +110,5 @@ __all__ = [
     "load_results",
     "read_result",
     "task_data",
+    "verify",
 ]

@@ -10,6 +10,7 @@ questions of one seed and filter level, for a training loop of your own.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -32,17 +33,23 @@ def _spec(
     threads: int,
     official: bool = False,
     grammar_seeds: Sequence[int] | None = None,
+    label: str | None = None,
 ):
-    from hbench.run.spec import RunSpec
+    from hbench.run.spec import new_spec, python_spelling
 
     merged = dict(overrides or {})
     if task is not None:
         merged["task"] = task
     if seeds is not None:
         merged["seeds"] = [int(s) for s in seeds]
+    elif official and "seeds" not in merged:  # a leaderboard row: enough grammar draws
+        from hbench.leaderboard.rules import MIN_SEEDS
+
+        merged["seeds"] = list(range(MIN_SEEDS))
     if train_filters is not None:
         merged["train_filters"] = sorted({int(k) for k in train_filters})
-    return RunSpec(
+    return new_spec(
+        python_spelling,
         model=model,
         suite=suite,
         overrides=merged,
@@ -52,7 +59,25 @@ def _spec(
         threads=threads,
         official=official,
         grammar_seeds=list(grammar_seeds) if grammar_seeds is not None else None,
+        label=label,
     )
+
+
+def _torch_module(
+    registry: Any, model: Any, model_args: Mapping[str, Any] | None
+) -> tuple[Any, Mapping[str, Any] | None]:
+    """A plain ``torch.nn.Module`` class or instance becomes the registered ``torch-module``
+    model that trains it, with ``model_args`` as its training options (``lr``, ``epochs``,
+    ``module_args``, ...); anything else is returned as it is. torch is never imported here:
+    a module object exists only where its caller imported torch."""
+    torch = sys.modules.get("torch")
+    if torch is None or isinstance(model, str):
+        return model, model_args
+    module = torch.nn.Module
+    if not (isinstance(model, module) or (isinstance(model, type) and issubclass(model, module))):
+        return model, model_args
+    wrap = registry.get("model", "torch-module").load()
+    return wrap(model, **dict(model_args or {})), None
 
 
 def evaluate(
@@ -71,19 +96,36 @@ def evaluate(
     in_process: bool | None = None,
     official: bool = False,
     grammar_seeds: Sequence[int] | None = None,
+    label: str | None = None,
     out: str | Path | None = None,
+    rerun: bool = False,
     progress: bool = True,
+    memory_per_fit: int | None = None,
+    fit_timeout: float | None = None,
 ) -> RunResult:
     """Train ``model`` at every training filter level of ``suite`` and score it against exact
     inference; the typed `RunResult` (``.table()``, ``.headline``).
 
     ``model`` is a registered name (``"transformer"``; options in ``model_args``), a class or
     zero-argument factory, or an object with ``fit(train, spec, callbacks)`` and
-    ``predict(data)``. ``overrides`` changes suite fields (``{"P": 4096}``); ``seeds``,
+    ``predict(data)``; a plain ``torch.nn.Module`` class or instance (token ids to logits) is
+    trained by the ``torch-module`` model, ``model_args`` being its training options
+    (`hbench_nets.torch_module`). ``overrides`` changes suite fields (``{"P": 4096}``); ``seeds``,
     ``train_filters`` and ``task`` are shortcuts for three of them. ``threads`` is each fit's
     thread count, ``jobs`` how many fits run at once. With ``out`` the result is also written
-    there as a JSON file (its path in ``result.path``). Bad options raise
-    `hbench.UsageError` before any training.
+    there as a JSON file (its path in ``result.path``). ``official`` draws one grammar per seed
+    from the operating system (leaderboard runs; seeds 0-4 unless given); ``grammar_seeds``
+    replays recorded grammars as a run that is not official (never with ``official``).
+    ``memory_per_fit`` (bytes of address space) and ``fit_timeout`` (seconds) limit each
+    sandboxed fit of a registered model (0: no limit; defaults as ``hbench run``'s). ``label``
+    names the run in tables (`load_results`'s ``label`` column; default: the model's name)
+    and is part of the spec. Bad options raise `hbench.UsageError` before any training.
+
+    With ``out``, a finished result of the same spec already there (same model and options,
+    suite, seeds, threads and label: the spec hash ends its file name) is returned without
+    running, so that calling this twice neither trains twice nor counts the run twice in
+    `load_results`; ``rerun=True`` runs again and replaces it. Models given as objects or
+    classes, and official runs (fresh grammars each time), always run.
     """
     from hbench.progress import progress as bar
     from hbench.registry.registry import get_registry
@@ -91,6 +133,7 @@ def evaluate(
     from hbench.run.spec import python_spelling
 
     registry = get_registry()
+    model, model_args = _torch_module(registry, model, model_args)
     in_memory = not isinstance(model, str)
     if in_memory and not (callable(model) or hasattr(model, "fit")):
         raise invalid(
@@ -112,24 +155,52 @@ def evaluate(
         threads,
         official,
         grammar_seeds,
+        label,
     )
     if in_memory and model_args:
         raise invalid("model_args", dict(model_args), "only with a registered model's name")
     run = spec.resolve(registry, python_spelling)
     folder = Path(out) if out is not None else None
+    earlier: list[Path] = []
+    spec_hash = None
     if folder is not None:
-        from hbench.results.files import output_folder
+        from hbench.results.files import finished_results, output_folder, read_result
 
         output_folder(folder, "out")
+        if not in_memory and not official:
+            spec_hash = spec.spec_hash(registry, run)
+            earlier = finished_results(folder, spec_hash)
+            if earlier and not rerun:
+                import logging
+
+                found = read_result(earlier[-1])
+                found._path = earlier[-1]
+                logging.getLogger("hbench").info(
+                    "reused %s: a finished run of the same spec (rerun=True runs it again)",
+                    earlier[-1],
+                )
+                return found
     harness = Harness(run, registry, model=model if in_memory else None)
     with bar(len(run.fits), f"{harness.model_name} on {suite}/{run.task}", unit="fit") as advance:
         if not progress:
             advance = None
-        result = harness.run(jobs=jobs, in_process=in_process, progress=advance)
+        for field, value in (("memory_per_fit", memory_per_fit), ("fit_timeout", fit_timeout)):
+            if value is not None and (isinstance(value, bool) or not value >= 0):
+                raise invalid(field, value, "a number >= 0 (0: no limit)")
+        result = harness.run(
+            jobs=jobs,
+            in_process=in_process,
+            progress=advance,
+            memory_per_fit=None if memory_per_fit is None else int(memory_per_fit),
+            fit_timeout=fit_timeout,
+        )
     if folder is not None:
-        from hbench.results import write_result
+        from hbench.results import new_result_path, write_result
+        from hbench.results.files import replace_earlier
 
-        result._path = write_result(result, folder, field="out")
+        path = new_result_path(result, folder, spec_hash)
+        result._path = write_result(result, folder, field="out", path=path)
+        replace_earlier(earlier, result._path)
     return result
 
 

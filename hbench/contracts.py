@@ -8,6 +8,14 @@ their answers and then gives a probability vector over q for every query. The ha
 holds the grammar and the sampler, so the budget P holds by construction: a model only ever
 sees `TaskData`. The protocols say what the harness calls; a plugin satisfies them
 structurally, no base class needed.
+
+What a grammar, task, model config or model can do beyond its protocol is *declared*, not
+discovered: each may carry a ``capabilities`` attribute (a class attribute, or a property when
+it depends on the object's options) holding a frozen dataclass of typed fields with defaults
+(`GrammarCapabilities`, `TaskCapabilities`, `ModelConfigCapabilities`, `ModelCapabilities`),
+as scikit-learn's estimator tags do. The core reads them only through `grammar_capabilities`,
+`task_capabilities`, `model_config_capabilities` and `model_capabilities`; an object that
+declares nothing gets the defaults, which are the plain protocol.
 """
 
 from __future__ import annotations
@@ -15,12 +23,17 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from hbench.errors import PluginError
+
 #: Marks a masked (unobserved) leaf in a leaf array given to an oracle.
 MASKED = -1
+#: Marks the padding after the end of a shorter sequence, in the leaves of a grammar whose
+#: sequences vary in length (`Sample.lengths`): no symbol, and unlike `MASKED` not summed out.
+PAD = -2
 
 SeedLike = int | np.random.SeedSequence | np.random.Generator
 
@@ -38,6 +51,10 @@ class Sample:
     nodes: Mapping[int, np.ndarray] = field(default_factory=dict)
     """Internal nodes by depth d (0 < d < depth), each (n, 2**d); only the depths the model
     actually samples (a model filtered at level k has none above depth k). Empty when not asked."""
+    lengths: np.ndarray | None = None
+    """(n,) the length of each sequence, for grammars whose sequences vary in length (a
+    context-free grammar): ``leaves`` then holds `PAD` after each sequence's end.
+    None for fixed-length trees, whose every row is a whole sequence."""
 
     def __len__(self) -> int:
         return int(self.roots.shape[0])
@@ -62,9 +79,67 @@ class Posteriors:
     """Internal nodes by depth d (0 < d < depth, d >= filter level): (n, 2**d, q)."""
 
 
+# --- declared capabilities ----------------------------------------------------------------------
+
+#: The attribute through which an object declares its capabilities.
+CAPABILITIES = "capabilities"
+
+_C = TypeVar("_C")
+
+
+def _declared(
+    obj: object, kind: type[_C], label: str, methods: Mapping[str, tuple[str, ...]]
+) -> _C:
+    """``obj.capabilities``, checked: an instance of ``kind`` (the defaults when absent), and
+    every optional method a set flag promises is there, so a wrong declaration fails once,
+    with its name, before any work."""
+    declared = getattr(obj, CAPABILITIES, None)
+    if declared is None:
+        return kind()
+    name = type(obj).__name__
+    if not isinstance(declared, kind):
+        raise PluginError(
+            f"{label} {name}: {CAPABILITIES} is a {type(declared).__name__}, not a {kind.__name__}"
+        )
+    for flag, needed in methods.items():
+        missing = [m for m in needed if not callable(getattr(obj, m, None))]
+        if missing and getattr(declared, flag):
+            raise PluginError(
+                f"{label} {name} declares {flag}=True but has no {'/'.join(missing)}() method"
+            )
+    return declared
+
+
+@dataclass(frozen=True)
+class GrammarCapabilities:
+    """What a grammar (a `GenerativeModel`) says about its trees beyond ``q`` and ``depth``.
+
+    The defaults are the protocol's tree: binary, the root over all q symbols, unfiltered. A
+    filter's output declares its own (its ``filter_level``).
+    """
+
+    arity: int = 2
+    """Children per internal node: a sequence has arity**depth leaves, depth d arity**d nodes."""
+    classes: int | None = None
+    """n_c: the root takes the values 0..n_c-1 only (None: all q). A task that asks the root
+    (`TaskCapabilities.asks_root`) has chance level 1/n_c."""
+    filter_level: int = 0
+    """The level k the grammar is filtered at (0: unfiltered): it has no nodes above depth k."""
+
+    def length(self, depth: int) -> int:
+        """Leaves per sequence of a tree of this depth."""
+        return self.arity ** int(depth)
+
+
+def grammar_capabilities(grammar: object) -> GrammarCapabilities:
+    """What ``grammar`` declares (`GrammarCapabilities`), the defaults if nothing."""
+    return _declared(grammar, GrammarCapabilities, "grammar", {})
+
+
 @runtime_checkable
 class GenerativeModel(Protocol):
-    """A distribution over leaf sequences of length 2**depth over q symbols."""
+    """A distribution over leaf sequences of length 2**depth over q symbols (arity**depth for
+    a grammar that declares another arity: `GrammarCapabilities`)."""
 
     @property
     def q(self) -> int: ...
@@ -148,9 +223,34 @@ class TaskData:
         return TaskData(self.inputs, self.query_rows, self.query_positions, self.targets, oracle)
 
 
+@dataclass(frozen=True)
+class TaskCapabilities:
+    """What a task declares beyond the `Task` protocol; the defaults ask nothing more."""
+
+    asks_root: bool = False
+    """Every query asks the root's symbol (``root``; ``ancestor`` at depth 0): the answers
+    range over the grammar's n_c root classes (`GrammarCapabilities.classes`), so the chance
+    level is 1/n_c rather than 1/q."""
+    needs_internal_nodes: bool = False
+    """The questions are about internal nodes: the harness samples them (`Sample.nodes`)."""
+    exact_answers: bool = False
+    """The task offers a faster exact path, ``exact_answers(oracle, model, data, spec) ->
+    (m, q)``, which `exact_answers` takes in place of the generic one."""
+    metrics: bool = False
+    """The task offers scores of its own, ``metrics(probabilities, oracle, data, spec) ->
+    dict``, recorded in every result row's ``task_metrics`` next to accuracy and KL."""
+
+
+def task_capabilities(task: object) -> TaskCapabilities:
+    """What ``task`` declares (`TaskCapabilities`), the defaults if nothing."""
+    methods = {"exact_answers": ("exact_answers",), "metrics": ("metrics",)}
+    return _declared(task, TaskCapabilities, "task", methods)
+
+
 @runtime_checkable
 class Task(Protocol):
-    """Questions about sampled trees, and which exact posterior answers them."""
+    """Questions about sampled trees, and which exact posterior answers them. Optional
+    behaviour is declared in ``capabilities`` (`TaskCapabilities`)."""
 
     #: Whether the oracle's downward pass is needed (False: root posterior suffices).
     needs_leaf_posteriors: bool
@@ -176,14 +276,13 @@ def exact_answers(
 ) -> np.ndarray:
     """(m, q): the oracle's exact probabilities for every query of ``data`` at ``model``.
 
-    A task may offer a faster exact path of its own, ``task.exact_answers(oracle, model, data,
-    spec)`` (next-token: one pass per sequence for all its positions, where the generic path
+    A task may declare a faster exact path of its own (`TaskCapabilities.exact_answers`:
+    next-token answers all its positions in one pass per sequence, where the generic path
     asks one masked pass per query); otherwise the oracle's posteriors of `Task.oracle_leaves`
     are read by `Task.oracle_answers`. Everything that needs BP's answers goes through here,
     so that they are computed one way."""
-    faster = getattr(task, "exact_answers", None)
-    if callable(faster):
-        return np.asarray(faster(oracle, model, data, spec))
+    if task_capabilities(task).exact_answers:
+        return np.asarray(task.exact_answers(oracle, model, data, spec))  # type: ignore[attr-defined]
     posteriors = oracle.posteriors(
         model, task.oracle_leaves(data, spec), full=task.needs_leaf_posteriors
     )
@@ -224,24 +323,66 @@ class PrivilegedAccess:
     train_level: int
 
 
+@dataclass(frozen=True)
+class ModelConfigCapabilities:
+    """What a model's config (its pydantic options class, as a ``ClassVar``) declares it can
+    say before anything is built; the defaults say nothing."""
+
+    check_task: bool = False
+    """The config offers ``check_task(task, task_config) -> str | None``: why the model
+    cannot do the suite's task with these task options (None: it can). `RunSpec.resolve`
+    asks it, so a refusal is one line and exit code 2 before any work."""
+    estimated_bytes: bool = False
+    """The config offers ``estimated_bytes(*, q, length, P) -> float``: the memory the model
+    will need, which the up-front memory check compares with what the machine has (an
+    estimate that fails is ignored: it is a courtesy and never stops a run)."""
+
+
+def model_config_capabilities(config: object) -> ModelConfigCapabilities:
+    """What a model's ``config`` declares (`ModelConfigCapabilities`), the defaults if nothing."""
+    methods = {"check_task": ("check_task",), "estimated_bytes": ("estimated_bytes",)}
+    return _declared(config, ModelConfigCapabilities, "model config", methods)
+
+
+@dataclass(frozen=True)
+class ModelCapabilities:
+    """What a model offers beyond ``fit`` and ``predict``. An analysis that needs one skips a
+    model that does not declare it, with a one-line reason."""
+
+    attention: bool = False
+    """``attention(data) -> list`` of (n, L, L) (or (n, heads, L, L)) arrays, one per layer:
+    row i is how query token i spreads its attention over the L tokens (rows sum to 1)."""
+    hidden_states: bool = False
+    """``hidden_states(data) -> list`` of (n, L, d) arrays: index 0 is the embedding output,
+    index i the output of layer i."""
+    save: bool = False
+    """``save(path) -> path`` and ``load(path, device="cpu") -> None``. ``save`` writes the
+    fitted model to one file, atomically, in a format that loads without unpickling code
+    (``torch.load(weights_only=True)``, ``np.load``); ``hbench run --save-models`` calls it
+    once per (seed, training level), so analyses can study the trained models later. ``load``
+    is the inverse, called on a fresh instance built by the factory from the run's recorded
+    config; afterwards the model predicts (and exposes its other capabilities) exactly as the
+    saved one did, without ``fit``."""
+
+
+def model_capabilities(model: object) -> ModelCapabilities:
+    """What ``model`` declares (`ModelCapabilities`), the defaults if nothing."""
+    methods = {
+        "attention": ("attention",),
+        "hidden_states": ("hidden_states",),
+        "save": ("save", "load"),
+    }
+    return _declared(model, ModelCapabilities, "model", methods)
+
+
 @runtime_checkable
 class Model(Protocol):
     """What a model plugin implements. It is built by its factory from its validated config.
 
-    Optional capabilities, discovered with ``hasattr``; an analysis that needs one skips a model
-    without it, with a one-line reason:
+    What it offers beyond ``fit`` and ``predict`` is declared in ``capabilities``
+    (`ModelCapabilities`: attention maps, hidden states, save and load). Two optional methods
+    are asked whenever a model has them, since nothing depends on them but the record:
 
-    - ``attention(data) -> list`` of (n, L, L) (or (n, heads, L, L)) arrays, one per layer: row
-      i is how query token i spreads its attention over the L tokens (rows sum to 1).
-    - ``hidden_states(data) -> list`` of (n, L, d) arrays: index 0 is the embedding output,
-      index i the output of layer i.
-    - ``save(path) -> path``: write the fitted model to one file, atomically, in a format that
-      loads without unpickling code (``torch.load(weights_only=True)``, ``np.load``).
-      ``hbench run --save-models`` calls it once per (seed, training level), so analyses can
-      study the trained models later.
-    - ``load(path, device="cpu") -> None``: the inverse, called on a fresh instance built by
-      the factory from the run's recorded config; afterwards the model predicts (and exposes
-      its other capabilities) exactly as the saved one did, without ``fit``.
     - ``num_parameters() -> int``: the trainable numbers of the fitted model, recorded in the
       result and shown on the leaderboards (asked once, after the first fit).
     - ``resolved_config() -> dict``: the concrete settings the model trained with (a preset

@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
+import shutil
+import socket
 import stat
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -102,6 +105,49 @@ def temporary_name(parent: Path, prefix: str) -> Path:
     to remove (`tempfile.mkstemp` and `mkdtemp` return it only after making it, and a Ctrl-C in
     between left it behind)."""
     return Path(parent) / f"{prefix}{secrets.token_hex(8)}.tmp"
+
+
+def owned_temporary_name(parent: Path, prefix: str) -> Path:
+    """``parent/<prefix><host>-<pid>-<16 hex digits>.tmp``: a `temporary_name` that says which
+    process made it, so that a later run can remove it once that process is gone
+    (`remove_stale_temporaries`) even when it was killed with no chance to clean up
+    (SIGKILL, the machine's power)."""
+    host = re.sub(r"[^A-Za-z0-9.]+", ".", socket.gethostname())[:64] or "host"
+    return temporary_name(parent, f"{prefix}{host}-{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process, or a number we cannot ask about: keep
+    return True
+
+
+def remove_stale_temporaries(parent: Path, prefix: str) -> list[Path]:
+    """Remove the files and folders of `owned_temporary_name` in ``parent`` whose process on
+    this machine is gone; return what was removed. Those of live processes, of other machines
+    (a folder shared over the network) and names of any other form are left alone."""
+    host = re.sub(r"[^A-Za-z0-9.]+", ".", socket.gethostname())[:64] or "host"
+    pattern = re.compile(re.escape(f"{prefix}{host}-") + r"(\d{1,10})-[0-9a-f]{16}\.tmp")
+    removed = []
+    try:
+        candidates = list(Path(parent).glob(f"{prefix}*.tmp"))
+    except OSError:
+        return removed
+    for path in candidates:
+        match = pattern.fullmatch(path.name)
+        if match is None or _alive(int(match[1])):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        removed.append(path)
+    return removed
 
 
 def _create(path: Path) -> int:
@@ -222,6 +268,7 @@ def load_npy(path: str | Path, field: str) -> np.ndarray:
             f"{field}={str(path)!r} is invalid: {what}; a single array saved with numpy.save"
             " (.npy) is expected"
         )
+    _check_npy_header(path, field)
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -234,6 +281,38 @@ def load_npy(path: str | Path, field: str) -> np.ndarray:
     except (OSError, EOFError) as exc:
         raise UsageError(f"{field}={str(path)!r} is not a readable .npy array: {exc}") from None
     return array
+
+
+def _check_npy_header(path: Path, field: str) -> None:
+    """Refuse, from its header alone, a .npy whose array the file cannot hold or that would not
+    fit in memory: `numpy.load` allocates the whole array before reading, so a header claiming
+    10^12 rows is a MemoryError (or the machine swapping) rather than a message."""
+    where = f"{field}={str(path)!r}"
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            reader = getattr(np.lib.format, f"read_array_header_{version[0]}_{version[1]}", None)
+            if reader is None:
+                raise ValueError(f"unknown .npy format version {version}")
+            shape, _fortran, dtype = reader(handle, max_header_size=10_000)
+            offset = handle.tell()
+        size = path.stat().st_size
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise UsageError(f"{where} is not a readable .npy array: {exc}") from None
+    if dtype.hasobject:
+        return  # np.load refuses it with its own message (no pickles)
+    count = 1
+    for extent in shape:
+        count *= int(extent)
+    nbytes = count * dtype.itemsize
+    if nbytes > size - offset:
+        raise UsageError(
+            f"{where} is not a readable .npy array: its header claims shape {tuple(shape)}"
+            f" ({dtype}, {nbytes} bytes) but the file holds {max(size - offset, 0)} bytes of data"
+        )
+    from hbench.run.memory import check_fits
+
+    check_fits(float(nbytes), f"the array of {where} (shape {tuple(shape)})", "a smaller array")
 
 
 def load_leaves(

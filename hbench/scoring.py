@@ -14,12 +14,14 @@ stored predictions without the harness.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from hbench import stats
 from hbench.errors import PluginError
+from hbench.metrics import MetricInputs
 
 #: Model probabilities are raised to at least this before taking logarithms. A model that puts
 #: exactly 0 where the oracle puts mass would otherwise score an infinite KL divergence, and a
@@ -31,10 +33,6 @@ PROBABILITY_FLOOR = 1e-12
 #: How far a row of a model's probabilities may sum from 1 (float32 softmax over large q
 #: drifts by ~1e-6; anything beyond 1e-4 is a model that forgot to normalise).
 SUM_TOLERANCE = 1e-4
-
-
-def _argmax_rate(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean(a == b))
 
 
 def kl_bits(p: np.ndarray, model: np.ndarray) -> np.ndarray:
@@ -78,6 +76,107 @@ def chance_level(root: bool, q: int, classes: int | None = None) -> float:
     return 1.0 / q
 
 
+# --- the built-in metrics, per query (registered by the exact oracle's plugin) -------------------
+
+
+def _hits(probabilities: np.ndarray, targets: np.ndarray | None) -> np.ndarray | None:
+    return None if targets is None else probabilities.argmax(axis=1) == targets
+
+
+def accuracy(inputs: MetricInputs) -> np.ndarray | None:
+    """Whether the model's most probable class is the true one (None without targets)."""
+    return _hits(inputs.model, inputs.targets)
+
+
+def accuracy_bp(inputs: MetricInputs) -> np.ndarray | None:
+    """Whether the exact answer of the test level (Bayes-optimal) picks the true class."""
+    return _hits(inputs.bp_test, inputs.targets)
+
+
+def accuracy_bp_train(inputs: MetricInputs) -> np.ndarray | None:
+    """Whether the exact answer of the training level picks the true class."""
+    return _hits(inputs.bp_train, inputs.targets)
+
+
+def divergence_bp(inputs: MetricInputs) -> np.ndarray:
+    """KL(BP of the test level || model) in bits per query."""
+    return kl_bits(inputs.bp_test, inputs.model)
+
+
+def divergence_bp_train(inputs: MetricInputs) -> np.ndarray:
+    """KL(BP of the training level || model) in bits per query."""
+    return kl_bits(inputs.bp_train, inputs.model)
+
+
+#: Relative tolerance within which two of BP's probabilities count as the same maximum. Exact
+#: inference ties classes whenever the grammar is symmetric in them (on the RHM, where every rule
+#: is equally likely, a quarter of the root posteriors at k = 1 have several maxima); floating
+#: point sums in different orders leave such ties differing in the last bits (~1e-16 relative),
+#: never near 1e-12, while a real preference of BP is orders of magnitude larger.
+TIE_RTOL = 1e-12
+
+
+def tied_maxima(p: np.ndarray) -> np.ndarray:
+    """(m, q) -> (m, q) bool: the classes whose probability is within `TIE_RTOL` (relative) of
+    the row's maximum, i.e. every answer that is as good as the argmax under ``p``."""
+    p = np.asarray(p, dtype=np.float64)
+    top = p.max(axis=1, keepdims=True)
+    return p >= top * (1.0 - TIE_RTOL)
+
+
+def _agrees(model: np.ndarray, oracle: np.ndarray) -> np.ndarray:
+    choice = model.argmax(axis=1)
+    return tied_maxima(oracle)[np.arange(choice.size), choice]
+
+
+def agreement(inputs: MetricInputs) -> np.ndarray:
+    """Whether the model's argmax is one of the test level's exact answer's maxima (any of its
+    tied maxima counts: an equally optimal answer is not a disagreement; see `TIE_RTOL`)."""
+    return _agrees(inputs.model, inputs.bp_test)
+
+
+def agreement_train(inputs: MetricInputs) -> np.ndarray:
+    """Whether the model's argmax is one of the training level's exact answer's maxima."""
+    return _agrees(inputs.model, inputs.bp_train)
+
+
+def expected_accuracy(inputs: MetricInputs) -> np.ndarray:
+    """BP_k_test's probability of the model's argmax: the accuracy the model's choice has in
+    expectation over the answers the data allow (Bayes-optimal: the mean of BP's maxima). Unlike
+    ``agree`` it has no tie to break, and unlike ``acc`` no sampling noise from the targets; it
+    needs no targets, so it is defined on random sequences too."""
+    choice = inputs.model.argmax(axis=1)
+    return inputs.bp_test[np.arange(choice.size), choice]
+
+
+#: The built-in metrics: name -> (per-query function, direction, description). A result
+#: records each as the `hbench.results.LevelMetrics` field of that name (the mean over the
+#: cell's queries); `score_queries` computes them all.
+BUILTIN_METRICS: dict[str, tuple[Callable[[MetricInputs], Any], str, str]] = {
+    "acc": (accuracy, "higher", "accuracy: the model's argmax is the true class"),
+    "acc_bp": (accuracy_bp, "higher", "accuracy of BP at the test level (Bayes-optimal)"),
+    "acc_bp_train": (accuracy_bp_train, "higher", "accuracy of BP at the training level"),
+    "kl_bp": (divergence_bp, "lower", "KL(BP_k_test || model), bits per query"),
+    "kl_bp_train": (divergence_bp_train, "lower", "KL(BP_k_train || model), bits per query"),
+    "agree": (
+        agreement,
+        "higher",
+        "share of queries where the model's argmax is one of BP_k_test's (tied) maxima",
+    ),
+    "agree_train": (agreement_train, "higher", "the same against BP_k_train"),
+    "acc_exp": (
+        expected_accuracy,
+        "higher",
+        "expected accuracy of the model's argmax under BP_k_test (mean p_BP at the choice)",
+    ),
+}
+
+#: The built-in metrics a result records as fields of `hbench.results.LevelMetrics`; the others
+#: (``acc_exp``, added later) are recorded under the cell's ``scores`` like any registered
+#: metric, so that files written before them stay valid.
+FIELD_METRICS = ("acc", "acc_bp", "acc_bp_train", "kl_bp", "kl_bp_train", "agree", "agree_train")
+
+
 def score_queries(
     model: np.ndarray,
     bp_test: np.ndarray,
@@ -91,14 +190,17 @@ def score_queries(
     ``model``, ``bp_test`` and ``bp_train`` are (m, q) probabilities for the same m queries;
     ``targets`` the (m,) true classes, or None where there is no truth (uniformly random "ood"
     sequences: only agreement with and divergence from the oracles mean anything there, and
-    the accuracies are None). Argmax ties resolve to the lowest class for model and oracle
-    alike, so a cell's scores are deterministic. ``chance`` is the task's chance level
+    the accuracies are None). A model's argmax ties resolve to the lowest class, so a cell's
+    scores are deterministic; it agrees with BP where it is any of BP's tied maxima
+    (`tied_maxima`). ``chance`` is the task's chance level
     (`chance_level`: 1/n_c for the root of a grammar with n_c root classes), recorded as is;
     None means 1/q.
 
     Returns exactly the metric fields of `hbench.results.LevelMetrics`: ``acc``, ``acc_bp``,
     ``acc_bp_train`` (float or None), ``chance``, ``kl_bp``, ``kl_bp_train`` (mean bits per
-    query), ``agree``, ``agree_train`` (floats) and ``n_queries`` (int).
+    query), ``agree``, ``agree_train`` (floats) and ``n_queries`` (int), and the test set's
+    standard errors of the cell (`cell_errors`): ``acc_se``, ``normalised_accuracy_se``,
+    ``kl_bp_se`` (None where undefined).
     """
     model = np.asarray(model, dtype=np.float64)
     bp_test = np.asarray(bp_test, dtype=np.float64)
@@ -114,26 +216,85 @@ def score_queries(
         if targets.shape != (m,):
             raise ValueError(f"targets has shape {targets.shape}, expected ({m},)")
 
-    guess = model.argmax(axis=1)
-    guess_test = bp_test.argmax(axis=1)
-    guess_train = bp_train.argmax(axis=1)
-    if targets is None:
-        acc = acc_bp = acc_bp_train = None
-    else:
-        acc = _argmax_rate(guess, targets)
-        acc_bp = _argmax_rate(guess_test, targets)
-        acc_bp_train = _argmax_rate(guess_train, targets)
-    return {
-        "acc": acc,
-        "acc_bp": acc_bp,
-        "acc_bp_train": acc_bp_train,
-        "chance": 1.0 / q if chance is None else float(chance),
-        "kl_bp": float(np.mean(kl_bits(bp_test, model))),
-        "kl_bp_train": float(np.mean(kl_bits(bp_train, model))),
-        "agree": _argmax_rate(guess, guess_test),
-        "agree_train": _argmax_rate(guess, guess_train),
-        "n_queries": int(m),
+    chance = 1.0 / q if chance is None else float(chance)
+    inputs = MetricInputs(model, bp_test, bp_train, targets, q, chance)
+    per_query = {name: BUILTIN_METRICS[name][0](inputs) for name in FIELD_METRICS}
+    scores: dict[str, Any] = {
+        name: None if values is None else float(np.mean(values))
+        for name, values in per_query.items()
     }
+    errors = cell_errors(per_query["acc"], per_query["acc_bp"], per_query["kl_bp"], chance)
+    return {**scores, "chance": chance, "n_queries": int(m), **errors}
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def cell_errors(
+    model_correct: np.ndarray | None,
+    bp_correct: np.ndarray | None,
+    kl: np.ndarray,
+    chance: float,
+) -> dict[str, float | None]:
+    """A cell's test-set standard errors from its per-query values (`hbench.stats`): of the
+    accuracy (binomial), of the normalised accuracy (delta method with the covariance of the
+    model's and BP's correctness on the same queries) and of the mean KL from BP. The
+    accuracies' are None without targets, any is None where undefined (one query; BP at
+    chance)."""
+    kl = np.asarray(kl, dtype=np.float64)
+    out: dict[str, float | None] = {
+        "acc_se": None,
+        "normalised_accuracy_se": None,
+        "kl_bp_se": _finite_or_none(stats.mean_se(kl)),
+    }
+    if model_correct is not None and bp_correct is not None:
+        a = np.asarray(model_correct, dtype=np.float64)
+        out["acc_se"] = stats.binomial_se(float(a.mean()), int(a.size))
+        out["normalised_accuracy_se"] = _finite_or_none(
+            stats.normalised_accuracy_se(a, bp_correct, chance)
+        )
+    return out
+
+
+def score_random(
+    model: np.ndarray,
+    bp_train: np.ndarray,
+    q: int,
+    chance: float | None,
+    possible: np.ndarray,
+    query_rows: np.ndarray,
+    k_train: int,
+) -> dict[str, Any]:
+    """The "ood" cell (uniformly random sequences), scored on the sequences the grammar of the
+    training level can produce only.
+
+    On an impossible sequence (log-likelihood -inf under BP of the training level) BP's answer
+    is uniform by convention, not an inference: divergence from or agreement with it measures
+    the distance to uniform, which a model that knows nothing wins. ``possible`` is (n,) per
+    sequence, ``query_rows`` the (m,) sequence of each query. Records ``possible`` (the share of
+    the random sequences that are possible) and, where none is, every metric as None with the
+    reason (``na_reason``)."""
+    possible = np.asarray(possible, dtype=bool).reshape(-1)
+    keep = possible[np.asarray(query_rows, dtype=np.int64)]
+    share = float(possible.mean()) if possible.size else 0.0
+    chance_value = 1.0 / q if chance is None else float(chance)
+    if not keep.any():
+        empty: dict[str, Any] = dict.fromkeys(FIELD_METRICS)
+        errors = dict.fromkeys(("acc_se", "normalised_accuracy_se", "kl_bp_se"))
+        reason = f"no random sequence is possible under the grammar at k={k_train}"
+        return {
+            **empty,
+            **errors,
+            "chance": chance_value,
+            "n_queries": 0,
+            "possible": share,
+            "na_reason": reason,
+        }
+    model = np.asarray(model, dtype=np.float64)[keep]
+    bp_train = np.asarray(bp_train, dtype=np.float64)[keep]
+    scores = score_queries(model, bp_train, bp_train, None, q, chance)
+    return {**scores, "possible": share, "na_reason": None}
 
 
 def normalised_accuracy(acc: float, acc_bp: float, chance: float) -> float:
@@ -157,29 +318,59 @@ def _is_level(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _summary(per_seed: list[float]) -> dict[str, Any]:
-    values = np.asarray(per_seed, dtype=np.float64)
-    if values.size == 0:
-        return {"mean": math.nan, "stderr": math.nan, "per_seed": []}
-    stderr = float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else 0.0
-    return {"mean": float(values.mean()), "stderr": stderr, "per_seed": values.tolist()}
+def _optional(row: Any, name: str) -> Any:
+    return row.get(name) if isinstance(row, Mapping) else getattr(row, name, None)
+
+
+def _summary(per_seed: list[float], test_se: list[float | None]) -> dict[str, Any]:
+    """`hbench.stats.estimate` over seeds as the headline records it: ``mean``, ``stderr`` (the
+    standard error by the module's max rule, kept under its old name), ``se`` (the same),
+    ``se_seeds``, ``se_test``, ``low``/``high`` (the 95% interval), ``dof`` (n - 1 where the
+    seeds decided; NaN where the test set did, whose normal quantile has infinite degrees of
+    freedom, as JSON has no infinity), ``source`` ("seeds", "test set" or "none") and
+    ``per_seed``. The test-set errors count only where every seed has one; NaN values (BP at
+    chance) give NaN throughout."""
+    values = [float(v) for v in per_seed]
+    known = [e for e in test_se if e is not None and math.isfinite(e)]
+    errors = known if len(known) == len(values) and values else None
+    if not values or not all(math.isfinite(v) for v in values):
+        mean = float(np.mean(values)) if values else math.nan
+        summary = stats.Estimate(
+            mean, math.nan, math.nan, math.nan, len(values), math.nan, math.nan, math.nan,
+            tuple(values),
+        ).as_dict()  # fmt: skip
+    else:
+        summary = stats.estimate(values, errors).as_dict()
+    if math.isinf(summary["dof"]):  # JSON has no infinity; ``source`` "test set" says it
+        summary["dof"] = math.nan
+    return {"stderr": summary["se"], **summary}
+
+
+def _seed_error(errors: list[float | None]) -> float | None:
+    """A seed's headline test-set error: the mean over its levels has sqrt(sum se^2) / n."""
+    if not errors or any(e is None or not math.isfinite(e) for e in errors):
+        return None
+    return math.sqrt(sum(float(e) ** 2 for e in errors)) / len(errors)  # type: ignore[arg-type]
 
 
 def headline(rows: Iterable[Mapping[str, Any] | Any]) -> dict[str, dict[str, Any]]:
     """The run's two headline numbers: in-sample normalised accuracy and KL from BP.
 
     In-sample cells are those tested at their own training level (k_test == k_train; "ood"
-    never is). Each seed's value is the mean over its in-sample levels, and the headline is the
-    mean over seeds with its standard error (std with ddof=1 over sqrt(n_seeds); 0.0 for one
-    seed), so the error bar reflects seed-to-seed variation, not the number of levels.
+    never is). Each seed's value is the mean over its in-sample levels, with the test-set
+    standard error sqrt(sum of its levels' se^2) / n_levels (the cells' ``normalised_accuracy_se``
+    and ``kl_bp_se``), and the headline is `hbench.stats.estimate` over seeds: the mean with the
+    larger of the between-seed and the test-set standard error, its interval and where its error
+    came from (`_summary`), so that one seed or two equal seeds still carry the test set's
+    error, never 0.
 
     Rows are mappings or objects (e.g. `LevelMetrics`) with seed, k_train, k_test, acc,
-    acc_bp, chance and kl_bp. Per-seed values are listed in ascending seed order. A seed
-    lacking an in-sample level that another seed has is an error (ValueError), never silently
-    averaged over fewer cells, which would compare seeds on different levels. With no in-sample
-    cells at all (training and test levels disjoint) every value is NaN.
+    acc_bp, chance and kl_bp (the errors optional). Per-seed values are listed in ascending seed
+    order. A seed lacking an in-sample level that another seed has is an error (ValueError),
+    never silently averaged over fewer cells, which would compare seeds on different levels.
+    With no in-sample cells at all (training and test levels disjoint) every value is NaN.
     """
-    cells: dict[int, dict[int, tuple[float, float]]] = {}
+    cells: dict[int, dict[int, tuple[float, float, float | None, float | None]]] = {}
     for row in rows:
         seed = int(_field(row, "seed"))
         cells.setdefault(seed, {})
@@ -193,11 +384,16 @@ def headline(rows: Iterable[Mapping[str, Any] | Any]) -> dict[str, dict[str, Any
         if acc is None or acc_bp is None:
             raise ValueError(f"seed {seed}, in-sample level {level} has no accuracy")
         score = normalised_accuracy(acc, acc_bp, _field(row, "chance"))
-        cells[seed][level] = (score, float(_field(row, "kl_bp")))
+        cells[seed][level] = (
+            score,
+            float(_field(row, "kl_bp")),
+            _optional(row, "normalised_accuracy_se"),
+            _optional(row, "kl_bp_se"),
+        )
 
     levels = set().union(*(set(by_level) for by_level in cells.values())) if cells else set()
     if not levels:
-        return {"normalised_accuracy": _summary([]), "kl_bp": _summary([])}
+        return {"normalised_accuracy": _summary([], []), "kl_bp": _summary([], [])}
     for seed, by_level in sorted(cells.items()):
         missing = sorted(levels - set(by_level))
         if missing:
@@ -205,10 +401,25 @@ def headline(rows: Iterable[Mapping[str, Any] | Any]) -> dict[str, dict[str, Any
                 f"seed {seed} lacks in-sample level(s) {missing} that other seeds have;"
                 " the headline never averages over missing cells"
             )
-    seeds = sorted(cells)
-    accuracy = [float(np.mean([cells[s][k][0] for k in sorted(levels)])) for s in seeds]
-    kl = [float(np.mean([cells[s][k][1] for k in sorted(levels)])) for s in seeds]
-    return {"normalised_accuracy": _summary(accuracy), "kl_bp": _summary(kl)}
+    seeds, order = sorted(cells), sorted(levels)
+    summaries = {}
+    for index, name in ((0, "normalised_accuracy"), (1, "kl_bp")):
+        values = [float(np.mean([cells[s][k][index] for k in order])) for s in seeds]
+        errors = [_seed_error([cells[s][k][index + 2] for k in order]) for s in seeds]
+        summaries[name] = _summary(values, errors)
+    return summaries
+
+
+def headline_line(summary: Mapping[str, Any], digits: int = 3) -> str:
+    """One headline number as printed: ``0.812 ± 0.012 (seeds)``, the mean with its standard
+    error and the source that decided it; the mean alone where there is no error."""
+    mean, se = summary.get("mean"), summary.get("se", summary.get("stderr"))
+    if mean is None or not math.isfinite(mean):
+        return "n/a"
+    if se is None or not math.isfinite(se):
+        return f"{mean:.{digits}f}"
+    source = summary.get("source") or "seeds"
+    return f"{mean:.{digits}f} ± {se:.{digits}f} ({source})"
 
 
 def validate_probabilities(probs: Any, n_queries: int, q: int, who: str) -> np.ndarray:

@@ -2,14 +2,17 @@
 
 A suite fixes everything that makes two results comparable; its canonical JSON and hash name
 that comparison class. Any field can be overridden (``--set P=4096``), validated by the schema.
+Suites are a registered kind: a plugin registers the suites of its grammar through
+``hbench_register_suites`` (the tree plugin registers the built-in ones), and `SUITES` is every
+registered suite by name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     AliasChoices,
@@ -24,7 +27,7 @@ from pydantic import (
 from hbench.errors import HbenchError, UsageError, did_you_mean, pydantic_message, unknown
 
 if TYPE_CHECKING:
-    from hbench.registry.registry import Registry
+    from hbench.registry.registry import Registration, Registry
 
 #: Bumped whenever the data a suite generates changes for the same fields (sampler, seeding).
 DATA_VERSION = 1
@@ -34,6 +37,11 @@ DATA_VERSION = 1
 #: ``hierarchical`` grammar has a sigma, ``rhm`` has none), and an override of one the grammar
 #: does not take is refused: it would change the suite's hash and nothing else.
 GRAMMAR_FIELDS = {"q": "q", "depth": "depth", "sigma": "sigma", "grammar_seed": "seed"}
+
+
+#: The override key of mlm's budget before suites had ``budgets`` (``--set P_mlm=4096``), still
+#: taken: sweep files and scripts spell it so.
+LEGACY_BUDGET = "P_mlm"
 
 
 def _alias_names(alias: object) -> list[str]:
@@ -63,6 +71,12 @@ def config_options(config: type[BaseModel]) -> frozenset[str]:
     return frozenset(names)
 
 
+def _fields_of(entry: Registration) -> dict[str, str]:
+    """The suite fields (of `GRAMMAR_FIELDS`) the grammar registered as ``entry`` takes."""
+    options = config_options(entry.config)
+    return {field: name for field, name in GRAMMAR_FIELDS.items() if name in options}
+
+
 class Suite(BaseModel):
     """One benchmark preset. Levels default to every filter level 0..depth."""
 
@@ -83,12 +97,30 @@ class Suite(BaseModel):
     oracle: str = "bp"
     task: str = "root"
     P: int = Field(ge=1, description="training sequences per training filter level")
-    P_mlm: int | None = Field(None, ge=1, description="budget for mlm (default: P)")
+    budgets: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        description="a task's own budget, task -> training sequences per level (default: P)",
+    )
     n_test: int = Field(ge=1, description="test sequences per test filter level")
     n_ood: int = Field(ge=0, description="uniformly random test sequences (0: none)")
     train_filters: list[int] | None = None
     test_filters: list[int] | None = None
     seeds: list[int] = Field(default_factory=lambda: [0])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_budget(cls, data: Any) -> Any:
+        """``P_mlm``, the one task budget suites had before ``budgets``, as ``budgets``: result
+        files of schema version 3 are migrated, and a suite written by hand still reads."""
+        if isinstance(data, Mapping) and "P_mlm" in data:
+            data = dict(data)
+            p_mlm = data.pop("P_mlm")
+            if p_mlm is not None:
+                budgets = dict(data.get("budgets") or {})
+                if budgets.get("mlm", p_mlm) != p_mlm:
+                    raise ValueError("P_mlm and budgets.mlm differ; give budgets only")
+                data["budgets"] = {**budgets, "mlm": p_mlm}
+        return data
 
     @model_validator(mode="after")
     def _levels_in_range(self) -> Suite:
@@ -121,8 +153,9 @@ class Suite(BaseModel):
         return list(self.test_filters) if self.test_filters is not None else self.levels
 
     def budget(self, task: str) -> int:
-        """Training sequences for ``task`` at each training level."""
-        return self.P_mlm if task == "mlm" and self.P_mlm is not None else self.P
+        """Training sequences for ``task`` at each training level: its own budget if the suite
+        gives one (``budgets``), else ``P``."""
+        return self.budgets.get(task, self.P)
 
     def grammar_fields(self, registry: Registry | None = None) -> dict[str, str]:
         """The suite fields (of `GRAMMAR_FIELDS`) that this suite's grammar takes, each with
@@ -131,16 +164,20 @@ class Suite(BaseModel):
         not registered (``registry``: the process-wide one by default)."""
         from hbench.registry.registry import get_registry
 
-        entry = (registry or get_registry()).get("grammar", self.grammar)
-        options = config_options(entry.config)
-        return {field: name for field, name in GRAMMAR_FIELDS.items() if name in options}
+        return _fields_of((registry or get_registry()).get("grammar", self.grammar))
 
     def grammar_config(self, registry: Registry | None = None) -> dict[str, Any]:
         """The grammar plugin's options: each suite field the grammar takes (see
         `grammar_fields`: q, depth, seed, and sigma for a grammar that has one) and any
         ``grammar_args``, which may override them (a grammar_args value of None leaves that
         option at the grammar's default)."""
-        fields = self.grammar_fields(registry)
+        from hbench.registry.registry import get_registry
+
+        return self.grammar_config_of((registry or get_registry()).get("grammar", self.grammar))
+
+    def grammar_config_of(self, entry: Registration) -> dict[str, Any]:
+        """`grammar_config` for the grammar registration ``entry`` (this suite's grammar)."""
+        fields = _fields_of(entry)
         base = {option: getattr(self, field) for field, option in fields.items()}
         config = {**base, **self.grammar_args}
         return {key: value for key, value in config.items() if value is not None}
@@ -181,109 +218,68 @@ class Suite(BaseModel):
         data = self.model_dump(mode="json", exclude={"name", "description", "leaderboard"})
         if not data["grammar_args"]:  # hashes of suites without it stay what they were
             del data["grammar_args"]
+        # Hashes of suites whose only own budget is mlm's stay what they were when that budget
+        # was the field P_mlm.
+        budgets = data.pop("budgets")
+        if set(budgets) <= {"mlm"}:
+            data["P_mlm"] = budgets.get("mlm")
+        else:
+            data["budgets"] = budgets
         data["data_version"] = DATA_VERSION
         return data
 
     def spec_hash(self) -> str:
-        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """The suite's one hash: 16 hex digits of the SHA-256 of its canonical form without its
+        seed list. Printed by ``hbench run``, recorded in every result (``spec.suite_hash``)
+        and shown on boards, whose rows share a table when it is equal. Seeds are replicates
+        (a seed's data does not depend on which other seeds ran), so a 3-seed and a 5-seed run
+        of one suite answer the same questions; the task is part of it (another task asks
+        other questions), so two suites of the same data but different tasks differ."""
+        data = self.canonical()
+        data.pop("seeds")
+        return _sha16(data)
+
+    def seeded_hash(self) -> str:
+        """The hash of the canonical form with the seed list, which results of schema version
+        < 5 recorded as ``suite_hash`` (`hbench.results.migrations` checks and replaces it)."""
+        return _sha16(self.canonical())
 
 
-#: Test sequences per level of the leaderboard suites: the standard error of a per-level
-#: normalised accuracy stays at most 0.01 (at k = l, acc_bp - 1/q is 0.30, and a model that
-#: disagrees with BP on a fifth of the queries needs about 2 * 10^4 questions; BP answers them
-#: in a fraction of a second, a small model in seconds).
-N_TEST = 1 << 15
+def _sha16(data: dict[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-#: The Random Hierarchy Model suites (q is v). cpu: P* ~ n_c m^L = 2048 sequences, so P = 2^14
-#: asks a network for the whole hierarchy at a few times the theory's budget; paper-sized:
-#: P* ~ 32 * 8^4 = 2^17 (Cagnetta, Petrini, Tomasini, Favero, Wyart, PRX 2024).
-RHM_CPU = {"n_c": 8, "m": 4, "s": 2}
-RHM_PAPER = {"n_c": 32, "m": 8, "s": 2}
-#: One child pair of the sixteen (q = 4, binary) also produced by a second parent: the
-#: smallest ambiguity of the cpu grammar, which already makes k = 0 non-deterministic (BP's
-#: root accuracy 0.7 to 0.95 depending on the grammar, instead of 1).
-AMBIGUITY = 1 / 16
 
-SUITES: dict[str, Suite] = {
-    suite.name: suite
-    for suite in (
-        Suite(
-            name="smoke",
-            description="seconds: for tests and `hbench check`",
-            depth=3,
-            P=512,
-            n_test=256,
-            n_ood=128,
-        ),
-        Suite(
-            name="cpu",
-            description="the default: q=4, l=4, every level, sized for a 2-core CPU",
-            leaderboard=True,
-            P=1 << 14,
-            n_test=N_TEST,
-            n_ood=1000,
-        ),
-        Suite(
-            name="paper",
-            description="the paper's sizes: P=2^17 (2^18 for mlm), for a GPU",
-            leaderboard=True,
-            P=1 << 17,
-            P_mlm=1 << 18,
-            n_test=N_TEST,
-            n_ood=10_000,
-        ),
-        Suite(
-            name="rhm-cpu",
-            description="Random Hierarchy Model: v=8, n_c=8, m=4, s=2, L=4, sized for a 2-core CPU",
-            leaderboard=True,
-            grammar="rhm",
-            q=8,
-            grammar_args=RHM_CPU,
-            P=1 << 14,
-            n_test=N_TEST,
-            n_ood=1000,
-        ),
-        Suite(
-            name="next-token-cpu",
-            description="next-token on the cpu suite's grammar (q=4, l=4), sized for a 2-core CPU",
-            leaderboard=True,
-            task="next-token",
-            P=1 << 14,
-            n_test=N_TEST,
-            n_ood=1000,
-        ),
-        Suite(
-            name="ambiguous-cpu",
-            description="the cpu suite's grammar with 1 of 16 child pairs shared by two parents",
-            leaderboard=True,
-            grammar_args={"ambiguity": AMBIGUITY},
-            P=1 << 14,
-            n_test=N_TEST,
-            n_ood=1000,
-        ),
-        Suite(
-            name="rhm-paper",
-            description="Random Hierarchy Model: v=32, n_c=32, m=8, s=2, L=4, P=2^18, for a GPU",
-            leaderboard=True,
-            grammar="rhm",
-            q=32,
-            grammar_args=RHM_PAPER,
-            P=1 << 18,
-            n_test=N_TEST,
-            n_ood=10_000,
-        ),
-        Suite(
-            name="next-token-paper",
-            description="next-token on the paper's grammar, P=2^17, for a GPU",
-            leaderboard=True,
-            task="next-token",
-            P=1 << 17,
-            n_test=N_TEST,
-            n_ood=10_000,
-        ),
-    )
-}
+class _RegisteredSuites(Mapping[str, Suite]):
+    """The suites the installed plugins registered (``hbench_register_suites``), by name, read
+    from the process-wide registry on each use (so a reloaded registry is seen at once)."""
+
+    def _suites(self) -> dict[str, Suite]:
+        from hbench.registry.registry import get_registry
+
+        return registered_suites(get_registry())
+
+    def __getitem__(self, name: str) -> Suite:
+        return self._suites()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._suites())
+
+    def __len__(self) -> int:
+        return len(self._suites())
+
+    def __repr__(self) -> str:
+        return f"SUITES({', '.join(self._suites())})"
+
+
+def registered_suites(registry: Registry) -> dict[str, Suite]:
+    """Every suite ``registry`` holds, by name, in the order the plugins registered them
+    (the built-in ones first)."""
+    return {item.name: item.value for item in registry.in_order("suite")}
+
+
+#: Every registered suite by name: the built-in ones (the tree plugin's), then any plugin's.
+SUITES: Mapping[str, Suite] = _RegisteredSuites()
 
 
 def _spell_set(key: str, value: Any) -> str:
@@ -313,16 +309,26 @@ def get_suite(
     sigma, grammar_seed) that the suite's grammar does not take is refused, since it would
     be silently ignored; ``registry`` (the process-wide one by default) says what each
     grammar takes."""
+    from hbench.registry.registry import get_registry
+
     if spell is None:
         spell = _spell_set
-    if name not in SUITES:
-        raise unknown("suite", name, SUITES)
-    base = SUITES[name]
+    registry = registry or get_registry()
+    suites = registered_suites(registry)
+    if name not in suites:
+        raise unknown("suite", name, suites)
+    base = suites[name]
     if not overrides:
         return base
-    fields = set(Suite.model_fields) - {"name", "description"}
+    fields = set(Suite.model_fields) - {"name", "description"} | {LEGACY_BUDGET}
     data = base.model_dump()
     for key, text in overrides.items():
+        if key == LEGACY_BUDGET:  # mlm's budget, as it was spelled before ``budgets``
+            value = parse_value(text) if isinstance(text, str) else text
+            data["budgets"] = {**data["budgets"], "mlm": value}
+            if value is None:
+                del data["budgets"]["mlm"]
+            continue
         if key not in fields:
             close = did_you_mean(key, sorted(fields))
             hint = f" did you mean {close!r}?" if close else ""
@@ -338,6 +344,8 @@ def get_suite(
         for error in exc.errors(include_url=False):
             where = ".".join(str(p) for p in error["loc"])
             message = pydantic_message(error)
+            if where.startswith("budgets") and LEGACY_BUDGET in overrides:
+                where = LEGACY_BUDGET
             given = spell(where, overrides[where]) if where in overrides else spell("", None)
             problems.append(f"{given} is invalid for suite {name!r}: {message}")
         raise UsageError("; ".join(problems)) from None

@@ -112,3 +112,34 @@ def test_a_notebook_like_script(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.split()
     assert float(lines[0]) < 0.5 and int(lines[1]) == 4 * 5  # 4 training levels x (4 + ood)
+
+
+def test_evaluate_reuses_a_finished_run_of_the_same_spec(tmp_path):
+    options = {"suite": "smoke", "train_filters": [0], "overrides": SMOKE, "progress": False}
+    first = hbench.evaluate("naive-bayes", out=tmp_path, label="nb", **options)
+    again = hbench.evaluate("naive-bayes", out=tmp_path, label="nb", **options)
+    assert again.path == first.path and again.headline == first.headline
+    assert len(list(tmp_path.glob("*.json"))) == 1
+    table = hbench.load_results(tmp_path)
+    assert len(table) == len(first.metrics)  # counted once
+    assert set(table["label"]) == {"nb"} and first.spec.label == "nb"
+    # rerun=True runs again and replaces it; another label is another run
+    rerun = hbench.evaluate("naive-bayes", out=tmp_path, label="nb", rerun=True, **options)
+    assert rerun.path != first.path and not first.path.exists()
+    hbench.evaluate("naive-bayes", out=tmp_path, **options)
+    table = hbench.load_results(tmp_path)
+    assert sorted(set(table["label"])) == ["naive-bayes", "nb"]
+    assert len(table) == 2 * len(first.metrics)
+
+
+def test_k_test_is_one_type_and_a_bad_spec_field_is_a_usage_error(tmp_path):
+    result = hbench.evaluate(
+        "prior", suite="smoke", train_filters=[0], overrides=SMOKE, progress=False
+    )
+    table = result.table()
+    assert str(table["k_test"].dtype) == "Int64" and table["ood"].any()
+    assert table.loc[table["ood"], "k_test"].isna().all()
+    with pytest.raises(UsageError, match="threads=0 is invalid"):
+        hbench.evaluate("prior", suite="smoke", threads=0)
+    with pytest.raises(UsageError, match=r"label=.* is invalid"):
+        hbench.evaluate("prior", suite="smoke", label="\x1b[31m")

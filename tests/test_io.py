@@ -349,3 +349,35 @@ def test_an_interrupt_as_an_npz_member_opens_stays_an_interrupt(tmp_path, monkey
     monkeypatch.undo()
     loaded = np.load(save_npz(tmp_path / "x.npz", {"a": np.zeros(3)}))
     np.testing.assert_array_equal(loaded["a"], np.zeros(3))
+
+
+def test_staging_folders_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
+    import subprocess
+
+    from hbench.io import owned_temporary_name, remove_stale_temporaries
+
+    mine = owned_temporary_name(tmp_path, ".models-")
+    assert f"-{os.getpid()}-" in mine.name
+    mine.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = Path(str(mine).replace(f"-{os.getpid()}-", f"-{dead.pid}-"))
+    (stale / "seed0").mkdir(parents=True)
+    other_host = tmp_path / f".models-elsewhere-{dead.pid}-{'0' * 16}.tmp"
+    other_host.mkdir()
+    unrelated = tmp_path / ".models-0123456789abcdef.tmp"  # no owner in its name: not ours
+    unrelated.mkdir()
+    assert remove_stale_temporaries(tmp_path, ".models-") == [stale]
+    assert mine.is_dir() and other_host.is_dir() and unrelated.is_dir() and not stale.exists()
+
+
+def test_an_npy_header_is_checked_before_numpy_allocates(tmp_path):
+    from hbench.io import load_npy
+
+    header = io.BytesIO()
+    fields = {"descr": "<f8", "fortran_order": False, "shape": (10**12, 4, 4)}
+    np.lib.format.write_array_header_1_0(header, fields)
+    path = tmp_path / "huge.npy"
+    path.write_bytes(header.getvalue() + bytes(128))
+    with pytest.raises(UsageError, match=r"--productions=.*header claims shape \(1000000000000"):
+        load_npy(path, "--productions")

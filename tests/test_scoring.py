@@ -8,13 +8,19 @@ import numpy as np
 import pytest
 
 from hbench.errors import PluginError
+from hbench.metrics import MetricInputs
 from hbench.scoring import (
+    BUILTIN_METRICS,
     PROBABILITY_FLOOR,
     chance_level,
+    expected_accuracy,
     headline,
+    headline_line,
     kl_bits,
     normalised_accuracy,
     score_queries,
+    score_random,
+    tied_maxima,
     validate_probabilities,
 )
 
@@ -78,7 +84,66 @@ def test_argmax_metrics() -> None:
         "agree": 0.5,
         "agree_train": 0.75,
         "n_queries": 4,
+        # binomial: sqrt(0.5 * 0.5 / 4)
+        "acc_se": pytest.approx(0.25),
+        # model right on [1, 1, 0, 0], BP on all: var(b) = cov = 0, D = 2/3, so
+        # sqrt(var(a) / D^2 / m) = sqrt(0.25 * 9/4 / 4) = 0.375
+        "normalised_accuracy_se": pytest.approx(0.375),
+        "kl_bp_se": pytest.approx(np.std(kl_bits(bp_test, model), ddof=1) / 2),
     }
+
+
+def test_agreement_counts_any_tied_maximum_of_bp() -> None:
+    # BP ties classes 0 and 1 on both queries (the second only to rounding, 1e-16 relative);
+    # the model picks 1 on the first, 0 on the second: both as good as BP's choice.
+    tie = 0.4 * (1 + 1e-16)
+    bp = np.array([[0.4, 0.4, 0.2], [tie, 0.4, 0.2]])
+    model = np.array([[0.1, 0.8, 0.1], [0.7, 0.2, 0.1]])
+    lowest_index = np.mean(model.argmax(axis=1) == bp.argmax(axis=1))
+    assert lowest_index == 0.5  # the old rule: ties broken toward the lowest class
+    scores = score_queries(model, bp, bp, None, 3)
+    assert scores["agree"] == scores["agree_train"] == 1.0
+    # a real preference (1e-9 relative, far above TIE_RTOL) is not a tie
+    bp_real = np.array([[0.4 * (1 + 1e-9), 0.4, 0.2 - 0.4e-9]])
+    assert score_queries(model[:1], bp_real, bp_real, None, 3)["agree"] == 0.0
+    assert tied_maxima(bp).tolist() == [[True, True, False], [True, True, False]]
+
+
+def test_expected_accuracy_by_hand() -> None:
+    bp = np.array([[0.4, 0.4, 0.2], [0.1, 0.6, 0.3], [0.5, 0.25, 0.25]])
+    model = np.array([[0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.9, 0.05, 0.05]])
+    inputs = MetricInputs(model, bp, bp, None, 3, 1 / 3)
+    # the model picks 1, 2, 0: p_BP = 0.4, 0.3, 0.5
+    np.testing.assert_allclose(expected_accuracy(inputs), [0.4, 0.3, 0.5])
+    assert float(np.mean(expected_accuracy(inputs))) == pytest.approx(0.4)
+    # BP's own choice is Bayes-optimal: the mean of its maxima
+    optimal = MetricInputs(bp, bp, bp, None, 3, 1 / 3)
+    assert float(np.mean(expected_accuracy(optimal))) == pytest.approx((0.4 + 0.6 + 0.5) / 3)
+    assert BUILTIN_METRICS["acc_exp"][1] == "higher"
+
+
+def test_random_sequences_scored_where_possible_only() -> None:
+    # 4 random sequences, 2 queries each; only sequence 2 is possible under the grammar
+    q = 2
+    bp = np.tile([[0.5, 0.5]], (8, 1))
+    bp[4:6] = [[0.9, 0.1], [0.2, 0.8]]
+    model = np.tile([[0.5, 0.5]], (8, 1))
+    model[4:6] = [[0.8, 0.2], [0.8, 0.2]]
+    rows = np.repeat(np.arange(4), 2)
+    possible = np.array([False, False, True, False])
+    scores = score_random(model, bp, q, None, possible, rows, k_train=1)
+    assert scores["possible"] == 0.25 and scores["na_reason"] is None
+    assert scores["n_queries"] == 2
+    assert scores["agree"] == 0.5  # right on the first query, wrong on the second
+    expected_kl = (0.9 * math.log2(0.9 / 0.8) + 0.1 * math.log2(0.1 / 0.2)) / 2 + (
+        0.2 * math.log2(0.2 / 0.8) + 0.8 * math.log2(0.8 / 0.2)
+    ) / 2
+    assert scores["kl_bp"] == pytest.approx(expected_kl)
+    # the uniform answers on impossible sequences would have pulled agree up to 7/8
+    none = score_random(model, bp, q, None, np.zeros(4, bool), rows, k_train=1)
+    assert none["possible"] == 0.0 and none["n_queries"] == 0
+    assert none["kl_bp"] is None and none["agree"] is None and none["acc"] is None
+    assert none["na_reason"] == "no random sequence is possible under the grammar at k=1"
 
 
 def test_chance_is_one_over_the_classes_the_answer_can_take() -> None:
@@ -151,12 +216,42 @@ def test_headline_over_seeds_by_hand() -> None:
     assert kl["per_seed"] == pytest.approx([0.2, 0.4])
     assert kl["mean"] == pytest.approx(0.3)
     assert kl["stderr"] == pytest.approx(0.1)
+    # no test-set errors given: the seeds decide, with a t interval on 1 degree of freedom
+    assert accuracy["source"] == "seeds" and accuracy["dof"] == 1
+    t = 12.706204736174707  # t_{0.975, 1}
+    assert accuracy["low"] == pytest.approx(0.625 - t * 0.125)
+    assert accuracy["high"] == pytest.approx(0.625 + t * 0.125)
 
 
-def test_headline_one_seed_has_zero_stderr() -> None:
+def test_headline_takes_the_test_set_error_when_seeds_agree() -> None:
+    # two seeds with equal scores: the between-seed error is 0, the test sets' is not
+    rows = [
+        {**row(0, 1, 1, 0.75, 0.1), "normalised_accuracy_se": 0.03, "kl_bp_se": 0.01},
+        {**row(0, 2, 2, 0.75, 0.1), "normalised_accuracy_se": 0.04, "kl_bp_se": 0.01},
+        {**row(1, 1, 1, 0.75, 0.1), "normalised_accuracy_se": 0.03, "kl_bp_se": 0.01},
+        {**row(1, 2, 2, 0.75, 0.1), "normalised_accuracy_se": 0.04, "kl_bp_se": 0.01},
+    ]
+    accuracy = headline(rows)["normalised_accuracy"]
+    # each seed: sqrt(0.03^2 + 0.04^2) / 2 = 0.025; the mean of two: sqrt(2 * 0.025^2) / 2
+    expected = math.sqrt(2 * 0.025**2) / 2
+    assert accuracy["se_seeds"] == 0.0
+    assert accuracy["se"] == accuracy["stderr"] == pytest.approx(expected)
+    assert accuracy["source"] == "test set" and math.isnan(accuracy["dof"])
+    assert accuracy["high"] == pytest.approx(1.0 + 1.959963984540054 * expected)
+    assert headline_line(accuracy) == f"1.000 ± {expected:.3f} (test set)"
+    # a cell without its error (an old file's KL): the seeds alone speak
+    rows[0] = {**rows[0], "kl_bp_se": None}
+    assert math.isnan(headline(rows)["kl_bp"]["se_test"])
+
+
+def test_headline_one_seed_without_test_errors_has_no_error() -> None:
     result = headline([row(3, 0, 0, 0.5, 0.2)])
-    assert result["normalised_accuracy"] == {"mean": 0.5, "stderr": 0.0, "per_seed": [0.5]}
-    assert result["kl_bp"]["stderr"] == 0.0
+    accuracy = result["normalised_accuracy"]
+    assert accuracy["mean"] == 0.5 and accuracy["per_seed"] == [0.5]
+    assert math.isnan(accuracy["stderr"]) and accuracy["source"] == "none"
+    assert headline_line(accuracy) == "0.500"
+    one = headline([{**row(3, 0, 0, 0.5, 0.2), "normalised_accuracy_se": 0.02}])
+    assert one["normalised_accuracy"]["se"] == pytest.approx(0.02)
 
 
 def test_headline_never_averages_over_missing_cells() -> None:

@@ -11,12 +11,26 @@ from hbench.registry.registry import Registration, Registry, get_registry
 from hbench.run.spec import RunSpec
 from hbench.suites import SUITES, Suite, config_options, get_suite
 
-#: Results and leaderboards are filed under these: a change of the data or of the canonical
-#: form must bump DATA_VERSION (and then these), never happen silently.
+#: What result files of schema version < 5 record as ``suite_hash`` (the canonical form with the
+#: seed list, `Suite.seeded_hash`): migrating them relies on these staying what they were.
 PUBLISHED_HASHES = {
     "smoke": "4733a9f2e4081627",
     "cpu": "963ee454b4b67aff",
     "paper": "ddfdd3cb897fa6d4",
+}
+
+#: The suite's one hash (`Suite.spec_hash`, without the seed list): printed by ``hbench run``,
+#: recorded in results of schema version 5, shown on boards. A change of the data or of the
+#: canonical form must bump DATA_VERSION (and then these), never happen silently.
+SUITE_HASHES = {
+    "smoke": "5440db606cc3e400",
+    "cpu": "75994d70dac3fd4b",
+    "paper": "c8dd3e317857a30f",
+    "rhm-cpu": "f9f6f217fbaec3ee",
+    "next-token-cpu": "d50ff84a7ea62c0e",
+    "ambiguous-cpu": "b29af297318adf26",
+    "rhm-paper": "4ec4f0743e3121af",
+    "next-token-paper": "0ee182865a1bfd52",
 }
 
 NEW_CPU_SUITES = ("rhm-cpu", "next-token-cpu", "ambiguous-cpu")
@@ -24,7 +38,16 @@ NEW_CPU_SUITES = ("rhm-cpu", "next-token-cpu", "ambiguous-cpu")
 
 @pytest.mark.parametrize("name", list(PUBLISHED_HASHES))
 def test_published_suites_keep_their_hash(name: str) -> None:
-    assert SUITES[name].spec_hash() == PUBLISHED_HASHES[name]
+    assert SUITES[name].seeded_hash() == PUBLISHED_HASHES[name]
+    assert SUITES[name].spec_hash() == SUITE_HASHES[name]
+
+
+def test_one_suite_hash_whatever_the_seeds_but_not_the_task() -> None:
+    cpu = SUITES["cpu"]
+    five = cpu.model_copy(update={"seeds": [0, 1, 2, 3, 4]})
+    assert five.spec_hash() == cpu.spec_hash() and five.seeded_hash() != cpu.seeded_hash()
+    # the same data asked another question is another suite, as its board says
+    assert cpu.model_copy(update={"task": "next-token"}).spec_hash() != cpu.spec_hash()
 
 
 @pytest.mark.parametrize("name", list(SUITES))
@@ -65,8 +88,9 @@ class MineConfig(BaseModel):
 
 
 def mine_registry() -> Registry:
+    """A grammar of its own, and the built-in smoke suite to override."""
     item = Registration("grammar", "mine", lambda config: config, MineConfig, plugin="test")
-    return Registry([item])
+    return Registry([item, get_registry().get("suite", "smoke")])
 
 
 def test_grammar_args_override_and_remove_options() -> None:
@@ -158,3 +182,76 @@ def test_the_arity_size_checks_count_with_comes_from_the_grammars_config() -> No
     assert wide.arity(registry) == 5
     # options its config refuses are reported where the grammar is built; here: the fallback
     assert branchy.model_copy(update={"grammar_args": {"nope": 1}}).arity(registry) == 2
+
+
+# --- suites are registered -----------------------------------------------------------------------
+
+
+def test_every_published_hash_is_kept_now_that_suites_are_registered() -> None:
+    """Registered by the tree plugin, with ``budgets`` for what was ``P_mlm``: the same hashes
+    (every suite's, as the result files in leaderboards/ record them)."""
+    hashes = {
+        "rhm-cpu": "0f14586b466de86f",
+        "next-token-cpu": "04b2d019f74c3392",
+        "ambiguous-cpu": "21c4e5cc81ef5086",
+        "rhm-paper": "80cd0d3b077c1564",
+        "next-token-paper": "c13463e143d5a128",
+        **PUBLISHED_HASHES,
+    }
+    assert {name: SUITES[name].seeded_hash() for name in hashes} == hashes
+    assert {name: SUITES[name].spec_hash() for name in SUITE_HASHES} == SUITE_HASHES
+    entry = get_registry().get("suite", "cpu")
+    assert entry.plugin == "tree" and entry.value is SUITES["cpu"]
+
+
+def test_a_budget_per_task_without_special_cases() -> None:
+    paper = SUITES["paper"]
+    assert paper.budgets == {"mlm": 1 << 18}
+    assert (paper.budget("mlm"), paper.budget("root"), paper.budget("next-token")) == (
+        1 << 18,
+        1 << 17,
+        1 << 17,
+    )
+    own = get_suite("cpu", {"budgets": '{"next-token": 64}'})
+    assert own.budget("next-token") == 64 and own.budget("root") == SUITES["cpu"].P
+    assert own.spec_hash() != SUITES["cpu"].spec_hash()
+    assert "budgets" in own.canonical() and "P_mlm" not in own.canonical()
+
+
+def test_p_mlm_is_still_read_and_taken_as_an_override() -> None:
+    """Result files and sweep files wrote mlm's budget as P_mlm."""
+    data = SUITES["paper"].model_dump()
+    del data["budgets"]
+    assert Suite.model_validate({**data, "P_mlm": 1 << 18}) == SUITES["paper"]
+    assert Suite.model_validate({**data, "P_mlm": None}).budgets == {}
+    assert get_suite("cpu", {"P_mlm": "4096"}).budget("mlm") == 4096
+    assert get_suite("paper", {"P_mlm": "null"}).budgets == {}
+    with pytest.raises(UsageError, match=r"--set P_mlm=0 is invalid for suite 'cpu'"):
+        get_suite("cpu", {"P_mlm": "0"})
+
+
+def test_a_plugin_suite_is_checked_against_its_grammar_when_registered() -> None:
+    from hbench.registry import load_registry
+    from hbench.registry.hookspecs import hookimpl
+
+    good = Suite(name="mine-small", grammar="rhm", q=8, P=4, n_test=2, n_ood=0)
+    bad = good.model_copy(update={"name": "mine-bad", "grammar_args": {"n_c": 99}})
+    nowhere = good.model_copy(update={"name": "mine-nowhere", "grammar": "absent"})
+
+    class Plugin:
+        @hookimpl
+        def hbench_register_suites(self, register) -> None:
+            register("mine-small", good)
+            register("mine-bad", bad)
+            register("mine-nowhere", nowhere)
+            register("mine-dict", {"grammar": "rhm", "q": 8, "P": 4, "n_test": 2, "n_ood": 0})
+            register("mine-named", good)  # the suite's own name differs
+
+    registry = load_registry(extra_plugins=[("mine", Plugin())])
+    assert {"mine-small", "mine-dict"} <= set(registry.names("suite"))
+    assert "mine-bad" not in registry.names("suite")
+    errors = "\n".join(registry.errors)
+    assert "suite 'mine-bad' from plugin 'mine' rejected: grammar 'rhm'" in errors
+    assert "its grammar 'absent' is not registered" in errors
+    assert "the suite is named 'mine-small', registered as 'mine-named'" in errors
+    assert get_suite("mine-small", registry=registry) is good

@@ -1,47 +1,67 @@
 """``hbench analyze all RESULT``: every analysis of one run, one after the other.
 
-Each part keeps its own options (``--sequences`` for attention, ``--probe-*`` for the probes);
-a part that does not apply to the run (a model without attention, a run that kept no models)
-prints its one-line reason and the others go on.
+The parts are the registered analyses that say ``in_all=True`` (the built-in attention, probe
+and mismatch analyses; a plugin's analysis may join them). Each part takes the options it has
+(``sequences`` for attention, ``probe_*`` for the probes); a part that does not apply to the
+run (a model without attention, a run that kept no models) reports its one-line reason and the
+others go on.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from hbench.analysis import common
+from hbench.analysis.attention import AttentionOptions
+from hbench.analysis.probe import ProbeOptions
+from hbench.analysis.report import Report, analyses
 
-HELP = "attention, probe and mismatch analyses of one run"
-
-#: The analyses ``all`` runs, in order (modules under hbench.analysis).
-PARTS = ("attention", "probe", "mismatch")
-
-
-def _parts():
-    return [importlib.import_module(f"hbench.analysis.{name}") for name in PARTS]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    common.add_run_arguments(parser)
-    common.add_model_arguments(parser)
-    for part in _parts():
-        part.add_own_arguments(parser)
+HELP = "every analysis of one run that joins 'all' (attention, probe and mismatch)"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Each part in turn; with ``--json`` one object holding each part's JSON."""
-    as_json = getattr(args, "json", False)
-    if as_json:
-        args.json_parts = []
-    codes = []
-    for name, part in zip(PARTS, _parts(), strict=True):
-        if not as_json:
-            print(f"== {name}")
-        codes.append(part.run(args))
-        if not as_json:
+class AllOptions(AttentionOptions, ProbeOptions):
+    """The options of every built-in part; each part is given those it has."""
+
+
+@dataclass
+class AllReport(Report[Any]):
+    """The reports of every part, in order; writing it writes each part's files."""
+
+    parts: list[Report[Any]] = field(default_factory=list)
+    _files: list[list[Path]] = field(default_factory=list, repr=False)
+
+    def write(self, out: str | Path | None = None) -> list[Path]:
+        self._files = [part.write(out) for part in self.parts]
+        return [file for files in self._files for file in files]
+
+    def to_json(self, files: Sequence[Path] = ()) -> dict[str, Any]:
+        written = self._files or [[] for _ in self.parts]
+        return {
+            "analysis": "all",
+            "parts": [part.to_json(mine) for part, mine in zip(self.parts, written, strict=True)],
+        }
+
+    def show(self, files: Sequence[Path], *, as_json: bool = False) -> None:
+        if as_json:
+            print(json.dumps(self.to_json(files), indent=2))
+            return
+        written = self._files or [[] for _ in self.parts]
+        for part, mine in zip(self.parts, written, strict=True):
+            print(f"== {part.analysis}")
+            part.show(mine)
             print()
-    if as_json:
-        print(json.dumps({"analysis": "all", "parts": args.json_parts}, indent=2))
-    return max(codes)
+
+
+def report(source: str | Path, options: AllOptions | None = None) -> AllReport:
+    """Each part's report in turn, each given the options it has."""
+    options = options or AllOptions()
+    given = options.model_dump()
+    parts = [analysis for analysis in analyses() if analysis.entry.metadata.get("in_all")]
+    reports = []
+    for part in parts:
+        fields = part.options_class.model_fields
+        reports.append(part(source, {key: value for key, value in given.items() if key in fields}))
+    return AllReport("all", Path(source), parts=reports)

@@ -22,14 +22,14 @@ filtering keeps intact.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from hbench.analysis import common
+from hbench.analysis.report import Report, skipped
 
 HELP = "attention maps per layer and training level, and the block size each layer attends within"
 PURPOSE = 0  # seed stream of the attention data (see `common.Run.sample`)
@@ -175,76 +175,75 @@ def analyze(
     return entries, arrays
 
 
-# --- the command ---------------------------------------------------------------------------------
+# --- the analysis ------------------------------------------------------------------------------
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    common.add_run_arguments(parser)
-    common.add_model_arguments(parser)
-    add_own_arguments(parser)
+class AttentionOptions(common.ModelOptions):
+    """Options of the attention analysis."""
 
-
-def add_own_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--sequences",
-        type=int,
-        default=10_000,
-        help="test sequences the attention is averaged over (default %(default)s)",
-    )
-    parser.add_argument(
-        "--min-excess",
-        type=float,
-        default=0.05,
-        help="below this largest excess over uniform a layer has no block (default %(default)s)",
+    sequences: int = Field(10_000, description="test sequences the attention is averaged over")
+    min_excess: float = Field(
+        0.05, description="below this largest excess over uniform a layer has no block"
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from hbench.io import save_npz
+def report(
+    source: str | Path | common.Run, options: AttentionOptions | None = None
+) -> Report[AttentionReport]:
+    """The block scores of every model the run kept (skipped, with the reason, for a model
+    without attention or a run that kept none)."""
     from hbench.progress import progress
     from hbench.run.devices import resolve_device
 
-    common.check_count(args.sequences, "--sequences")
-    if not 0 <= args.min_excess < 1:
-        raise common.invalid("--min-excess", args.min_excess, "a number in [0, 1)")
-    loaded = common.load_run(args.result)
-    if args.data_filter is not None:
-        common.data_level(loaded, 0, args.data_filter)
+    options = options or AttentionOptions()
+    common.check_count(options.sequences, "--sequences")
+    if not 0 <= options.min_excess < 1:
+        raise common.invalid("--min-excess", options.min_excess, "a number in [0, 1)")
+    loaded = common.as_run(source)
+    if options.data_filter is not None:
+        common.data_level(loaded, 0, options.data_filter)
     try:
-        models = loaded.trained_models("attention", resolve_device(args.device))
+        models = loaded.trained_models("attention", resolve_device(options.device))
     except common.Skip as reason:
-        return common.skipped("attention", reason, args)
-    base = common.output_base(loaded.path, args.out, "attention")
-    with progress(len(models) * args.sequences, "attention", unit="seq") as advance:
+        return skipped("attention", loaded.path, reason)
+    with progress(len(models) * options.sequences, "attention", unit="seq") as advance:
         entries, arrays = analyze(
             loaded,
             models,
-            sequences=args.sequences,
-            min_excess=args.min_excess,
-            data_filter=args.data_filter,
+            sequences=options.sequences,
+            min_excess=options.min_excess,
+            data_filter=options.data_filter,
             advance=advance,
         )
-    npz = save_npz(base.with_suffix(".npz"), arrays)
     from hbench.analysis.figures import run_title
 
     title = run_title(loaded.result)
-    figures = [
-        *attention_grid(entries, arrays, base.with_name(base.name + ".png"), title),
-        *block_profiles(entries, base.with_name(base.name + "_blocks.png"), title),
-    ]
-    report = AttentionReport(
+    numbers = AttentionReport(
         result=str(loaded.path),
         model=loaded.model_name,
-        sequences=args.sequences,
-        min_excess=args.min_excess,
+        sequences=options.sequences,
+        min_excess=options.min_excess,
         length=loaded.spec.length,
         block_sizes=[1 << j for j in range(loaded.depth + 1)],
         models=entries,
-        arrays=npz.name,
-        figures=[f.name for f in figures],
+        arrays="",
+        figures=[],
     )
-    path = common.write_report(report, base.with_suffix(".json"))
-    return common.finish(args, "attention", report, table(report), [path, npz, *figures])
+
+    def draw(report: Report[AttentionReport], base: Path) -> list[Path]:
+        from hbench.io import save_npz
+
+        npz = save_npz(base.with_suffix(".npz"), arrays)
+        figures = [
+            *attention_grid(entries, arrays, base.with_name(base.name + ".png"), title),
+            *block_profiles(entries, base.with_name(base.name + "_blocks.png"), title),
+        ]
+        report.numbers.arrays = npz.name
+        report.numbers.figures = [f.name for f in figures]
+        return [npz, *figures]
+
+    writer = common.run_writer("attention", draw)
+    return Report("attention", loaded.path, numbers, text=table(numbers), writer=writer)
 
 
 def table(report: AttentionReport) -> str:

@@ -14,8 +14,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from hbench.analysis.report import Report
 
 
 @dataclass(frozen=True)
@@ -143,3 +147,68 @@ def accuracy_figure(
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+# --- the analysis ------------------------------------------------------------------------------
+
+
+class BudgetOptions(BaseModel):
+    """Options of the budget analysis."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lines: Literal["k_train", "label"] = Field(
+        "k_train",
+        description="a curve per training level in a panel per model (k_train), or a curve"
+        " per model in a panel per training level (label)",
+    )
+
+
+class BudgetReport(BaseModel):
+    """The in-sample points of a sweep over P: accuracy and normalised accuracy per budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = 1
+    analysis: str = "budget"
+    folder: str
+    points: list[dict[str, Any]]
+    figures: list[str]
+
+
+def report(source: str | Path, options: BudgetOptions | None = None) -> Report[BudgetReport]:
+    """Test accuracy against P from every result under the sweep folder ``source``; written
+    as ``budget.png`` (and ``.json``) there unless ``out`` names the PNG."""
+    from dataclasses import asdict
+
+    from hbench.errors import UsageError, invalid
+    from hbench.io import write_json
+
+    options = options or BudgetOptions()
+    folder = Path(source)
+    if not folder.is_dir():
+        raise invalid("SWEEP_DIR", str(folder), "an existing sweep output folder")
+    results = folder / "results" if (folder / "results").is_dir() else folder
+    points = collect(results)
+    if not points:
+        raise UsageError(f"SWEEP_DIR={str(source)!r} holds no in-sample results")
+    numbers = BudgetReport(
+        folder=str(folder), points=[asdict(point) for point in points], figures=[]
+    )
+    rows = [
+        f"{p.label} ({p.task}) k={p.k_train} P={p.P}: acc {p.acc:.3f} ± {p.acc_se:.3f}"
+        f" (BP {p.acc_bp:.3f}), normalised {p.norm:.3f} ± {p.norm_se:.3f}"
+        for p in points
+    ]
+
+    def write(report: Report[BudgetReport], out: str | Path | None) -> list[Path]:
+        png = Path(out) if out else folder / "budget.png"
+        if png.suffix.lower() != ".png":
+            raise invalid("--out", str(png), "a file name ending in .png")
+        title = f"test accuracy against the budget P ({folder.name})"
+        figures = accuracy_figure(points, png, title, lines=options.lines)
+        report.numbers.figures = [figure.name for figure in figures]
+        data = report.numbers.model_dump(mode="json")
+        return [write_json(png.with_suffix(".json"), data, field="--out"), *figures]
+
+    return Report("budget", folder, numbers, text="\n".join(rows), writer=write)

@@ -12,14 +12,15 @@ shows up here and not in the accuracy.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from hbench.analysis import common
+from hbench.analysis.report import Report, skipped
 from hbench.contracts import exact_answers
 
 HELP = "model probabilities against BP's, entry by entry: calibration scatter and binned curve"
@@ -154,49 +155,50 @@ def figure(report: CalibrationReport, path, title: str = "") -> list[Path]:
     return save_figure(figure, path)
 
 
-# --- the command ---------------------------------------------------------------------------------
+# --- the analysis ------------------------------------------------------------------------------
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    common.add_run_arguments(parser)
-    parser.add_argument(
-        "--device", choices=common.DEVICES, default="cpu", help="where models run (default cpu)"
-    )
-    add_own_arguments(parser)
+class CalibrationOptions(BaseModel):
+    """Options of the calibration analysis."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: Literal["auto", "cpu", "cuda"] = Field("cpu", description="where models run")
+    sequences: int = Field(4096, description="fresh test sequences per trained model")
 
 
-def add_own_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--sequences",
-        type=int,
-        default=4096,
-        help="fresh test sequences per trained model (default %(default)s)",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
+def report(
+    source: str | Path | common.Run, options: CalibrationOptions | None = None
+) -> Report[CalibrationReport]:
+    """Every kept model's probabilities against BP's on fresh test sequences (skipped, with
+    the reason, for a run that kept no models)."""
     from hbench.analysis.figures import run_title
     from hbench.run.devices import resolve_device
 
-    common.check_count(args.sequences, "--sequences")
-    loaded = common.load_run(args.result)
+    options = options or CalibrationOptions()
+    common.check_count(options.sequences, "--sequences")
+    loaded = common.as_run(source)
     try:
-        models = loaded.trained_models("predict", resolve_device(args.device))
+        models = loaded.trained_models("predict", resolve_device(options.device))
     except common.Skip as reason:
-        return common.skipped("calibration", reason, args)
-    base = common.output_base(loaded.path, args.out, "calibration")
-    report = CalibrationReport(
+        return skipped("calibration", loaded.path, reason)
+    numbers = CalibrationReport(
         result=str(loaded.path),
         model=loaded.model_name,
         task=loaded.result.spec.task,
-        sequences=args.sequences,
-        models=analyze(loaded, models, sequences=args.sequences),
+        sequences=options.sequences,
+        models=analyze(loaded, models, sequences=options.sequences),
         figures=[],
     )
-    figures = figure(report, base.with_name(base.name + ".png"), run_title(loaded.result))
-    report.figures.extend(f.name for f in figures)
-    path = common.write_report(report, base.with_suffix(".json"))
-    return common.finish(args, "calibration", report, table(report), [path, *figures])
+    title = run_title(loaded.result)
+
+    def draw(report: Report[CalibrationReport], base: Path) -> list[Path]:
+        figures = figure(report.numbers, base.with_name(base.name + ".png"), title)
+        report.numbers.figures = [f.name for f in figures]
+        return figures
+
+    writer = common.run_writer("calibration", draw)
+    return Report("calibration", loaded.path, numbers, text=table(numbers), writer=writer)
 
 
 def table(report: CalibrationReport) -> str:

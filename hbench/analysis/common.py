@@ -10,21 +10,19 @@ never coincides with the run's training or test data, and the same run gives the
 
 from __future__ import annotations
 
-import argparse
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from hbench.contracts import GenerativeModel, Sample, TaskData
+from hbench.analysis.report import Report, Writer
+from hbench.contracts import GenerativeModel, Sample, TaskData, model_capabilities
 from hbench.errors import UsageError, invalid
 from hbench.io import check_name_lengths, write_json
 from hbench.results import RunResult, read_result
-from hbench.run.devices import DEVICES
 from hbench.suites import Suite
 
 #: First seed stream of analysis data; the harness uses streams 0..5 (`hbench.run.harness`).
@@ -78,7 +76,7 @@ class Run:
         and its analyses study the first seed's models on that seed's grammar; None for a
         run whose seeds share the suite's grammar."""
         spec = self.result.spec
-        return spec.seeds[0] if spec.official and spec.grammar_seeds else None
+        return spec.seeds[0] if spec.grammar_seeds else None
 
     def level(self, k: int) -> GenerativeModel:
         """The grammar filtered at level k (cached)."""
@@ -100,25 +98,27 @@ class Run:
 
     def new_model(self) -> Any:
         """A fresh instance of the run's model, built from its recorded config."""
+        from hbench.run.devices import check_torch
+
         entry = self.registry.get("model", self.model_name)
+        check_torch(entry)  # a torch model's run, studied where torch is not installed
         return entry.create(entry.validate_config(dict(self.result.spec.model_settings)))
 
     def trained_models(self, capability: str, device: str = "cpu") -> list[TrainedModel]:
         """Every model the run kept, loaded; `Skip` (with the reason) when the analysis needing
-        ``capability`` cannot run on them."""
+        ``capability`` (``predict``, or a field of `ModelCapabilities`) cannot run on them."""
         name = self.model_name
         probe = self.new_model()
-        if not callable(getattr(probe, capability, None)):
+        declared = model_capabilities(probe)
+        if capability != "predict" and not getattr(declared, capability):
             raise Skip(f"model {name!r} has no {capability}(data) method")
+        if not declared.save:
+            raise Skip(f"model {name!r} cannot save its trained state (no save(path))")
         if not self.result.saved_models:
-            if not callable(getattr(probe, "save", None)):
-                raise Skip(f"model {name!r} cannot save its trained state (no save(path))")
             raise Skip(
                 "the run kept no trained models: rerun `hbench run` with --save-models"
                 f" (result {str(self.path)!r})"
             )
-        if not callable(getattr(probe, "load", None)):
-            raise Skip(f"model {name!r} cannot load a saved model (no load(path))")
         models = []
         for saved in self.result.saved_models:
             if self.grammar_seed_of is not None and saved.seed != self.grammar_seed_of:
@@ -160,38 +160,44 @@ def load_run(path: str | Path) -> Run:
 def _grammar_config(result: RunResult, suite: Suite) -> dict[str, Any]:
     """The suite's grammar options; an official run's first seed's grammar seed."""
     config = suite.grammar_config()
-    if result.spec.official and result.spec.grammar_seeds:
+    if result.spec.grammar_seeds:  # an official run's, or a replay's
         config["seed"] = result.spec.grammar_seeds[0]
     return config
 
 
-# --- command-line plumbing shared by the analyses ----------------------------------------------
+# --- options and writing shared by the analyses ----------------------------------------------
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """RESULT, --out: every analysis takes them."""
-    parser.add_argument("result", metavar="RESULT", help="a result file written by `hbench run`")
-    parser.add_argument(
-        "--out", help="folder for the JSON and PNG files (default: the result's folder)"
-    )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print the report's path, the files written and the numbers as JSON",
-    )
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+class ModelOptions(BaseModel):
     """Options of the analyses that run trained models on fresh data."""
-    parser.add_argument(
-        "--device", choices=DEVICES, default="cpu", help="where models run (default cpu)"
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: Literal["auto", "cpu", "cuda"] = Field("cpu", description="where models run")
+    data_filter: int | None = Field(
+        None,
+        description="filter level of the analysis data (default: each model's training level)",
     )
-    parser.add_argument(
-        "--data-filter",
-        type=int,
-        metavar="K",
-        help="filter level of the analysis data (default: each model's training level)",
-    )
+
+
+def as_run(source: str | Path | Run) -> Run:
+    """A finished run: ``source`` itself, or rebuilt from its result file."""
+    return source if isinstance(source, Run) else load_run(source)
+
+
+def run_writer(
+    analysis: str, draw: Callable[[Report[Any], Path], list[Path]] | None = None
+) -> Writer:
+    """How a run's analysis writes its files: ``draw(report, base)`` its figures (and arrays)
+    named ``<base>...`` (see `output_base`), then the JSON report ``<base>.json``, which lists
+    them."""
+
+    def write(report: Report[Any], out: str | Path | None) -> list[Path]:
+        base = output_base(report.source, None if out is None else str(out), analysis)
+        files = draw(report, base) if draw is not None else []
+        return [write_report(report.numbers, base.with_suffix(".json")), *files]
+
+    return write
 
 
 def data_level(run: Run, k_train: int, data_filter: int | None) -> int:
@@ -271,48 +277,3 @@ def annotate(ax, image, values: np.ndarray, digits: int = 2, fontsize: int = 7) 
             fontsize=fontsize,
             color="black" if light else "white",
         )
-
-
-def skipped(analysis: str, reason: Skip, args: argparse.Namespace | None = None) -> int:
-    """A run the analysis does not apply to: one line (or its JSON), exit code 0."""
-    if args is not None and getattr(args, "json", False):
-        emit_json(args, {"analysis": analysis, "skipped": str(reason)})
-    else:
-        print(f"{analysis}: skipped: {reason}")
-    return 0
-
-
-def finish(
-    args: argparse.Namespace,
-    analysis: str,
-    report: BaseModel,
-    table: str,
-    files: Sequence[Path],
-) -> int:
-    """Print the table and every file written (the JSON report first), or with ``--json`` one
-    object: the analysis, the report's path, every file and the report's numbers."""
-    if getattr(args, "json", False):
-        emit_json(
-            args,
-            {
-                "analysis": analysis,
-                "report": str(files[0]),
-                "files": [str(file) for file in files],
-                "numbers": report.model_dump(mode="json"),
-            },
-        )
-        return 0
-    print(table)
-    for file in files:
-        print(f"wrote {file}")
-    return 0
-
-
-def emit_json(args: argparse.Namespace, data: dict[str, Any]) -> None:
-    """Print ``data`` as JSON, or keep it for ``analyze all --json`` (which prints one object
-    for all its parts)."""
-    parts = getattr(args, "json_parts", None)
-    if parts is not None:
-        parts.append(data)
-    else:
-        print(json.dumps(data, indent=2))

@@ -16,7 +16,6 @@ closely (e.g. k_train = 0 on data of level 1); the counts below report every cel
 
 from __future__ import annotations
 
-import argparse
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from hbench.analysis import common
+from hbench.analysis.report import Report, skipped
 from hbench.results import RunResult
 
 HELP = "accuracy and KL of a model against BP_k_train and BP_k_test, k_train x k_test"
@@ -133,31 +133,32 @@ def matrices(result: RunResult) -> MismatchReport:
     )
 
 
-# --- the command ---------------------------------------------------------------------------------
+# --- the analysis ------------------------------------------------------------------------------
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    common.add_run_arguments(parser)
+class MismatchOptions(BaseModel):
+    """The mismatch analysis takes no options: it reads the result's scores only."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
-def add_own_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options of its own."""
-
-
-def run(args: argparse.Namespace) -> int:
+def report(source: str | Path, options: MismatchOptions | None = None) -> Report[MismatchReport]:
+    """The k_train x k_test matrices of the result file ``source`` (nothing is retrained)."""
     from hbench.results import read_result
 
-    path = Path(args.result)
-    result = read_result(path)
-    report = matrices(result)
-    if not report.acc:
-        return common.skipped("mismatch", common.Skip("the result has no scored cells"), args)
-    report.result = str(path)
-    base = common.output_base(path, args.out, "mismatch")
-    figure = figure_of(report, base.with_name(base.name + ".png"))
-    report.figures.append(figure.name)
-    written = common.write_report(report, base.with_suffix(".json"))
-    return common.finish(args, "mismatch", report, table(report), [written, figure])
+    path = Path(source)
+    numbers = matrices(read_result(path))
+    if not numbers.acc:
+        return skipped("mismatch", path, "the result has no scored cells")
+    numbers.result = str(path)
+    writer = common.run_writer("mismatch", _draw)
+    return Report("mismatch", path, numbers, text=table(numbers), writer=writer)
+
+
+def _draw(report: Report[MismatchReport], base: Path) -> list[Path]:
+    figure = figure_of(report.numbers, base.with_name(base.name + ".png"))
+    report.numbers.figures = [figure.name]
+    return [figure]
 
 
 def _fmt(value: float, digits: int = 3) -> str:

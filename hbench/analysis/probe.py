@@ -18,14 +18,14 @@ ancestors (smaller d).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from hbench.analysis import common
+from hbench.analysis.report import Report, skipped
 from hbench.contracts import Sample
 
 HELP = "probe accuracy of every layer for the ancestor at every depth, next to BP's"
@@ -279,86 +279,78 @@ def _first_good_layer(column: list[float | None], slack: float = 0.01) -> int | 
     return next(i for i, v in enumerate(column) if v is not None and v >= top - slack)
 
 
-# --- the command ---------------------------------------------------------------------------------
+# --- the analysis ------------------------------------------------------------------------------
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    common.add_run_arguments(parser)
-    common.add_model_arguments(parser)
-    add_own_arguments(parser)
+class ProbeOptions(common.ModelOptions):
+    """Options of the probe analysis."""
 
-
-def add_own_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--probe-sequences",
-        type=int,
-        default=4096,
-        help="training sequences of the probes, each gives 2^l tokens (default %(default)s)",
+    probe_sequences: int = Field(
+        4096, description="training sequences of the probes, each gives 2^l tokens"
     )
-    parser.add_argument(
-        "--probe-test",
-        type=int,
-        default=2048,
-        help="held-out sequences the probes are scored on (default %(default)s)",
-    )
-    parser.add_argument(
-        "--probe-steps",
-        type=int,
-        default=1000,
-        help="Adam steps of 2048 tokens per probe (default %(default)s)",
-    )
-    parser.add_argument(
-        "--hidden",
-        action="store_true",
-        help=f"probes with one hidden layer of {HIDDEN_UNITS} ReLU units instead of linear ones",
+    probe_test: int = Field(2048, description="held-out sequences the probes are scored on")
+    probe_steps: int = Field(1000, description="Adam steps of 2048 tokens per probe")
+    hidden: bool = Field(
+        False,
+        description=f"probes with one hidden layer of {HIDDEN_UNITS} ReLU units instead of"
+        " linear ones",
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def report(
+    source: str | Path | common.Run, options: ProbeOptions | None = None
+) -> Report[ProbeReport]:
+    """Probe accuracies of every layer of every model the run kept (skipped, with the
+    reason, for a model without hidden states or a run that kept none)."""
     from hbench.progress import progress
     from hbench.run.devices import resolve_device
 
-    common.check_count(args.probe_sequences, "--probe-sequences")
-    common.check_count(args.probe_test, "--probe-test")
-    common.check_count(args.probe_steps, "--probe-steps")
-    loaded = common.load_run(args.result)
-    if args.data_filter is not None:
-        common.data_level(loaded, 0, args.data_filter)
-    device = resolve_device(args.device)
+    options = options or ProbeOptions()
+    common.check_count(options.probe_sequences, "--probe-sequences")
+    common.check_count(options.probe_test, "--probe-test")
+    common.check_count(options.probe_steps, "--probe-steps")
+    loaded = common.as_run(source)
+    if options.data_filter is not None:
+        common.data_level(loaded, 0, options.data_filter)
+    device = resolve_device(options.device)
     try:
         models = loaded.trained_models("hidden_states", device)
     except common.Skip as reason:
-        return common.skipped("probe", reason, args)
-    base = common.output_base(loaded.path, args.out, "probe")
-    with progress(len(models) * args.probe_steps, "probes", unit="step") as advance:
+        return skipped("probe", loaded.path, reason)
+    with progress(len(models) * options.probe_steps, "probes", unit="step") as advance:
         depths, entries = analyze(
             loaded,
             models,
-            train_sequences=args.probe_sequences,
-            test_sequences=args.probe_test,
-            hidden=args.hidden,
-            steps=args.probe_steps,
-            data_filter=args.data_filter,
+            train_sequences=options.probe_sequences,
+            test_sequences=options.probe_test,
+            hidden=options.hidden,
+            steps=options.probe_steps,
+            data_filter=options.data_filter,
             device=device,
             advance=advance,
         )
-    report = ProbeReport(
+    numbers = ProbeReport(
         result=str(loaded.path),
         model=loaded.model_name,
-        probe=f"hidden-{HIDDEN_UNITS}" if args.hidden else "linear",
-        train_sequences=args.probe_sequences,
-        test_sequences=args.probe_test,
-        steps=args.probe_steps,
+        probe=f"hidden-{HIDDEN_UNITS}" if options.hidden else "linear",
+        train_sequences=options.probe_sequences,
+        test_sequences=options.probe_test,
+        steps=options.probe_steps,
         depths=depths,
         models=entries,
         figures=[],
     )
     from hbench.analysis.figures import run_title
 
-    figures = heatmaps(report, base.with_name(base.name + ".png"), run_title(loaded.result))
-    report.figures.extend(f.name for f in figures)
-    path = common.write_report(report, base.with_suffix(".json"))
-    return common.finish(args, "probe", report, table(report), [path, *figures])
+    title = run_title(loaded.result)
+
+    def draw(report: Report[ProbeReport], base: Path) -> list[Path]:
+        figures = heatmaps(report.numbers, base.with_name(base.name + ".png"), title)
+        report.numbers.figures = [f.name for f in figures]
+        return figures
+
+    writer = common.run_writer("probe", draw)
+    return Report("probe", loaded.path, numbers, text=table(numbers), writer=writer)
 
 
 def _fmt(value: float | None) -> str:

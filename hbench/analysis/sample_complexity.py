@@ -10,7 +10,6 @@ pretraining lowers it; this is the table and the figure that show it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections import defaultdict
@@ -19,29 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
+from hbench.analysis.report import Report
 from hbench.errors import UsageError, invalid
+from hbench.io import write_json
 
 HELP = "normalised accuracy against the budget P per model and level, and P* (from a sweep)"
 
 #: Suite fields that a sample-complexity sweep varies or that do not split curves.
-_NOT_A_VARIANT = {"name", "description", "P", "P_mlm", "seeds", "train_filters", "task"}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "sweep_dir", metavar="SWEEP_DIR", help="a sweep's output folder (or any results folder)"
-    )
-    parser.add_argument(
-        "--target",
-        type=float,
-        default=0.95,
-        help="normalised accuracy that defines P* (default %(default)s)",
-    )
-    parser.add_argument("--out", help="the PNG to write (default: SWEEP_DIR/sample-complexity.png)")
-    parser.add_argument(
-        "--json", action="store_true", help="print the curves and the figure's path as JSON"
-    )
+_NOT_A_VARIANT = {
+    "name",
+    "description",
+    "P",
+    "P_mlm",
+    "budgets",
+    "seeds",
+    "train_filters",
+    "task",
+}
 
 
 @dataclass
@@ -116,7 +111,7 @@ def collect_curves(path: str | Path) -> list[Curve]:
         spec = result.spec
         cell = result.extra.get("cell") or {}
         label = cell.get("label") or spec.model
-        budget = spec.suite.get("P_mlm") if spec.task == "mlm" else None
+        budget = (spec.suite.get("budgets") or {}).get(spec.task)
         budget = int(budget or spec.suite["P"])
         for row in result.metrics:
             if row.k_test != row.k_train or row.acc is None or row.acc_bp is None:
@@ -232,24 +227,62 @@ def render_figure(curves: list[Curve], target: float, path: Path) -> Path:
     return path
 
 
-def run(args: argparse.Namespace) -> int:
-    if not 0 < args.target <= 1.5 or math.isnan(args.target):
-        raise invalid("--target", args.target, "a normalised accuracy in (0, 1.5], e.g. 0.95")
-    out = Path(args.out) if args.out else Path(args.sweep_dir) / "sample-complexity.png"
-    if out.suffix.lower() != ".png":
-        raise invalid("--out", str(out), "a file name ending in .png")
-    curves = collect_curves(args.sweep_dir)
-    if not args.json:
-        print(
-            f"normalised accuracy (in-sample, mean ± s.e. over seeds) against P;"
-            f" P* = smallest P reaching {args.target:g}, interpolated on log P"
-        )
-        print(render_table(curves, args.target))
-    path = render_figure(curves, args.target, out)
-    if args.json:
-        curves_json = [curve.to_json(args.target) for curve in curves]
-        data = {"analysis": "sample-complexity", "figure": str(path), "curves": curves_json}
-        print(json.dumps(data, indent=2))
-    else:
-        print(f"wrote {path}")
-    return 0
+class SampleComplexityOptions(BaseModel):
+    """Options of the sample-complexity analysis."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: float = Field(0.95, description="normalised accuracy that defines P*")
+
+
+class SampleComplexityReport(BaseModel):
+    """The curves of a sweep's results and P* at the target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = 1
+    analysis: str = "sample-complexity"
+    folder: str
+    target: float
+    curves: list[dict[str, Any]]
+    figures: list[str]
+
+
+def report(
+    source: str | Path, options: SampleComplexityOptions | None = None
+) -> Report[SampleComplexityReport]:
+    """The curves of every result under the sweep folder ``source``; written as
+    ``sample-complexity.png`` (and ``.json``) there unless ``out`` names the PNG."""
+    options = options or SampleComplexityOptions()
+    target = options.target
+    if not 0 < target <= 1.5 or math.isnan(target):
+        raise invalid("--target", target, "a normalised accuracy in (0, 1.5], e.g. 0.95")
+    curves = collect_curves(source)
+    numbers = SampleComplexityReport(
+        folder=str(source),
+        target=target,
+        curves=[curve.to_json(target) for curve in curves],
+        figures=[],
+    )
+    text = (
+        f"normalised accuracy (in-sample, mean ± s.e. over seeds) against P;"
+        f" P* = smallest P reaching {target:g}, interpolated on log P\n"
+        + render_table(curves, target)
+    )
+
+    def write(report: Report[SampleComplexityReport], out: str | Path | None) -> list[Path]:
+        png = Path(out) if out else Path(source) / "sample-complexity.png"
+        if png.suffix.lower() != ".png":
+            raise invalid("--out", str(png), "a file name ending in .png")
+        figure = render_figure(curves, target, png)
+        report.numbers.figures = [figure.name]
+        data = report.numbers.model_dump(mode="json")
+        return [write_json(png.with_suffix(".json"), data, field="--out"), figure]
+
+    def summarize(report: Report[SampleComplexityReport], files: list[Path]) -> dict[str, Any]:
+        figure = str(files[1]) if len(files) > 1 else None
+        return {"analysis": "sample-complexity", "figure": figure, "curves": numbers.curves}
+
+    return Report(
+        "sample-complexity", Path(source), numbers, text=text, writer=write, summarize=summarize
+    )

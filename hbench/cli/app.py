@@ -38,15 +38,31 @@ __all__ = ["build_parser", "examples", "json_flag", "main"]  # the helpers: `hbe
 def command_groups() -> tuple[ModuleType, ...]:
     """The command groups, in the order of ``hbench --help``. Imported here, not at the top,
     so that importing `hbench.cli` stays light."""
-    from hbench.cli import analyze, data, leaderboard, new_plugin, reproduce, run, sweep
+    from hbench.cli import (
+        analyze,
+        completion,
+        data,
+        export,
+        leaderboard,
+        new_plugin,
+        reproduce,
+        run,
+        sweep,
+        verify,
+    )
 
-    return (data, run, sweep, analyze, reproduce, leaderboard, new_plugin)
+    groups = (data, run, sweep, analyze, export, reproduce, leaderboard, verify, new_plugin)
+    return (*groups, completion)
 
 
-#: The flags every command takes, before or after its name: (flag, help).
-GLOBAL_FLAGS = (
-    ("--quiet", "no progress bars"),
-    ("--debug", "show tracebacks of errors"),
+#: The flags every command takes, before or after its name: (flags, argparse options).
+GLOBAL_FLAGS: tuple[tuple[tuple[str, ...], dict], ...] = (
+    (("-q", "--quiet"), {"action": "store_true", "help": "warnings only, no progress bars"}),
+    (
+        ("-v", "--verbose"),
+        {"action": "count", "default": 0, "help": "log more: -v info, -vv debug"},
+    ),
+    (("--debug",), {"action": "store_true", "help": "show tracebacks of errors"}),
 )
 
 #: ``--json`` before the command; after it, each command that reports something has its own.
@@ -79,8 +95,8 @@ def _common() -> argparse.ArgumentParser:
     flag given before the command (``hbench --quiet list suites``) is not reset by the
     subparser's default: argparse copies a subparser's namespace over the main one."""
     common = argparse.ArgumentParser(add_help=False)
-    for flag, text in GLOBAL_FLAGS:
-        common.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=text)
+    for flags, options in GLOBAL_FLAGS:
+        common.add_argument(*flags, **{**options, "default": argparse.SUPPRESS})
     return common
 
 
@@ -92,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and how close a model comes to them.",
     )
     parser.add_argument("--version", action="version", version=f"hbench {__version__}")
-    for flag, text in GLOBAL_FLAGS:
-        parser.add_argument(flag, action="store_true", help=text)
+    for flags, options in GLOBAL_FLAGS:
+        parser.add_argument(*flags, **options)
     parser.add_argument("--json", action="store_true", help=JSON_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common()
@@ -228,11 +244,19 @@ def _discard_stdout() -> None:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.quiet:
-        import hbench.progress
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions (see `hbench completion`)
+        from hbench.cli.completion import complete
 
-        hbench.progress.QUIET = True
+        complete(parser)
+    args = parser.parse_args(argv)
+    from hbench.cli.logs import configure_logging
+
+    configure_logging(verbose=args.verbose, quiet=args.quiet)
+    import logging
+
+    options = {k: v for k, v in vars(args).items() if k not in ("handler", "config_parser")}
+    logging.getLogger("hbench.cli").debug("hbench %s: %s", args.command, options)
     try:
         if args.json and not getattr(args, "json_supported", False):
             raise UsageError(
@@ -242,7 +266,9 @@ def _run(argv: Sequence[str] | None) -> int:
     except HbenchError as exc:
         if args.debug:
             raise
-        print(f"hbench: error: {exc}", file=sys.stderr)
+        from hbench.text import printable  # a plugin's or a file's text: no escape codes
+
+        print(f"hbench: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except (KeyboardInterrupt, BrokenPipeError):
         raise
@@ -261,9 +287,10 @@ def _run(argv: Sequence[str] | None) -> int:
         if args.debug:
             raise
         from hbench.registry.loading import one_line
+        from hbench.text import printable
 
         print(
-            f"hbench: error: {args.command} failed: {one_line(exc)}"
+            f"hbench: error: {args.command} failed: {printable(one_line(exc))}"
             " (run again with --debug for the traceback)",
             file=sys.stderr,
         )

@@ -47,7 +47,8 @@ where = ["src"]
 README = """\
 # {name}
 
-The `{model}` model for [hbench](https://example.org/hbench): a plugin distribution.
+The `{model}` model for hbench: a plugin distribution (hbench's CONTRIBUTING.md, "Add your
+model in ten minutes", walks through it).
 
 ```bash
 pip install -e .                      # registers the model through the "hbench" entry point
@@ -105,7 +106,9 @@ The contract (see `hbench.contracts`): ``fit(train, spec, callbacks)`` gets `Tas
 ``inputs`` (n, length) tokens, one query per (``query_rows``, ``query_positions``), ``targets``
 the answers) and a `TaskSpec` (q, length, vocab_size, mask_id); ``predict(data)`` returns one
 row of q probabilities per query. ``callbacks.seed`` seeds any randomness, so the same run gives
-the same result; ``callbacks.progress(done, total)`` draws a progress bar.
+the same result; ``callbacks.progress(done, total)`` draws a progress bar. What the model
+offers beyond fit and predict (attention maps, hidden states, save and load for the analyses)
+it declares in ``capabilities`` (`hbench.contracts.ModelCapabilities`): none here.
 
 This template: multinomial logistic regression on the one-hot tokens of the sequence and the
 one-hot query position, fitted by full-batch gradient descent in numpy.
@@ -115,10 +118,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec
+from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, ModelCapabilities, TaskData, TaskSpec
 
 
 class Model:
+    capabilities = ModelCapabilities()  # e.g. ModelCapabilities(save=True) with save/load
+
     def __init__(self, config) -> None:
         self.config = config
         self.spec: TaskSpec | None = None

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hbench.cli.options import add_key_values, examples, int_list, positive_int
+from hbench.cli.config import add_config_option, apply_config
+from hbench.cli.options import add_key_values, bounded_int, examples, int_list, positive_int
 from hbench.errors import invalid
 from hbench.run.spec import DEVICES
 
@@ -38,10 +39,10 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--threads-per-fit",
-        type=positive_int,
+        type=bounded_int(1, 1024),
         default=1,
         metavar="N",
-        help="threads of each fit; part of the result (default 1)",
+        help="threads of each fit, 1 to 1024; part of the result (default 1)",
     )
     group.add_argument(
         "--jobs",
@@ -53,6 +54,44 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the model in this process, for debugging (results say so; submit refuses them)",
     )
+    group.add_argument(
+        "--memory-per-fit",
+        type=byte_count,
+        metavar="BYTES",
+        help="address space of each isolated fit, e.g. 4G or 4e9; 0: none (default: 80%% of the "
+        "memory available at the start, on the cpu)",
+    )
+    group.add_argument(
+        "--fit-timeout",
+        type=seconds,
+        metavar="S",
+        help="seconds each isolated fit (fit, predictions, save) may take; 0: none (default "
+        "14400); a fit past it fails the run in one line",
+    )
+
+
+def byte_count(text: str) -> int:
+    """``4G``, ``512M``, ``4e9`` -> bytes (K, M, G, T are powers of 1024)."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    body = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = body[-1:] if body[-1:] in units else ""
+    try:
+        value = float(body[: len(body) - len(unit)]) * units[unit]
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a byte count >= 0, e.g. 4G or 4e9")
+    return int(value)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds >= 0")
+    return value
 
 
 def add_parsers(
@@ -67,7 +106,7 @@ def add_parsers(
         [
             "hbench run --model transformer                  # the paper's encoder, cpu suite",
             "hbench run --model naive-bayes --train-filter 0 --set P=4096 --seeds 0,1,2",
-            "hbench run --model treenet --official --seeds 0,1,2   # for a leaderboard",
+            "hbench run --model treenet --official   # for a leaderboard: 5 seeds",
         ],
     )
     _model_options(p)
@@ -81,7 +120,11 @@ def add_parsers(
         metavar="K",
         help="train only at filter level K (repeatable; default: every level)",
     )
-    p.add_argument("--seeds", type=int_list, help="comma-separated seeds (default: the suite's)")
+    p.add_argument(
+        "--seeds",
+        type=int_list,
+        help="comma-separated seeds (default: the suite's; 0-4 with --official)",
+    )
     add_key_values(
         p, "--set", "override a suite field, e.g. P=4096 (repeatable; see `hbench list suites`)"
     )
@@ -94,9 +137,18 @@ def add_parsers(
         "--grammar-seeds",
         type=int_list,
         metavar="S,S,...",
-        help="replay an official run's recorded grammars (one per seed)",
+        help="replay a run's recorded grammars, one per seed (debugging; never official)",
     )
     p.add_argument("--out", default="results", help="folder for the result file (default: results)")
+    p.add_argument(
+        "--label", help="a name for this run in tables (default: the model's); part of the spec"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="run again even if --out holds a finished run of the same spec (it is replaced),"
+        " and let --model-arg save= replace an existing file",
+    )
     p.add_argument("--json", action="store_true", help="print the path written and the result")
     p.add_argument(
         "--save-models",
@@ -104,6 +156,8 @@ def add_parsers(
         help="keep every trained model (one file per seed and training level) in a folder "
         "next to the result, for `hbench analyze`; off by default, results stay small",
     )
+
+    add_config_option(p)  # after every other option of `run`: each becomes a key of the file
 
     p = sub.add_parser(
         "check", parents=[common], help="verify a model's contract on the smoke suite in seconds"
@@ -128,13 +182,26 @@ def _option_values(pairs: list[tuple[str, str]], flag: str) -> dict[str, Any]:
     for key, text in pairs:
         if key in values:
             raise invalid(f"{flag} {key}", text, f"one value per option ({key!r} is repeated)")
-        values[key] = parse_value(text)
+        values[key] = _parsed(parse_value, flag, key, text)
     return values
 
 
-def _spec(args: argparse.Namespace, suite_name: str, overrides: dict[str, Any]):
-    """The run's `RunSpec`, resolved: every option checked, as a sweep checks each cell."""
-    from hbench.run.spec import RunSpec
+def _parsed(parse: Callable[[str], Any], flag: str, key: str, text: str) -> Any:
+    """``parse(text)``; a value Python refuses to read (an integer of thousands of digits) is
+    one line naming the option."""
+    try:
+        return parse(text)
+    except ValueError:
+        shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+        raise invalid(f"{flag} {key}", shown, "a number of at most 19 digits, or text") from None
+
+
+def _spec(
+    args: argparse.Namespace, suite_name: str, overrides: dict[str, Any], *, paths: bool = True
+):
+    """The run's `RunSpec`, resolved: every option checked, as a sweep checks each cell (the
+    paths model options name too, unless ``paths`` is False: checked by the caller)."""
+    from hbench.run.spec import new_spec
 
     if args.device == "cuda":  # asked for explicitly: refuse now rather than run on the CPU
         from hbench.run.devices import resolve_device
@@ -142,9 +209,14 @@ def _spec(args: argparse.Namespace, suite_name: str, overrides: dict[str, Any]):
         resolve_device("cuda")
     official = getattr(args, "official", False)
     grammar_seeds = getattr(args, "grammar_seeds", None)
-    if grammar_seeds is not None and not official:
-        raise invalid("--grammar-seeds", ",".join(map(str, grammar_seeds)), "only with --official")
-    spec = RunSpec(
+    if grammar_seeds is not None and official:
+        raise invalid(
+            "--grammar-seeds",
+            ",".join(map(str, grammar_seeds)),
+            "not with --official (an official run draws its grammars from the operating system;"
+            " replay them without --official, as a run that is not official)",
+        )
+    spec = new_spec(
         suite=suite_name,
         overrides=overrides,
         model=args.model,
@@ -152,17 +224,21 @@ def _spec(args: argparse.Namespace, suite_name: str, overrides: dict[str, Any]):
         task_args=_option_values(getattr(args, "task_arg", []), "--task-arg"),
         device=args.device,
         threads=args.threads_per_fit,
+        label=getattr(args, "label", None),
         official=official,
         grammar_seeds=grammar_seeds,
     )
     run = spec.resolve()
-    check_model_paths(run.model_config)
+    if paths:
+        check_model_paths(run.model_config)
     return run
 
 
-def check_model_paths(config: Any) -> None:
+def check_model_paths(config: Any, *, overwrite: bool = False) -> None:
     """Model options that name files, checked before training: ``init=`` must be a readable
-    file and ``save=`` must go into a folder that can take it."""
+    file; ``save=`` must be a new file (an existing one only with ``overwrite``: a typo must
+    not replace a result) in an existing folder that can take it (hbench makes no folders
+    where a model option points)."""
     from hbench.results.files import check_writable
 
     values = config.model_dump(mode="json")
@@ -179,19 +255,36 @@ def check_model_paths(config: Any) -> None:
             if not path.is_file() or not os.access(path, os.R_OK):
                 raise invalid(field, value, "a readable file")
         elif role == "write":
-            check_writable(Path(value), field)
+            path = Path(value)
+            parent = path.parent if str(path.parent) else Path(".")
+            if not parent.is_dir():
+                where = f"a file in an existing folder ({str(parent)!r} is not one)"
+                raise invalid(field, value, where)
+            if path.is_dir():
+                raise invalid(field, value, "a file path, not a folder")
+            if (path.exists() or path.is_symlink()) and not overwrite:
+                raise invalid(
+                    field, value, "a new file (it exists; --overwrite lets the run replace it)"
+                )
+            check_writable(path, field)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     from hbench.suites import parse_value
 
-    overrides = {key: parse_value(text) for key, text in _option_values_raw(args.set)}
+    overrides = {
+        key: _parsed(parse_value, "--set", key, text) for key, text in _option_values_raw(args.set)
+    }
     if args.task is not None:
         overrides["task"] = args.task
     if args.train_filter:
         overrides["train_filters"] = sorted(set(args.train_filter))
     if args.seeds:
         overrides["seeds"] = args.seeds
+    elif getattr(args, "official", False) and "seeds" not in overrides:  # enough draws to rank
+        from hbench.leaderboard.rules import MIN_SEEDS
+
+        overrides["seeds"] = list(range(MIN_SEEDS))
     return overrides
 
 
@@ -225,16 +318,31 @@ def level_table(result) -> str:
         return float(np.mean(values)) if values else None
 
     def fmt(value, digits=4):
+        if value is None and na:
+            return "n/a"
         return "-" if value is None or np.isnan(value) else f"{value:.{digits}f}"
 
-    table = []
+    def test_se(errors):  # the test-set error of a mean over seeds of cells with these errors
+        errors = list(errors)
+        if not errors or any(e is None for e in errors):
+            return None
+        return float(np.sqrt(np.sum(np.square(errors)))) / len(errors)
+
+    table, reasons = [], []
     for (k_train, k_test), rows in groups.items():
+        na = all(r.na_reason for r in rows)
+        reasons += sorted({r.na_reason for r in rows if r.na_reason})
         acc, acc_bp = mean(r.acc for r in rows), mean(r.acc_bp for r in rows)
         norm = (
             normalised_accuracy(acc, acc_bp, rows[0].chance)
             if acc is not None and acc_bp is not None
             else None
         )
+        norm_text = fmt(norm, 3)
+        norm_se = test_se(r.normalised_accuracy_se for r in rows)
+        if norm is not None and norm_se is not None:
+            norm_text += f" ± {norm_se:.3f}"
+        possible = mean(r.possible for r in rows)
         table.append(
             [
                 k_train,
@@ -242,10 +350,12 @@ def level_table(result) -> str:
                 fmt(acc),
                 fmt(acc_bp),
                 fmt(mean(r.acc_bp_train for r in rows)),
-                fmt(norm, 3),
+                norm_text,
                 fmt(mean(r.kl_bp for r in rows)),
                 fmt(mean(r.kl_bp_train for r in rows)),
                 fmt(mean(r.agree for r in rows), 3),
+                fmt(mean(r.scores.get("acc_exp") for r in rows), 3),
+                "-" if possible is None else f"{possible:.3f}",
             ]
         )
     headers = [
@@ -254,79 +364,110 @@ def level_table(result) -> str:
         "acc",
         "acc_bp",
         "acc_bp_train",
-        "norm_acc",
+        "norm_acc ± se (test set)",
         "kl_bp",
         "kl_bp_train",
         "agree",
+        "acc_exp",
+        "possible",
     ]
-    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+    text = tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+    notes = "".join(f"\nn/a: {reason}" for reason in dict.fromkeys(reasons))
+    return text + notes
 
 
 def headline_line(result) -> str:
-    """The run's headline in one line; ``±`` (standard error over seeds) from two seeds on."""
+    """The run's headline in one line: each number ``± se (seeds|test set)``, its standard error
+    by `hbench.stats.estimate` and the error source that decided it (`hbench.scoring`)."""
+    from hbench.scoring import headline_line as number
+
     h = result.headline
     seeds = len(result.spec.seeds)
     acc, kl = h["normalised_accuracy"], h["kl_bp"]
-    if seeds == 1:
-        return (
-            f"headline: normalised accuracy {acc['mean']:.4f}, KL to BP {kl['mean']:.4f} bits "
-            "(in-sample levels, 1 seed)"
-        )
+    plural = "seed" if seeds == 1 else "seeds"
     return (
-        f"headline: normalised accuracy {acc['mean']:.4f} ± {acc['stderr']:.4f}, "
-        f"KL to BP {kl['mean']:.4f} ± {kl['stderr']:.4f} bits "
-        f"(in-sample levels, mean ± s.e. over {seeds} seeds)"
+        f"headline: normalised accuracy {number(acc, 4)}, KL to BP {number(kl, 4)} bits "
+        f"(in-sample levels, {seeds} {plural})"
     )
 
 
 def fit_logger(quiet: bool) -> Callable[[Any], None] | None:
-    """Off a terminal (a cluster job's log), one line per finished fit on stderr; on a
-    terminal the progress bars say it."""
-    if quiet or sys.stderr.isatty():
+    """One INFO line per finished fit on the ``hbench.steps`` logger: shown off a terminal (a
+    cluster job's log) and with ``-v``; on a terminal the progress bars say it."""
+    import logging
+
+    from hbench.cli.logs import STEPS
+
+    logger = logging.getLogger(STEPS)
+    if quiet or not logger.isEnabledFor(logging.INFO):
         return None
 
     def log(outcome: Any) -> None:
         norm = outcome.headline["normalised_accuracy"]["mean"]
         kl = outcome.headline["kl_bp"]["mean"]
-        print(
-            f"hbench: fit seed={outcome.seed} k_train={outcome.k_train} done in "
+        logger.info(
+            f"fit seed={outcome.seed} k_train={outcome.k_train} done in "
             f"{outcome.timing.fit_s:.1f} s: normalised accuracy {norm:.4f}, KL to BP "
-            f"{kl:.4f} bits",
-            file=sys.stderr,
-            flush=True,
+            f"{kl:.4f} bits"
         )
 
     return log
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hbench.progress import inner_progress, progress
-    from hbench.results.files import output_folder
+    from hbench.progress import FitBars, progress
+    from hbench.results.files import finished_results, output_folder, replace_earlier
     from hbench.run.harness import Harness, run_and_write
 
+    args = apply_config(args)  # --config's values where the command line gave none
     _apply_threads(args)
-    run = _spec(args, args.suite, _overrides(args))
+    run = _spec(args, args.suite, _overrides(args), paths=False)
     folder = output_folder(args.out, "--out")
     suite = run.suite
-    harness = Harness(run)
-    fits = len(run.fits)
-    outer = progress(fits, f"{args.model} on {args.suite}/{suite.task}", unit="fit")
-    with outer as advance, inner_progress("fit") as within:
-        result, path = run_and_write(
-            harness,
-            folder,
-            save_models=args.save_models,
-            jobs=args.jobs,
-            in_process=args.in_process,
-            progress=advance,
-            fit_progress=within,
-            on_fit=fit_logger(args.quiet),
-        )
-    from hbench.analysis.figures import dynamics_figures
+    # a finished run of the same spec is reused (an official run draws new grammars: never)
+    spec_hash = None if run.spec.official else run.spec.spec_hash(run=run)
+    earlier = finished_results(folder, spec_hash) if spec_hash else []
+    reused = None if args.overwrite else _reusable(earlier, args.save_models)
+    if reused is not None:
+        result, path = reused
+        figures: list[Path] = []
+    else:
+        check_model_paths(run.model_config, overwrite=args.overwrite)
+        harness = Harness(run)
+        fits = len(run.fits)
+        outer = progress(fits, f"{args.model} on {args.suite}/{suite.task}", unit="fit")
+        with outer as advance, FitBars() as bars:
+            result, path = run_and_write(
+                harness,
+                folder,
+                save_models=args.save_models,
+                spec_hash=spec_hash,
+                jobs=args.jobs,
+                in_process=args.in_process,
+                memory_per_fit=args.memory_per_fit,
+                fit_timeout=args.fit_timeout,
+                progress=advance,
+                fit_progress=bars.fit,
+                on_fit=fit_logger(args.quiet),
+            )
+        replace_earlier(earlier, path)
+        from hbench.analysis.figures import dynamics_figures
 
-    figures = dynamics_figures(result, path)
+        figures = dynamics_figures(result, path)
+    if reused is not None and not args.json:
+        print(
+            f"reused {path}: a finished run of the same spec (hash {spec_hash});"
+            " --overwrite runs it again"
+        )
+    if result.isolation == "process" and result.sandbox.get("kind") == "none":
+        print(
+            f"sandbox: none ({result.sandbox.get('reason')}): the model ran in an audited worker "
+            "process without an operating-system sandbox",
+            file=sys.stderr,
+        )
     if args.json:
         report = {
+            "reused": reused is not None,
             "path": str(path),
             "figures": [str(f) for f in figures],
             "result": result.model_dump(mode="json"),
@@ -338,11 +479,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{args.model}{flag} on suite {args.suite!r} (hash {result.spec.suite_hash}), task "
         f"{suite.task}, P={suite.budget(suite.task)}, {suite.n_test} test sequences per level"
     )
-    if result.spec.official:
-        print(f"official run: grammar seeds {','.join(map(str, result.spec.grammar_seeds))}")
+    if result.spec.grammar_seeds:
+        kind = "official run" if result.spec.official else "replayed grammars (not official)"
+        print(f"{kind}: grammar seeds {','.join(map(str, result.spec.grammar_seeds))}")
     print(level_table(result))
     print(headline_line(result))
-    print(f"wrote {path} ({result.wall_s:.1f} s)")
+    if reused is None:
+        print(f"wrote {path} ({result.wall_s:.1f} s)")
     if result.audit:
         print(
             f"audit: the model's worker did {len(result.audit)} flagged thing(s), e.g. "
@@ -358,16 +501,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reusable(found: list[Path], save_models: bool) -> tuple[Any, Path] | None:
+    """The newest of ``found`` (finished runs of the same spec) that can stand for this run:
+    one that kept its models when ``save_models`` asks for them. None: run it."""
+    from hbench.results.files import read_result
+
+    for path in reversed(found):
+        result = read_result(path)
+        if not save_models or result.saved_models:
+            return result, path
+    return None
+
+
 def _save_load_check(run) -> tuple[str, bool, str] | None:
     """For a model with ``save`` and ``load``: fit once, save, load into a fresh instance and
     compare predictions (what `hbench analyze` relies on); None for a model without them."""
     import tempfile
 
+    from hbench.contracts import model_capabilities
     from hbench.run.harness import Harness
 
     h = Harness(run)
     model = h.new_model()
-    if not all(callable(getattr(model, name, None)) for name in ("save", "load")):
+    if not model_capabilities(model).save:
         return None
     seed, level = h.suite.seeds[0], h.suite.train_levels[0]
     callbacks = h.callbacks(seed, level)
@@ -383,6 +539,25 @@ def _save_load_check(run) -> tuple[str, bool, str] | None:
     return "save/load round trip", same, f"largest change of a probability {gap:.1e}"
 
 
+def _declines(args: argparse.Namespace, task: str) -> str | None:
+    """Why the model's options say it cannot do ``task`` (its config's ``check_task``, asked
+    with the task's default options), or None: `cmd_check` skips such a task, as a run of it
+    would be refused before any work."""
+    from hbench.contracts import model_config_capabilities
+    from hbench.errors import UsageError
+    from hbench.registry.registry import get_registry
+
+    registry = get_registry()
+    try:
+        entry = registry.get("model", args.model)
+        config = entry.validate_config(_option_values(args.model_arg, "--model-arg"))
+    except UsageError:  # refused again by `_spec`, in the words of a run
+        return None
+    if not model_config_capabilities(config).check_task:
+        return None
+    return config.check_task(task, registry.get("task", task).validate_config(None))
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Run the model on the smoke suite for every built-in task, twice, and check the contract."""
     from tabulate import tabulate
@@ -392,8 +567,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     _apply_threads(args)
     checks: list[tuple[str, bool, str]] = []
     for task in ("root", "mlm"):
+        declined = _declines(args, task)
+        if declined is not None:  # the model says it cannot do the task (its check_task)
+            checks.append((f"{task}: not offered by the model", True, declined))
+            continue
         run = _spec(args, "smoke", {"task": task})
-        options = {"jobs": args.jobs, "in_process": args.in_process}
+        options = {
+            "jobs": args.jobs,
+            "in_process": args.in_process,
+            "memory_per_fit": args.memory_per_fit,
+            "fit_timeout": args.fit_timeout,
+        }
         first = Harness(run).run(**options)  # predictions are validated: contract errors raise
         where = "an isolated worker" if first.isolation == "process" else "this process"
         checks.append(
@@ -420,6 +604,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         round_trip = _save_load_check(run)
         if round_trip is not None:
             checks.append((f"{task}: {round_trip[0]}", *round_trip[1:]))
+    if all(name.endswith("not offered by the model") for name, _, _ in checks):
+        checks.append(("some task of the check", False, "the model offers neither root nor mlm"))
     failed = [name for name, ok, _ in checks if not ok]
     if args.json:
         rows = [{"check": name, "ok": ok, "detail": note} for name, ok, note in checks]

@@ -1,4 +1,4 @@
-"""The whole contract between hbench and a plugin: five hooks, one ``register`` argument each.
+"""The whole contract between hbench and a plugin: eight hooks, one ``register`` argument each.
 
 A plugin is a module (or any object) with functions marked ``@hookimpl`` and named after the
 hooks below, exposed through an entry point in the ``hbench`` group::
@@ -33,8 +33,19 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 #: The kinds of item a plugin can provide, in the order hbench loads (and lists) them: what is
-#: generated, what filters it, what is asked about it, what answers exactly, what learns it.
-KINDS: tuple[str, ...] = ("grammar", "filter", "task", "oracle", "model")
+#: generated, what filters it, what is asked about it, what answers exactly, what learns it;
+#: then the benchmark presets built from those, how answers are scored, and what is studied
+#: in a finished run.
+KINDS: tuple[str, ...] = (
+    "grammar",
+    "filter",
+    "task",
+    "oracle",
+    "model",
+    "suite",
+    "metric",
+    "analysis",
+)
 
 #: The hook a plugin implements to provide items of each kind.
 HOOK_FOR_KIND: dict[str, str] = {
@@ -43,6 +54,9 @@ HOOK_FOR_KIND: dict[str, str] = {
     "task": "hbench_register_tasks",
     "oracle": "hbench_register_oracles",
     "model": "hbench_register_models",
+    "suite": "hbench_register_suites",
+    "metric": "hbench_register_metrics",
+    "analysis": "hbench_register_analyses",
 }
 
 
@@ -103,5 +117,44 @@ def hbench_register_models(register: Register) -> None:
 
     Call ``register(name, factory, config)``. Prefer a ``"package.module:attr"`` string factory
     when the module imports a heavy framework (torch, jax), so that listing models stays cheap
-    and works where that framework is not installed.
+    and works where that framework is not installed. Pass ``uses_torch=True`` when it imports
+    torch (an optional extra of hbench): a run naming the model where torch is not installed
+    then stops at once with one line saying what to install. Pass ``build_imports=("pkg",)``
+    when the model's module imports a grammar or oracle plugin's package (its BP code, for a
+    grammar the model fits itself): the worker's audit then does not flag that import while
+    the model is built (it still does during fit and predict).
+    """
+
+
+@hookspec
+def hbench_register_suites(register: Register) -> None:
+    """Register suites: named benchmark presets of a grammar, its options and the budgets.
+
+    Call ``register(name, suite)`` with a `hbench.suites.Suite` (its ``name`` is ``name``):
+    the suite names its grammar and that grammar's options (``grammar_args``, validated
+    against the grammar's config when the suite is used), the filter levels, the task, the
+    budget ``P`` (and ``budgets``, a task's own budget) and the test sizes.
+    """
+
+
+@hookspec
+def hbench_register_metrics(register: Register) -> None:
+    """Register metrics: how a model's answers are scored in every cell of a run.
+
+    Call ``register(name, function, direction="higher" | "lower", aggregation="mean")``;
+    ``function(inputs)`` takes a `hbench.metrics.MetricInputs` (the model's probabilities, the
+    exact answers, the targets, ...) and returns one value per query (aggregated into the
+    cell's value by ``aggregation``) or None where the metric does not apply. Results record
+    each metric by name per cell, and boards show it by name.
+    """
+
+
+@hookspec
+def hbench_register_analyses(register: Register) -> None:
+    """Register analyses: studies of a finished run (or a sweep's folder of runs).
+
+    Call ``register(name, function, options)``; ``function(source, options)`` takes the
+    result file (or folder) and the validated options (a pydantic model, ``extra="forbid"``)
+    and returns a `hbench.analysis.report.Report`, which can write its JSON and figures.
+    ``hbench analyze NAME`` offers one flag per option.
     """

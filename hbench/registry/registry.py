@@ -104,6 +104,12 @@ class Registration:
         return plugin_label(self.plugin, self.distribution, self.version)
 
     @property
+    def value(self) -> Any:
+        """What a suite registration holds (a `hbench.suites.Suite`); None for other kinds,
+        which are built by `create`."""
+        return getattr(self.factory, "value", None) if self.kind == "suite" else None
+
+    @property
     def options(self) -> list[str]:
         """The option names the config accepts, as a user spells them (aliases if any)."""
         return [info.alias or name for name, info in self.config.model_fields.items()]
@@ -229,13 +235,16 @@ class Registration:
         return obj
 
     def create(self, config: Mapping[str, Any] | BaseModel | None = None) -> Any:
-        """Validate ``config`` and build the item: ``factory(validated_config)``.
+        """Validate ``config`` and build the item: ``factory(validated_config)``; for a metric
+        or an analysis, whose item is a function called on each use, that function.
 
         An exception other than hbench's own, raised by the factory, is the plugin's fault and
         becomes a `PluginError` naming it (the original stays chained for a traceback).
         """
         options = self.validate_config(config)
         factory = self.load()
+        if self.kind in FUNCTION_KINDS:  # the item is the function itself (called per use)
+            return factory
         try:
             return factory(options)
         except HbenchError:
@@ -310,6 +319,11 @@ class Registry:
         """Registrations of one kind (or all), in `KINDS` order then by name."""
         kinds = KINDS if kind is None else (kind,)
         return [self._kind(k)[name] for k in kinds for name in sorted(self._kind(k))]
+
+    def in_order(self, kind: str) -> list[Registration]:
+        """Registrations of one kind in the order the plugins registered them (built-in
+        plugins first), for lists whose order is chosen by their author (the suites)."""
+        return list(self._kind(kind).values())
 
     @property
     def plugins(self) -> list[PluginInfo]:
@@ -398,6 +412,8 @@ def _call_hook(
             )
         try:
             item = _registration(kind, info, name, factory, config, description, metadata)
+            if kind == "suite":
+                _check_suite_grammar(item, accepted)
         except PluginError as exc:
             info.errors.append(str(exc))
             return
@@ -449,6 +465,12 @@ def _registration(
             "a name must match ^[a-z][a-z0-9_-]*$ (a lower-case letter, then lower-case"
             " letters, digits, '_' or '-')"
         )
+    if kind == "suite":
+        factory, config, description = _suite_item(name, factory, config, description, reject)
+    elif kind == "metric":
+        metadata = _metric_metadata(metadata, reject)
+    elif kind == "analysis":
+        metadata = _analysis_metadata(metadata, reject)
     if isinstance(factory, str):
         if not _FACTORY_PATH.match(factory):
             raise reject(f"a string factory must look like 'package.module:attr', not {factory!r}")
@@ -465,6 +487,12 @@ def _registration(
         raise reject(
             f"config {config.__name__} must set model_config = ConfigDict(extra='forbid'),"
             " so that a misspelt option is an error instead of being silently ignored"
+        )
+    taken = sorted(set(config.model_fields) & RESERVED_ANALYSIS_OPTIONS)
+    if kind == "analysis" and taken:
+        raise reject(
+            f"option(s) {', '.join(taken)} would clash with the flags every `hbench analyze`"
+            f" command has ({', '.join(sorted(RESERVED_ANALYSIS_OPTIONS))}); rename them"
         )
     if description is None:
         description = _first_line(factory) or (
@@ -483,6 +511,120 @@ def _registration(
         description=description.strip(),
         metadata=metadata,
     )
+
+
+class SuiteFactory:
+    """A registered suite as a factory: calling it (with no options) gives the suite back, so
+    a suite is created like any other item, and `Registration.value` reads it without a call."""
+
+    def __init__(self, suite: Any) -> None:
+        self.value = suite
+        self.__module__ = "hbench.suites"
+        self.__qualname__ = "Suite"
+
+    def __call__(self, config: Any = None) -> Any:
+        return self.value
+
+
+def _suite_item(
+    name: str,
+    suite: Any,
+    config: Any,
+    description: Any,
+    reject: Callable[[str], PluginError],
+) -> tuple[SuiteFactory, None, Any]:
+    """A suite registration: a `hbench.suites.Suite` (or a mapping of its fields) named
+    ``name``; it takes no options (a run changes a suite's fields with ``--set``)."""
+    from hbench.suites import Suite
+
+    if config is not None:
+        raise reject("a suite takes no config: register(name, suite)")
+    if isinstance(suite, Mapping):
+        try:
+            suite = Suite.model_validate({"name": name, **suite})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'suite'}: {pydantic_message(e)}"
+                for e in exc.errors(include_url=False)
+            )
+            raise reject(f"invalid suite: {problems}") from None
+    if not isinstance(suite, Suite):
+        raise reject(f"a suite must be a hbench.suites.Suite, not {type(suite).__name__}")
+    if suite.name != name:
+        raise reject(f"the suite is named {suite.name!r}, registered as {name!r}")
+    if description is None:
+        description = suite.description
+    return SuiteFactory(suite), None, description
+
+
+def _check_suite_grammar(item: Registration, accepted: Mapping[tuple[str, str], Any]) -> None:
+    """A suite names a registered grammar and options that grammar accepts (grammars are
+    registered before suites), so a suite that could never run is refused when registered."""
+    suite = item.value
+    grammar = accepted.get(("grammar", suite.grammar))
+    if grammar is None:
+        raise PluginError(
+            f"{item.label} from {item.source} rejected: its grammar {suite.grammar!r} is not"
+            " registered"
+        )
+    try:
+        grammar.validate_config(suite.grammar_config_of(grammar))
+    except UsageError as exc:
+        raise PluginError(f"{item.label} from {item.source} rejected: {exc}") from None
+
+
+def _analysis_metadata(
+    metadata: dict[str, Any], reject: Callable[[str], PluginError]
+) -> dict[str, Any]:
+    """An analysis's ``source`` (``run``: a result file, the default; ``folder``: a sweep's
+    folder of results), ``examples`` (command lines for its ``--help``) and ``in_all``
+    (whether ``hbench analyze all`` runs it), checked."""
+    source = metadata.get("source", "run")
+    if source not in ("run", "folder"):
+        raise reject(f"source={source!r} is invalid: 'run' (a result file) or 'folder'")
+    examples = metadata.get("examples", [])
+    if isinstance(examples, str) or not all(isinstance(line, str) for line in examples):
+        raise reject("examples must be a list of command lines (strings)")
+    in_all = metadata.get("in_all", False)
+    if not isinstance(in_all, bool):
+        raise reject(f"in_all={in_all!r} is invalid: True or False")
+    return {**metadata, "source": source, "examples": list(examples), "in_all": in_all}
+
+
+#: Names an analysis option cannot have: ``hbench analyze NAME`` gives each option a flag of
+#: its name, beside these arguments of its own and the global flags.
+RESERVED_ANALYSIS_OPTIONS = frozenset(
+    {"analysis", "command", "debug", "handler", "help", "json", "out", "quiet", "result"}
+    | {"sweep_dir", "verbose", "json_supported"}
+)
+
+#: The kinds whose item is a function, called on each use: `Registration.create` returns it.
+FUNCTION_KINDS = ("metric", "analysis")
+
+#: How a metric's per-query values become one cell's value.
+AGGREGATIONS = ("mean", "median", "min", "max", "sum")
+#: Which way a metric is better.
+DIRECTIONS = ("higher", "lower")
+
+
+def _metric_metadata(
+    metadata: dict[str, Any], reject: Callable[[str], PluginError]
+) -> dict[str, Any]:
+    """A metric's ``direction`` (required: ``higher`` or ``lower`` is better) and
+    ``aggregation`` (default ``mean``), checked, so a board can rank by it."""
+    direction = metadata.get("direction")
+    if direction not in DIRECTIONS:
+        raise reject(
+            f"direction={direction!r} is invalid: {' or '.join(map(repr, DIRECTIONS))}"
+            " (which values are better)"
+        )
+    aggregation = metadata.get("aggregation", "mean")
+    if aggregation not in AGGREGATIONS:
+        raise reject(
+            f"aggregation={aggregation!r} is invalid: one of {', '.join(AGGREGATIONS)}"
+            " (how per-query values become a cell's value)"
+        )
+    return {**metadata, "direction": direction, "aggregation": aggregation}
 
 
 def _first_line(obj: object) -> str:

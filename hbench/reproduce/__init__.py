@@ -25,25 +25,42 @@ def reproduce(
     jobs: int | None = None,
     log: Callable[[str], None] | None = None,
     command: str | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> list[Path]:
     """Run (or resume) every part of ``scale`` into ``out`` (default ``reproductions/<scale>``)
     and write the report; returns the paths of REPORT.md and report.html.
 
-    Bad options raise `hbench.UsageError` before any work."""
+    ``executor``: ``local`` (this machine, ``jobs`` fits at a time) or ``dask`` (the fits and
+    sweep cells spread over the Dask cluster at ``scheduler``, or over a LocalCluster of
+    ``jobs`` workers without one; `hbench.reproduce.runner`). Bad options raise
+    `hbench.UsageError` before any work."""
     from hbench.errors import invalid
     from hbench.reproduce.runner import Runner, stderr_log
     from hbench.results.files import output_folder
     from hbench.run.devices import DEVICES
-    from hbench.sweep.executors import default_workers
+    from hbench.sweep.executors import EXECUTORS, check_scheduler_address, default_workers
 
     plan = make_plan(scale)
     if device not in DEVICES:
         raise invalid("--device", device, f"one of {', '.join(DEVICES)}")
     if jobs is not None and (isinstance(jobs, bool) or int(jobs) < 1):
         raise invalid("--jobs", jobs, "an integer >= 1")
+    if executor not in EXECUTORS:
+        raise invalid("--executor", executor, f"one of {', '.join(EXECUTORS)}")
+    if scheduler is not None:
+        if executor != "dask":
+            raise invalid("--scheduler", scheduler, "only with --executor dask")
+        scheduler = check_scheduler_address(scheduler)
     folder = output_folder(out if out is not None else Path("reproductions") / scale, "--out")
     runner = Runner(
-        plan, folder, device=device, jobs=int(jobs or default_workers()), log=log or stderr_log
+        plan,
+        folder,
+        device=device,
+        jobs=int(jobs or default_workers()),
+        log=log or stderr_log,
+        executor=executor,
+        scheduler=scheduler,
     )
     runner.check()
     runner.run_all()

@@ -2,12 +2,19 @@
 run, the measured numbers with their uncertainty, and the verdict.
 
 Verdicts: "holds" when the criterion is met; "does not hold" when the numbers refute it (a
-threshold missed by more than two standard errors, an order reversed) on a model trained well
-enough to judge; "inconclusive at this scale" otherwise: a missing part, numbers within their
+threshold missed beyond the uncertainty, an order reversed) on a model trained well enough to
+judge; "inconclusive at this scale" otherwise: a missing part, numbers within their
 uncertainty of a threshold, an under-trained model (in-sample normalised accuracy below
 `TRAINED`), or a scale that is not decisive (``smoke`` checks the machinery, not the paper).
 The numbers below are the pre-declared criteria; changing one is a change of the study, so
 they are constants, named in the report.
+
+Every uncertainty and comparison goes through `hbench.stats`, as on the boards: a number is a
+mean over seeds with the larger of the between-seed and the test-set standard error
+(`hbench.stats.estimate`); "beyond the uncertainty" means outside its 95% interval (t-quantile
+on n - 1 degrees of freedom where the seeds decide, normal where the test set does), and "A
+above B" is `hbench.stats.compare` (a paired t-test where the two share seeds and grammars,
+Welch's otherwise, at 5%).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from hbench import stats
 from hbench.reproduce import figures
 from hbench.reproduce.evidence import (
     FAILS,
@@ -24,6 +32,7 @@ from hbench.reproduce.evidence import (
     INCONCLUSIVE,
     Evidence,
     Stat,
+    better,
     cells,
     in_sample_norm,
     metric_stat,
@@ -108,7 +117,7 @@ def claim_1(ev: Evidence) -> Claim:
         " masked language modelling, at every level.",
         f"At every level k of both tasks: normalised accuracy (acc - 1/q)/(acc_BP - 1/q) >="
         f" {NORM_MIN} and KL(BP_k || model) <= {KL_MAX} bits per query. Refuted if a level misses"
-        " either by more than two standard errors.",
+        " either beyond its 95% interval (hbench.stats).",
         ["task", "k", "acc", "acc_BP", "normalised accuracy", "KL(BP || model), bits"],
     )
     met, refuted, found = True, False, []
@@ -124,9 +133,7 @@ def claim_1(ev: Evidence) -> Claim:
             acc, acc_bp = metric_stat(rows, "acc"), metric_stat(rows, "acc_bp")
             claim.rows.append([task, str(k), acc.text(4), acc_bp.text(4), norm.text(), kl.text(4)])
             met &= norm.mean >= NORM_MIN and kl.mean <= KL_MAX
-            se_n = 0.0 if math.isnan(norm.se) else norm.se
-            se_k = 0.0 if math.isnan(kl.se) else kl.se
-            refuted |= norm.mean + 2 * se_n < NORM_MIN or kl.mean - 2 * se_k > KL_MAX
+            refuted |= norm.below(NORM_MIN) or kl.above(KL_MAX)
     for task in found:
         report = ev.report(task, "calibration")
         if report:
@@ -219,7 +226,7 @@ def claim_2(ev: Evidence) -> Claim:
         claim.reason = "no off-diagonal cell where the two oracles differ"
         return claim
     share_kl, share_ag = kl_closer / counted, agree_closer / counted
-    se = math.sqrt(max(share_kl * (1 - share_kl), 1e-12) / counted)
+    se = stats.binomial_se(share_kl, counted)
     claim.numbers = (
         f"{kl_closer}/{counted} cells closer to BP_k_train in KL ({share_kl:.2f} ± {se:.2f}),"
         f" {agree_closer}/{counted} in agreement; on random sequences agree_train"
@@ -241,7 +248,6 @@ def claim_2(ev: Evidence) -> Claim:
 
 
 def claim_3(ev: Evidence) -> Claim:
-    from hbench.analysis.budget import binomial_se
     from hbench.run.worker import CHECKPOINT_SEQUENCES
 
     claim = Claim(
@@ -279,7 +285,8 @@ def claim_3(ev: Evidence) -> Claim:
             best = max(range(len(values)), key=values.__getitem__)
             peak, final = values[best], row.acc
             se = math.hypot(
-                binomial_se(peak, CHECKPOINT_SEQUENCES), binomial_se(final, row.n_queries)
+                stats.binomial_se(peak, CHECKPOINT_SEQUENCES),
+                row.acc_se if row.acc_se is not None else stats.binomial_se(final, row.n_queries),
             )
             rise = peak - final
             ok = rise >= RISE and rise >= 3 * se and abs(final - row.acc_bp_train) <= NEAR
@@ -426,8 +433,9 @@ def claim_6(ev: Evidence) -> Claim:
         " classifier reach a given accuracy with fewer labelled sequences, with the encoder"
         " frozen (only a new head trained) or fine-tuned.",
         "At every labelled budget P of the sweep, the better of frozen and fine-tuned has a"
-        " normalised accuracy above training from scratch by more than two standard errors of"
-        " the difference. Refuted if, at some P, it is below scratch by more than two.",
+        " normalised accuracy significantly above training from scratch (hbench.stats.compare:"
+        " paired over the shared seeds and grammars, 5%). Refuted if, at some P, it is"
+        " significantly below scratch.",
         ["P", "scratch", "frozen", "fine-tuned", "best pretrained - scratch"],
     )
     folder = ev.sweep_results("pretraining")
@@ -435,6 +443,7 @@ def claim_6(ev: Evidence) -> Claim:
         return missing(claim, "sweep pretraining (both stages)")
     points = collect(folder)
     by = {(p.label, p.P): p for p in points}
+    per_seed = _sweep_norms(folder)
     budgets = sorted({p.P for p in points})
     met, refuted = bool(budgets), False
     for P in budgets:
@@ -444,14 +453,20 @@ def claim_6(ev: Evidence) -> Claim:
             met = False
             continue
         best = max(tuned, key=lambda p: p.norm)
-        diff = best.norm - scratch.norm
-        se = math.hypot(best.norm_se, scratch.norm_se)
-        met &= diff > 2 * se
-        refuted |= diff < -2 * se
-        cell = {m: by.get((m, P)) for m in ("scratch", "frozen", "fine-tuned")}
+        a, b = per_seed.get((best.label, P)), per_seed.get(("scratch", P))
+        if a is None or b is None:
+            met = False
+            continue
+        paired = a[0] == b[0]  # the same seeds of one suite: the same grammars
+        test = stats.compare(a[1].values, b[1].values, a_test_se=a[1].test_se,
+                             b_test_se=b[1].test_se, paired=paired)  # fmt: skip
+        met &= test.better > 0
+        refuted |= test.better < 0
+        cell = {m: per_seed.get((m, P)) for m in ("scratch", "frozen", "fine-tuned")}
         claim.rows.append([
-            str(P), *(f"{c.norm:.3f} ± {c.norm_se:.3f}" if c else "-" for c in cell.values()),
-            f"{diff:+.3f} ± {se:.3f} ({best.label})",
+            str(P), *(c[1].text() if c else "-" for c in cell.values()),
+            f"{test.difference:+.3f} ± {test.se:.3f} ({best.label}, {test.test},"
+            f" p = {test.p_value:.2g})",
         ])  # fmt: skip
     claim.figures += figures.pretraining(ev, points)
     claim.verdict, claim.reason = decide(
@@ -459,6 +474,30 @@ def claim_6(ev: Evidence) -> Claim:
         else "pretraining does not help clearly at every budget",
     )  # fmt: skip
     return claim
+
+
+def _sweep_norms(folder) -> dict[tuple[str, int], tuple[tuple[int, ...], Stat]]:
+    """(label, P) -> (seeds, in-sample normalised accuracy over seeds): each seed's mean over
+    its in-sample levels, with the test-set error sqrt(sum se^2) / n_levels (as the headline)."""
+    import warnings
+
+    from hbench.results.table import load_results
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = load_results(folder)
+    table = table[(table["k_test"].astype(str) == table["k_train"].astype(str))]
+    table = table[table["acc"].notna()]
+    out = {}
+    for (label, P), group in table.groupby(["label", "P"]):
+        seeds, values, errors = [], [], []
+        for seed, rows in sorted(group.groupby("seed"), key=lambda kv: kv[0]):
+            seeds.append(int(seed))
+            values.append(float(rows["normalised_accuracy"].mean()))
+            se = rows["normalised_accuracy_se"].astype(float)
+            errors.append(math.sqrt(float((se**2).sum())) / len(se) if se.notna().all() else None)
+        out[(str(label), int(P))] = (tuple(seeds), over_seeds(values, errors))
+    return out
 
 
 # --- 7 -------------------------------------------------------------------------------------------
@@ -583,11 +622,11 @@ def claim_9(ev: Evidence) -> Claim:
         " still reaches BP where only short blocks are correlated (k = l). (b) The approach to"
         " BP does not hinge on one grammar: another random grammar (another seed, sigma 2)"
         " is learned as well.",
-        f"(a) normalised accuracy at k = 0 below the l-layer model's by >= {SHORTFALL} (and by two"
-        f" standard errors), and >= {FEW_NORM} at k = l; (b) on the other grammar >= {FEW_NORM}"
-        f" at every level trained. Refuted if (a) the fewer-layer model matches the l-layer"
-        f" one at k = 0 within two standard errors, or (b) a level misses {FEW_NORM} by more than"
-        " two standard errors.",
+        f"(a) normalised accuracy at k = 0 below the l-layer model's by >= {SHORTFALL} (and"
+        f" significantly, hbench.stats.compare), and >= {FEW_NORM} at k = l; (b) on the other"
+        f" grammar >= {FEW_NORM} at every level trained. Refuted if (a) the fewer-layer model"
+        f" is not separated from the l-layer one at k = 0, or (b) a level misses {FEW_NORM}"
+        " beyond its 95% interval.",
         ["run", "layers", "k", "normalised accuracy", "KL(BP || model), bits"],
     )
     full, few, other = ev.result("root"), ev.result("fewer-layers"), ev.result("other-grammar")
@@ -605,21 +644,20 @@ def claim_9(ev: Evidence) -> Claim:
     claim.figures += figures.variants(ev, [("root", full), ("fewer-layers", few),
                                            ("other-grammar", other)])  # fmt: skip
 
-    def se(stat: Stat) -> float:
-        return 0.0 if math.isnan(stat.se) else stat.se
-
     a_full, a_few = norms.get(("root", 0)), norms.get(("fewer-layers", 0))
     a_top = norms.get(("fewer-layers", depth))
     if a_full is None or a_few is None or a_top is None:
         claim.reason = "the runs lack level 0 or level l"
         return claim
     gap = a_full.mean - a_few.mean
-    gap_se = math.hypot(se(a_full), se(a_few))
-    met_a = gap >= SHORTFALL and gap > 2 * gap_se and a_top.mean >= FEW_NORM
-    refuted_a = abs(gap) <= 2 * gap_se
+    paired = same_grammars(full, few)
+    separated = better(a_full, a_few, paired=paired)
+    gap_se = _difference_se(a_full, a_few, paired)
+    met_a = gap >= SHORTFALL and separated > 0 and a_top.mean >= FEW_NORM
+    refuted_a = separated == 0
     others = [s for (name, _), s in norms.items() if name == "other-grammar"]
     met_b = all(s.mean >= FEW_NORM for s in others)
-    refuted_b = any(s.mean + 2 * se(s) < FEW_NORM for s in others)
+    refuted_b = any(s.below(FEW_NORM) for s in others)
     claim.numbers = (
         f"(a) k = 0: l layers {a_full.text()}, fewer {a_few.text()}"
         f" (gap {gap:+.3f} ± {gap_se:.3f});"
@@ -633,6 +671,29 @@ def claim_9(ev: Evidence) -> Claim:
         f"(a) {'met' if met_a else 'not met'}, (b) {'met' if met_b else 'not met'}", gate,
     )  # fmt: skip
     return claim
+
+
+def same_grammars(a, b) -> bool:
+    """Whether two runs scored their seeds on the same grammars (the same seeds of the same
+    grammar seed, neither official): then their comparison is paired."""
+    sa, sb = a.spec, b.spec
+    return (
+        not sa.official
+        and not sb.official
+        and sa.seeds == sb.seeds
+        and sa.grammar_seeds == sb.grammar_seeds
+        and sa.suite.get("grammar_seed") == sb.suite.get("grammar_seed")
+    )
+
+
+def _difference_se(a: Stat, b: Stat, paired: bool) -> float:
+    """The standard error `hbench.stats.compare` gives the difference of ``a`` and ``b``."""
+    if not a.values or not b.values:
+        return math.nan
+    paired = paired and len(a.values) == len(b.values)
+    return stats.compare(
+        a.values, b.values, a_test_se=a.test_se, b_test_se=b.test_se, paired=paired
+    ).se
 
 
 #: Every claim, in the paper's order.

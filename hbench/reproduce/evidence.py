@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from hbench.analysis.budget import binomial_se
+from hbench import stats
 from hbench.reproduce.plan import Plan
 from hbench.results import LevelMetrics, RunResult, read_result
 
@@ -27,13 +25,20 @@ VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
 
 @dataclass(frozen=True)
 class Stat:
-    """A mean with its standard error: over seeds from two seeds on, else the binomial error
-    of the test set (``kind`` says which)."""
+    """A mean over seeds with its uncertainty by `hbench.stats.estimate`: the larger of the
+    between-seed and the test-set standard error (``kind`` says which decided: "seeds", "test
+    set", or "none" without either), its (1 - ALPHA) interval ``low``..``high`` (t-quantile on
+    n - 1 degrees of freedom for the seeds, normal for the test set), and the per-seed values
+    and test-set errors it came from, for `hbench.stats.compare`."""
 
     mean: float
     se: float
     n: int
-    kind: str  # "seeds" or "binomial" or "none"
+    kind: str  # "seeds", "test set" or "none"
+    low: float = math.nan
+    high: float = math.nan
+    values: tuple[float, ...] = ()
+    test_se: tuple[float, ...] | None = None
 
     def text(self, digits: int = 3) -> str:
         if math.isnan(self.mean):
@@ -42,19 +47,49 @@ class Stat:
             return f"{self.mean:.{digits}f}"
         return f"{self.mean:.{digits}f} ± {self.se:.{digits}f}"
 
+    def below(self, bound: float) -> bool:
+        """Whether the whole interval lies below ``bound`` (a threshold missed beyond the
+        uncertainty); never without an error."""
+        return not math.isnan(self.high) and self.high < bound
 
-def over_seeds(values: Sequence[float], binomial: float | None = None) -> Stat:
-    """Mean ± s.e. over seeds; with one seed ``binomial`` as the error (if given)."""
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return Stat(float("nan"), float("nan"), 0, "none")
-    array = np.asarray(values, dtype=float)
-    if array.size > 1:
-        return Stat(float(array.mean()), float(array.std(ddof=1) / math.sqrt(array.size)),
-                    array.size, "seeds")  # fmt: skip
-    if binomial is None:
-        return Stat(float(array[0]), float("nan"), 1, "none")
-    return Stat(float(array[0]), binomial, 1, "binomial")
+    def above(self, bound: float) -> bool:
+        """Whether the whole interval lies above ``bound``."""
+        return not math.isnan(self.low) and self.low > bound
+
+
+def over_seeds(
+    values: Sequence[float | None], test_se: Sequence[float | None] | None = None
+) -> Stat:
+    """Mean and uncertainty over seeds (`hbench.stats.estimate`); ``test_se[i]`` is seed i's
+    own test-set standard error (None where unknown: then the seeds alone speak). Seeds whose
+    value is missing are left out with their error."""
+    pairs = [
+        (float(v), None if test_se is None else test_se[i])
+        for i, v in enumerate(values)
+        if v is not None and not math.isnan(v)
+    ]
+    if not pairs:
+        return Stat(math.nan, math.nan, 0, "none")
+    kept = [v for v, _ in pairs]
+    errors = [e for _, e in pairs]
+    known = all(e is not None and math.isfinite(e) for e in errors) and test_se is not None
+    est = stats.estimate(kept, errors if known else None)
+    return Stat(
+        est.mean, est.se, est.n, est.source, est.low, est.high, est.values,
+        tuple(float(e) for e in errors) if known else None,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def better(a: Stat, b: Stat, *, paired: bool = False) -> int:
+    """+1 when ``a`` is significantly larger than ``b``, -1 when smaller, 0 when the statistics
+    do not separate them (`hbench.stats.compare`; ``paired``: the same seeds and grammars)."""
+    if not a.values or not b.values:
+        return 0
+    if paired and len(a.values) != len(b.values):
+        paired = False
+    return stats.compare(
+        a.values, b.values, a_test_se=a.test_se, b_test_se=b.test_se, paired=paired
+    ).better
 
 
 def cells(result: RunResult) -> dict[tuple[int, int | str], list[LevelMetrics]]:
@@ -66,26 +101,36 @@ def cells(result: RunResult) -> dict[tuple[int, int | str], list[LevelMetrics]]:
 
 
 def norm_stat(rows: Sequence[LevelMetrics]) -> Stat:
-    """Normalised accuracy of a cell over seeds (binomial error with one seed)."""
+    """Normalised accuracy of a cell over seeds, each seed with its test-set error (the cell's
+    ``normalised_accuracy_se``)."""
     values, errors = [], []
     for row in rows:
         scale = (row.acc_bp or 0.0) - row.chance
         if row.acc is None or scale <= 0:
             continue
         values.append((row.acc - row.chance) / scale)
-        errors.append(binomial_se(row.acc, row.n_queries) / scale)
-    return over_seeds(values, errors[0] if errors else None)
+        errors.append(row.normalised_accuracy_se)
+    return over_seeds(values, errors)
+
+
+def _test_se(row: LevelMetrics, name: str) -> float | None:
+    """A cell's test-set error of metric ``name``: recorded (acc, kl_bp), binomial for the
+    other shares (each query counts once), unknown otherwise."""
+    value = getattr(row, name)
+    if value is None:
+        return None
+    if name == "acc":
+        return row.acc_se
+    if name == "kl_bp":
+        return row.kl_bp_se
+    if name.startswith(("acc", "agree")) and row.n_queries > 0:
+        return stats.binomial_se(float(value), row.n_queries)
+    return None
 
 
 def metric_stat(rows: Sequence[LevelMetrics], name: str) -> Stat:
-    """A metric of a cell over seeds; accuracies with one seed get their binomial error."""
-    values = [getattr(row, name) for row in rows]
-    binomial = None
-    if name.startswith("acc") or name.startswith("agree"):
-        first = next((v for v in values if v is not None), None)
-        if first is not None:
-            binomial = binomial_se(first, rows[0].n_queries)
-    return over_seeds(values, binomial)
+    """A metric of a cell over seeds, each seed with its test-set error where known."""
+    return over_seeds([getattr(row, name) for row in rows], [_test_se(r, name) for r in rows])
 
 
 def in_sample_norm(result: RunResult) -> float:

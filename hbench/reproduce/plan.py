@@ -11,9 +11,13 @@ Scales:
 - ``smoke``: seconds per part on the smoke suite with a tiny transformer; it checks the
   machinery, and its verdicts are "inconclusive at this scale" (it trains too little to judge).
 - ``cpu``: the cpu suite with the transformer's cpu preset (whatever its current settings are:
-  `plugins/hbench_transformer/configs.py`), sized to about 90 minutes on 2 cores. Its root and
-  mlm runs train on more fresh sequences than the suite's P (`CPU_MAIN`).
+  the `PRESETS` of the transformer plugin's configs), sized to about 90 minutes on 2 cores.
+  Its root and mlm runs train on more fresh sequences than the suite's P (`CPU_MAIN`).
 - ``paper``: the paper's sizes (the paper suite, the transformer's paper preset) for a GPU.
+
+`THROUGHPUT` holds each scale's training speed per fit, from which ``hbench reproduce
+--dry-run`` estimates the compute of a plan (CPU core hours for smoke and cpu, GPU hours for
+paper).
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ SMOKE_MODEL = {
     "batch_size": 64,
     "warmup_steps": 0,
 }
+#: Sequences x epochs a second of one smoke fit (`THROUGHPUT`), measured: root at P = 512 x 3
+#: epochs fits in 0.77-0.97 s, mlm pretraining at P = 512 x 3 epochs in 0.35 s (each fit's
+#: `fit_s`, a 2-core machine shared with other work).
+SMOKE_ROOT, SMOKE_MLM = 2000.0, 4000.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ class SweepPart:
 
 @dataclass(frozen=True)
 class AnalysisPart:
-    """An analysis of one run (`hbench.analysis.<analysis>`), its report in ``analyses/``."""
+    """A registered analysis of one run (`hbench.analysis.report`), its report in ``analyses/``."""
 
     analysis: str
     run: str
@@ -100,6 +108,47 @@ class Plan:
             *(f"sweep {p.name}" for p in self.sweeps),
             *(f"analysis {p.name}" for p in self.analyses),
         ]
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """How fast one fit trains on a scale's reference hardware, for ``--dry-run``'s estimate:
+    training sequences x epochs per second, by task (one fit per GPU, or per CPU core)."""
+
+    unit: str  # what an hour of the estimate is: "GPU" or "CPU core"
+    reference: str
+    per_task: dict[str, float]
+    source: str  # measured or assumed, and how
+
+
+#: The estimate of a scale's compute: each fit's P x epochs divided by its task's throughput,
+#: summed over every fit of the plan (runs and sweep cells; data, oracles, scoring and analyses
+#: are not counted: minutes next to training at the cpu and paper scales).
+THROUGHPUT: dict[str, Throughput] = {
+    "smoke": Throughput(
+        "CPU core",
+        "one core of a 2-core x86 machine, one thread a fit",
+        {"root": SMOKE_ROOT, "mlm": SMOKE_MLM},
+        "measured (`SMOKE_ROOT`, `SMOKE_MLM`): the smoke transformer (d_model 8, 3 layers,"
+        " batch 64); fixed costs (a worker process, data, scoring) dominate at this size",
+    ),
+    "cpu": Throughput(
+        "CPU core",
+        "one core of a 2-core x86 machine, one thread a fit",
+        {"root": 8000.0, "mlm": 5200.0},
+        "measured (`CPU_MAIN`): root P = 2^17 x 10 epochs in 164 s; mlm with 4 heads and 4"
+        " masks a sequence, P = 2^17 x 10 epochs in 250 s",
+    ),
+    "paper": Throughput(
+        "GPU",
+        "one NVIDIA H100, fp32, eager (no compile), one fit a GPU",
+        {"root": 6000.0, "mlm": 6000.0},
+        "assumed, not measured: the paper preset (d_model 128, 4 layers, d_ff 2048) at batch 32"
+        " is bound by kernel launches, about 5 ms a step forward and backward; on CPU it trains"
+        " at 1,231 sequences/s with 2 threads (benchmarks/README.md). Measure it with"
+        " benchmarks/bench_transformer.py --preset paper on the cluster's GPU and scale",
+    ),
+}
 
 
 def make_plan(scale: str) -> Plan:

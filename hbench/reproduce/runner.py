@@ -13,20 +13,33 @@ report. Each is written atomically and only after the work behind it, so an inte
 reproduction loses only the parts in flight and a rerun starts from what is on disk. A run's
 trained models go to a hidden folder first and are renamed next to the result just before
 the result is written (as ``hbench run --save-models`` does).
+
+Executors: ``local`` runs the parts one after the other on this machine, ``jobs`` fits at a
+time. ``dask`` spreads them over a Dask cluster (`hbench.sweep.executors`: a scheduler's
+address, or a `LocalCluster` of ``jobs`` workers): every fit of a run is one task and every
+sweep cell another, the runs and the sweeps' chains in flight at once; on ``cuda`` each asks
+for the worker resource ``GPU=1``. The workers share the reproduction folder with this process
+(a shared file system on a cluster): a fit writes its model into the run's hidden models
+folder, and this process joins the fits into the run's result and writes it, so the folder is
+the same as the local executor's. A run is a pure function of its spec, fit by fit, so the
+numbers do not depend on the executor, and a fit whose worker dies is rerun by the scheduler.
+Analyses run here, after the runs and sweeps.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import math
 import shutil
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from hbench.reproduce.plan import AnalysisPart, Plan, RunPart, SweepPart
+from hbench.reproduce.plan import THROUGHPUT, AnalysisPart, Plan, RunPart, SweepPart
+from hbench.results import RunResult
 from hbench.run.spec import ResolvedRun, RunSpec
 
 Log = Callable[[str], None]
@@ -37,7 +50,10 @@ def _shown(values: dict, key: str) -> str:
 
 
 def stderr_log(text: str) -> None:
-    print(f"hbench reproduce: {text}", file=sys.stderr, flush=True)
+    """One step, as INFO on the ``hbench.reproduce`` logger (the command line shows it)."""
+    import logging
+
+    logging.getLogger("hbench.reproduce").info(text)
 
 
 @dataclass
@@ -49,6 +65,9 @@ class Runner:
     device: str = "auto"
     jobs: int = 1
     log: Log = stderr_log
+    executor: str = "local"
+    scheduler: str | None = None  # with the dask executor: a running scheduler's address
+    connect_timeout: float = 30.0
 
     # --- checks before any work -------------------------------------------------------------
 
@@ -119,12 +138,23 @@ class Runner:
     def run_all(self) -> None:
         steps = len(self.plan.parts)
         index = 0
+        work = []
         for part in self.plan.runs:
             index += 1
-            self._timed(f"[{index}/{steps}] run {part.name}", lambda p=part: self.run_part(p))
+            work.append((f"[{index}/{steps}] run {part.name}", lambda p=part: self.run_part(p)))
         for sweep in self.plan.sweeps:
             index += 1
-            self._timed(f"[{index}/{steps}] sweep {sweep.name}", lambda s=sweep: self.sweep(s))
+            work.append((f"[{index}/{steps}] sweep {sweep.name}", lambda s=sweep: self.sweep(s)))
+        if self.executor == "dask" and not self._finished():
+            # every run and sweep chain in flight at once: the cluster spreads their fits
+            # (a failed part closes the client first, which ends the other parts' waits)
+            pool = ThreadPoolExecutor(max(1, len(work)), thread_name_prefix="hbench-part")
+            with pool, self._dask():
+                for future in [pool.submit(self._timed, *item) for item in work]:
+                    future.result()
+        else:
+            for item in work:
+                self._timed(*item)
         for analysis in self.plan.analyses:
             index += 1
             self._timed(
@@ -159,6 +189,10 @@ class Runner:
         models = models_folder(path)
         if models.exists():  # left by a run interrupted between the rename and the write
             shutil.rmtree(models)
+        if self.executor == "dask":
+            result = self._run_on_dask(part, path)
+            norm = result.headline["normalised_accuracy"]["mean"]
+            return f"done, in-sample normalised accuracy {norm:.3f} ({self._relative(path)})"
         result, _ = run_and_write(
             Harness(self.spec(part)),
             folder,
@@ -205,6 +239,12 @@ class Runner:
     def _cells(self, stage: str, cells, results: Path) -> None:
         from hbench.sweep.cell import run_cell
 
+        if not cells:
+            return
+        if self.executor == "dask":
+            self._cells_on_dask(stage, cells, results)
+            return
+
         def one(cell) -> None:
             started = time.perf_counter()
             run_cell(cell.spec, str(results))
@@ -219,11 +259,9 @@ class Runner:
                 future.result()
 
     def analysis(self, part: AnalysisPart) -> str:
-        """One analysis of a run through its command's own code; skipped when its report
-        exists."""
-        import importlib
-
-        from hbench.run.devices import resolve_device
+        """One analysis of a run through the function ``hbench analyze`` calls; skipped when
+        its report exists."""
+        from hbench.analysis.report import get_analysis
 
         folder = self.out / "analyses"
         report = folder / f"{part.name}.json"
@@ -232,24 +270,359 @@ class Runner:
         result = self.out / "runs" / f"{part.run}.json"
         if not result.is_file():
             return f"skipped: run {part.run} is not finished"
-        module = importlib.import_module(f"hbench.analysis.{part.analysis}")
-        args = argparse.Namespace(
-            result=str(result),
-            out=str(folder),
-            json=True,
-            json_parts=[],
-            device=resolve_device(self.device),
-            data_filter=None,
-            **part.options,
-        )
-        module.run(args)
-        skipped = [p.get("skipped") for p in args.json_parts if "skipped" in p]
-        if skipped:
-            return f"skipped: {skipped[0]}"
+        analysis = get_analysis(part.analysis)
+        options = dict(part.options)
+        if "device" in analysis.options_class.model_fields:
+            options.setdefault("device", self.device)
+        found = analysis(result, options)
+        if found.skipped is not None:
+            return f"skipped: {found.skipped}"
+        found.write(folder)
         return f"done ({self._relative(report)})"
+
+    # --- the dask executor --------------------------------------------------------------------
+
+    def _finished(self) -> bool:
+        """Whether every run and sweep cell is on disk already (a resumed reproduction then
+        needs no cluster)."""
+        from hbench.registry.registry import get_registry
+        from hbench.reproduce.sweeps import relocated
+        from hbench.sweep.file import _expand_model
+
+        if any(not (self.out / "runs" / f"{p.name}.json").is_file() for p in self.plan.runs):
+            return False
+        registry = get_registry()
+        for part in self.plan.sweeps:
+            for stage in part.stages:
+                config = relocated(stage, part.root, self.out / "sweeps" / part.name, self.device)
+                results = Path(config.out) / "results"
+                for index, entry in enumerate(config.models):
+                    for cell in _expand_model(config, index, entry, registry):
+                        if not (results / cell.filename).is_file():
+                            return False
+        return True
+
+    def _fit_resources(self) -> dict[str, float]:
+        return {"GPU": 1.0} if self.device == "cuda" else {}
+
+    def _needed_resources(self) -> dict[str, float]:
+        """What a LocalCluster's workers must offer so that no fit or cell waits forever."""
+        from hbench.reproduce.sweeps import relocated
+
+        needed = dict(self._fit_resources())
+        for part in self.plan.sweeps:
+            for stage in part.stages:
+                config = relocated(stage, part.root, self.out / "sweeps" / part.name, self.device)
+                for entry in config.models:
+                    for name, amount in entry.resources.items():
+                        needed[name] = max(needed.get(name, 0.0), amount)
+        return needed
+
+    @contextlib.contextmanager
+    def _dask(self) -> Iterator[None]:
+        """One client for the whole reproduction: the scheduler's, or a LocalCluster's."""
+        from hbench.errors import UsageError
+        from hbench.registry.loading import one_line
+        from hbench.sweep.executors import (
+            _import_distributed,
+            start_local_cluster,
+            threads_per_worker,
+        )
+
+        distributed = _import_distributed()
+        cluster = None
+        self._threads: int | None = None
+        if self.scheduler is None:
+            cluster = start_local_cluster(self.jobs, self._needed_resources())
+            self._threads = threads_per_worker(self.jobs)
+        try:
+            target = cluster if cluster is not None else self.scheduler
+            self._client = distributed.Client(target, timeout=self.connect_timeout)
+        except (OSError, TimeoutError) as exc:
+            if cluster is not None:
+                cluster.close()
+            raise UsageError(
+                f"--scheduler={self.scheduler!r} is invalid: no Dask scheduler answered there"
+                f" ({one_line(exc)})"
+            ) from None
+        try:
+            self.log(f"dask: {sum(self._client.nthreads().values())} worker thread(s)")
+            yield
+        finally:
+            self._client.close()
+            if cluster is not None:
+                cluster.close()
+            del self._client
+
+    def _run_on_dask(self, part: RunPart, path: Path) -> RunResult:
+        """Every fit of ``part`` as one Dask task, joined into the run's result (written here,
+        its models renamed next to it just before, as `run_and_write` does)."""
+        from hbench.errors import HbenchError
+        from hbench.io import owned_temporary_name, remove_stale_temporaries
+        from hbench.registry.loading import one_line
+        from hbench.results import models_folder, write_result
+
+        folder = path.parent
+        spec = self.spec(part)
+        fits = spec.resolve().fits
+        started = time.perf_counter()
+        staging = owned_temporary_name(folder, ".models-")
+        remove_stale_temporaries(folder, ".models-")
+        staging.mkdir()
+        try:
+            futures = [
+                self._client.submit(
+                    fit_task,
+                    spec,
+                    seed,
+                    k_train,
+                    str(staging.resolve()),
+                    self._threads,
+                    key=f"hbench-fit-{part.name}-s{seed}-k{k_train}-{staging.name}",
+                    resources=self._fit_resources() or None,
+                    pure=False,
+                )
+                for seed, k_train in fits
+            ]
+            results = []
+            for (seed, k_train), future in zip(fits, futures, strict=True):
+                try:  # in the run's order, as the local executor lists them
+                    result = future.result()
+                except HbenchError:
+                    raise
+                except Exception as exc:  # a worker lost too often (KilledWorker), a crash
+                    raise HbenchError(
+                        f"run {part.name}: fit seed={seed} k_train={k_train} failed on the"
+                        f" Dask cluster: {one_line(exc)}"
+                    ) from None
+                results.append(result)
+                self._fit_line(part)(_FitLine(result))
+            result = join_fits(results, time.perf_counter() - started)
+            target = models_folder(path)
+            staging.rename(target)
+            staging = target  # removed again if the result cannot be written
+            moved = [
+                m.model_copy(update={"path": f"{target.name}/{m.path}"})
+                for m in result.saved_models
+            ]
+            result = result.model_copy(update={"saved_models": moved})
+            write_result(result, folder, path=path)
+            staging = None
+            return result
+        finally:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def _cells_on_dask(self, stage: str, cells, results: Path) -> None:
+        """The cells through `hbench.sweep.executors.run_dask` on the reproduction's client;
+        a failed cell stops the reproduction, as it does on the local executor."""
+        from hbench.errors import HbenchError
+        from hbench.sweep.executors import run_dask
+
+        outcomes = run_dask(
+            cells,
+            results,
+            scheduler=None,
+            workers=self.jobs,
+            client=self._client,
+            threads=self._threads,
+        )
+        for outcome in outcomes:
+            if not outcome.ok:
+                raise HbenchError(f"sweep {stage}: {outcome.cell.describe()}: {outcome.error}")
+            self.log(f"  {stage}: {outcome.cell.describe()} done")
+
+    # --- the plan and its cost, without running it ----------------------------------------
+
+    def outline(self) -> dict[str, Any]:
+        """The plan as data: every part, its fits and an estimate of their training time
+        (`hbench.reproduce.plan.THROUGHPUT`), for ``--dry-run``. Reads and writes nothing."""
+        speed = THROUGHPUT[self.plan.scale]
+        parts: list[dict[str, Any]] = []
+        for part in self.plan.runs:
+            run = self.spec(part).resolve()
+            row = _fit_row("transformer", run, speed)
+            parts.append(
+                {"part": f"run {part.name}", "description": part.description, "fits": [row]}
+            )
+        for part in self.plan.sweeps:
+            parts.append(
+                {
+                    "part": f"sweep {part.name}",
+                    "description": part.description,
+                    "fits": self._sweep_rows(part, speed),
+                }
+            )
+        for part in self.plan.analyses:
+            parts.append(
+                {
+                    "part": f"analysis {part.name}",
+                    "description": f"{part.analysis} of run {part.run}",
+                    "fits": [],
+                }
+            )
+        for entry in parts:
+            entry["hours"] = _rounded(sum(row["hours"] for row in entry["fits"]))
+        return {
+            "scale": self.plan.scale,
+            "suite": self.plan.suite,
+            "budget": self.plan.budget,
+            "fits": sum(row["fits"] for entry in parts for row in entry["fits"]),
+            "hours": _rounded(sum(entry["hours"] for entry in parts)),
+            "unit": speed.unit,
+            "assumptions": {
+                "reference": speed.reference,
+                "sequence_epochs_per_second": dict(speed.per_task),
+                "source": speed.source,
+                "counted": "training only (sequences x epochs per fit / throughput); data,"
+                " oracles, scoring and analyses are not counted",
+            },
+            "parts": parts,
+        }
+
+    def _sweep_rows(self, part: SweepPart, speed) -> list[dict[str, Any]]:
+        """A sweep's cells, one row per (model, task, P, epochs) with its levels and seeds."""
+        from hbench.registry.registry import get_registry
+        from hbench.reproduce.sweeps import relocated
+        from hbench.sweep.file import _expand_model
+
+        registry = get_registry()
+        groups: dict[tuple, dict[str, Any]] = {}
+        for stage in part.stages:
+            config = relocated(stage, part.root, self.out / "sweeps" / part.name, self.device)
+            for index, entry in enumerate(config.models):
+                for cell in _expand_model(config, index, entry, registry):
+                    row = _fit_row(entry.label or entry.name, cell.spec.resolve(registry), speed)
+                    key = (stage, row["model"], row["task"], row["P"], row["epochs"])
+                    if key not in groups:
+                        groups[key] = {"stage": stage, **row, "levels": [], "seeds": [], "fits": 0}
+                    group = groups[key]
+                    group["levels"] = sorted({*group["levels"], *row["levels"]})
+                    group["seeds"] = sorted({*group["seeds"], *row["seeds"]})
+                    group["fits"] += row["fits"]
+                    group["hours"] = group.get("hours", 0.0) + row["hours"]
+        for group in groups.values():
+            group["hours"] = _rounded(group["hours"])
+        return list(groups.values())
 
     def _relative(self, path: Path) -> str:
         try:
             return path.relative_to(self.out).as_posix()
         except ValueError:
             return str(path)
+
+
+class _FitLine:
+    """A one-fit result as the log line of `Runner._fit_line` reads a fit's outcome."""
+
+    def __init__(self, result: RunResult) -> None:
+        self.seed = result.timings[0].seed
+        self.k_train = result.timings[0].k_train
+        self.timing = result.timings[0]
+        self.headline = result.headline
+
+
+def fit_task(
+    spec: RunSpec, seed: int, k_train: int, save_dir: str, threads: int | None
+) -> RunResult:
+    """In a Dask worker: fit (seed, k_train) of the run ``spec``, its model saved into
+    ``save_dir``; the run's result for that fit alone (`join_fits` puts them together)."""
+    from hbench.run.harness import Harness
+    from hbench.run.threads import set_thread_budget
+
+    if threads is not None:
+        set_thread_budget(threads)
+    return Harness(spec).run(jobs=1, save_dir=Path(save_dir), fits=[(seed, k_train)])
+
+
+def join_fits(parts: list[RunResult], wall_s: float) -> RunResult:
+    """The result of a whole run from its fits' results (in the run's order): what
+    `Harness.run` returns for all of them at once, but for the wall time."""
+    from datetime import datetime, timezone
+
+    from hbench.scoring import headline
+
+    first = parts[0]
+    metrics = [m for part in parts for m in part.metrics]
+    dynamics = [d for part in parts for d in part.extra.get("dynamics", [])]
+    extra = {key: value for key, value in first.extra.items() if key != "dynamics"}
+    return first.model_copy(
+        update={
+            "metrics": metrics,
+            "headline": headline(metrics),
+            "timings": [t for part in parts for t in part.timings],
+            "audit": sorted({event for part in parts for event in part.audit}),
+            "saved_models": [m for part in parts for m in part.saved_models],
+            "extra": {**({"dynamics": dynamics} if dynamics else {}), **extra},
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "wall_s": wall_s,
+        }
+    )
+
+
+def _fit_row(model: str, run: ResolvedRun, speed) -> dict[str, Any]:
+    """What a run fits (model, suite, task, levels, seeds, P, epochs) and its training time."""
+    suite, task = run.suite, run.suite.task
+    P = suite.budget(task)
+    resolved = getattr(run.model_config, "resolved", None)
+    shape = resolved() if callable(resolved) else {}
+    epochs = shape.get("epochs_mlm" if task == "mlm" else "epochs")
+    fits = len(run.fits)
+    if epochs is not None:  # the transformer's own rule: at least min_steps steps
+        min_steps = getattr(run.model_config, "min_steps", 0) or 0
+        steps_per_epoch = math.ceil(P / shape.get("batch_size", 1))
+        epochs = max(int(epochs), math.ceil(min_steps / steps_per_epoch))
+        seconds = fits * P * epochs / speed.per_task.get(task, min(speed.per_task.values()))
+    else:  # not trained by epochs (a reference model): not counted
+        seconds = 0.0
+    return {
+        "model": model,
+        "suite": suite.name,
+        "task": task,
+        "levels": list(suite.train_levels),
+        "seeds": list(suite.seeds),
+        "P": P,
+        "epochs": epochs,
+        "fits": fits,
+        "hours": _rounded(seconds / 3600),
+    }
+
+
+def _rounded(hours: float) -> float:
+    return float(f"{hours:.4g}")
+
+
+def _numbers(values: list[int]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def format_outline(outline: dict[str, Any]) -> str:
+    """``--dry-run``'s text: each part and its fits, then the estimate and what it assumes."""
+    unit = outline["unit"]
+    lines = [
+        f"hbench reproduce --scale {outline['scale']}: {len(outline['parts'])} parts,"
+        f" {outline['fits']} fits, about {outline['hours']:.4g} {unit} hours of training"
+        f" (sized for {outline['budget']})",
+    ]
+    for entry in outline["parts"]:
+        hours = f", {entry['hours']:.3g} {unit} h" if entry["fits"] else ""
+        lines.append(f"{entry['part']}: {entry['description']}{hours}")
+        for row in entry["fits"]:
+            stage = f"[{row['stage']}] " if "stage" in row else ""
+            epochs = "-" if row["epochs"] is None else row["epochs"]
+            lines.append(
+                f"  {stage}{row['model']}  suite {row['suite']}  task {row['task']}"
+                f"  levels {_numbers(row['levels'])}  seeds {_numbers(row['seeds'])}"
+                f"  P {row['P']}  epochs {epochs}  {row['fits']} fit(s)  {row['hours']:.3g} h"
+            )
+    assumed = outline["assumptions"]
+    speeds = ", ".join(
+        f"{task} {v:,.0f}" for task, v in assumed["sequence_epochs_per_second"].items()
+    )
+    lines += [
+        f"estimate: {outline['hours']:.4g} {unit} hours, at {speeds} sequences x epochs per second"
+        f" a fit on {assumed['reference']}",
+        f"  throughput {assumed['source']}",
+        f"  {assumed['counted']}",
+    ]
+    return "\n".join(lines)

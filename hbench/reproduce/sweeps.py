@@ -35,7 +35,7 @@ def _move(value: Any, root: str, target: str) -> Any:
 
 def relocated(name: str, root: str, folder: Path, device: str) -> SweepFile:
     """Built-in sweep ``name`` with every path under ``root`` moved to ``folder`` and every
-    model on ``device``."""
+    model on ``device``. On ``cpu`` no cell asks a Dask worker for a GPU."""
     config = read_sweep_file(stage_file(name))
     target = str(folder.resolve())
     models = [
@@ -43,6 +43,11 @@ def relocated(name: str, root: str, folder: Path, device: str) -> SweepFile:
             update={
                 "args": {key: _move(v, root, target) for key, v in entry.args.items()},
                 "device": device,
+                "resources": {
+                    key: amount
+                    for key, amount in entry.resources.items()
+                    if not (device == "cpu" and key == "GPU")
+                },
             }
         )
         for entry in config.models

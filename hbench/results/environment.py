@@ -41,7 +41,7 @@ class Environment(BaseModel):
     gpu: str | None
     plugins: list[dict[str, Any]]  # each: name, distribution, version
     git_dirty: bool | None = None  # uncommitted changes to hbench's code (None: no checkout)
-    #: distribution -> "record:sha256:<hex>" (an installed wheel's RECORD) or
+    #: distribution -> "record:sha256:<hex>" (an installed wheel's RECORD, `record_hash`) or
     #: "files:sha256:<hex>" (the package files of an editable install); None if not found
     sources: dict[str, str | None] = Field(default_factory=dict)
 
@@ -129,6 +129,28 @@ def _source_folders(dist: importlib.metadata.Distribution) -> list[Path]:
     return folders
 
 
+#: RECORD entries that say how a wheel was installed, not what it holds: where from
+#: (direct_url.json), by which tool, whether asked for, the RECORD itself, compiled caches.
+_INSTALL_ENTRIES = ("INSTALLER", "REQUESTED", "direct_url.json", "RECORD")
+
+
+def record_hash(record: str) -> str:
+    """The SHA-256 (hex) of a wheel's RECORD without the entries that depend on the install
+    (`_INSTALL_ENTRIES`, ``__pycache__``), sorted: the same wheel installed from another path
+    or by another installer hashes the same, so a re-run can check it runs the submitted
+    code."""
+    kept = []
+    for line in record.splitlines():
+        path = line.rsplit(",", 2)[0]
+        parts = path.split("/")
+        if not line.strip() or "__pycache__" in parts:
+            continue
+        if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] in _INSTALL_ENTRIES:
+            continue
+        kept.append(line.strip())
+    return hashlib.sha256("\n".join(sorted(kept)).encode()).hexdigest()
+
+
 @functools.cache
 def source_hash(distribution: str) -> str | None:
     """The hash of a distribution's source as installed here (see the module docstring)."""
@@ -143,7 +165,7 @@ def source_hash(distribution: str) -> str | None:
     editable = bool(direct.get("dir_info", {}).get("editable"))
     record = None if editable else dist.read_text("RECORD")
     if record:
-        return "record:sha256:" + hashlib.sha256(record.encode()).hexdigest()
+        return "record:sha256:" + record_hash(record)
     folders = _source_folders(dist)
     return "files:sha256:" + _hash_files(folders) if folders else None
 

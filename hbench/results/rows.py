@@ -34,6 +34,10 @@ RESULT_COLUMNS = [
     "agree_train",
     "n_queries",
     "normalised_accuracy",
+    "acc_se",  # the cell's test-set standard errors (`hbench.scoring.cell_errors`)
+    "normalised_accuracy_se",
+    "kl_bp_se",
+    "possible",  # "ood": the share of random sequences the grammar can produce
     "privileged",
     "created",
 ]
@@ -47,7 +51,9 @@ RUN_COLUMNS = ["label", "model_config", "P", "grammar_seed"]
 TABLE_COLUMNS = [
     *RESULT_COLUMNS[: RESULT_COLUMNS.index("model") + 1],
     *RUN_COLUMNS,
-    *RESULT_COLUMNS[RESULT_COLUMNS.index("model") + 1 :],
+    *RESULT_COLUMNS[RESULT_COLUMNS.index("model") + 1 : RESULT_COLUMNS.index("k_test") + 1],
+    "ood",
+    *RESULT_COLUMNS[RESULT_COLUMNS.index("k_test") + 1 :],
 ]
 
 
@@ -103,12 +109,30 @@ def _grammar_seeds(spec: Any) -> dict[int, int]:
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows of `result_rows` as the typed table `load_results` returns."""
+    """Rows of `result_rows` as the typed table `load_results` returns.
+
+    ``k_test`` is a nullable integer (pandas ``Int64``): the test filter level, ``<NA>`` on the
+    rows of uniformly random sequences, which ``ood`` (boolean) marks; so the column sorts,
+    compares with ``k_train`` and writes to Parquet as integers, never as a mix with text."""
     import pandas as pd
 
+    rows = [{**row, "ood": row.get("k_test") == "ood"} for row in rows]
+    for row in rows:
+        if row["ood"]:
+            row["k_test"] = None
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    table["k_test"] = table["k_test"].astype("Int64")
+    table["ood"] = table["ood"].astype(bool)
+    names = sorted({name for row in rows for name in row.get("scores") or {}} - set(table))
+    for name in names:  # registered metrics (a cell's ``scores``), a column each, by name
+        values = [(row.get("scores") or {}).get(name) for row in rows]
+        table[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     if rows:
         table["created"] = pd.to_datetime(table["created"], utc=True, format="ISO8601")
-        for name in ("acc", "acc_bp", "acc_bp_train", "normalised_accuracy"):
+        for name in (
+            "acc", "acc_bp", "acc_bp_train", "normalised_accuracy", "acc_se",
+            "normalised_accuracy_se", "kl_bp_se", "possible", "kl_bp", "kl_bp_train", "agree",
+            "agree_train",
+        ):  # fmt: skip
             table[name] = table[name].astype("float64")
     return table

@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 #: Version of the result file layout; bumped whenever a field changes meaning, is removed or
 #: is added, so that a file is never misread. Older versions are read through the migrations
 #: in `hbench.results.migrations` (2: ``num_parameters``, NaN written as null; 3: the spec
-#: records ``threads`` and ``label``).
-SCHEMA_VERSION = 3
+#: records ``threads`` and ``label``; 4: a suite's ``budgets`` replace ``P_mlm``, and each
+#: cell records the registered metrics by name, ``scores``; 5: each cell records its test-set
+#: standard errors and, on random sequences, the share that is possible, and the headline its
+#: uncertainty by `hbench.stats.estimate`).
+SCHEMA_VERSION = 5
 
 
 _STRICT = ConfigDict(extra="forbid")
@@ -51,12 +54,24 @@ class LevelMetrics(BaseModel):
     acc_bp: float | None
     acc_bp_train: float | None
     chance: float
-    kl_bp: float  # mean KL(BP_k_test || model), bits per query
-    kl_bp_train: float  # mean KL(BP_k_train || model), bits per query
-    agree: float
-    agree_train: float
-    n_queries: int
+    # None (with ``na_reason``) on random sequences none of which the grammar can produce
+    kl_bp: float | None  # mean KL(BP_k_test || model), bits per query
+    kl_bp_train: float | None  # mean KL(BP_k_train || model), bits per query
+    agree: float | None
+    agree_train: float | None
+    n_queries: int  # the queries scored ("ood": those on possible sequences only)
+    #: the test set's standard errors of acc, of (acc - chance) / (acc_bp - chance) and of kl_bp
+    #: (`hbench.scoring.cell_errors`); files of schema version < 5 get the binomial one of acc
+    #: and the covariance-free upper bound of the normalised one (no per-query data), kl None
+    acc_se: float | None = None
+    normalised_accuracy_se: float | None = None
+    kl_bp_se: float | None = None
+    possible: float | None = None  # "ood": share of the random sequences the grammar can produce
+    na_reason: str | None = None  # why the metrics are None ("ood" with nothing possible)
     task_metrics: dict[str, Any] | None = None  # a task's own scores (next-token: bits/token)
+    #: registered metrics (``hbench_register_metrics``) other than the fields above, by name;
+    #: None where the metric does not apply to the cell (no targets, another task)
+    scores: dict[str, float | None] = Field(default_factory=dict)
 
     @field_validator("k_test", mode="before")
     @classmethod
@@ -123,7 +138,7 @@ class ResolvedSpec(BaseModel):
     threads: int | None = Field(None, ge=1)  # each fit's thread count (results depend on it)
     label: str | None = None  # a sweep cell's name for the model (default: the model's name)
     official: bool = False  # grammars drawn at run time, one per seed (leaderboard runs)
-    grammar_seeds: list[int] | None = None  # an official run's grammars, to replay it
+    grammar_seeds: list[int] | None = None  # grammars drawn (official) or replayed (not official)
 
     @model_serializer(mode="wrap")
     def _model_config_key(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -153,10 +168,13 @@ class RunResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="null")
 
-    schema_version: Literal[3] = SCHEMA_VERSION
+    schema_version: Literal[5] = SCHEMA_VERSION
     spec: ResolvedSpec
     privileged: bool  # the model saw the grammar (exact-inference reference rows)
     isolation: Literal["process", "in-process"] = "in-process"  # where the model ran
+    # the wall around the model's worker: kind ("bubblewrap" or "none"), version, namespaces,
+    # limits (hbench.run.worker.sandbox)
+    sandbox: dict[str, Any] = Field(default_factory=lambda: {"kind": "none"})
     audit: list[str] = Field(default_factory=list)  # what the worker's audit hook saw
     metrics: list[LevelMetrics]
     headline: dict[str, Any]  # see hbench.scoring.headline

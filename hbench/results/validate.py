@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from hbench.contracts import grammar_capabilities, task_capabilities
 from hbench.errors import HbenchError, UsageError, location, pydantic_message
 from hbench.results.files import read_result
 from hbench.results.schema import RunResult
-from hbench.scoring import ROOT_TASK, asks_root, chance_level, headline
+from hbench.scoring import ROOT_TASK, chance_level, headline
 from hbench.suites import DATA_VERSION, Suite
 
 if TYPE_CHECKING:
@@ -44,8 +45,12 @@ LISTED = 3
 #: A parameter count at or above this is not a model anyone trained (10^400 is a number too).
 MAX_PARAMETERS = 10**12
 #: Characters a name or option may not hold: C0 and C1 controls (ESC starts terminal escape
-#: sequences, newlines break markdown rows) and the bidirectional overrides that reorder text.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: sequences, newlines break markdown rows), the line and paragraph separators (U+2028,
+#: U+2029: a line break to many terminals and editors), and the bidirectional marks and
+#: overrides that reorder text.
+CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 #: How deeply model options may nest (a real config is a few levels; JSON bombs are not).
 MAX_DEPTH = 32
 
@@ -209,11 +214,13 @@ GRAMMAR_CAP = float(1 << 22)
 
 
 def _asks_root(suite: Suite, task_config: Mapping[str, Any] | None, registry: Registry) -> bool:
-    """Whether the recorded task asks the root (`hbench.scoring.asks_root`), from the
-    installed task plugin with the recorded options; by name where it is not installed."""
+    """Whether the recorded task asks the root (`TaskCapabilities.asks_root`), as the
+    installed task plugin declares it with the recorded options; by name where it is not
+    installed."""
     if suite.task not in registry.names("task"):
         return suite.task == ROOT_TASK
-    return asks_root(registry.get("task", suite.task).create(task_config or {}), suite.task)
+    task = registry.get("task", suite.task).create(task_config or {})
+    return task_capabilities(task).asks_root
 
 
 def expected_chance(suite: Suite, root: bool, registry: Registry) -> tuple[float, str]:
@@ -227,7 +234,7 @@ def expected_chance(suite: Suite, root: bool, registry: Registry) -> tuple[float
         return chance_level(False, suite.q), f"1/q = {1.0 / suite.q!r}"
     entry = registry.get("grammar", suite.grammar)
     grammar = entry.create(suite.grammar_config(registry))
-    classes = getattr(grammar, "classes", None)
+    classes = grammar_capabilities(grammar).classes
     value = chance_level(True, suite.q, classes)
     if classes is None or classes == suite.q:
         return value, f"1/q = {value!r}"
@@ -304,11 +311,21 @@ def _ranges(result: RunResult, suite: Suite) -> list[str]:
     for i, cell in enumerate(result.metrics):
         where = f"metrics[{i}]"
         ood = cell.k_test == "ood"
+        unscored = ood and cell.na_reason is not None  # no random sequence was possible
+        if cell.na_reason is not None and not ood:
+            found.append(f"{where}.na_reason is invalid: only 'ood' cells may lack scores")
+        if cell.possible is not None and not (ood and 0.0 <= cell.possible <= 1.0):
+            found.append(f"{where}.possible={cell.possible!r} is invalid: 'ood', in [0, 1]")
         for name in FRACTIONS:
             value = getattr(cell, name)
             if value is None:
                 if not ood and name.startswith("acc"):
                     found.append(f"{where}.{name} is missing: only 'ood' cells lack accuracy")
+                elif not unscored and not name.startswith("acc"):
+                    found.append(
+                        f"{where}.{name} is missing: only an 'ood' cell without a possible"
+                        " sequence (na_reason) lacks it"
+                    )
                 continue
             if ood and name.startswith("acc"):
                 found.append(f"{where}.{name}={value!r} is invalid: 'ood' has no ground truth")
@@ -316,9 +333,11 @@ def _ranges(result: RunResult, suite: Suite) -> list[str]:
                 found.append(f"{where}.{name}={value!r} is invalid: a fraction in [0, 1]")
         for name in DIVERGENCES:
             value = getattr(cell, name)
-            if not (math.isfinite(value) and value >= -1e-12):
+            if value is None and unscored:
+                continue
+            if value is None or not (math.isfinite(value) and value >= -1e-12):
                 found.append(f"{where}.{name}={value!r} is invalid: bits >= 0 (finite)")
-        if cell.n_queries < 1:
+        if cell.n_queries < (0 if unscored else 1):
             found.append(f"{where}.n_queries={cell.n_queries!r} is invalid: >= 1")
     return found
 

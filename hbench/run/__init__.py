@@ -1,7 +1,7 @@
 """One run, from its specification to its result: the spec, the harness that fits and scores,
 learning dynamics, and the resources a run may use. What a run is measured by, and what
 results are checked against, lies below it: the presets in `hbench.suites` and the scores in
-`hbench.scoring` (``SUITES``, ``Suite`` and ``get_suite`` are still offered here).
+`hbench.scoring`.
 
 Names are imported on first use, so importing this package does not pull in the harness and
 the registry.
@@ -13,9 +13,6 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "SUITES": "hbench.suites",
-    "Suite": "hbench.suites",
-    "get_suite": "hbench.suites",
     "Harness": "hbench.run.harness",
     "run_benchmark": "hbench.run.harness",
     "RunSpec": "hbench.run.spec",

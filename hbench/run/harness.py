@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,8 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from hbench.contracts import PrivilegedAccess, Sample, TaskData, exact_answers
+from hbench.contracts import (
+    PrivilegedAccess,
+    Sample,
+    TaskData,
+    exact_answers,
+    grammar_capabilities,
+    task_capabilities,
+)
 from hbench.errors import HbenchError, PluginError, UsageError, invalid
+from hbench.metrics import MetricInputs, extra_metrics, score_extra
 from hbench.registry.registry import Registry, get_registry
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, SavedModel, Timing
 from hbench.run.dynamics import DynamicsRecorder
@@ -41,15 +50,16 @@ from hbench.run.worker import (
     FitReport,
     InProcessModel,
     IsolatedModel,
+    ProgressHook,
     WorkerTemplates,
     head,
     import_path,
 )
 from hbench.scoring import (
-    asks_root,
     chance_level,
     headline,
     score_queries,
+    score_random,
     validate_probabilities,
 )
 
@@ -124,18 +134,22 @@ class Harness:
         self._grammars: dict[int, Any] = {}
         self._levels: dict[tuple[int, int], Any] = {}
         self._tests: dict[tuple[int, int | str], TaskData] = {}
+        self._ood_leaves: dict[int, np.ndarray] = {}
         self._answers: dict[tuple[int, int | str, int], np.ndarray] = {}
         self._lock = threading.RLock()
         self._live: set[Any] = set()  # model handles of the fits in flight
         self._stopping = False
         self._templates: WorkerTemplates | None = None  # the run's worker templates
-        self.internal = bool(getattr(self.task, "needs_internal_nodes", False))
+        self.capabilities = task_capabilities(self.task)
+        # recorded under each cell's scores: the registered metrics beyond LevelMetrics' fields
+        self.extra_metrics = extra_metrics(self.registry, LevelMetrics.model_fields)
+        self.internal = self.capabilities.needs_internal_nodes
         first = self.suite.seeds[0]
         self.task_spec = self.task.spec(self.grammar(first))
         # n_c is the grammar's, the same for every seed's grammar (only the rules differ)
-        classes = getattr(self.grammar(first), "classes", None)
+        classes = grammar_capabilities(self.grammar(first)).classes
         try:
-            root = asks_root(self.task, self.suite.task)
+            root = self.capabilities.asks_root
             self.chance = chance_level(root, self.task_spec.q, classes)
         except ValueError as exc:  # a grammar whose root has more classes than symbols
             raise PluginError(f"grammar {self.suite.grammar!r}: {exc}") from exc
@@ -155,17 +169,18 @@ class Harness:
     # --- the grammar of each seed ------------------------------------------------------------
 
     def _grammar_seeds(self) -> dict[int, int]:
-        """The grammar each seed runs on: the suite's, or for an official run one per seed,
-        drawn from the operating system's entropy unless the spec replays recorded ones."""
+        """The grammar each seed runs on: the suite's, the recorded ones a replay names, or
+        for an official run one per seed drawn from the operating system's entropy."""
         seeds = self.suite.seeds
-        if not self.spec.official:
+        if not self.spec.official and self.spec.grammar_seeds is None:
             return {seed: self.suite.grammar_seed for seed in seeds}
         drawn = self.spec.grammar_seeds or [secrets.randbits(63) for _ in seeds]
         return dict(zip(seeds, drawn, strict=True))
 
     def grammar_seed(self, seed: int) -> int:
-        """The grammar seed of a run seed: the suite's, or an official run's own for it."""
-        if not self.spec.official:
+        """The grammar seed of a run seed: the suite's, or an official run's (or a replay's)
+        own for it."""
+        if not self.spec.official and self.spec.grammar_seeds is None:
             return self.suite.grammar_seed
         if seed not in self.grammar_seeds:
             raise invalid("seed", seed, f"one of the official run's seeds {self.suite.seeds}")
@@ -209,8 +224,9 @@ class Harness:
                     length = self.task_spec.length
                     grammar = self.grammar(seed)
                     leaves = rng.integers(0, grammar.q, size=(n, length))
+                    self._ood_leaves[seed] = leaves
                     # random sequences have no tree: nodes are placeholders, answers unused
-                    arity = int(getattr(grammar, "arity", 2))
+                    arity = grammar_capabilities(grammar).arity
                     nodes = (
                         {d: np.zeros((n, arity**d), np.int64) for d in range(1, grammar.depth)}
                         if self.internal
@@ -225,6 +241,19 @@ class Harness:
                     )
                 self._tests[key] = data
             return self._tests[key]
+
+    def ood_possible(self, seed: int, k_train: int) -> np.ndarray:
+        """(n_ood,) whether each random sequence of the seed is possible under the grammar of the
+        training level (BP's log-likelihood > -inf): the "ood" cell is scored on those only."""
+        key = (seed, "ood-possible", k_train)
+        with self._lock:
+            if key not in self._answers:
+                self.test_data(seed, "ood")
+                leaves = self._ood_leaves[seed]
+                grammar = self.filtered(seed, k_train)
+                loglik = self.oracle.posteriors(grammar, leaves, full=False).loglik
+                self._answers[key] = np.isfinite(np.asarray(loglik))
+            return self._answers[key]
 
     def oracle_answers(self, seed: int, data_level: int | str, oracle_level: int) -> np.ndarray:
         """BP_oracle_level's probabilities for the test questions of data_level (cached)."""
@@ -311,12 +340,36 @@ class Harness:
             bp_train = self.oracle_answers(seed, key, k_train)
             bp_test = bp_train if key == "ood" else self.oracle_answers(seed, key, int(key))
             oracle_s += time.perf_counter() - start
-            scores = score_queries(
-                probabilities, bp_test, bp_train, data.targets, self.task_spec.q, self.chance
-            )
-            extra = getattr(self.task, "metrics", None)
-            if callable(extra):  # task-specific scores (next-token: cross-entropy, entropy)
-                scores["task_metrics"] = extra(probabilities, bp_test, data, self.task_spec)
+            keep = None
+            if key == "ood":  # scored on the sequences the grammar can produce only
+                possible = self.ood_possible(seed, k_train)
+                scores = score_random(
+                    probabilities, bp_train, self.task_spec.q, self.chance, possible,
+                    data.query_rows, k_train,
+                )  # fmt: skip
+                keep = possible[data.query_rows]
+            else:
+                scores = score_queries(
+                    probabilities, bp_test, bp_train, data.targets, self.task_spec.q, self.chance
+                )
+            if self.capabilities.metrics and scores["n_queries"]:  # the task's own scores
+                extra = self.task.metrics(probabilities, bp_test, data, self.task_spec)
+                scores["task_metrics"] = extra
+            if self.extra_metrics:  # registered metrics beyond the fixed fields, by name
+                inputs = MetricInputs(
+                    probabilities, bp_test, bp_train, data.targets, self.task_spec.q,
+                    self.chance, self.suite.task, data,
+                )  # fmt: skip
+                if keep is not None and not keep.all():
+                    inputs = MetricInputs(
+                        probabilities[keep], bp_test[keep], bp_train[keep], None,
+                        self.task_spec.q, self.chance, self.suite.task, None,
+                    )  # fmt: skip
+                scores["scores"] = (
+                    score_extra(self.extra_metrics, inputs)
+                    if scores["n_queries"]
+                    else dict.fromkeys(m.name for m in self.extra_metrics)
+                )
             metrics.append(LevelMetrics(seed=seed, k_train=k_train, k_test=key, **scores))
         return metrics, predict_s, oracle_s
 
@@ -362,12 +415,75 @@ class Harness:
 
         return IsolatedModel(
             factory,
-            self.run_spec.model_config,
+            _absolute_paths(self.run_spec.model_config),
             threads=self.spec.threads,
             device=device,
             label=self.model_label,
             allowed=[*model_files(factory), *_paths_in(self.run_spec.model_config)],
             templates=self._templates,
+            build_imports=self.build_imports,
+            fit_name=f"fit (seed {seed}, level {k_train})",
+            watched=self.watched_packages,
+        )
+
+    @property
+    def watched_packages(self) -> tuple[str, ...]:
+        """The packages of the run's grammar, filter and oracle plugins: a model's worker that
+        imports one during fit or predict is flagged by its audit."""
+        names = []
+        for kind in ("grammar", "filter", "oracle"):
+            entry = self.registry.get(kind, getattr(self.suite, kind))
+            path = import_path(entry.factory) or ""
+            names.append(path.partition(":")[0].split(".")[0])
+        return tuple(n for n in dict.fromkeys(names) if n and n != "hbench")
+
+    @property
+    def build_imports(self) -> tuple[str, ...]:
+        """Watched packages the model's registration says it imports while it is built
+        (``build_imports=``, e.g. a grammar plugin's BP code for a grammar it fits itself)."""
+        value = self.run_spec.model_entry.metadata.get("build_imports", ())
+        return tuple(str(name) for name in ([value] if isinstance(value, str) else value))
+
+    def sandbox_plan(
+        self,
+        isolation: str,
+        save_dir: Path | None = None,
+        memory_per_fit: int | None = None,
+        fit_timeout: float | None = None,
+        processes_per_fit: int | None = None,
+    ) -> Any:
+        """How this run's workers start (`hbench.run.worker.Plan`): in the sandbox where it
+        can run, with the fits' limits (default memory: the share of the available memory
+        `hbench.run.memory` allows one allocation, on the cpu only, as CUDA reserves address
+        space it never uses; default time: `DEFAULT_FIT_TIMEOUT`)."""
+        from hbench.run.memory import MEMORY_SHARE, available_memory
+        from hbench.run.worker import DEFAULT_FIT_TIMEOUT, Limits, Plan
+        from hbench.run.worker.sandbox import plan
+
+        gpu = self.spec.device == "cuda" or (
+            self.spec.device == "auto" and any(Path("/dev").glob("nvidia[0-9]*"))
+        )
+        if memory_per_fit is None and not gpu:
+            memory_per_fit = int(available_memory() * MEMORY_SHARE)
+        limits = Limits(
+            memory=memory_per_fit or None,
+            fit_timeout=DEFAULT_FIT_TIMEOUT if fit_timeout is None else fit_timeout or None,
+            **({"processes": processes_per_fit} if processes_per_fit else {}),
+        )
+        if isolation == "in-process":
+            return Plan(False, limits, reason="the model ran in the harness's process")
+        factory = import_path(self.run_spec.model_entry.factory) or ""
+        packages = [factory.partition(":")[0].split(".")[0], *self.build_imports]
+        named = _path_options(self.run_spec.model_config)
+        # a folder the model writes into is bound as it is; a file, through a staging folder
+        folders = [p for _, _, p, role in named if role == "write" and Path(p).is_dir()]
+        return plan(
+            limits,
+            packages=[p for p in packages if p],
+            paths=[p for _, _, p, role in named if role is None],
+            files=[p for _, _, p, role in named if role == "write" and not Path(p).is_dir()],
+            write=[*folders, *([save_dir] if save_dir is not None else [])],
+            read=[p for _, _, p, role in named if role == "read"],
         )
 
     def run_fit(
@@ -454,32 +570,51 @@ class Harness:
         in_process: bool | None = None,
         save_dir: Path | None = None,
         progress: Callable[[int], None] | None = None,
-        fit_progress: Callable[[int, int, str], None] | None = None,
+        fit_progress: Callable[[int, int], AbstractContextManager[ProgressHook | None]]
+        | None = None,
         on_fit: Callable[[FitOutcome], None] | None = None,
+        memory_per_fit: int | None = None,
+        fit_timeout: float | None = None,
+        processes_per_fit: int | None = None,
+        fits: list[tuple[int, int]] | None = None,
     ) -> RunResult:
         """Every (seed, training level): fit a fresh model and score it; the typed result.
 
         ``jobs`` fits run at once (default: as many as the thread budget allows at the spec's
         threads per fit); ``save_dir`` keeps each fitted model that can ``save`` itself;
-        ``progress(1)`` counts finished fits, ``fit_progress`` relays a sequential fit's own
-        progress, and ``on_fit`` sees each fit's outcome as it finishes (log lines)."""
+        ``progress(1)`` counts finished fits; ``fit_progress(seed, k_train)`` is a context,
+        entered for each fit while it runs, whose value receives that fit's own progress
+        (`hbench.progress.FitBars.fit`: a bar per running fit, with any ``jobs``); ``on_fit``
+        sees each fit's outcome as it finishes (log lines).
+        ``memory_per_fit`` (bytes of address space) and ``fit_timeout`` (seconds; 0: none) are
+        each isolated fit's limits (`sandbox_plan`), with ``processes_per_fit`` (processes and
+        threads at once); a fit past one fails the run in one line. ``fits``: only these
+        (seed, training level) pairs, each fitted exactly as in the whole run (a distributed
+        reproduction fits a run's pairs on different machines and joins their results)."""
         isolation = self.isolation(in_process)
-        fits = self.run_spec.fits
+        fits = self.run_spec.fits if fits is None else list(fits)
         jobs = self.default_jobs() if jobs is None else max(1, int(jobs))
         jobs = 1 if isolation == "in-process" else min(jobs, len(fits))
         started = time.perf_counter()
-        inner = fit_progress if jobs == 1 else None
 
         def one(fit: tuple[int, int]) -> FitOutcome:
-            outcome = self.run_fit(*fit, isolation=isolation, save_dir=save_dir, fit_progress=inner)
+            within = fit_progress(*fit) if fit_progress is not None else nullcontext(None)
+            with within as report:
+                outcome = self.run_fit(
+                    *fit, isolation=isolation, save_dir=save_dir, fit_progress=report
+                )
             if progress is not None:
                 progress(1)
             if on_fit is not None:
                 on_fit(outcome)
             return outcome
 
-        # the fits' workers are forked from one template process per run (worker.py)
-        with WorkerTemplates() as self._templates:
+        # the fits' workers are forked from one template process per run, in the sandbox
+        plan = self.sandbox_plan(
+            isolation, save_dir, memory_per_fit, fit_timeout, processes_per_fit
+        )
+        self.sandbox = plan.record()
+        with WorkerTemplates(plan) as self._templates:
             if jobs == 1:
                 outcomes = [one(fit) for fit in fits]
             else:
@@ -529,13 +664,14 @@ class Harness:
             label=self.spec.label,
             official=self.spec.official,
             grammar_seeds=[self.grammar_seeds[s] for s in suite.seeds]
-            if self.spec.official
+            if self.spec.official or self.spec.grammar_seeds is not None
             else None,
         )
         return RunResult(
             spec=spec,
             privileged=self.privileged,
             isolation=isolation,
+            sandbox=getattr(self, "sandbox", None) or {"kind": "none"},
             audit=audit,
             metrics=metrics,
             headline=headline(metrics),
@@ -599,10 +735,45 @@ def _parameter_count(count: Any, label: str) -> int | None:
     return int(count)
 
 
+def _path_options(config: Any) -> list[tuple[str, str, str, str | None]]:
+    """The options of a model that name paths: ``(key, value, path, role)``, ``path`` made
+    absolute against the working folder (where the user meant it; a worker's own working
+    folder need not be the user's) and ``role`` ``"read"`` or ``"write"`` as the options
+    class declares it (``json_schema_extra={"path": "write"}``; ``init`` reads and ``save``
+    writes unless declared otherwise), else None for a value that looks like a path (a ``/``
+    in it, or ``.pt`` at its end). A ``file.py:Class`` value names the file."""
+    if not hasattr(config, "model_dump"):
+        return []
+    fields = getattr(type(config), "model_fields", {})
+    found = []
+    for key, value in config.model_dump(mode="json").items():
+        if not isinstance(value, str) or not value:
+            continue
+        extra = getattr(fields.get(key), "json_schema_extra", None)
+        role = extra.get("path") if isinstance(extra, dict) else None
+        role = role or {"init": "read", "save": "write"}.get(key)
+        if role is None and not ("/" in value or value.endswith(".pt")):
+            continue
+        head = value.rpartition(":")[0]
+        named = head if head.endswith(".py") else value
+        found.append((key, value, str(Path(named).expanduser().resolve()), role))
+    return found
+
+
 def _paths_in(config: Any) -> list[str]:
-    """Files a model's options name (``init=`` checkpoints): the model may read them."""
-    values = config.model_dump(mode="json").values() if hasattr(config, "model_dump") else []
-    return [v for v in values if isinstance(v, str) and ("/" in v or v.endswith(".pt"))]
+    """The absolute paths a model's options name (`_path_options`): the model's own files."""
+    return [path for _, _, path, _ in _path_options(config)]
+
+
+def _absolute_paths(config: Any) -> Any:
+    """``config`` with the paths its options name made absolute (`_path_options`), as the
+    harness sends it to a worker: ``save=mlm.pt`` is the working folder's, wherever the
+    worker runs."""
+    update = {}
+    for key, value, path, _ in _path_options(config):
+        head = value.rpartition(":")[0]
+        update[key] = path + value[len(head) :] if head.endswith(".py") else path
+    return config.model_copy(update=update) if update else config
 
 
 def run_benchmark(
@@ -621,20 +792,24 @@ def run_and_write(
     *,
     save_models: bool = False,
     path: Path | None = None,
+    spec_hash: str | None = None,
     **options: Any,
 ) -> tuple[RunResult, Path]:
     """Run, then write the result at ``path`` (default: a new name in ``folder``). With
     ``save_models`` the trained models are written into a hidden folder first and renamed to
     ``<result stem>_models`` just before the result file, so an interrupted run leaves neither
-    a result nor a models folder behind. ``options`` go to `Harness.run`."""
+    a result nor a models folder behind. ``spec_hash`` ends the file's name, so that the run is
+    found again (`hbench.results.files.finished_results`). ``options`` go to `Harness.run`."""
     import shutil
 
-    from hbench.io import temporary_name
+    from hbench.io import owned_temporary_name, remove_stale_temporaries
     from hbench.results import models_folder, new_result_path, write_result
 
     # the name is chosen before the folder is made, so that an interrupt at any moment after
     # it exists finds it to remove
-    staging = temporary_name(folder, ".models-") if save_models else None
+    staging = owned_temporary_name(folder, ".models-") if save_models else None
+    if save_models:  # those of runs killed before they could clean up (SIGKILL)
+        remove_stale_temporaries(folder, ".models-")
     try:
         if staging is not None:
             try:
@@ -643,7 +818,7 @@ def run_and_write(
                 staging = None  # not made here: not ours to remove
                 raise invalid("--out", str(folder), f"a writable folder ({exc.strerror})") from None
         result = harness.run(save_dir=staging, **options)
-        path = path or new_result_path(result, folder)
+        path = path or new_result_path(result, folder, spec_hash)
         if staging is None or not result.saved_models:
             return result, write_result(result, folder, path=path)
         target = models_folder(path)

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from hbench.contracts import Filter, GenerativeModel, Oracle, Task, exact_answers
-from hbench.errors import invalid
+from hbench.contracts import Filter, GenerativeModel, Oracle, Task, exact_answers, task_capabilities
+from hbench.errors import UsageError, invalid
 
 
 @dataclass(frozen=True)
@@ -89,16 +89,39 @@ def oracle_table(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise invalid("seed", seed, "an integer >= 0")
     n, seed = int(n), int(seed)
-    levels = list(range(model.depth + 1))
-    filtered = [filter_.apply(model, k) for k in levels]
+    levels, filtered = asked_levels(model, filter_, task)
     accuracy = np.zeros((len(levels), len(levels)))
     advance = progress or (lambda count: None)
-    internal = bool(getattr(task, "needs_internal_nodes", False))
+    internal = task_capabilities(task).needs_internal_nodes
     for j, data_model in enumerate(filtered):
-        data = test_data(data_model, task, n, seed, j, internal)
+        data = test_data(data_model, task, n, seed, levels[j], internal)
         spec = task.spec(data_model)
         for i, oracle_model in enumerate(filtered):
             asked = exact_answers(task, oracle, oracle_model, data, spec)
             accuracy[i, j] = np.mean(asked.argmax(axis=1) == data.targets)
             advance(n)
     return OracleTable(task.spec(model).task, n, seed, model.q, levels, accuracy)
+
+
+def asked_levels(
+    model: GenerativeModel, filter_: Filter, task: Task
+) -> tuple[list[int], list[GenerativeModel]]:
+    """The filter levels the task can be asked at, with the grammar filtered at each.
+
+    Most tasks take every level 0..depth; ``ancestor`` at depth d only levels <= d (a grammar
+    filtered at level k has no nodes above depth k), so its table is the square of those. A
+    task that takes no level at all is refused with its own message."""
+    levels, filtered = [], []
+    refusal: UsageError | None = None
+    for k in range(model.depth + 1):
+        level_model = filter_.apply(model, k)
+        try:
+            task.spec(level_model)
+        except UsageError as exc:
+            refusal = refusal or exc
+            continue
+        levels.append(k)
+        filtered.append(level_model)
+    if not levels:
+        raise refusal or UsageError(f"task {task!r} takes no filter level of this grammar")
+    return levels, filtered

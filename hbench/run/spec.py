@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hbench.errors import UsageError, invalid
+from hbench.contracts import model_config_capabilities
+from hbench.errors import UsageError, invalid, pydantic_message
 
 if TYPE_CHECKING:
     from hbench.registry.registry import Registration, Registry
@@ -63,8 +67,9 @@ class RunSpec(BaseModel):
     field. ``threads`` is each fit's thread count, part of the result; how many fits run at
     once (``--jobs``) is not. ``label`` names the model in sweep tables (default: its name).
     ``official`` runs draw one fresh grammar per seed from the operating system's entropy
-    (leaderboard runs: no model can know the grammar in advance); ``grammar_seeds`` replays
-    the grammars an official run recorded.
+    (leaderboard runs: no model can know the grammar in advance, and nobody chose it);
+    ``grammar_seeds`` replays the grammars an official run recorded, for debugging, as a run
+    that is not official (grammars someone chose are never official).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -85,6 +90,18 @@ class RunSpec(BaseModel):
     def _known_device(cls, value: str) -> str:
         if value not in DEVICES:
             raise ValueError(f"must be one of {', '.join(DEVICES)}")
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _printable_label(cls, value: str | None) -> str | None:
+        from hbench.text import unprintable
+
+        if value is not None:
+            bad = unprintable(value)
+            if not value.strip() or len(value) > 100 or bad:
+                why = f" ({bad} found)" if bad else ""
+                raise ValueError(f"must be 1 to 100 characters of plain text{why}")
         return value
 
     @field_validator("grammar_seeds")
@@ -109,9 +126,11 @@ class RunSpec(BaseModel):
         costs a fit and a whole sweep can be validated before any cell runs.
         """
         from hbench.registry.registry import get_registry
-        from hbench.suites import get_suite
+        from hbench.run.devices import check_torch
+        from hbench.suites import Suite, get_suite
 
         registry = registry or get_registry()
+        check_option_values("suite", self.overrides, Suite, spell)
         suite = get_suite(
             self.suite,
             self.overrides,
@@ -119,17 +138,22 @@ class RunSpec(BaseModel):
             registry=registry,
         )
         model_entry = registry.get("model", self.model)
+        check_torch(model_entry)
         model_config = _validate(model_entry, "model", self.model_args, spell)
         task_entry = registry.get("task", suite.task)
         task_config = _validate(task_entry, "task", self.task_args, spell)
-        refuse = getattr(model_config, "check_task", None)  # optional (CONTRIBUTING)
-        reason = refuse(suite.task, task_config) if callable(refuse) else None
+        declared = model_config_capabilities(model_config)
+        reason = model_config.check_task(suite.task, task_config) if declared.check_task else None
         if reason:
             raise UsageError(f"model {self.model!r} cannot do task {suite.task!r}: {reason}")
         if self.grammar_seeds is not None:
-            if not self.official:
+            if self.official:
                 raise invalid(
-                    "grammar_seeds", self.grammar_seeds, "only with an official run (--official)"
+                    "grammar_seeds",
+                    self.grammar_seeds,
+                    "not with an official run, which draws its grammars from the operating"
+                    " system (replay recorded grammars without official, as a run that is not"
+                    " official)",
                 )
             if len(self.grammar_seeds) != len(suite.seeds):
                 raise invalid(
@@ -173,6 +197,7 @@ class RunSpec(BaseModel):
         }
         if self.official:
             data["official"] = True
+        if self.grammar_seeds is not None:
             data["grammar_seeds"] = self.grammar_seeds
         return data
 
@@ -187,9 +212,99 @@ class RunSpec(BaseModel):
         return f"{safe}_{self.spec_hash(registry, run)}.json"
 
 
+#: The largest integer an option takes: what a signed 64-bit integer holds (numpy's, torch's
+#: and other languages' JSON readers' integers), so a seed or size never overflows downstream.
+INT_MAX = (1 << 63) - 1
+
+#: How each `RunSpec` field is given on the command line, for messages.
+SPEC_FLAGS = {
+    "threads": "--threads-per-fit",
+    "grammar_seeds": "--grammar-seeds",
+    "device": "--device",
+    "label": "--label",
+    "model": "--model",
+    "suite": "--suite",
+}
+
+
+def new_spec(spell: Speller = cli_spelling, **fields: Any) -> RunSpec:
+    """``RunSpec(**fields)``; a bad field is one `UsageError` that names it as the user gave
+    it (``--threads-per-fit`` on the command line, ``threads`` in Python), not pydantic's text."""
+    try:
+        return RunSpec(**fields)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        name = str(error["loc"][0]) if error["loc"] else ""
+        flag = SPEC_FLAGS.get(name, name) if spell is cli_spelling else name
+        value = fields.get(name)
+        if isinstance(value, list) and spell is cli_spelling:
+            value = ",".join(map(str, value))
+        raise invalid(flag, value, pydantic_message(error)) from None
+
+
+def _annotation_kinds(annotation: Any) -> set[Any]:
+    """The types a field's annotation admits, ``None`` left out (``int | None`` -> {int})."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return {kind for kind in typing.get_args(annotation) if kind is not type(None)}
+    return {annotation}
+
+
+def _bad_number(value: Any) -> str | None:
+    """Why a number nested anywhere in ``value`` cannot be an option's value, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a finite number (not inf or nan)"
+    if isinstance(value, int) and abs(value) > INT_MAX:
+        return "an integer of magnitude below 2**63"
+    if isinstance(value, Mapping):
+        return next(filter(None, map(_bad_number, value.values())), None)
+    if isinstance(value, list | tuple):
+        return next(filter(None, map(_bad_number, value)), None)
+    return None
+
+
+def check_option_values(
+    section: str, values: Mapping[str, Any], config: type[BaseModel] | None, spell: Speller
+) -> None:
+    """Refuse, before anything runs, the values pydantic would quietly bend: a non-finite
+    number (``lr=inf`` trains and then fails on NaN), an integer beyond 64 bits, a boolean or a
+    float for an integer field (``P=true`` would be 1, ``epochs=1e12`` an integer). Generic,
+    for every model's, task's and suite's options, so no plugin has to repeat it."""
+    fields = getattr(config, "model_fields", {}) if config is not None else {}
+    for key, value in values.items():
+        field = fields.get(key)
+        kinds = _annotation_kinds(field.annotation) if field is not None else {Any}
+        reason = _bad_number(value)
+        if reason is None and isinstance(value, str) and str not in kinds:
+            try:
+                number = float(value)
+            except ValueError:
+                number = 0.0
+            if not math.isfinite(number):
+                reason = "a finite number (not inf or nan)"
+        if reason is None and kinds == {int} and isinstance(value, bool | float):
+            reason = (
+                "an integer (not true/false)"
+                if isinstance(value, bool)
+                else "an integer written as one (1000, not 1e3 or 1000.0)"
+            )
+        int_list = field is not None and typing.get_args(field.annotation) == (int,)
+        if (
+            reason is None
+            and int_list
+            and isinstance(value, list)
+            and any(isinstance(item, bool | float) for item in value)
+        ):
+            reason = "a list of integers (not true/false or decimals)"
+        if reason is not None:
+            raise UsageError(f"{spell(section, key, value)} is invalid: must be {reason}")
+
+
 def _validate(
     entry: Registration, section: str, values: Mapping[str, Any], spell: Speller
 ) -> BaseModel:
+    check_option_values(section, values, getattr(entry, "config", None), spell)
     spelled = {key: spell(section, key, value) for key, value in values.items()}
     flag = spell(section, "", None)
     return entry.validate_config(
@@ -229,8 +344,7 @@ class ResolvedRun:
 
         Counted: the grammar's production tensors (q^(s+1) numbers a level for arity s), the
         largest set of sequences held at once with the oracle's outputs for it, and the model's
-        own estimate when its config can say it (an optional ``estimated_bytes()`` method of
-        the config)."""
+        own estimate when its config declares one (`ModelConfigCapabilities.estimated_bytes`)."""
         from hbench.run.memory import check_fits
 
         suite = self.suite
@@ -243,10 +357,10 @@ class ResolvedRun:
         # int64 inputs, and per sequence the oracle's leaf posteriors (length x q doubles)
         data = sequences * length * (8 + 8 * q) * 3
         check_fits(data, f"the run's data ({sequences} sequences of {length} leaves)", "lower P")
-        estimate = getattr(self.model_config, "estimated_bytes", None)
-        if callable(estimate):
+        if model_config_capabilities(self.model_config).estimated_bytes:
             try:
-                nbytes = float(estimate(q=q, length=length, P=suite.budget(suite.task)))
+                budget = suite.budget(suite.task)
+                nbytes = float(self.model_config.estimated_bytes(q=q, length=length, P=budget))
             except Exception:  # an estimate is a courtesy: never let it stop a run
                 return
             given = ", ".join(f"{k}={v}" for k, v in self.spec.model_args.items())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from hbench.contracts import ModelConfigCapabilities
 
 #: Tasks tree-em reads training evidence for and answers (see `hbench_baselines.tree_em`).
 TREE_EM_TASKS = ("root", "mlm", "next-token")
@@ -22,6 +26,7 @@ class NaiveBayesConfig(BaseModel):
     """Naive Bayes with additive smoothing."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    capabilities: ClassVar[ModelConfigCapabilities] = ModelConfigCapabilities(check_task=True)
 
     alpha: float = Field(
         1.0,
@@ -57,6 +62,7 @@ class TreeEMConfig(BaseModel):
     """Expectation-maximisation of a tree grammar of known shape (arity, depth)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    capabilities: ClassVar[ModelConfigCapabilities] = ModelConfigCapabilities(check_task=True)
 
     arity: int = Field(
         2, ge=2, description="children per node s; the depth is log_s of the sequence length"

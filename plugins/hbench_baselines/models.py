@@ -16,6 +16,7 @@ from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec, e
 from hbench.errors import PluginError, invalid
 
 from .configs import BPModelConfig, NaiveBayesConfig, PriorConfig
+from .inputs import as_index, input_tokens, training_targets, unfitted
 
 __all__ = ["BPModel", "NaiveBayesModel", "PriorModel"]
 
@@ -23,42 +24,10 @@ __all__ = ["BPModel", "NaiveBayesModel", "PriorModel"]
 BLOCK_NUMBERS = 1 << 22
 
 
-def _index(values: np.ndarray) -> np.ndarray:
-    return np.asarray(values).astype(np.int64, copy=False)
-
-
-def _targets(train: TaskData, spec: TaskSpec) -> np.ndarray:
-    """The training answers, checked: a model must not index out of its tables."""
-    if train.targets is None:
-        raise invalid("train.targets", None, "the answers of the training queries")
-    targets = _index(train.targets)
-    if targets.shape != (train.n_queries,):
-        raise invalid("train.targets", f"array of shape {targets.shape}", "one per query")
-    if targets.size and (targets.min() < 0 or targets.max() >= spec.q):
-        bad = targets.min() if targets.min() < 0 else targets.max()
-        raise invalid("train.targets", int(bad), f"classes in [0, {spec.q})")
-    return targets
-
-
-def _inputs(data: TaskData, spec: TaskSpec) -> np.ndarray:
-    """The input tokens, checked against the spec (a token indexes a table)."""
-    inputs = _index(data.inputs)
-    if inputs.ndim != 2 or inputs.shape[1] != spec.length:
-        raise invalid("inputs", f"array of shape {inputs.shape}", f"shape (n, {spec.length})")
-    if inputs.size and (inputs.min() < 0 or inputs.max() >= spec.vocab_size):
-        bad = inputs.min() if inputs.min() < 0 else inputs.max()
-        raise invalid("inputs", int(bad), f"tokens in [0, {spec.vocab_size})")
-    return inputs
-
-
 def _softmax(scores: np.ndarray) -> np.ndarray:
     scores = scores - scores.max(axis=1, keepdims=True)
     probs = np.exp(scores)
     return probs / probs.sum(axis=1, keepdims=True)
-
-
-def _unfitted(name: str) -> RuntimeError:
-    return RuntimeError(f"model {name!r}: predict() called before fit()")
 
 
 class PriorModel:
@@ -73,18 +42,18 @@ class PriorModel:
         self.probs: np.ndarray | None = None
 
     def fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None:
-        counts = np.bincount(_targets(train, spec), minlength=spec.q) + 1.0
+        counts = np.bincount(training_targets(train, spec), minlength=spec.q) + 1.0
         self.probs = counts / counts.sum()
 
     def predict(self, data: TaskData) -> np.ndarray:
         if self.probs is None:
-            raise _unfitted("prior")
+            raise unfitted("prior")
         return np.tile(self.probs, (data.n_queries, 1))
 
     def num_parameters(self) -> int:
         """The q class frequencies estimated from the training targets."""
         if self.probs is None:
-            raise _unfitted("prior")
+            raise unfitted("prior")
         return int(self.probs.size)
 
 
@@ -126,9 +95,9 @@ class NaiveBayesModel:
         return observed
 
     def fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None:
-        targets = _targets(train, spec)
-        inputs = _inputs(train, spec)
-        rows, positions = _index(train.query_rows), _index(train.query_positions)
+        targets = training_targets(train, spec)
+        inputs = input_tokens(train, spec)
+        rows, positions = as_index(train.query_rows), as_index(train.query_positions)
         length, vocab, q, alpha = spec.length, spec.vocab_size, spec.q, self.config.alpha
         keys = self._slots(positions, spec)
         seen = np.unique(keys)
@@ -169,9 +138,9 @@ class NaiveBayesModel:
     def predict(self, data: TaskData) -> np.ndarray:
         spec = self.spec
         if spec is None or self._log_likelihood is None or self._log_prior is None:
-            raise _unfitted("naive-bayes")
-        inputs = _inputs(data, spec)
-        rows, positions = _index(data.query_rows), _index(data.query_positions)
+            raise unfitted("naive-bayes")
+        inputs = input_tokens(data, spec)
+        rows, positions = as_index(data.query_rows), as_index(data.query_positions)
         slots = self._slot_of[self._slots(positions, spec)]
         out = np.empty((rows.size, spec.q))
         block = max(1, BLOCK_NUMBERS // (spec.length * spec.q))
@@ -192,7 +161,7 @@ class NaiveBayesModel:
         """Estimated numbers: class priors and P(symbol | class) of every table and position
         (the mask token is never a feature, so it has none)."""
         if self._log_prior is None or self._log_likelihood is None or self.spec is None:
-            raise _unfitted("naive-bayes")
+            raise unfitted("naive-bayes")
         tables, length, _, q = self._log_likelihood.shape
         return int(self._log_prior.size + tables * length * self.spec.q * q)
 
@@ -233,7 +202,7 @@ class BPModel:
 
     def predict(self, data: TaskData) -> np.ndarray:
         if self.model is None:
-            raise _unfitted(self.name)
+            raise unfitted(self.name)
         # as the harness computes BP's answers (next-token: one pass for every position)
         answers = exact_answers(self.task, self.oracle, self.model, data, self.spec)
         return np.asarray(answers, dtype=np.float64)

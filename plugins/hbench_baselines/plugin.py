@@ -30,6 +30,7 @@ def hbench_register_models(register) -> None:
         "hbench_baselines.tree_em:TreeEMModel",
         TreeEMConfig,
         description="tree of known shape (arity), rules fitted by EM, answers by BP of the fit",
+        build_imports=("hbench_tree",),  # BP on the grammar it fitted (the audit's exemption)
     )
     register(
         "bp",

@@ -40,8 +40,8 @@ from hbench_tree.grammar import TreeGrammar
 
 from .configs import TREE_EM_TASKS as TASKS
 from .configs import TreeEMConfig
+from .inputs import as_index, input_tokens, training_targets, unfitted
 from .inside_outside import expected_counts
-from .models import _index, _inputs, _targets, _unfitted
 
 #: Over-relaxation of EM steps: the step grows by this factor while the likelihood rises, up
 #: to the maximum (see `TreeEMModel._em`).
@@ -97,9 +97,9 @@ class TreeEMModel:
             raise UsageError(
                 f"model 'tree-em' answers the tasks {', '.join(TASKS)}, not {spec.task!r}"
             )
-        inputs = _inputs(train, spec)
-        targets = _targets(train, spec)
-        rows, positions = _index(train.query_rows), _index(train.query_positions)
+        inputs = input_tokens(train, spec)
+        targets = training_targets(train, spec)
+        rows, positions = as_index(train.query_rows), as_index(train.query_positions)
         leaves = inputs.copy()
         if spec.mask_id is not None:
             leaves[leaves == spec.mask_id] = MASKED
@@ -231,9 +231,9 @@ class TreeEMModel:
     def predict(self, data: TaskData) -> np.ndarray:
         spec, bp = self.spec, self.bp
         if spec is None or bp is None:
-            raise _unfitted(self.name)
-        inputs = _inputs(data, spec)
-        rows, positions = _index(data.query_rows), _index(data.query_positions)
+            raise unfitted(self.name)
+        inputs = input_tokens(data, spec)
+        rows, positions = as_index(data.query_rows), as_index(data.query_positions)
         if spec.task == "root":
             return bp.run(inputs, full=False).root[rows]
         if spec.task == "next-token" and spec.mask_id is None:  # the causal view
@@ -246,7 +246,7 @@ class TreeEMModel:
     def num_parameters(self) -> int:
         """The fitted production tensors and root prior."""
         if self.grammar is None:
-            raise _unfitted(self.name)
+            raise unfitted(self.name)
         return int(self.grammar.productions.size + self.grammar.root_prior.size)
 
     def resolved_config(self) -> dict[str, Any]:

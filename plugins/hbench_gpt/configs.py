@@ -50,6 +50,11 @@ PRESETS: dict[str, dict] = {
 ARCHITECTURE = ("d_model", "n_layers", "n_heads", "d_ff", "dropout", "positions")
 
 
+#: More passes than anyone runs (the paper used at most 2000): a bound that turns a typo
+#: (epochs=1e12) into a message instead of a run that never ends.
+MAX_EPOCHS = 100_000
+
+
 class GPTModelConfig(BaseModel):
     """Decoder-only transformer: causal self-attention, pre-LayerNorm blocks (nanoGPT)."""
 
@@ -67,7 +72,9 @@ class GPTModelConfig(BaseModel):
     lr: float | None = Field(None, gt=0, description="AdamW peak learning rate")
     weight_decay: float | None = Field(None, ge=0, description="AdamW decoupled weight decay")
     batch_size: int | None = Field(None, ge=1, description="sequences per step")
-    epochs: int | None = Field(None, ge=1, description="passes over the training set")
+    epochs: int | None = Field(
+        None, ge=1, le=MAX_EPOCHS, description="passes over the training set"
+    )
     warmup_steps: int | None = Field(None, ge=0, description="linear learning-rate warm-up")
     schedule: Literal["constant", "cosine"] | None = Field(
         None, description="learning rate after warm-up: constant, or cosine decay to 0"

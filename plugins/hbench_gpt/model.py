@@ -19,18 +19,16 @@ network's shape, loaded with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec
+from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, ModelCapabilities, TaskData, TaskSpec
 from hbench.errors import invalid
 from hbench.io import atomic_write
-from hbench_transformer.acceleration import eval_batch_size
-from hbench_transformer.model import checkpoint_steps, lr_factor, seeded
+from hbench_torch.training import Plan, eval_batch_size, lr_factor, seeded, train_epochs
 
 from .configs import GPTModelConfig
 from .network import GPT, GPTConfig
@@ -70,6 +68,8 @@ def readout_for(spec: TaskSpec, positions: np.ndarray) -> str:
 
 class GPTModel:
     """Decoder-only transformer; see `network.py` for the architecture."""
+
+    capabilities = ModelCapabilities(attention=True, hidden_states=True, save=True)
 
     def __init__(self, config: GPTModelConfig | None = None) -> None:
         self.config = config or GPTModelConfig()
@@ -140,43 +140,40 @@ class GPTModel:
         tokens = self._tokens(train.inputs).to(self.device)
         targets = self._targets(train).to(self.device)
         n, batch = tokens.shape[0], shape["batch_size"]
-        steps_per_epoch = math.ceil(n / batch)
-        epochs = max(shape["epochs"], math.ceil(self.config.min_steps / steps_per_epoch))
-        total = epochs * steps_per_epoch
-        marks = checkpoint_steps(total, self.config.n_checkpoints)
+        plan = Plan.of(n, batch, shape["epochs"], self.config.min_steps)
         optimizer = adamw(net, shape["lr"], shape["weight_decay"])
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_factor(shape["warmup_steps"], total, shape["schedule"])
+            optimizer, lr_factor(shape["warmup_steps"], plan.total, shape["schedule"])
         )
-        shuffle = torch.Generator().manual_seed(callbacks.seed)
-        step = 0
-        net.train()
-        for epoch in range(epochs):
-            order = torch.randperm(n, generator=shuffle).to(self.device)
-            running = torch.zeros((), device=self.device)
-            for start in range(0, n, batch):
-                rows = order[start : start + batch]
-                with self._autocast():
-                    logits = net(tokens[rows])
-                loss = F.cross_entropy(
-                    logits.float().reshape(-1, self.spec.q),
-                    targets[rows].reshape(-1),
-                    ignore_index=IGNORE,
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), self.config.grad_clip)
-                optimizer.step()
-                schedule.step()
-                running += loss.detach()
-                step += 1
-                if step in marks:
-                    callbacks.checkpoint(step)
-                    net.train()
-            self.history.append({"epoch": epoch + 1, "loss": float(running) / steps_per_epoch})
-            callbacks.progress(epoch + 1, epochs, "epoch")
-        net.eval()
+
+        def train_step(rows: torch.Tensor) -> torch.Tensor:
+            with self._autocast():
+                logits = net(tokens[rows])
+            loss = F.cross_entropy(
+                logits.float().reshape(-1, self.spec.q),
+                targets[rows].reshape(-1),
+                ignore_index=IGNORE,
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), self.config.grad_clip)
+            optimizer.step()
+            schedule.step()
+            return loss
+
+        train_epochs(
+            net,
+            n=n,
+            batch=batch,
+            plan=plan,
+            step=train_step,
+            seed=callbacks.seed,
+            device=self.device,
+            callbacks=callbacks,
+            n_checkpoints=self.config.n_checkpoints,
+            history=self.history,
+        )
 
     def predict(self, data: TaskData) -> np.ndarray:
         if self.net is None or self.spec is None:

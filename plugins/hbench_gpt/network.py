@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hbench_transformer.network import sinusoidal_positions
+from hbench_torch.layers import sinusoidal_positions
 
 READOUTS = ("next", "sequence", "positions")
 

@@ -4,5 +4,5 @@ its prefix).
 
 Registered through the ``hbench`` entry point ``tasks``. This module imports nothing, so that
 listing plugins stays cheap; each task lives in its own module (`root`, `mlm`, `ancestor`,
-`next_token`), all gathered in `hbench_tasks.tasks`.
+`next_token`).
 """

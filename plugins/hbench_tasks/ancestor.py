@@ -20,7 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from hbench.contracts import GenerativeModel, Posteriors, Sample, TaskData, TaskSpec
+from hbench.contracts import (
+    GenerativeModel,
+    Posteriors,
+    Sample,
+    TaskCapabilities,
+    TaskData,
+    TaskSpec,
+    grammar_capabilities,
+)
 from hbench.errors import UsageError, invalid
 
 from .common import as_index, leaves_of, sequence_length
@@ -33,27 +41,28 @@ class AncestorTask:
     Queries: one per leaf, row by row, positions 0..L-1; the target of query (row, i) is the
     symbol of node floor(i / b) at depth d, where b = L / (nodes at depth d) is the number of
     leaves below one node. The oracle needs its downward pass (internal-node posteriors), and
-    the harness must sample the internal nodes (``needs_internal_nodes``).
+    the harness must sample the internal nodes (``needs_internal_nodes``, declared in
+    ``capabilities``).
     """
 
     name = "ancestor"
     needs_leaf_posteriors = True
-    needs_internal_nodes = True
 
     def __init__(self, config: AncestorTaskConfig | None = None) -> None:
         self.config = config or AncestorTaskConfig()
 
     @property
-    def asks_root(self) -> bool:
-        """Depth 0 asks the root at every leaf: its chance level is 1/n_c, as for ``root``."""
-        return self.config.depth == 0
+    def capabilities(self) -> TaskCapabilities:
+        """Internal nodes always; depth 0 asks the root at every leaf, so its chance level
+        is 1/n_c, as for ``root``."""
+        return TaskCapabilities(asks_root=self.config.depth == 0, needs_internal_nodes=True)
 
     def depth_for(self, model: GenerativeModel) -> int:
         """The asked depth for ``model``, checked against its depth and filter level."""
         depth, d = int(model.depth), self.config.depth
         if not 0 <= d < depth:
             raise invalid("depth", d, f"an ancestor depth in [0, {depth - 1}] (tree depth - 1)")
-        level = int(getattr(model, "filter_level", 0) or 0)
+        level = grammar_capabilities(model).filter_level
         if d and level > d:
             raise UsageError(
                 f"depth={d} is invalid for task 'ancestor' at filter level {level}: a grammar"

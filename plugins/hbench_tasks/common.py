@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hbench.contracts import GenerativeModel, Sample
+from hbench.contracts import GenerativeModel, Sample, grammar_capabilities
 from hbench.errors import invalid
 
 
@@ -22,10 +22,9 @@ def as_index(values: np.ndarray) -> np.ndarray:
 
 
 def sequence_length(model: GenerativeModel) -> int:
-    """Leaves per sequence: the model's own ``length`` when it has one (trees of any arity),
-    else 2**depth (the binary tree of the protocol)."""
-    length = getattr(model, "length", None)
-    return int(length) if length is not None else 1 << int(model.depth)
+    """Leaves per sequence: arity**depth, of the arity the model declares (2 by default,
+    the binary tree of the protocol)."""
+    return grammar_capabilities(model).length(model.depth)
 
 
 def check_symbols(inputs: np.ndarray, q: int) -> None:

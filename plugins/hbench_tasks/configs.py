@@ -63,3 +63,21 @@ class NextTokenTaskConfig(BaseModel):
             " position and everything after it masked (any model)"
         ),
     )
+
+
+class DenoiseTaskConfig(BaseModel):
+    """Denoising: the leaves pass through a q-ary symmetric channel before the model sees them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epsilon: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="channel noise: a leaf is replaced by one of the q - 1 other symbols with"
+        " probability epsilon, in [0, 1 - 1/q] (1 - 1/q: the output is independent of the input)",
+    )
+    target: Literal["leaves", "root"] = Field(
+        "leaves", description="leaves: every clean leaf is asked; root: the root is asked"
+    )

@@ -33,7 +33,6 @@ class MLMTask:
 
     name = "mlm"
     needs_leaf_posteriors = True
-    needs_internal_nodes = False
 
     def __init__(self, config: MLMTaskConfig | None = None) -> None:
         self.config = config or MLMTaskConfig()

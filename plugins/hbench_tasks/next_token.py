@@ -26,7 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from hbench.contracts import MASKED, GenerativeModel, Posteriors, Sample, TaskData, TaskSpec
+from hbench.contracts import (
+    MASKED,
+    GenerativeModel,
+    Posteriors,
+    Sample,
+    TaskCapabilities,
+    TaskData,
+    TaskSpec,
+)
 from hbench.errors import invalid
 
 from .common import as_index, check_symbols, leaves_of, sequence_length
@@ -47,7 +55,8 @@ class NextTokenTask:
 
     name = "next-token"
     needs_leaf_posteriors = True
-    needs_internal_nodes = False
+    #: a one-pass exact path for all positions, and language-modelling scores
+    capabilities = TaskCapabilities(exact_answers=True, metrics=True)
 
     def __init__(self, config: NextTokenTaskConfig | None = None) -> None:
         self.config = config or NextTokenTaskConfig()

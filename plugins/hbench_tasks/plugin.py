@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from hbench import hookimpl
 
-from .configs import AncestorTaskConfig, MLMTaskConfig, NextTokenTaskConfig, RootTaskConfig
+from .configs import (
+    AncestorTaskConfig,
+    DenoiseTaskConfig,
+    MLMTaskConfig,
+    NextTokenTaskConfig,
+    RootTaskConfig,
+)
 
 
 @hookimpl
@@ -36,4 +42,11 @@ def hbench_register_tasks(register) -> None:
         "hbench_tasks.next_token:NextTokenTask",
         NextTokenTaskConfig,
         description="every symbol given its prefix: P(x_i | x_<i) at each position",
+    )
+    register(
+        "denoise",
+        "hbench_tasks.denoise:DenoiseTask",
+        DenoiseTaskConfig,
+        description="leaves through a q-ary symmetric channel (epsilon): each clean leaf"
+        " (target=leaves) or the root (target=root) asked given the noisy sequence",
     )

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from hbench.contracts import WHOLE_SEQUENCE, GenerativeModel, Posteriors, Sample, TaskData, TaskSpec
+from hbench.contracts import (
+    WHOLE_SEQUENCE,
+    GenerativeModel,
+    Posteriors,
+    Sample,
+    TaskCapabilities,
+    TaskData,
+    TaskSpec,
+)
 
 from .common import as_index, leaves_of, sequence_length
 from .configs import RootTaskConfig
@@ -18,9 +26,8 @@ class RootTask:
     """
 
     name = "root"
-    asks_root = True  # its classes are the grammar's n_c (see hbench.scoring.asks_root)
+    capabilities = TaskCapabilities(asks_root=True)  # its classes are the grammar's n_c
     needs_leaf_posteriors = False
-    needs_internal_nodes = False
 
     def __init__(self, config: RootTaskConfig | None = None) -> None:
         self.config = config or RootTaskConfig()

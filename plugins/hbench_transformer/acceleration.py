@@ -77,20 +77,6 @@ def choose_precision(requested: str, shape: dict, device: torch.device) -> str:
     return "bf16"
 
 
-#: Sequences per prediction batch where the config does not say, by device type. On a CPU a
-#: batch's activations should stay in the cache: at the cpu presets 256 predicts 1.9x faster
-#: than 4096 (encoder on cpu/root: 6.8 s against 13.1 s a fit; decoder on ambiguous-cpu: 22-26
-#: s against 42 s), the numbers identical. A GPU wants large batches.
-EVAL_BATCH_SIZE = {"cpu": 256, "cuda": 4096}
-
-
-def eval_batch_size(configured: int | None, device: torch.device) -> int:
-    """The prediction batch: as configured, else `EVAL_BATCH_SIZE` for the device."""
-    if configured is not None:
-        return configured
-    return EVAL_BATCH_SIZE.get(device.type, EVAL_BATCH_SIZE["cuda"])
-
-
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """bf16 autocast for ``precision == "bf16"``; a no-op otherwise."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

@@ -7,9 +7,11 @@ returns the concrete numbers the model trains with, and is what a result records
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hbench.contracts import ModelConfigCapabilities
 
 #: Named configurations. `paper`: the paper's sizes (GPU). `cpu`: sized for a 2-core CPU by
 #: measuring accuracy against training spent at k = 0, P = 2^14 (batch 128 at lr 3e-3 with
@@ -53,10 +55,18 @@ PRESETS: dict[str, dict] = {
 }
 
 
+#: More passes than anyone runs (the paper used at most 2000): a bound that turns a typo
+#: (epochs=1e12) into a message instead of a run that never ends.
+MAX_EPOCHS = 100_000
+
+
 class TransformerConfig(BaseModel):
     """Encoder-only transformer of the paper (post-LayerNorm, sinusoidal positions)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    capabilities: ClassVar[ModelConfigCapabilities] = ModelConfigCapabilities(
+        check_task=True, estimated_bytes=True
+    )
 
     preset: Literal["cpu", "paper"] = Field("cpu", description="named sizes; fields override")
     d_model: int | None = Field(None, ge=1, description="width of token vectors")
@@ -66,8 +76,12 @@ class TransformerConfig(BaseModel):
     dropout: float | None = Field(None, ge=0, lt=1, description="dropout probability")
     lr: float | None = Field(None, gt=0, description="Adam learning rate")
     batch_size: int | None = Field(None, ge=1, description="sequences per step")
-    epochs: int | None = Field(None, ge=1, description="passes over the training set (root)")
-    epochs_mlm: int | None = Field(None, ge=1, description="passes over the training set (mlm)")
+    epochs: int | None = Field(
+        None, ge=1, le=MAX_EPOCHS, description="passes over the training set (root)"
+    )
+    epochs_mlm: int | None = Field(
+        None, ge=1, le=MAX_EPOCHS, description="passes over the training set (mlm)"
+    )
     warmup_steps: int | None = Field(None, ge=0, description="linear learning-rate warm-up")
     min_steps: int = Field(
         0, ge=0, description="train at least this many steps (more epochs for small budgets)"

@@ -8,20 +8,18 @@ Checkpoints are plain state dicts with the resolved configuration, loaded with
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hbench.contracts import FitCallbacks, TaskData, TaskSpec
+from hbench.contracts import FitCallbacks, ModelCapabilities, TaskData, TaskSpec
 from hbench.errors import UsageError, invalid
 from hbench.io import atomic_write
+from hbench_torch.training import Plan, eval_batch_size, lr_factor, seeded, train_epochs
 
-from .acceleration import CompiledStep, autocast, choose_precision, eval_batch_size
+from .acceleration import CompiledStep, autocast, choose_precision
 from .configs import TransformerConfig
 from .network import Transformer
 
@@ -30,54 +28,6 @@ CHECKPOINT_VERSION = 1
 #: The options that decide the shape of the encoder: they must match to load one.
 ENCODER_SHAPE = ("d_model", "n_layers", "n_heads", "d_ff")
 IGNORE = -100  # cross_entropy's ignore_index: positions that are not queries
-
-
-@contextlib.contextmanager
-def seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """While inside, torch's global generators (the CPU's, and the GPU's when ``device`` is
-    one) start from ``seed``; afterwards they are as they were. Initialisation and dropout draw
-    from them, and a fresh process seeds them at random, so a fit that is to depend on its seed
-    alone draws inside."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-def checkpoint_steps(total_steps: int, count: int) -> set[int]:
-    """``count`` log-spaced step numbers in [1, total_steps] (fewer if they coincide)."""
-    if count <= 0 or total_steps <= 0:
-        return set()
-    return {int(s) for s in np.unique(np.geomspace(1, total_steps, count).round())}
-
-
-#: ``anneal``: the share of the steps, at the end, over which the rate falls linearly to 0.
-ANNEAL_FRACTION = 0.2
-
-
-def lr_factor(warmup: int, total: int, schedule: str) -> Callable[[int], float]:
-    """Learning-rate multiplier per step: linear warm-up, then constant, a cosine to 0, or
-    ``anneal`` (constant, then linear to 0 over the last `ANNEAL_FRACTION` of the steps).
-
-    The decay is what lets a short CPU budget end on a well-converged model: the late steps
-    average out the gradient noise that a constant rate keeps injecting. ``anneal`` keeps
-    the full rate for the late steps of the staircase (a cosine slows them) and still ends
-    at 0, so a fit cannot be thrown off by a loss spike in its last steps."""
-    anneal_from = total - max(1, round(ANNEAL_FRACTION * total))
-
-    def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if schedule == "constant":
-            return 1.0
-        if schedule == "anneal":
-            if step < anneal_from:
-                return 1.0
-            return max(0.0, (total - step) / max(1, total - anneal_from))
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
 
 
 def adam(parameters: list[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
@@ -138,6 +88,8 @@ class Remasker:
 
 class TransformerModel:
     """Encoder-only transformer; see `network.py` for the architecture."""
+
+    capabilities = ModelCapabilities(attention=True, hidden_states=True, save=True)
 
     def __init__(self, config: TransformerConfig | None = None) -> None:
         self.config = config or TransformerConfig()
@@ -221,45 +173,46 @@ class TransformerModel:
             )
         n, batch = tokens.shape[0], shape["batch_size"]
         suffix = "_mlm" if spec.task == "mlm" else ""
-        epochs = shape[f"epochs{suffix}"]
-        steps_per_epoch = math.ceil(n / batch)
-        epochs = max(epochs, math.ceil(self.config.min_steps / steps_per_epoch))
-        total = epochs * steps_per_epoch
-        marks = checkpoint_steps(total, self.config.n_checkpoints)
+        plan = Plan.of(n, batch, shape[f"epochs{suffix}"], self.config.min_steps)
         parameters = [p for p in net.parameters() if p.requires_grad]
         optimizer = adam(parameters, shape["lr"])
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
-            lr_factor(shape["warmup_steps"], total, shape[f"schedule{suffix}"]),
+            lr_factor(shape["warmup_steps"], plan.total, shape[f"schedule{suffix}"]),
         )
-        shuffle = torch.Generator().manual_seed(callbacks.seed)
+        current = {"tokens": tokens, "targets": targets}  # fresh masks every epoch (remask)
+
+        def remask(epoch: int) -> None:
+            if masker is not None and (epoch > 0 or self.config.train_masks is not None):
+                # epoch 0 trains on the masks as given, unless their number is changed
+                current["tokens"], current["targets"] = masker.draw()
+
+        def train_step(rows: torch.Tensor) -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            x, y = current["tokens"][rows], current["targets"][rows]
+            loss = step_with(forward_backward, x, y)
+            if self.config.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(parameters, self.config.clip_norm)
+            optimizer.step()
+            schedule.step()
+            return loss
+
         # dropout's own stream, apart from init (seed) and the masks (seed + 1)
         with seeded(callbacks.seed + 2, self.device):
-            step = 0
-            net.train()
-            for epoch in range(epochs):
-                order = torch.randperm(n, generator=shuffle).to(self.device)
-                if masker is not None and (epoch > 0 or self.config.train_masks is not None):
-                    # epoch 0 trains on the masks as given, unless their number is changed
-                    tokens, targets = masker.draw()
-                running = torch.zeros((), device=self.device)
-                for start in range(0, n, batch):
-                    rows = order[start : start + batch]
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = step_with(forward_backward, tokens[rows], targets[rows])
-                    if self.config.clip_norm is not None:
-                        torch.nn.utils.clip_grad_norm_(parameters, self.config.clip_norm)
-                    optimizer.step()
-                    schedule.step()
-                    running += loss.detach()
-                    step += 1
-                    if step in marks:
-                        callbacks.checkpoint(step)
-                        net.train()
-                self.history.append({"epoch": epoch + 1, "loss": float(running) / steps_per_epoch})
-                callbacks.progress(epoch + 1, epochs, "epoch")
+            train_epochs(
+                net,
+                n=n,
+                batch=batch,
+                plan=plan,
+                step=train_step,
+                seed=callbacks.seed,
+                device=self.device,
+                callbacks=callbacks,
+                n_checkpoints=self.config.n_checkpoints,
+                history=self.history,
+                before_epoch=remask,
+            )
         self.compile_s = step_with.compile_s
-        net.eval()
         if self.config.save is not None:
             self.save(self.config.save)
 

@@ -428,6 +428,105 @@ class BeliefPropagation:
         return out
 
 
+def check_likelihoods(
+    likelihoods: np.ndarray, model: TreeGrammar, field: str = "likelihoods"
+) -> np.ndarray:
+    """Validate soft leaf evidence: (n, s**depth, q) finite, non-negative numbers."""
+    arr = np.asarray(likelihoods)
+    shape = (model.length, model.q)
+    if arr.ndim == 2 and arr.shape == shape:
+        arr = arr[None]
+    if arr.ndim != 3 or arr.shape[1:] != shape:
+        raise invalid(field, f"array of shape {arr.shape}", f"shape (n, {shape[0]}, {shape[1]})")
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise invalid(field, f"array of dtype {arr.dtype}", "real numbers")
+    arr = arr.astype(np.float64, copy=False)
+    if arr.size and (not np.all(np.isfinite(arr)) or arr.min() < 0):
+        raise invalid(field, "array with negative or non-finite entries", "finite numbers >= 0")
+    return arr
+
+
+def soft_evidence(
+    bp: BeliefPropagation,
+    likelihoods: np.ndarray,
+    *,
+    full: bool = True,
+    workers: int | None = None,
+) -> Posteriors:
+    """Posteriors given *soft* leaf evidence: ``likelihoods[r, i, a]`` = P(observation i of
+    row r | leaf i = a), e.g. a noisy channel's column for the symbol received. Hard evidence
+    is the special case of one-hot rows (all ones for a masked leaf), which `BeliefPropagation.run`
+    handles faster. Returns `Posteriors` with ``root``, ``loglik`` = log P(observations), and
+    with ``full`` the clean leaves' posteriors P(x_i | observations) and the internal nodes';
+    no leave-one-out. The same passes as `BeliefPropagation.run`, with the leaves' messages
+    given instead of looked up."""
+    model = bp.model
+    lik = check_likelihoods(likelihoods, model)
+    n, q, length, s = lik.shape[0], model.q, model.length, model.arity
+    internal = range(max(model.filter_level, 1), model.depth) if full else range(0)
+    per_sequence = q * (1 + (2 * length if full else length) + sum(s**d for d in internal))
+    chunk = bp.chunk_size()
+    workers = default_workers() if workers is None else workers
+    working = min(workers, -(-n // chunk)) * chunk * length * (bp._outer_size + q * 8) * 8
+    check_fits(
+        n * per_sequence * 8 + working,
+        f"soft-evidence posteriors of n={n} sequences of depth {model.depth} (q={q})",
+    )
+    out = Posteriors(
+        root=np.empty((n, q)),
+        loglik=np.empty(n),
+        leaves=np.empty((n, length, q)) if full else None,
+        nodes={d: np.empty((n, s**d, q)) for d in internal},
+    )
+    jobs = [(lik, out, start, min(start + chunk, n), bp) for start in range(0, n, chunk)]
+    run_blocks(_soft_chunk, jobs, workers, None, warm_up=bp.warm_up)
+    return out
+
+
+def _soft_chunk(
+    lik: np.ndarray, out: Posteriors, start: int, stop: int, bp: BeliefPropagation
+) -> None:
+    model = bp.model
+    k, depth, s, q = model.filter_level, model.depth, model.arity, model.q
+    leaf = np.ascontiguousarray(lik[start:stop].transpose(1, 2, 0))  # (L, q, m)
+    m = leaf.shape[2]
+    log_norm = np.zeros(m)
+    leaf = normalise(leaf, log_norm)
+    up = {depth: leaf}
+    for d in range(depth - 1, k - 1, -1):
+        kernel, _ = bp.kernels_at(d)
+        up[d] = normalise(contract(child_slices(up[d + 1], s), kernel), log_norm)
+    if k:
+        products = bp.star_products(up[k], log_norm)
+        root_factor = products[-1][0]
+    else:
+        root_factor = up[0][0]
+    joint = model.root_prior[:, None] * root_factor
+    total = joint.sum(axis=0)
+    with np.errstate(divide="ignore"):
+        out.loglik[start:stop] = log_norm + np.log(total)
+    out.root[start:stop] = beliefs(joint[None])[:, 0]
+    if out.leaves is None:
+        return
+    prior = np.broadcast_to(model.root_prior[None, :, None], (1, q, m))
+    if k:
+        _, star_down = bp.star_kernels
+        cavity = prior
+        for i in range(k - 1, -1, -1):
+            cavity = normalise(np.repeat(cavity, s, axis=0) * others(products[i], s))
+        outside = normalise(np.matmul(star_down, cavity))
+    else:
+        outside = prior
+    for d in range(k, depth):
+        if d:
+            out.nodes[d][start:stop] = beliefs(outside * up[d])
+        outside = normalise(bp._down(d, outside, child_slices(up[d + 1], s)))
+    out.leaves[start:stop] = beliefs(outside * leaf)
+    impossible = total == 0
+    if impossible.any():  # posteriors given impossible evidence: uniform, as documented
+        out.leaves[start:stop][impossible] = 1.0 / q
+
+
 def _masked_leaf_posteriors(
     bp: BeliefPropagation, x: np.ndarray, outside: np.ndarray, target: np.ndarray
 ) -> None:

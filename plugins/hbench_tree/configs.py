@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
-from .grammar import MAX_DEPTH
+from .grammar import AUTHORS_MAX_SEED, MAX_DEPTH
 
 #: Most numbers the production tensors of one grammar may hold (8 bytes each): 2**28 is 2 GiB.
 MAX_TENSOR_NUMBERS = 1 << 28
@@ -39,6 +48,12 @@ class HierarchicalGrammarConfig(BaseModel):
     classes: int | None = Field(
         None, ge=1, description="root classes n_c <= q: the root is uniform on 0..n_c-1"
     )
+    rng: Literal["numpy", "authors"] = Field(
+        "numpy",
+        description="how seed draws the grammar: numpy (default_rng), or authors (the paper"
+        " authors' published generator, numpy's legacy RandomState: seed s is their tensor for"
+        " seed s)",
+    )
 
     @model_validator(mode="after")
     def _random_or_explicit(self) -> HierarchicalGrammarConfig:
@@ -49,12 +64,33 @@ class HierarchicalGrammarConfig(BaseModel):
             raise ValueError(
                 "sigma, seed and ambiguity draw a random grammar: leave them out with productions"
             )
+        elif "rng" in self.model_fields_set:
+            raise ValueError("rng draws a random grammar: leave it out with productions")
+        if self.rng == "authors" and self.ambiguity:
+            raise ValueError(
+                f"ambiguity={self.ambiguity} and rng='authors' do not go together: the authors'"
+                " generator draws unambiguous grammars only"
+            )
+        if self.rng == "authors" and self.seed > AUTHORS_MAX_SEED:
+            raise ValueError(
+                f"seed={self.seed} is too large for rng='authors': numpy's legacy RandomState"
+                f" takes seeds 0..{AUTHORS_MAX_SEED}"
+            )
         if self.classes is not None and self.root_prior is not None:
             raise ValueError("classes sets a uniform root prior: give classes or root_prior")
         if self.classes is not None and self.q is not None and self.classes > self.q:
             raise ValueError(f"classes={self.classes} is more than q={self.q}: n_c <= q")
         _check_size(self.q or 2, self.arity, self.depth if self.per_level else 1)
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``rng`` only when it is not the default, so the recorded options of every grammar
+        drawn before it existed stay what they were."""
+        data = handler(self)
+        if self.rng == "numpy":
+            data.pop("rng", None)
+        return data
 
 
 def _check_size(q: int, arity: int, levels: int) -> None:

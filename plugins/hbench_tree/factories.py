@@ -34,6 +34,7 @@ def hierarchical_grammar(config: HierarchicalGrammarConfig) -> TreeGrammar:
         per_level=config.per_level,
         ambiguity=config.ambiguity,
         classes=config.classes,
+        rng=config.rng,
     )
 
 

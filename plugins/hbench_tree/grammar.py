@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hbench.contracts import Sample, SeedLike
+from hbench.contracts import GrammarCapabilities, Sample, SeedLike
 from hbench.errors import UsageError, invalid
 from hbench.io import load_npy
 from hbench.run.memory import check_fits, format_bytes
@@ -70,10 +70,55 @@ def _check_random_options(q, sigma, arity: int, ambiguity: float) -> None:
         raise invalid("ambiguity", ambiguity, "a number in [0, 1]")
 
 
+#: The random streams a random grammar's seed can be drawn with (see `grammar_stream`).
+GRAMMAR_RNGS = ("numpy", "authors")
+#: Seeds numpy's legacy RandomState takes (the ``authors`` stream): 0 .. 2**32 - 1.
+AUTHORS_MAX_SEED = 2**32 - 1
+
+
+def grammar_stream(
+    rng: str, seed: int, ambiguity: float = 0.0
+) -> np.random.Generator | np.random.RandomState:
+    """The random stream a random grammar of seed ``seed`` is drawn from.
+
+    ``numpy`` (hbench's own grammars): ``np.random.default_rng(seed)``. ``authors``: the law of
+    the paper authors' published generator (``get_M`` of scripts/gen_filtered_hierarchical_data.py
+    in github.com/emanuele-moscato/tree-language, run after ``np.random.seed(seed)``): numpy's
+    legacy MT19937 ``RandomState(seed)``; it lists the q**2 ordered pairs (b, c) b-major,
+    shuffles them (Fisher-Yates), deals positions a*q .. a*q + q - 1 to parent a, draws one
+    sigma * N(0, 1) log-weight per dealt pair, parent 0's first, and softmax-normalises each
+    parent's. `_draw_productions` does exactly that with a RandomState: its ``permutation`` is
+    the same shuffle of arange(q**2), its ``standard_normal`` the same legacy polar draws as
+    repeated ``randn()``. numpy freezes the RandomState streams (NEP 19), so seed s gives the
+    authors' tensor for seed s on any numpy. Their root is uniform, as hbench's default prior.
+    Beyond their binary shared grammar the same law deals the q**s tuples of arity s, and one
+    tensor per level is drawn after the other from the one stream. They draw only unambiguous
+    grammars, so ``ambiguity`` must be 0 there.
+    """
+    if rng not in GRAMMAR_RNGS:
+        raise invalid("rng", rng, f"one of {', '.join(GRAMMAR_RNGS)}")
+    if rng == "numpy":
+        return np.random.default_rng(seed)
+    if ambiguity:
+        raise invalid(
+            "ambiguity", ambiguity, "0 with rng='authors' (the authors draw unambiguous grammars)"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise invalid("seed", seed, f"an integer in [0, {AUTHORS_MAX_SEED}] with rng='authors'")
+    if not 0 <= seed <= AUTHORS_MAX_SEED:
+        raise invalid("seed", seed, f"an integer in [0, {AUTHORS_MAX_SEED}] with rng='authors'")
+    return np.random.RandomState(int(seed))
+
+
 def _draw_productions(
-    rng: np.random.Generator, q: int, sigma: float, arity: int, ambiguity: float
+    rng: np.random.Generator | np.random.RandomState,
+    q: int,
+    sigma: float,
+    arity: int,
+    ambiguity: float,
 ) -> np.ndarray:
-    """One tensor of the paper's random grammar (see `random_productions`), from ``rng``."""
+    """One tensor of the paper's random grammar (see `random_productions`), from ``rng``: a
+    Generator, or for the ``authors`` law (unambiguous only) a legacy RandomState."""
     tuples = q**arity
     owned = rng.permutation(tuples).reshape(q, -1)  # owned[a] = flat child tuples of parent a
     logits = sigma * rng.standard_normal((q, tuples // q))
@@ -99,7 +144,13 @@ def _draw_productions(
 
 
 def random_productions(
-    q: int, sigma: float, seed: int, *, arity: int = 2, ambiguity: float = 0.0
+    q: int,
+    sigma: float,
+    seed: int,
+    *,
+    arity: int = 2,
+    ambiguity: float = 0.0,
+    rng: str = "numpy",
 ) -> np.ndarray:
     """The paper's random grammar: each ordered child tuple has exactly one parent.
 
@@ -112,23 +163,34 @@ def random_productions(
     others), each with a fresh weight softmax-normalised with the parent's own ones. Then the
     root is no longer a function of the leaves at k = 0. Its draws come after those of the
     unambiguous grammar, so ambiguity 0 gives today's tensor bit for bit.
+
+    ``rng`` says how the seed draws (`grammar_stream`): ``numpy`` (default_rng), or ``authors``
+    for the tensor the paper authors' generator builds for that seed.
     """
     _check_random_options(q, sigma, arity, ambiguity)
+    stream = grammar_stream(rng, seed, ambiguity)
     check_fits(q ** (arity + 1) * 8 * 3, f"a production tensor of q={q}, arity={arity}")
-    return _draw_productions(np.random.default_rng(seed), q, sigma, arity, ambiguity)
+    return _draw_productions(stream, q, sigma, arity, ambiguity)
 
 
 def random_level_productions(
-    q: int, sigma: float, seed: int, depth: int, *, arity: int = 2, ambiguity: float = 0.0
+    q: int,
+    sigma: float,
+    seed: int,
+    depth: int,
+    *,
+    arity: int = 2,
+    ambiguity: float = 0.0,
+    rng: str = "numpy",
 ) -> np.ndarray:
     """One random tensor per level, (depth, q, ..., q), drawn one after the other from one
     stream: level 0 is `random_productions` of the same arguments."""
     _check_random_options(q, sigma, arity, ambiguity)
+    stream = grammar_stream(rng, seed, ambiguity)
     check_fits(
         depth * q ** (arity + 1) * 8 * 3, f"{depth} production tensors of q={q}, arity={arity}"
     )
-    rng = np.random.default_rng(seed)
-    return np.stack([_draw_productions(rng, q, sigma, arity, ambiguity) for _ in range(depth)])
+    return np.stack([_draw_productions(stream, q, sigma, arity, ambiguity) for _ in range(depth)])
 
 
 def _shape_text(arity: int, per_level: bool) -> str:
@@ -274,6 +336,13 @@ class TreeGrammar:
     def length(self) -> int:
         """Number of leaves, arity**depth."""
         return self.arity**self.depth
+
+    @property
+    def capabilities(self) -> GrammarCapabilities:
+        """Its arity, root classes and filter level, as hbench reads them."""
+        return GrammarCapabilities(
+            arity=self.arity, classes=self.classes, filter_level=self.filter_level
+        )
 
     @property
     def filter_level_nodes(self) -> int:
@@ -501,12 +570,14 @@ def build_grammar(
     per_level: bool = False,
     ambiguity: float = 0.0,
     classes: int | None = None,
+    rng: str = "numpy",
 ) -> TreeGrammar:
     """A model from the paper's random grammar or from an explicit tensor (and prior).
 
     ``arity``, ``per_level`` (one random tensor per level, or an explicit (depth, q, ..., q)
     stack), ``ambiguity`` (see `random_productions`) and ``classes`` (a uniform prior over the
-    first n_c symbols) generalise it; their defaults give the paper's grammar.
+    first n_c symbols) generalise it; their defaults give the paper's grammar. ``rng``
+    ``authors`` draws the seed's tensor as the paper authors' generator does (`grammar_stream`).
     """
     if productions is not None:
         if isinstance(productions, str | Path):
@@ -522,10 +593,12 @@ def build_grammar(
             if not isinstance(depth, int | np.integer) or not 1 <= depth <= MAX_DEPTH:
                 raise invalid("depth", depth, f"an integer in [1, {MAX_DEPTH}]")
             productions = random_level_productions(
-                q, sigma, seed, depth, arity=arity, ambiguity=ambiguity
+                q, sigma, seed, depth, arity=arity, ambiguity=ambiguity, rng=rng
             )
         else:
-            productions = random_productions(q, sigma, seed, arity=arity, ambiguity=ambiguity)
+            productions = random_productions(
+                q, sigma, seed, arity=arity, ambiguity=ambiguity, rng=rng
+            )
     if root_prior is None:
         root_prior = np.full(q, 1.0 / q) if classes is None else class_prior(q, classes)
     elif isinstance(root_prior, str | Path):
@@ -543,6 +616,7 @@ __all__ = [
     "check_root_prior",
     "class_prior",
     "format_bytes",
+    "grammar_stream",
     "random_level_productions",
     "random_productions",
     "symbol_dtype",

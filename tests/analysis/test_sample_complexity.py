@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from hbench.analysis.report import analyze
 from hbench.analysis.sample_complexity import Curve, collect_curves
 from hbench.cli import main
 from hbench.results import read_result
@@ -81,6 +82,20 @@ def test_analyze_a_sweep(tmp_path, capsys):
     rows = data["curves"]
     assert {row["k_train"] for row in rows} == {1, 3}
     assert all(row["target"] == 0.95 for row in rows)
+    written = json.loads(png.with_suffix(".json").read_text())
+    assert written["curves"] == rows and written["figures"] == [png.name]
+
+    # the budget analysis of the same sweep: from the command line and from Python
+    out = tmp_path / "budget.png"
+    assert main(["analyze", "budget", str(tmp_path / "out"), "--out", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["analysis"] == "budget" and out.read_bytes()[:4] == b"\x89PNG"
+    points = data["numbers"]["points"]
+    assert {(p["k_train"], p["P"]) for p in points} == {
+        (k, P) for k in (1, 3) for P in (32, 128, 512)
+    }
+    report, files = analyze("budget", tmp_path / "out", {"lines": "label"}, write=False)
+    assert files == [] and [p["acc"] for p in points] == [p["acc"] for p in report.numbers.points]
 
 
 def test_bad_input(tmp_path, capsys):

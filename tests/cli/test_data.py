@@ -516,7 +516,7 @@ def test_bad_input_is_one_clear_line(
             "--grammar-arg see=1 is invalid: grammar 'hierarchical' has no option 'see'; did you"
             " mean --grammar-seed? its options: --q, --depth, --sigma, --grammar-seed,"
             " --productions, --root-prior, --grammar-arg arity=..., --grammar-arg per_level=...,"
-            " --grammar-arg ambiguity=..., --grammar-arg classes=...",
+            " --grammar-arg ambiguity=..., --grammar-arg classes=..., --grammar-arg rng=...",
         ),
         (
             ["--depth", "0", "--grammar-arg", "q=x"],
@@ -625,7 +625,10 @@ def test_bad_memory_override_is_a_usage_error(capsys, monkeypatch) -> None:
         (["generate", "--n", "3"], "the following arguments are required: --out"),
         (["generate", "--q", "four", "--n", "3", "--out", "d.npz"], "argument --q: invalid int"),
         (["generate", "--grammar-arg", "depth", "--n", "3", "--out", "d.npz"], "KEY=VALUE"),
-        (["oracle-table", "--task", "bigram"], "unknown task 'bigram'; available: ancestor, mlm"),
+        (
+            ["oracle-table", "--task", "bigram"],
+            "unknown task 'bigram'; available: ancestor, denoise, mlm",
+        ),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )

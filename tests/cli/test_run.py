@@ -77,9 +77,9 @@ def test_run_options_reach_the_spec(capsys, tmp_path):
         (["--model", "prior", "--task", "mlmm"], "did you mean 'mlm'"),
         (["--model", "prior", "--seeds", "0,0"], "each seed once"),
         (["--model", "prior", "--set", "q=100000"], "q^3 numbers a level"),
-        (["--model", "prior", "--grammar-seeds", "1"], "only with --official"),
+        (["--model", "prior", "--official", "--grammar-seeds", "1"], "not with --official"),
+        (["--model", "prior", "--seeds", "0,1", "--grammar-seeds", "1"], "one grammar seed per"),
         (["--model", "transformer", "--model-arg", "d_model=100000"], "d_model=100000)"),
-        (["--model", "prior", "--official", "--seeds", "0,1", "--grammar-seeds", "1"], "one"),
         (
             ["--model", "naive-bayes", "--suite", "rhm-cpu", "--set", "sigma=2"],
             "--set sigma=2 is invalid for suite 'rhm-cpu': its grammar 'rhm' has no option 'sigma'",
@@ -115,7 +115,22 @@ def test_list_suites(capsys):
     shown = {row.split()[0]: row[sigma : sigma + 5].strip() for row in rows}
     assert shown["cpu"] == "1.0" and shown["rhm-cpu"] == "-" and shown["rhm-paper"] == "-"
     code, out, _ = run_cli(capsys, "list", "suites", "--json")
-    assert json.loads(out)["paper"]["P_mlm"] == 1 << 18
+    assert json.loads(out)["paper"]["budgets"] == {"mlm": 1 << 18}
+    assert " mlm=262144 " in next(row for row in rows if row.startswith("paper "))
+
+
+def test_list_metrics_and_analyses(capsys):
+    code, out, _ = run_cli(capsys, "list", "metrics")
+    rows = {row.split()[0]: row for row in out.splitlines()[2:]}
+    assert code == 0 and {"acc", "kl_bp", "agree"} <= set(rows)
+    assert "lower is better" in rows["kl_bp"] and "higher is better" in rows["acc"]
+    code, out, _ = run_cli(capsys, "list", "analyses")
+    names = {row.split()[0] for row in out.splitlines()[2:]}
+    assert code == 0
+    assert names == {"attention", "probe", "mismatch", "calibration", "all"} | {
+        "sample-complexity",
+        "budget",
+    }
 
 
 def test_paths_named_by_model_options_are_checked_before_training(capsys, tmp_path):
@@ -153,13 +168,14 @@ def test_paths_named_by_model_options_are_checked_before_training(capsys, tmp_pa
     assert code == 2 and "--out" in err and "at most" in err
 
 
-def test_one_seed_has_no_plus_minus_and_off_a_terminal_each_fit_logs_a_line(capsys, tmp_path):
+def test_one_seed_has_the_test_set_error_and_each_fit_logs_a_line(capsys, tmp_path):
     code, out, err = run_cli(
         capsys, "run", "--model", "prior", "--suite", "smoke", "--out", str(tmp_path)
     )
     assert code == 0, err
     headline = next(line for line in out.splitlines() if line.startswith("headline"))
-    assert "±" not in headline and "1 seed" in headline
+    # one seed: the test set's error, never a between-seed one
+    assert "± " in headline and "(test set)" in headline and "1 seed" in headline
     fits = [line for line in err.splitlines() if line.startswith("hbench: fit seed=0")]
     assert len(fits) == 4  # smoke trains at levels 0..3
     code, out, err = run_cli(
@@ -175,7 +191,9 @@ def test_one_seed_has_no_plus_minus_and_off_a_terminal_each_fit_logs_a_line(caps
         str(tmp_path),
         "--quiet",
     )
-    assert code == 0 and "±" in out and "over 2 seeds" in out and "fit seed" not in err
+    assert code == 0 and "±" in out and "2 seeds" in out and "fit seed" not in err
+    headline = next(line for line in out.splitlines() if line.startswith("headline"))
+    assert "(seeds)" in headline or "(test set)" in headline
 
 
 def test_check_json(capsys):

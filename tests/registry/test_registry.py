@@ -70,7 +70,16 @@ def registry() -> Registry:
 
 
 def test_hookspecs_cover_every_kind() -> None:
-    assert KINDS == ("grammar", "filter", "task", "oracle", "model")
+    assert KINDS == (
+        "grammar",
+        "filter",
+        "task",
+        "oracle",
+        "model",
+        "suite",
+        "metric",
+        "analysis",
+    )
     assert set(HOOK_FOR_KIND) == set(KINDS)
     assert all(hook.startswith("hbench_register_") for hook in HOOK_FOR_KIND.values())
 
@@ -102,7 +111,12 @@ def test_lookup(registry: Registry) -> None:
         ),
         ("model", "zzz", "unknown model 'zzz'; available: bp, prior, transformer"),
         ("grammar", "pcfg", "unknown grammar 'pcfg'; no grammar is registered"),
-        ("models", "bp", "unknown kind 'models'; kinds: grammar, filter, task, oracle, model"),
+        (
+            "models",
+            "bp",
+            "unknown kind 'models'; kinds: grammar, filter, task, oracle, model, suite,"
+            " metric, analysis",
+        ),
     ],
 )
 def test_unknown_names_are_usage_errors(
@@ -499,3 +513,93 @@ def test_default_registry_is_cached_until_reset(monkeypatch: pytest.MonkeyPatch)
         assert len(calls) == 2
     finally:
         reset_registry()
+
+
+# --- suites, metrics and analyses are kinds like the others -------------------------------------
+
+
+def test_metrics_say_which_way_is_better_and_how_cells_aggregate() -> None:
+    def metrics(register):
+        register("good", lambda inputs: None, direction="lower")
+        register("median", lambda inputs: None, direction="higher", aggregation="median")
+        register("undirected", lambda inputs: None)
+        register("odd", lambda inputs: None, direction="higher", aggregation="mode")
+
+    registry = load(("m", SimpleNamespace(hbench_register_metrics=hookimpl(metrics))))
+    assert registry.names("metric") == ["good", "median"]
+    assert dict(registry.get("metric", "good").metadata) == {
+        "direction": "lower",
+        "aggregation": "mean",
+    }
+    assert registry.get("metric", "median").metadata["aggregation"] == "median"
+    errors = "\n".join(registry.errors)
+    assert "metric 'undirected' from plugin 'm' rejected: direction=None is invalid" in errors
+    assert "metric 'odd' from plugin 'm' rejected: aggregation='mode' is invalid" in errors
+
+
+def test_a_suite_is_a_value_that_create_gives_back() -> None:
+    from hbench.suites import Suite
+
+    suite = Suite(name="tiny", grammar="g", P=1, n_test=1, n_ood=0)
+
+    def grammars(register):
+        register("g", lambda config: config)
+
+    def suites(register):
+        register("tiny", suite)
+        register("config", suite, TransformerConfig)
+        register("text", "not a suite")
+
+    registry = load(
+        ("p", SimpleNamespace(
+            hbench_register_grammars=hookimpl(grammars),
+            hbench_register_suites=hookimpl(suites),
+        ))
+    )  # fmt: skip
+    entry = registry.get("suite", "tiny")
+    assert entry.value is suite and entry.create() is suite
+    assert entry.to_json()["factory"] == "hbench.suites:Suite"
+    errors = "\n".join(registry.errors)
+    assert "a suite takes no config" in errors
+    assert "a suite must be a hbench.suites.Suite, not str" in errors
+    assert registry.in_order("suite") == [entry]
+
+
+def test_analyses_say_what_they_read_and_create_gives_the_function() -> None:
+    def spread(source, options):
+        return None
+
+    def analyses(register):
+        register("spread", spread, TransformerConfig, source="folder", in_all=False)
+        register("plain", spread)
+        register("where", spread, source="database")
+        register("listed", spread, examples="hbench analyze listed")
+
+    registry = load(("a", SimpleNamespace(hbench_register_analyses=hookimpl(analyses))))
+    assert registry.names("analysis") == ["plain", "spread"]
+    assert registry.get("analysis", "spread").metadata["source"] == "folder"
+    assert dict(registry.get("analysis", "plain").metadata) == {
+        "source": "run",
+        "examples": [],
+        "in_all": False,
+    }
+    assert registry.get("analysis", "spread").create({"lr": 0.5}) is spread
+    errors = "\n".join(registry.errors)
+    assert "source='database' is invalid" in errors
+    assert "examples must be a list of command lines" in errors
+
+
+def test_analysis_options_cannot_shadow_the_commands_own_flags() -> None:
+    from pydantic import BaseModel, ConfigDict
+
+    class Clashing(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        out: str = "x"
+        width: int = 2
+
+    def analyses(register):
+        register("clash", lambda source, options: None, Clashing)
+
+    registry = load(("a", SimpleNamespace(hbench_register_analyses=hookimpl(analyses))))
+    assert registry.names("analysis") == []
+    assert "option(s) out would clash with the flags" in registry.errors[0]

@@ -4,7 +4,9 @@ verdict logic on hand-made numbers, the report's escaping, and the up-front chec
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 import shutil
 import sys
@@ -14,7 +16,7 @@ import pytest
 
 from hbench.cli import main
 from hbench.reproduce import make_plan, reproduce
-from hbench.reproduce.claims import CLAIMS, Claim, decide, kendall_tau
+from hbench.reproduce.claims import CLAIMS, Claim, decide, judge_all, kendall_tau
 from hbench.reproduce.evidence import FAILS, HOLDS, INCONCLUSIVE, VERDICTS, Evidence
 from hbench.reproduce.report import write_report
 from hbench.reproduce.runner import Runner
@@ -185,3 +187,70 @@ def test_an_out_that_is_a_file_is_refused(tmp_path, capsys) -> None:
     target.write_text("x")
     assert main(["reproduce", "--out", str(target)]) == 2
     assert "--out=" in capsys.readouterr().err
+
+
+def evidence_of(folder: Path, plan) -> dict:
+    """What a reproduction's report is judged on, less what differs between any two runs of
+    the same spec (times, dates, the folder's own paths)."""
+    found: dict = {}
+    for path in sorted(folder.glob("runs/*.json")) + sorted(folder.glob("sweeps/*/*/*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        dynamics = data["extra"].get("dynamics", [])
+        found[path.relative_to(folder).as_posix()] = (
+            data["metrics"],
+            data["headline"],
+            data["saved_models"],
+            [(d["seed"], d["k_train"], d["closest"]) for d in dynamics],
+        )
+    for path in sorted(folder.glob("analyses/*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found[path.name] = {k: v for k, v in data.items() if k not in ("result", "created")}
+    for path in sorted(folder.glob("runs/*_models/*")):
+        found[path.relative_to(folder).as_posix()] = "model"
+    claims = judge_all(Evidence(folder, plan))
+    found["claims"] = [(c.verdict, c.reason.replace(str(folder), ""), c.rows) for c in claims]
+    return found
+
+
+def test_the_dask_executor_gives_the_local_executors_evidence(smoke, tmp_path) -> None:
+    """Part of the smoke plan (a run, a sweep, an analysis) on a Dask LocalCluster: the same
+    files, numbers and verdicts as the local executor's smoke reproduction, and resumed."""
+    if os.environ.get("HBENCH_CI"):
+        import distributed  # noqa: F401  CI installs the extra: a skip is a failure there
+    else:
+        pytest.importorskip("distributed")
+    full = make_plan("smoke")
+    plan = dataclasses.replace(
+        full,
+        runs=[full.run("root")],
+        sweeps=[part for part in full.sweeps if part.name == "sample-complexity"],
+        analyses=[part for part in full.analyses if part.name == "root_calibration"],
+    )
+    local = tmp_path / "local"  # the fixture's files of these parts, made by the local executor
+    for name in ("runs/root.json", "runs/root_models", "sweeps/sample-complexity"):
+        copy = shutil.copytree if (smoke[0] / name).is_dir() else shutil.copy2
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        copy(smoke[0] / name, local / name)
+    (local / "analyses").mkdir()
+    shutil.copy2(smoke[0] / "analyses/root_calibration.json", local / "analyses")
+    lines: list[str] = []
+    dask = Runner(plan, tmp_path / "dask", device="cpu", jobs=2, log=lines.append, executor="dask")
+    dask.run_all()
+    assert "dask: 2 worker thread(s)" in lines
+    assert not list((tmp_path / "dask" / "runs").glob(".models-*"))  # no staging left behind
+    expected, spread = evidence_of(local, plan), evidence_of(tmp_path / "dask", plan)
+    assert sorted(spread) == sorted(expected)
+    assert len([key for key in expected if key.startswith("sweeps/")]) == 4
+    assert len([key for key in expected if key.startswith("runs/root_models/")]) == 4
+    for key in expected:
+        assert spread[key] == expected[key], key
+    # resumed on dask as on the local executor: nothing runs again, and no cluster is started
+    before = finished_files(tmp_path / "dask")
+    lines.clear()
+    dask.run_all()
+    assert finished_files(tmp_path / "dask") == before
+    steps = [line for line in lines if line.startswith("[")]
+    assert len(steps) == 3 and all("already done" in line for line in steps), steps
+    assert not any(line.startswith("dask: ") for line in lines)
+    (tmp_path / "dask" / "runs" / "root.json").unlink()  # one part to redo: on the cluster
+    assert not dask._finished()

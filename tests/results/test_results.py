@@ -125,7 +125,7 @@ def test_read_result_schema_errors_name_file_and_field(tmp_path: Path) -> None:
         read_result(path)
 
     for version, found in (
-        (4, "has schema_version 4, newer than this hbench"),
+        (6, "has schema_version 6, newer than this hbench"),
         (0, "has schema_version 0"),
         ("2", "has schema_version '2'"),
         (None, "has no schema_version"),
@@ -133,7 +133,7 @@ def test_read_result_schema_errors_name_file_and_field(tmp_path: Path) -> None:
         data = json.loads(json.dumps(good))
         data["schema_version"] = version
         rewrite(data)
-        with pytest.raises(UsageError, match=rf"{found}; this hbench reads .* versions 1 to 3"):
+        with pytest.raises(UsageError, match=rf"{found}; this hbench reads .* versions 1 to 5"):
             read_result(path)
 
 

@@ -132,6 +132,10 @@ def _escape_in_name(data):
     data["spec"]["model"] = "evil\x1b[2J\x1b[31mnet"
 
 
+def _line_separator_in_label(data):
+    data["spec"]["label"] = "nb\u2028# heading"
+
+
 def _newline_in_option(data):
     data["spec"]["model_config"] = {"note": "a\n# heading"}
 
@@ -152,6 +156,7 @@ def _nested_options(data):
         (_huge_parameter_count, r"num_parameters=a number of 401 digits is invalid"),
         (_escape_in_name, r"spec\.model=.* is invalid: plain text .*found \\x1b\)"),
         (_newline_in_option, r"spec\.model_config\.note=.*\(found \\n\)"),
+        (_line_separator_in_label, r"spec\.label=.* is invalid: plain text .*found \\u2028\)"),
         (_nested_options, r"spec\.model_config\.deep(\.x)+ is nested too deeply"),
     ],
 )
@@ -242,3 +247,24 @@ def test_a_grammar_too_large_to_build_is_noted_not_built(good_file, tmp_path, mo
     path = edited(good_file, tmp_path, lambda d: d["spec"]["suite"].update(q=600))
     report = inspect_file(path)
     assert any("larger than validation builds" in note for note in report.notes), report.notes
+
+
+def test_random_sequences_without_a_possible_one_are_valid_without_scores(
+    good_file, tmp_path
+) -> None:
+    def unscorable(data):
+        cell = next(c for c in data["metrics"] if c["k_test"] == "ood")
+        for name in ("kl_bp", "kl_bp_train", "agree", "agree_train", "kl_bp_se"):
+            cell[name] = None
+        cell.update(n_queries=0, possible=0.0, na_reason="no random sequence is possible")
+
+    validate_file(edited(good_file, tmp_path, unscorable))
+
+    def misplaced(data):
+        data["metrics"][0].update(na_reason="no reason", possible=0.5)
+        data["metrics"][0]["kl_bp"] = None
+
+    report = inspect_file(edited(good_file, tmp_path, misplaced))
+    assert any("na_reason is invalid" in p for p in report.problems)
+    assert any("possible=0.5 is invalid" in p for p in report.problems)
+    assert any("kl_bp=None is invalid" in p for p in report.problems)

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 import hbench.registry.registry
-from hbench.errors import PluginError
+from hbench.errors import PluginError, UsageError
 from hbench.registry.hookspecs import hookimpl
 from hbench.registry.registry import load_registry
 from hbench.results import RunResult, read_result, write_result
@@ -185,7 +185,7 @@ def test_contract_breaches_name_the_model(model, message):
 def test_same_seeds_same_result_and_the_file_round_trips(tmp_path):
     first = run_benchmark(request("naive-bayes", "mlm", seeds="[0, 1]"))
     again = run_benchmark(request("naive-bayes", "mlm", seeds="[0, 1]"))
-    strip = {"timings", "created", "wall_s"}
+    strip = {"timings", "created", "wall_s", "sandbox"}  # sandbox: limits of this machine
     assert first.model_dump(exclude=strip) == again.model_dump(exclude=strip)
     assert len(first.headline["normalised_accuracy"]["per_seed"]) == 2
     path = write_result(first, tmp_path)
@@ -239,7 +239,7 @@ def test_a_result_is_the_same_whatever_jobs_and_threads_are_recorded():
     spec = request("naive-bayes", "mlm", seeds="[0, 1]")
     one_by_one = run_benchmark(spec, jobs=1)
     together = run_benchmark(spec, jobs=4)
-    strip = {"timings", "created", "wall_s", "environment"}
+    strip = {"timings", "created", "wall_s", "environment", "sandbox"}
     assert one_by_one.model_dump(exclude=strip) == together.model_dump(exclude=strip)
     assert together.spec.threads == 1 and together.isolation == "process"
     two_threads = run_benchmark(spec.model_copy(update={"threads": 2}), jobs=1)
@@ -252,8 +252,11 @@ def test_an_official_run_draws_grammars_and_a_replay_is_identical():
     official = run_benchmark(spec.model_copy(update={"official": True}))
     seeds = official.spec.grammar_seeds
     assert official.spec.official and len(seeds) == 2 and len(set(seeds)) == 2
-    replay = run_benchmark(spec.model_copy(update={"official": True, "grammar_seeds": seeds}))
+    replay = run_benchmark(spec.model_copy(update={"grammar_seeds": seeds}))
     assert [m.model_dump() for m in replay.metrics] == [m.model_dump() for m in official.metrics]
+    assert not replay.spec.official and replay.spec.grammar_seeds == seeds
+    with pytest.raises(UsageError, match="not with an official run"):
+        run_benchmark(spec.model_copy(update={"official": True, "grammar_seeds": seeds}))
     public = run_benchmark(spec)
     assert public.spec.grammar_seeds is None
     assert [m.acc_bp for m in public.metrics] != [m.acc_bp for m in official.metrics]

@@ -60,3 +60,30 @@ def test_run_cell_writes_the_run_of_hbench_run(tmp_path):
     direct = run_benchmark(spec.resolve())
     assert [m.model_dump() for m in result.metrics] == [m.model_dump() for m in direct.metrics]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"overrides": {"P": True}}, r"overrides\['P'\]=True is invalid: must be an integer"),
+        ({"overrides": {"grammar_seed": 10**23}}, r"magnitude below 2\*\*63"),
+        ({"overrides": {"sigma": float("inf")}}, r"overrides\['sigma'\]=inf is invalid: must be"),
+        ({"task_args": {"mask_rate": float("nan")}}, "must be a finite number"),
+        ({"model_args": {"alpha": "inf"}}, r"model_args\['alpha'\]='inf' is invalid: must be a"),
+    ],
+)
+def test_values_pydantic_would_bend_are_refused(fields, message):
+    spec = RunSpec(model="naive-bayes", suite="smoke", **fields)
+    with pytest.raises(UsageError, match=message):
+        spec.resolve(spell=python_spelling)
+
+
+def test_a_bad_spec_field_is_one_line_in_the_users_words():
+    from hbench.run.spec import new_spec
+
+    with pytest.raises(UsageError, match=r"^threads=1000000 is invalid: must be less than or"):
+        new_spec(python_spelling, model="prior", threads=1_000_000)
+    with pytest.raises(UsageError, match=r"^--threads-per-fit=0 is invalid"):
+        new_spec(model="prior", threads=0)
+    with pytest.raises(UsageError, match=r"--label='a\\nb' is invalid: must be 1 to 100"):
+        new_spec(model="prior", label="a\nb")

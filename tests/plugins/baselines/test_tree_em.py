@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hbench.contracts import WHOLE_SEQUENCE, Model, TaskData
+from hbench.contracts import WHOLE_SEQUENCE, Model, TaskData, exact_answers
 from hbench.errors import UsageError
 from hbench.registry.registry import get_registry
 from hbench.run.spec import RunSpec
@@ -54,11 +54,7 @@ def fitted(grammar, task_name: str, n: int = 4096, model_options=None, **options
 
 def oracle_answers(grammar, task, spec, data) -> np.ndarray:
     oracle = create("oracle", "bp")
-    exact = getattr(task, "exact_answers", None)
-    if callable(exact):
-        return exact(oracle, grammar, data, spec)
-    post = oracle.posteriors(grammar, task.oracle_leaves(data, spec), full=True)
-    return task.oracle_answers(post, data)
+    return exact_answers(task, oracle, grammar, data, spec)
 
 
 def accuracy(probs: np.ndarray, data: TaskData) -> float:

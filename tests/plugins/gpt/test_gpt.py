@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from hbench.contracts import task_capabilities  # noqa: E402
 from hbench.errors import UsageError  # noqa: E402
 from hbench.registry.registry import get_registry  # noqa: E402
 from hbench.run.harness import Callbacks  # noqa: E402
@@ -39,7 +40,7 @@ def make_model(**options):
 def task_data(grammar, name: str, n: int, seed: int, level: int = 0, **options):
     task = get_registry().get("task", name).create(options)
     model = grammar.filtered(level)
-    sample = model.sample(n, seed, internal=getattr(task, "needs_internal_nodes", False))
+    sample = model.sample(n, seed, internal=task_capabilities(task).needs_internal_nodes)
     spec = task.spec(model)
     return task, spec, task.make(sample, spec, np.random.default_rng(seed))
 

@@ -8,7 +8,7 @@ import pytest
 from brute_force import posteriors as brute_posteriors
 from small_trees import every_filter_level
 
-from hbench.contracts import Sample, Task, TaskSpec
+from hbench.contracts import Sample, Task, TaskCapabilities, TaskSpec, task_capabilities
 from hbench.errors import UsageError
 from hbench.registry.registry import get_registry
 from hbench_tree.grammar import build_grammar
@@ -31,7 +31,9 @@ def test_protocol_and_spec(grammar):
     assert isinstance(task, Task)
     assert task.config.depth == 1
     assert task.spec(grammar) == TaskSpec("ancestor", Q, LENGTH, Q, None)
-    assert task.needs_leaf_posteriors and task.needs_internal_nodes
+    assert task.needs_leaf_posteriors
+    assert task_capabilities(task) == TaskCapabilities(needs_internal_nodes=True)
+    assert task_capabilities(make_task(depth=0)).asks_root  # the root at every leaf
 
 
 @pytest.mark.parametrize("d", [0, 1, 2])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import os
 import stat
 
@@ -17,7 +17,7 @@ from hbench.run.harness import Harness, run_benchmark  # noqa: E402
 from hbench.run.spec import RunSpec  # noqa: E402
 from hbench.suites import parse_value  # noqa: E402
 from hbench_transformer.configs import TransformerConfig  # noqa: E402
-from hbench_transformer.model import TransformerModel, checkpoint_steps  # noqa: E402
+from hbench_transformer.model import TransformerModel  # noqa: E402
 
 TINY = {"d_model": 16, "n_layers": 2, "d_ff": 32, "epochs": 3, "epochs_mlm": 3, "warmup_steps": 10}
 
@@ -119,7 +119,6 @@ def test_bad_checkpoints_and_configs_are_usage_errors(tmp_path):
 
 
 def test_checkpoint_hook_is_called_at_log_spaced_steps():
-    assert checkpoint_steps(1000, 4) == {1, 10, 100, 1000}
     labels = []
     fitted(harness(model_args={"n_checkpoints": 5}), on_checkpoint=labels.append)
     assert labels == sorted(labels) and len(labels) >= 3 and labels[0] == 1
@@ -220,25 +219,6 @@ def test_num_parameters_counts_the_trainable_weights():
     assert 0 < model.num_parameters() < sum(p.numel() for p in model.net.parameters())
 
 
-def test_learning_rate_schedules():
-    from hbench_transformer.model import lr_factor
-
-    constant = lr_factor(10, 100, "constant")
-    assert [constant(s) for s in (0, 4, 9, 50, 99)] == [0.1, 0.5, 1.0, 1.0, 1.0]
-    cosine = lr_factor(10, 110, "cosine")
-    assert cosine(9) == 1.0 and cosine(10) == 1.0
-    assert cosine(60) == pytest.approx(0.5)
-    assert cosine(110) == pytest.approx(0.0, abs=1e-12)
-    values = [cosine(s) for s in range(10, 111)]
-    assert all(a >= b for a, b in itertools.pairwise(values))
-    anneal = lr_factor(10, 110, "anneal")  # full rate up to step 88, then linear to 0 at 110
-    assert anneal(9) == 1.0 and anneal(87) == 1.0 and anneal(88) == 1.0
-    assert anneal(99) == pytest.approx(0.5)
-    assert anneal(109) == pytest.approx(1 / 22) and anneal(110) == 0.0
-    values = [anneal(s) for s in range(10, 111)]
-    assert all(a >= b for a, b in itertools.pairwise(values))
-
-
 def test_clip_norm_clips_every_step_and_only_when_asked(monkeypatch):
     calls = []
     original = torch.nn.utils.clip_grad_norm_
@@ -298,13 +278,20 @@ def test_bf16_mixed_precision_gives_probabilities(task):
     h.predict(fitted(h), h.test_data(0, 1))  # validated: shape, finite, sums to 1
 
 
-def test_fit_progress_reaches_the_caller():
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_fit_progress_reaches_the_caller(jobs):
     calls = []
+
+    @contextlib.contextmanager
+    def fit(seed, k_train):
+        yield lambda done, total, unit: calls.append((k_train, done, total, unit))
+
     h = harness(train_filters="[0, 1]", test_filters="[0]", n_ood=0)
-    h.run(jobs=1, fit_progress=lambda done, total, unit: calls.append((done, total, unit)))
-    # one series per fit, from the model's worker (throttled: the last of a fit always comes)
-    assert {total for _, total, _ in calls} == {3} and {unit for *_, unit in calls} == {"epoch"}
-    assert [done for done, total, _ in calls if done == total] == [3, 3]
+    h.run(jobs=jobs, fit_progress=fit)
+    # one series per fit, from the model's worker (throttled: the last of a fit always comes),
+    # with one fit at a time as with two
+    assert {total for _, _, total, _ in calls} == {3} and {c[3] for c in calls} == {"epoch"}
+    assert sorted(k for k, done, total, _ in calls if done == total) == [0, 1]
 
 
 def test_the_result_records_the_resolved_preset():

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from hbench.contracts import FitCallbacks, TaskData, TaskSpec
 from hbench.errors import UsageError, invalid
-from hbench.tasks import FitCallbacks, TaskData, TaskSpec
 
 from .configs import TreeNetConfig
 from .network import TreeNet
