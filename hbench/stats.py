@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _scipy
 
 #: Two-sided significance level of every "better than" and the coverage (1 - ALPHA) of intervals.
 ALPHA = 0.05
@@ -88,9 +87,11 @@ class Estimate:
 def quantile(dof: float, alpha: float = ALPHA) -> float:
     """The two-sided (1 - alpha) quantile: Student's t with ``dof`` degrees of freedom, the normal
     one for infinite ``dof``."""
+    from scipy import stats as distributions  # here, not at import: the CLI starts without it
+
     if math.isinf(dof):
-        return float(_scipy.norm.ppf(1 - alpha / 2))
-    return float(_scipy.t.ppf(1 - alpha / 2, dof))
+        return float(distributions.norm.ppf(1 - alpha / 2))
+    return float(distributions.t.ppf(1 - alpha / 2, dof))
 
 
 def _array(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
@@ -222,9 +223,11 @@ class Comparison:
 
 
 def _p_value(t: float, dof: float) -> float:
+    from scipy import stats as distributions
+
     if math.isinf(dof):
-        return float(2 * _scipy.norm.sf(abs(t)))
-    return float(2 * _scipy.t.sf(abs(t), dof))
+        return float(2 * distributions.norm.sf(abs(t)))
+    return float(2 * distributions.t.sf(abs(t), dof))
 
 
 def compare(
