@@ -300,10 +300,38 @@ class BeliefPropagation:
     def _chunk(self, leaves: np.ndarray, out: Posteriors, start: int, stop: int) -> None:
         model = self.model
         x = leaves[start:stop].astype(np.intp)
-        m, q, k, depth, s = x.shape[0], model.q, model.filter_level, model.depth, model.arity
-        log_norm = np.zeros(m)
-
+        depth = model.depth
+        log_norm = np.zeros(x.shape[0])
         up = self.upward(x, log_norm)
+        passed = self.root_and_down(up, log_norm, out, start, stop, depth - 1)
+        if passed is None:
+            return
+        outside, total = passed
+        if model.filter_level < depth and depth - 1:
+            out.nodes[depth - 1][start:stop] = beliefs(outside * up[depth - 1])
+        self._leaves(x, outside, up, out, start, stop)
+        impossible = total == 0
+        if impossible.any():  # posteriors given impossible evidence: uniform, as documented
+            out.leaves[start:stop][impossible] = 1.0 / model.q
+
+    def root_and_down(
+        self,
+        up: dict[int, np.ndarray],
+        log_norm: np.ndarray,
+        out: Posteriors,
+        start: int,
+        stop: int,
+        last: int,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """From the up messages of every depth (`upward`, or given leaf evidence): the root
+        posterior and the log-likelihood into ``out``; then, where leaves are asked, the
+        downward pass to depth ``last``, with the internal nodes' posteriors of the depths it
+        passes. Returns the outside messages of the depth-``last`` nodes and each sequence's
+        total probability (0: impossible evidence), or None without leaves. Hard and soft
+        evidence differ only in how the leaves enter: this is everything between."""
+        model = self.model
+        q, k, s = model.q, model.filter_level, model.arity
+        m = log_norm.shape[0]
         if k:
             products = self.star_products(up[k], log_norm)
             root_factor = products[-1][0]
@@ -315,7 +343,7 @@ class BeliefPropagation:
             out.loglik[start:stop] = log_norm + np.log(total)
         out.root[start:stop] = beliefs(joint[None])[:, 0]
         if out.leaves is None:
-            return
+            return None
 
         # Downward pass. The cavity of a star factor is the prior times all other factors.
         prior = np.broadcast_to(model.root_prior[None, :, None], (1, q, m))
@@ -327,16 +355,11 @@ class BeliefPropagation:
             outside = normalise(np.matmul(star_down, cavity))
         else:
             outside = prior
-        for d in range(k, depth - 1):
+        for d in range(k, last):
             if d:
                 out.nodes[d][start:stop] = beliefs(outside * up[d])
             outside = normalise(self._down(d, outside, child_slices(up[d + 1], s)))
-        if k < depth and depth - 1:
-            out.nodes[depth - 1][start:stop] = beliefs(outside * up[depth - 1])
-        self._leaves(x, outside, up, out, start, stop)
-        impossible = total == 0
-        if impossible.any():  # posteriors given impossible evidence: uniform, as documented
-            out.leaves[start:stop][impossible] = 1.0 / q
+        return outside, total
 
     def _down(self, d: int, outside: np.ndarray, children: Sequence[np.ndarray]) -> np.ndarray:
         """Outside messages of the children of the depth-d nodes (unnormalised), interleaved:
@@ -487,44 +510,22 @@ def _soft_chunk(
     lik: np.ndarray, out: Posteriors, start: int, stop: int, bp: BeliefPropagation
 ) -> None:
     model = bp.model
-    k, depth, s, q = model.filter_level, model.depth, model.arity, model.q
+    k, depth, s = model.filter_level, model.depth, model.arity
     leaf = np.ascontiguousarray(lik[start:stop].transpose(1, 2, 0))  # (L, q, m)
-    m = leaf.shape[2]
-    log_norm = np.zeros(m)
+    log_norm = np.zeros(leaf.shape[2])
     leaf = normalise(leaf, log_norm)
     up = {depth: leaf}
     for d in range(depth - 1, k - 1, -1):
         kernel, _ = bp.kernels_at(d)
         up[d] = normalise(contract(child_slices(up[d + 1], s), kernel), log_norm)
-    if k:
-        products = bp.star_products(up[k], log_norm)
-        root_factor = products[-1][0]
-    else:
-        root_factor = up[0][0]
-    joint = model.root_prior[:, None] * root_factor
-    total = joint.sum(axis=0)
-    with np.errstate(divide="ignore"):
-        out.loglik[start:stop] = log_norm + np.log(total)
-    out.root[start:stop] = beliefs(joint[None])[:, 0]
-    if out.leaves is None:
+    passed = bp.root_and_down(up, log_norm, out, start, stop, depth)
+    if passed is None:
         return
-    prior = np.broadcast_to(model.root_prior[None, :, None], (1, q, m))
-    if k:
-        _, star_down = bp.star_kernels
-        cavity = prior
-        for i in range(k - 1, -1, -1):
-            cavity = normalise(np.repeat(cavity, s, axis=0) * others(products[i], s))
-        outside = normalise(np.matmul(star_down, cavity))
-    else:
-        outside = prior
-    for d in range(k, depth):
-        if d:
-            out.nodes[d][start:stop] = beliefs(outside * up[d])
-        outside = normalise(bp._down(d, outside, child_slices(up[d + 1], s)))
+    outside, total = passed
     out.leaves[start:stop] = beliefs(outside * leaf)
     impossible = total == 0
     if impossible.any():  # posteriors given impossible evidence: uniform, as documented
-        out.leaves[start:stop][impossible] = 1.0 / q
+        out.leaves[start:stop][impossible] = 1.0 / model.q
 
 
 def _masked_leaf_posteriors(
