@@ -321,30 +321,20 @@ class Runner:
     @contextlib.contextmanager
     def _dask(self) -> Iterator[None]:
         """One client for the whole reproduction: the scheduler's, or a LocalCluster's."""
-        from hbench.errors import UsageError
-        from hbench.registry.loading import one_line
         from hbench.sweep.executors import (
             _import_distributed,
+            connect,
             start_local_cluster,
             threads_per_worker,
         )
 
-        distributed = _import_distributed()
+        _import_distributed()  # dask missing: one line, before a cluster starts
         cluster = None
         self._threads: int | None = None
         if self.scheduler is None:
             cluster = start_local_cluster(self.jobs, self._needed_resources())
             self._threads = threads_per_worker(self.jobs)
-        try:
-            target = cluster if cluster is not None else self.scheduler
-            self._client = distributed.Client(target, timeout=self.connect_timeout)
-        except (OSError, TimeoutError) as exc:
-            if cluster is not None:
-                cluster.close()
-            raise UsageError(
-                f"--scheduler={self.scheduler!r} is invalid: no Dask scheduler answered there"
-                f" ({one_line(exc)})"
-            ) from None
+        self._client = connect(cluster, self.scheduler, self.connect_timeout)
         try:
             self.log(f"dask: {sum(self._client.nthreads().values())} worker thread(s)")
             yield

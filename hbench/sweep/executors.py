@@ -35,6 +35,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hbench.errors import UsageError
 from hbench.registry.loading import one_line
@@ -242,6 +243,21 @@ def start_local_cluster(workers: int, resources: dict[str, float] | None = None)
     )
 
 
+def connect(cluster: Any, scheduler: str | None, timeout: float) -> Any:
+    """A `distributed.Client` of ``cluster`` (a LocalCluster started here) or else of the
+    scheduler at ``scheduler``; one usage line when none answers, the cluster closed."""
+    distributed = _import_distributed()
+    try:
+        return distributed.Client(cluster if cluster is not None else scheduler, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise UsageError(
+            f"--scheduler={scheduler!r} is invalid: no Dask scheduler answered there"
+            f" ({one_line(exc)})"
+        ) from None
+
+
 def run_dask(
     cells: list[Cell],
     out_dir: Path,
@@ -271,18 +287,8 @@ def run_dask(
                 needed[name] = max(needed.get(name, 0.0), amount)
         cluster = start_local_cluster(workers, needed)
         threads = threads_per_worker(workers)
-    try:
-        if owned:
-            client = distributed.Client(
-                cluster if cluster is not None else scheduler, timeout=connect_timeout
-            )
-    except (OSError, TimeoutError) as exc:
-        if cluster is not None:
-            cluster.close()
-        raise UsageError(
-            f"--scheduler={scheduler!r} is invalid: no Dask scheduler answered there"
-            f" ({one_line(exc)})"
-        ) from None
+    if owned:
+        client = connect(cluster, scheduler, connect_timeout)
     try:
         if on_slots is not None:
             on_slots(sum(client.nthreads().values()))
