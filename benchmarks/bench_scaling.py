@@ -26,7 +26,7 @@ import numpy as np
 from _common import OtherLoad, calibrate, measure, print_machine, write_json
 from tabulate import tabulate
 
-from hbench.run.memory import format_bytes
+from hbench.memory import format_bytes
 from hbench_tree.bp import BeliefPropagation
 from hbench_tree.grammar import build_grammar
 

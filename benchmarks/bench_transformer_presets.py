@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from hbench.run.harness import Harness, RunRequest
-from hbench.suites import get_suite
+from hbench.run.harness import Harness
+from hbench.run.spec import RunSpec
 
 
 class OutOfTime(Exception):
@@ -26,15 +26,15 @@ class OutOfTime(Exception):
 def accuracy_curve(model_args: dict, budget_s: float) -> list[tuple[float, int, float]]:
     """(seconds, step, accuracy on the k = 0 test set) at each checkpoint of one fit."""
     harness = Harness(
-        RunRequest(
+        RunSpec(
             model="transformer",
-            suite=get_suite("cpu", {"train_filters": "[0]"}),
-            suite_name="cpu",
+            suite="cpu",
+            overrides={"train_filters": [0]},
             model_args={**model_args, "epochs": 400, "n_checkpoints": 60},
             device="cpu",
         )
     )
-    train, test = harness.train_data(0, 0), harness.test_data(0, 0)
+    train, test = harness.world.train_data(0, 0), harness.world.test_data(0, 0)
     model = harness.new_model()
     curve: list[tuple[float, int, float]] = []
     start = time.perf_counter()

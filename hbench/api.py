@@ -10,8 +10,10 @@ questions of one seed and filter level, for a training loop of your own.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,19 +37,15 @@ def _spec(
     grammar_seeds: Sequence[int] | None = None,
     label: str | None = None,
 ):
-    from hbench.run.spec import new_spec, python_spelling
+    from hbench.run.spec import merge_overrides, new_spec, python_spelling
 
-    merged = dict(overrides or {})
-    if task is not None:
-        merged["task"] = task
-    if seeds is not None:
-        merged["seeds"] = [int(s) for s in seeds]
-    elif official and "seeds" not in merged:  # a leaderboard row: enough grammar draws
-        from hbench.leaderboard.rules import MIN_SEEDS
-
-        merged["seeds"] = list(range(MIN_SEEDS))
-    if train_filters is not None:
-        merged["train_filters"] = sorted({int(k) for k in train_filters})
+    merged = merge_overrides(
+        overrides,
+        task=task,
+        seeds=seeds,
+        train_filters=train_filters,
+        official=official,
+    )
     return new_spec(
         python_spelling,
         model=model,
@@ -102,6 +100,8 @@ def evaluate(
     progress: bool = True,
     memory_per_fit: int | None = None,
     fit_timeout: float | None = None,
+    log_samples: str | Path | None = None,
+    loggers: Sequence[Any] | None = None,
 ) -> RunResult:
     """Train ``model`` at every training filter level of ``suite`` and score it against exact
     inference; the typed `RunResult` (``.table()``, ``.headline``).
@@ -126,10 +126,17 @@ def evaluate(
     running, so that calling this twice neither trains twice nor counts the run twice in
     `load_results`; ``rerun=True`` runs again and replaces it. Models given as objects or
     classes, and official runs (fresh grammars each time), always run.
+
+    ``log_samples`` (a new ``.parquet`` file; an existing one only with ``rerun``) gets every
+    test query's probabilities, the model's and BP's, with its seed, levels, sequence and
+    position (`hbench.run.samples`). ``loggers`` sends each fit's learning curves to
+    experiment trackers: ``"tensorboard:DIR"``, ``"wandb:PROJECT"``, ``"mlflow:URI"``, or
+    objects with ``open(name, group)`` (`hbench.run.loggers`). Neither can come from a reused
+    result: with either, a finished one in ``out`` is refused unless ``rerun=True``.
     """
     from hbench.progress import progress as bar
     from hbench.registry.registry import get_registry
-    from hbench.run.harness import Harness
+    from hbench.run.execute import execute, finished
     from hbench.run.spec import python_spelling
 
     registry = get_registry()
@@ -160,48 +167,61 @@ def evaluate(
     if in_memory and model_args:
         raise invalid("model_args", dict(model_args), "only with a registered model's name")
     run = spec.resolve(registry, python_spelling)
-    folder = Path(out) if out is not None else None
-    earlier: list[Path] = []
-    spec_hash = None
-    if folder is not None:
-        from hbench.results.files import finished_results, output_folder, read_result
+    for field, value in (("memory_per_fit", memory_per_fit), ("fit_timeout", fit_timeout)):
+        if value is not None and (isinstance(value, bool) or not value >= 0):
+            raise invalid(field, value, "a number >= 0 (0: no limit)")
+    custom = model if in_memory else None
+    samples, curves = _logs(log_samples, loggers, rerun)
+    if out is not None and custom is None and not rerun:
+        found = finished(run, out, registry=registry, field="out")
+        if found is not None and (samples is not None or curves is not None):
+            from hbench.run.samples import refuse_reuse
 
-        output_folder(folder, "out")
-        if not in_memory and not official:
-            spec_hash = spec.spec_hash(registry, run)
-            earlier = finished_results(folder, spec_hash)
-            if earlier and not rerun:
-                import logging
-
-                found = read_result(earlier[-1])
-                found._path = earlier[-1]
-                logging.getLogger("hbench").info(
-                    "reused %s: a finished run of the same spec (rerun=True runs it again)",
-                    earlier[-1],
-                )
-                return found
-    harness = Harness(run, registry, model=model if in_memory else None)
-    with bar(len(run.fits), f"{harness.model_name} on {suite}/{run.task}", unit="fit") as advance:
-        if not progress:
-            advance = None
-        for field, value in (("memory_per_fit", memory_per_fit), ("fit_timeout", fit_timeout)):
-            if value is not None and (isinstance(value, bool) or not value >= 0):
-                raise invalid(field, value, "a number >= 0 (0: no limit)")
-        result = harness.run(
+            refuse_reuse(found.path, "log_samples" if samples is not None else "loggers")
+        if found is not None:
+            logging.getLogger("hbench").info(
+                "reused %s: a finished run of the same spec (rerun=True runs it again)",
+                found.path,
+            )
+            return found.result
+    name = model if isinstance(model, str) else getattr(model, "__name__", "model")
+    logs = samples if samples is not None else nullcontext()
+    outer = bar(len(run.fits), f"{name} on {suite}/{run.task}", unit="fit")
+    with outer as advance, logs, curves or nullcontext():
+        done = execute(
+            run,
+            registry=registry,
+            out=out,
+            overwrite=rerun,
+            model=custom,
+            field="out",
+            python=True,
             jobs=jobs,
             in_process=in_process,
-            progress=advance,
+            progress=advance if progress else None,
             memory_per_fit=None if memory_per_fit is None else int(memory_per_fit),
             fit_timeout=fit_timeout,
+            sample_log=samples,
+            curves=curves,
         )
-    if folder is not None:
-        from hbench.results import new_result_path, write_result
-        from hbench.results.files import replace_earlier
+    return done.result
 
-        path = new_result_path(result, folder, spec_hash)
-        result._path = write_result(result, folder, field="out", path=path)
-        replace_earlier(earlier, result._path)
-    return result
+
+def _logs(log_samples: Any, loggers: Sequence[Any] | None, rerun: bool) -> tuple[Any, Any]:
+    """``log_samples`` (a `hbench.run.samples.SampleLog`) and ``loggers`` (a
+    `hbench.run.loggers.Curves`), each None when not asked for; checked before any work."""
+    samples = curves = None
+    if log_samples is not None:
+        from hbench.run.samples import SampleLog, check_samples_path
+
+        samples = SampleLog(check_samples_path(log_samples, "log_samples", overwrite=rerun))
+    if loggers:
+        from hbench.run.loggers import Curves, destinations
+
+        if isinstance(loggers, str):  # one destination, not a sequence of its characters
+            loggers = [loggers]
+        curves = Curves(destinations(loggers, "loggers"))
+    return samples, curves
 
 
 def task_data(
@@ -222,8 +242,8 @@ def task_data(
     answers as ``data.oracle`` and no targets.
     """
     from hbench.registry.registry import get_registry
-    from hbench.run.harness import Harness
     from hbench.run.spec import python_spelling
+    from hbench.run.world import World
 
     if split not in ("train", "test", "ood"):
         raise invalid("split", split, "one of 'train', 'test', 'ood'")
@@ -232,14 +252,14 @@ def task_data(
     run = spec.resolve(registry, python_spelling)
     if not 0 <= level <= run.suite.depth:
         raise invalid("level", level, f"a filter level in [0, {run.suite.depth}]")
-    harness = Harness(run, registry)
+    world = World.of(run)
     if split == "train":
-        return harness.train_data(seed, level)
+        return world.train_data(seed, level)
     key: int | str = level if split == "test" else "ood"
     if split == "ood" and not run.suite.n_ood:
         raise invalid("split", split, f"a suite with n_ood > 0 ({suite!r} has none)")
-    data = harness.test_data(seed, key)
-    return data.with_oracle(harness.oracle_answers(seed, key, level))
+    data = world.test_data(seed, key)
+    return data.with_oracle(world.oracle_answers(seed, key, level))
 
 
 __all__ = ["evaluate", "task_data"]

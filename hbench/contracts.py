@@ -125,6 +125,12 @@ class GrammarCapabilities:
     (`TaskCapabilities.asks_root`) has chance level 1/n_c."""
     filter_level: int = 0
     """The level k the grammar is filtered at (0: unfiltered): it has no nodes above depth k."""
+    variable_length: bool = False
+    """Sequences vary in length (a context-free grammar with rules of 2 and 3 symbols): a
+    sample's leaves are padded with `PAD` after each end and its `Sample.lengths` set, and a
+    task asking about them gives `TaskSpec.pad_id` and `TaskData.lengths`, so that only a
+    model that declares ``variable_length`` (`ModelConfigCapabilities`, `ModelCapabilities`)
+    is run on them. ``length(depth)`` is then the longest sequence, the width of the arrays."""
 
     def length(self, depth: int) -> int:
         """Leaves per sequence of a tree of this depth."""
@@ -186,9 +192,13 @@ class TaskSpec:
 
     task: str  # task name, e.g. "root" or "mlm"
     q: int  # every query is answered by a probability vector over q classes
-    length: int  # tokens per input sequence
-    vocab_size: int  # distinct input tokens: q, plus one when there is a mask token
+    length: int  # tokens per input sequence (the longest, where lengths vary: `pad_id`)
+    vocab_size: int  # distinct input tokens: q, plus one each for a mask and a padding token
     mask_id: int | None = None  # the mask token in inputs (mlm), else None
+    pad_id: int | None = None
+    """The padding token, after the end of each shorter sequence in inputs, when sequences
+    vary in length (`TaskData.lengths`); None when every row is a whole sequence of ``length``
+    tokens (``length`` is then the longest sequence). Never asked about, never a symbol."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +207,11 @@ class TaskData:
 
     Queries are listed row by row (rows ascending, positions ascending within a row); a model
     returns one probability vector per query, in this order.
+
+    When sequences vary in length (`TaskSpec.pad_id` is set), row r holds ``lengths[r]`` real
+    tokens followed by the padding token up to ``length``; every query is about a real
+    position (or the whole sequence), so a model attends to, pools over and is trained at the
+    real positions only (`real_positions`).
     """
 
     inputs: np.ndarray  # (n, length) int64 tokens in [0, vocab_size)
@@ -206,9 +221,20 @@ class TaskData:
     oracle: np.ndarray | None = None
     """(m, q) the exact oracle's probabilities, for your own analyses (`hbench.task_data`);
     never given to a model."""
+    lengths: np.ndarray | None = None
+    """(n,) int64 real tokens per row, when sequences vary in length (`TaskSpec.pad_id`);
+    None when every row is a whole sequence."""
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
+
+    def real_positions(self) -> np.ndarray:
+        """(n, length) bool: True at the real tokens, False at the padding (all True for
+        rows of fixed length)."""
+        n, width = self.inputs.shape
+        if self.lengths is None:
+            return np.ones((n, width), dtype=bool)
+        return np.arange(width)[None, :] < np.asarray(self.lengths)[:, None]
 
     @property
     def n_queries(self) -> int:
@@ -216,11 +242,15 @@ class TaskData:
 
     def without_targets(self) -> TaskData:
         """What a model sees at prediction time: inputs and queries, no answers."""
-        return TaskData(self.inputs, self.query_rows, self.query_positions, None)
+        return TaskData(
+            self.inputs, self.query_rows, self.query_positions, None, lengths=self.lengths
+        )
 
     def with_oracle(self, oracle: np.ndarray) -> TaskData:
         """The same questions with the oracle's answers attached (see ``oracle``)."""
-        return TaskData(self.inputs, self.query_rows, self.query_positions, self.targets, oracle)
+        return TaskData(
+            self.inputs, self.query_rows, self.query_positions, self.targets, oracle, self.lengths
+        )
 
 
 @dataclass(frozen=True)
@@ -239,11 +269,22 @@ class TaskCapabilities:
     metrics: bool = False
     """The task offers scores of its own, ``metrics(probabilities, oracle, data, spec) ->
     dict``, recorded in every result row's ``task_metrics`` next to accuracy and KL."""
+    generates: bool = False
+    """The task also scores sequences the fitted model draws (``generate``): the harness asks
+    the model's ``sample(n, rng)`` (`ModelCapabilities.sample`) for ``n_samples(n_test)``
+    sequences once per fit, and scores them at every test level with
+    ``score_samples(oracle, model, samples, reference, spec)`` (``model`` the grammar of that
+    level, ``reference`` as many of its own sequences), whose result reaches the registered
+    metrics as `hbench.metrics.MetricInputs.samples`."""
 
 
 def task_capabilities(task: object) -> TaskCapabilities:
     """What ``task`` declares (`TaskCapabilities`), the defaults if nothing."""
-    methods = {"exact_answers": ("exact_answers",), "metrics": ("metrics",)}
+    methods = {
+        "exact_answers": ("exact_answers",),
+        "metrics": ("metrics",),
+        "generates": ("n_samples", "score_samples"),
+    }
     return _declared(task, TaskCapabilities, "task", methods)
 
 
@@ -336,6 +377,11 @@ class ModelConfigCapabilities:
     """The config offers ``estimated_bytes(*, q, length, P) -> float``: the memory the model
     will need, which the up-front memory check compares with what the machine has (an
     estimate that fails is ignored: it is a courtesy and never stops a run)."""
+    variable_length: bool = False
+    """The model takes sequences of varying length: inputs padded with `TaskSpec.pad_id`
+    after each row's `TaskData.lengths` real tokens, which it masks out of attention, pooling
+    and losses. A model that does not declare it is refused on a grammar whose sequences vary
+    (`GrammarCapabilities.variable_length`) in one line, before any fit."""
 
 
 def model_config_capabilities(config: object) -> ModelConfigCapabilities:
@@ -363,6 +409,14 @@ class ModelCapabilities:
     is the inverse, called on a fresh instance built by the factory from the run's recorded
     config; afterwards the model predicts (and exposes its other capabilities) exactly as the
     saved one did, without ``fit``."""
+    variable_length: bool = False
+    """As `ModelConfigCapabilities.variable_length`, for a model given as an object or class
+    (``hbench.evaluate(MyModel, ...)``), which has no registered config to declare it."""
+    sample: bool = False
+    """``sample(n, rng) -> (n, length)`` int array: n sequences drawn from what the fitted
+    model learned (symbols in [0, q), the spec's length), all randomness from ``rng`` (a
+    `numpy.random.Generator`), so one seed gives the same sequences. The task ``generate``
+    (`TaskCapabilities.generates`) asks it; a model without it is refused before training."""
 
 
 def model_capabilities(model: object) -> ModelCapabilities:
@@ -371,6 +425,7 @@ def model_capabilities(model: object) -> ModelCapabilities:
         "attention": ("attention",),
         "hidden_states": ("hidden_states",),
         "save": ("save", "load"),
+        "sample": ("sample",),
     }
     return _declared(model, ModelCapabilities, "model", methods)
 

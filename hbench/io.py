@@ -310,7 +310,7 @@ def _check_npy_header(path: Path, field: str) -> None:
             f"{where} is not a readable .npy array: its header claims shape {tuple(shape)}"
             f" ({dtype}, {nbytes} bytes) but the file holds {max(size - offset, 0)} bytes of data"
         )
-    from hbench.run.memory import check_fits
+    from hbench.memory import check_fits
 
     check_fits(float(nbytes), f"the array of {where} (shape {tuple(shape)})", "a smaller array")
 

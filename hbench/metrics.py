@@ -48,6 +48,10 @@ class MetricInputs:
     chance: float
     task: str = ""
     data: TaskData | None = None
+    #: The scores of the sequences the model drew, at the cell's test level, for a task that
+    #: generates (`hbench.contracts.TaskCapabilities.generates`; the task's own type, e.g.
+    #: `hbench_tasks.generate.GenerationScores`); None elsewhere.
+    samples: Any = None
 
     @property
     def n_queries(self) -> int:
@@ -74,10 +78,16 @@ class Metric:
     aggregation: str
     description: str = ""
     source: str = ""
+    #: The tasks whose cells record it (registered with ``tasks=(...)``); None: every task.
+    tasks: tuple[str, ...] | None = None
 
     @property
     def higher_is_better(self) -> bool:
         return self.direction == "higher"
+
+    def applies(self, task: str | None) -> bool:
+        """Whether cells of ``task`` record this metric (None: any task)."""
+        return task is None or self.tasks is None or task in self.tasks
 
     def __call__(self, inputs: MetricInputs) -> float | None:
         """The cell's value: the function's per-query values aggregated (a plain number is
@@ -115,6 +125,7 @@ def metric_of(entry: Registration) -> Metric:
         aggregation=entry.metadata["aggregation"],
         description=entry.description,
         source=entry.source,
+        tasks=tuple(entry.metadata["tasks"]) if entry.metadata.get("tasks") else None,
     )
 
 
@@ -123,12 +134,19 @@ def registered_metrics(registry: Registry) -> dict[str, Metric]:
     return {entry.name: metric_of(entry) for entry in registry.items("metric")}
 
 
-def extra_metrics(registry: Registry, fixed: Iterable[str]) -> list[Metric]:
+def extra_metrics(
+    registry: Registry, fixed: Iterable[str], task: str | None = None
+) -> list[Metric]:
     """The registered metrics a result records under ``scores``: all but ``fixed``, those it
     records as fields of its own (`hbench.results.LevelMetrics`; given by the caller, which
-    knows the result's schema: this module sits below it)."""
+    knows the result's schema: this module sits below it), and with ``task`` only those that
+    apply to it (a metric registered for some tasks only, ``tasks=(...)``)."""
     fixed = frozenset(fixed)
-    return [metric for name, metric in registered_metrics(registry).items() if name not in fixed]
+    return [
+        metric
+        for name, metric in registered_metrics(registry).items()
+        if name not in fixed and metric.applies(task)
+    ]
 
 
 def score_extra(metrics: list[Metric], inputs: MetricInputs) -> dict[str, float | None]:

@@ -37,6 +37,10 @@ import numpy as np
 
 #: Two-sided significance level of every "better than" and the coverage (1 - ALPHA) of intervals.
 ALPHA = 0.05
+#: The fewest seeds (grammar draws, in an official run) a leaderboard ranks: one seed hides the
+#: spread between training runs, and three cannot separate most neighbouring rows. Also the
+#: number of seeds of ``hbench run --official`` without ``--seeds``.
+MIN_SEEDS = 5
 
 #: How far below its row's median a seed must lie, in robust standard deviations (1.4826 MAD, or
 #: the seeds' test-set error where that is larger), to be marked as a failed fit (`outliers`).
@@ -389,6 +393,7 @@ def outliers(
 
 __all__ = [
     "ALPHA",
+    "MIN_SEEDS",
     "OUTLIER_SCALE",
     "Comparison",
     "Estimate",

@@ -3,16 +3,18 @@
 A suite fixes everything that makes two results comparable; its canonical JSON and hash name
 that comparison class. Any field can be overridden (``--set P=4096``), validated by the schema.
 Suites are a registered kind: a plugin registers the suites of its grammar through
-``hbench_register_suites`` (the tree plugin registers the built-in ones), and `SUITES` is every
-registered suite by name.
+``hbench_register_suites`` (the tree plugin registers the built-in ones), and
+`hbench.registry.suites.SUITES` is every registered suite by name. This module is what a suite
+is, and needs nothing registered; where a method asks what the suite's grammar takes, the caller
+hands it the registry.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
@@ -20,14 +22,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
-from hbench.errors import HbenchError, UsageError, did_you_mean, pydantic_message, unknown
-
-if TYPE_CHECKING:
-    from hbench.registry.registry import Registration, Registry
+from hbench.errors import HbenchError, UsageError
 
 #: Bumped whenever the data a suite generates changes for the same fields (sampler, seeding).
 DATA_VERSION = 1
@@ -71,7 +71,7 @@ def config_options(config: type[BaseModel]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _fields_of(entry: Registration) -> dict[str, str]:
+def _fields_of(entry: Any) -> dict[str, str]:
     """The suite fields (of `GRAMMAR_FIELDS`) the grammar registered as ``entry`` takes."""
     options = config_options(entry.config)
     return {field: name for field, name in GRAMMAR_FIELDS.items() if name in options}
@@ -101,7 +101,10 @@ class Suite(BaseModel):
         default_factory=dict,
         description="a task's own budget, task -> training sequences per level (default: P)",
     )
-    n_test: int = Field(ge=1, description="test sequences per test filter level")
+    n_test: int | tuple[int, ...] = Field(
+        description="test sequences per test filter level: one size for every level, or one per"
+        " filter level 0..depth (`test_size`)"
+    )
     n_ood: int = Field(ge=0, description="uniformly random test sequences (0: none)")
     train_filters: list[int] | None = None
     test_filters: list[int] | None = None
@@ -140,6 +143,53 @@ class Suite(BaseModel):
             raise ValueError(f"seeds must name each seed once ({repeated} repeated)")
         return self
 
+    @field_validator("n_test", mode="before")
+    @classmethod
+    def _test_sizes(cls, value: Any, info: ValidationInfo) -> Any:
+        """One size (an integer >= 1), or one per filter level 0..depth; a list whose sizes are
+        all equal is that one size (the same test sets, so the same hash). Booleans and
+        decimals are refused, not bent into integers."""
+        depth = info.data.get("depth")
+        levels = f"0..{depth} ({depth + 1} of them)" if isinstance(depth, int) else "0..depth"
+        allowed = f"an integer >= 1, or a list of one integer >= 1 per filter level {levels}"
+
+        def size(item: Any) -> bool:
+            return isinstance(item, int) and not isinstance(item, bool) and item >= 1
+
+        if size(value):
+            return value
+        if isinstance(value, list | tuple) and value and all(size(item) for item in value):
+            if len(set(value)) == 1:
+                return value[0]
+            if not isinstance(depth, int) or len(value) == depth + 1:
+                return tuple(value)
+            raise ValueError(f"must be {allowed}; {len(value)} given")
+        raise ValueError(f"must be {allowed}")
+
+    def test_size(self, level: int) -> int:
+        """Test sequences at filter ``level``: the suite's one size, or that level's own where
+        ``n_test`` lists one per level (levels where BP is close to chance need more questions
+        for the same standard error of normalised accuracy; benchmarks/size_test_sets.py)."""
+        if isinstance(self.n_test, int):
+            return self.n_test
+        if not 0 <= level < len(self.n_test):
+            raise ValueError(f"level={level} is invalid: a filter level in [0, {self.depth}]")
+        return self.n_test[level]
+
+    @property
+    def largest_test_size(self) -> int:
+        """The most test sequences of any test level (what memory must hold at once)."""
+        return max(self.test_size(level) for level in self.test_levels)
+
+    def test_sizes_text(self, grouping: bool = False) -> str:
+        """``32768`` for one size, ``32768 / 32768 / 50176 / 145408 (k = 0..3)`` per level;
+        ``grouping``: with thousands separators (``32,768``)."""
+        form = "{:,}" if grouping else "{}"
+        if isinstance(self.n_test, int):
+            return form.format(self.n_test)
+        sizes = " / ".join(form.format(n) for n in self.n_test)
+        return f"{sizes} (k = 0..{self.depth})"
+
     @property
     def levels(self) -> list[int]:
         return list(range(self.depth + 1))
@@ -157,36 +207,34 @@ class Suite(BaseModel):
         gives one (``budgets``), else ``P``."""
         return self.budgets.get(task, self.P)
 
-    def grammar_fields(self, registry: Registry | None = None) -> dict[str, str]:
+    def grammar_fields(self, registry: Any) -> dict[str, str]:
         """The suite fields (of `GRAMMAR_FIELDS`) that this suite's grammar takes, each with
-        its option name, decided by the config class the grammar registered: q, depth, seed
-        and sigma for ``hierarchical``, no sigma for ``rhm``. A `UsageError` if the grammar is
-        not registered (``registry``: the process-wide one by default)."""
-        from hbench.registry.registry import get_registry
+        its option name, decided by the config class the grammar registered in ``registry``
+        (`hbench.registry.registry.Registry`): q, depth, seed and sigma for ``hierarchical``,
+        no sigma for ``rhm``. A `UsageError` if the grammar is not registered."""
+        return _fields_of(registry.get("grammar", self.grammar))
 
-        return _fields_of((registry or get_registry()).get("grammar", self.grammar))
-
-    def grammar_config(self, registry: Registry | None = None) -> dict[str, Any]:
+    def grammar_config(self, registry: Any) -> dict[str, Any]:
         """The grammar plugin's options: each suite field the grammar takes (see
         `grammar_fields`: q, depth, seed, and sigma for a grammar that has one) and any
         ``grammar_args``, which may override them (a grammar_args value of None leaves that
         option at the grammar's default)."""
-        from hbench.registry.registry import get_registry
+        return self.grammar_config_of(registry.get("grammar", self.grammar))
 
-        return self.grammar_config_of((registry or get_registry()).get("grammar", self.grammar))
-
-    def grammar_config_of(self, entry: Registration) -> dict[str, Any]:
+    def grammar_config_of(self, entry: Any) -> dict[str, Any]:
         """`grammar_config` for the grammar registration ``entry`` (this suite's grammar)."""
         fields = _fields_of(entry)
         base = {option: getattr(self, field) for field, option in fields.items()}
         config = {**base, **self.grammar_args}
         return {key: value for key, value in config.items() if value is not None}
 
-    def grammar_summary(self, registry: Registry | None = None) -> str:
-        """The grammar as pages show it: only the fields it takes, then its ``grammar_args``
-        (``q=4, depth=4, sigma=1.0``; ``grammar rhm: q=8, depth=4, n_c=8, m=4, s=2``)."""
+    def grammar_summary(self, registry: Any = None) -> str:
+        """The grammar as pages show it: only the fields it takes (as ``registry`` says; every
+        field without one), then its ``grammar_args`` (``q=4, depth=4, sigma=1.0``;
+        ``grammar rhm: q=8, depth=4, n_c=8, m=4, s=2``)."""
         try:
-            fields = [f for f in self.grammar_fields(registry) if f != "grammar_seed"]
+            taken = self.grammar_fields(registry) if registry is not None else GRAMMAR_FIELDS
+            fields = [f for f in taken if f != "grammar_seed"]
         except UsageError:  # a grammar not installed here: every field, as recorded
             fields = ["q", "depth", "sigma"]
         parts = [f"{field}={getattr(self, field)}" for field in fields]
@@ -194,20 +242,31 @@ class Suite(BaseModel):
         prefix = "" if self.grammar == "hierarchical" else f"grammar {self.grammar}: "
         return prefix + ", ".join(parts)
 
-    def arity(self, registry: Registry | None = None) -> int:
+    def arity(self, registry: Any = None) -> int:
         """Children per node, what the up-front size checks count with before any grammar is
-        built: the ``arity`` of the grammar's validated config, which any grammar plugin may
-        offer (a field or a property: the hierarchical grammar's field, the RHM's ``s``).
-        Where the grammar is not installed, its config has none, or it refuses these options
-        (which is reported where the grammar is built), grammar_args' ``arity`` or ``s``, else
-        2."""
-        from hbench.registry.registry import get_registry
+        built: `arity_of` the suite's grammar as ``registry`` registered it; without a registry,
+        or where the grammar is not installed, grammar_args' ``arity`` or ``s``, else 2."""
+        entry = None
+        if registry is not None:
+            try:
+                entry = registry.get("grammar", self.grammar)
+            except HbenchError:
+                entry = None
+        return self.arity_of(entry)
 
-        try:
-            entry = (registry or get_registry()).get("grammar", self.grammar)
-            arity = getattr(entry.validate_config(self.grammar_config(registry)), "arity", None)
-        except (HbenchError, ValueError):
-            arity = None
+    def arity_of(self, entry: Any) -> int:
+        """The ``arity`` of the grammar registration ``entry``'s validated config for this
+        suite, which any grammar plugin may offer (a field or a property: the hierarchical
+        grammar's field, the RHM's ``s``). Where ``entry`` is None, its config has none, or it
+        refuses these options (which is reported where the grammar is built), grammar_args'
+        ``arity`` or ``s``, else 2."""
+        arity = None
+        if entry is not None:
+            try:
+                config = entry.validate_config(self.grammar_config_of(entry))
+                arity = getattr(config, "arity", None)
+            except (HbenchError, ValueError):
+                arity = None
         if isinstance(arity, int) and not isinstance(arity, bool) and arity >= 2:
             return int(arity)
         args = self.grammar_args
@@ -250,137 +309,9 @@ def _sha16(data: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class _RegisteredSuites(Mapping[str, Suite]):
-    """The suites the installed plugins registered (``hbench_register_suites``), by name, read
-    from the process-wide registry on each use (so a reloaded registry is seen at once)."""
-
-    def _suites(self) -> dict[str, Suite]:
-        from hbench.registry.registry import get_registry
-
-        return registered_suites(get_registry())
-
-    def __getitem__(self, name: str) -> Suite:
-        return self._suites()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._suites())
-
-    def __len__(self) -> int:
-        return len(self._suites())
-
-    def __repr__(self) -> str:
-        return f"SUITES({', '.join(self._suites())})"
-
-
-def registered_suites(registry: Registry) -> dict[str, Suite]:
-    """Every suite ``registry`` holds, by name, in the order the plugins registered them
-    (the built-in ones first)."""
-    return {item.name: item.value for item in registry.in_order("suite")}
-
-
-#: Every registered suite by name: the built-in ones (the tree plugin's), then any plugin's.
-SUITES: Mapping[str, Suite] = _RegisteredSuites()
-
-
-def _spell_set(key: str, value: Any) -> str:
-    return f"--set {key}={value}" if key else "--set"
-
-
 def parse_value(text: str) -> Any:
     """A --set value: JSON when it parses (numbers, lists, null), else the plain string."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
-
-
-def get_suite(
-    name: str,
-    overrides: Mapping[str, Any] | None = None,
-    *,
-    spell: Callable[[str, Any], str] | None = None,
-    registry: Registry | None = None,
-) -> Suite:
-    """The named suite with ``--set`` overrides applied and validated.
-
-    An override given as text is parsed like a ``--set`` value; any other value is used as is
-    (a sweep file's typed values). ``spell(key, value)`` says how the user wrote an override,
-    for messages (default ``--set key=value``). An override of a grammar field (q, depth,
-    sigma, grammar_seed) that the suite's grammar does not take is refused, since it would
-    be silently ignored; ``registry`` (the process-wide one by default) says what each
-    grammar takes."""
-    from hbench.registry.registry import get_registry
-
-    if spell is None:
-        spell = _spell_set
-    registry = registry or get_registry()
-    suites = registered_suites(registry)
-    if name not in suites:
-        raise unknown("suite", name, suites)
-    base = suites[name]
-    if not overrides:
-        return base
-    fields = set(Suite.model_fields) - {"name", "description"} | {LEGACY_BUDGET}
-    data = base.model_dump()
-    for key, text in overrides.items():
-        if key == LEGACY_BUDGET:  # mlm's budget, as it was spelled before ``budgets``
-            value = parse_value(text) if isinstance(text, str) else text
-            data["budgets"] = {**data["budgets"], "mlm": value}
-            if value is None:
-                del data["budgets"]["mlm"]
-            continue
-        if key not in fields:
-            close = did_you_mean(key, sorted(fields))
-            hint = f" did you mean {close!r}?" if close else ""
-            raise UsageError(
-                f"{spell(key, text)} is invalid: suites have no field {key!r};{hint}"
-                f" fields: {', '.join(sorted(fields))}"
-            )
-        data[key] = parse_value(text) if isinstance(text, str) else text
-    try:
-        suite = Suite.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in error["loc"])
-            message = pydantic_message(error)
-            if where.startswith("budgets") and LEGACY_BUDGET in overrides:
-                where = LEGACY_BUDGET
-            given = spell(where, overrides[where]) if where in overrides else spell("", None)
-            problems.append(f"{given} is invalid for suite {name!r}: {message}")
-        raise UsageError("; ".join(problems)) from None
-    _check_grammar_fields(suite, overrides, spell, registry)
-    return suite
-
-
-def _check_grammar_fields(
-    suite: Suite,
-    overrides: Mapping[str, Any],
-    spell: Callable[[str, Any], str],
-    registry: Registry | None,
-) -> None:
-    """Refuse an override of a grammar field the suite's grammar has no option for (``--set
-    sigma=2`` on an ``rhm`` suite), or one the suite's ``grammar_args`` set again (they take
-    precedence): either would change the suite's hash and not its data."""
-    given = [key for key in overrides if key in GRAMMAR_FIELDS]
-    if not given:  # nothing to check: no need to load the plugins
-        return
-    from hbench.registry.registry import get_registry
-
-    registry = registry or get_registry()
-    taken = suite.grammar_fields(registry)
-    for key in given:
-        option = GRAMMAR_FIELDS[key]
-        if key not in taken:
-            entry = registry.get("grammar", suite.grammar)
-            raise UsageError(
-                f"{spell(key, overrides[key])} is invalid for suite {suite.name!r}: its grammar"
-                f" {suite.grammar!r} has no option {option!r}, so the suite's {key} does nothing;"
-                f" the grammar's options: {', '.join(entry.options) or 'none'}"
-            )
-        if option in suite.grammar_args:
-            raise UsageError(
-                f"{spell(key, overrides[key])} is invalid for suite {suite.name!r}: its"
-                f" grammar_args set {option}={suite.grammar_args[option]!r}, which the grammar"
-                f" takes instead; change grammar_args"
-            )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hbench.registry.suites import SUITES
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, Timing, collect_environment
-from hbench.run.harness import run_benchmark
+from hbench.run.execute import execute
 from hbench.run.spec import RunSpec
-from hbench.suites import SUITES, parse_value
+from hbench.suites import parse_value
 
 
 def metrics(seed: int, k_train: int, k_test: int | str, acc: float | None) -> LevelMetrics:
@@ -61,7 +62,7 @@ def smoke_result(model: str, task: str = "root", seeds: str = "[0, 1]", **overri
     overrides = {"task": task, "seeds": json.loads(seeds), **overrides}
     overrides = {key: parse_value(v) if isinstance(v, str) else v for key, v in overrides.items()}
     overrides["task"] = task
-    return run_benchmark(RunSpec(model=model, suite="smoke", overrides=overrides))
+    return execute(RunSpec(model=model, suite="smoke", overrides=overrides)).result
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -74,7 +74,7 @@ def test_task_data_is_what_fit_receives_and_test_has_the_oracle():
 
     train = hbench.task_data(suite="smoke", task="root", level=2, split="train", seed=0)
     harness = Harness(RunSpec(model="prior", suite="smoke", overrides={"seeds": [0]}))
-    same = harness.train_data(0, 2)
+    same = harness.world.train_data(0, 2)
     np.testing.assert_array_equal(train.inputs, same.inputs)
     np.testing.assert_array_equal(train.targets, same.targets)
     assert train.oracle is None

@@ -12,6 +12,7 @@ from hbench.contracts import (
     ModelConfigCapabilities,
     Posteriors,
     TaskCapabilities,
+    TaskData,
     exact_answers,
     grammar_capabilities,
     model_capabilities,
@@ -79,9 +80,12 @@ def test_a_model_with_save_but_not_load_cannot_declare_save():
 def test_a_pydantic_config_declares_through_a_class_variable():
     registry = get_registry()
     for name, expected in [
-        ("transformer", ModelConfigCapabilities(check_task=True, estimated_bytes=True)),
-        ("naive-bayes", ModelConfigCapabilities(check_task=True)),
-        ("prior", ModelConfigCapabilities()),
+        (
+            "transformer",
+            ModelConfigCapabilities(check_task=True, estimated_bytes=True, variable_length=True),
+        ),
+        ("naive-bayes", ModelConfigCapabilities(check_task=True, variable_length=True)),
+        ("prior", ModelConfigCapabilities(variable_length=True)),
     ]:
         config = registry.get("model", name).validate_config({})
         assert isinstance(config, BaseModel)
@@ -144,3 +148,33 @@ def test_exact_answers_takes_a_declared_faster_path_only():
     np.testing.assert_array_equal(exact_answers(Generic(), Oracle(), None, None, None), [[0.5] * 2])
     np.testing.assert_array_equal(exact_answers(Faster(), Oracle(), None, None, None), [[1, 0]])
     assert calls == [("posteriors", False), ("faster", None)]
+
+
+def test_lengths_travel_with_the_data_and_mark_the_real_positions():
+    data = TaskData(
+        np.array([[0, 1, 2], [1, 3, 3]]),
+        np.array([0, 1]),
+        np.array([2, 0]),
+        np.array([2, 1]),
+        lengths=np.array([3, 1]),
+    )
+    expected = np.array([[True, True, True], [True, False, False]])
+    np.testing.assert_array_equal(data.real_positions(), expected)
+    for kept in (data.without_targets(), data.with_oracle(np.ones((2, 4)) / 4)):
+        np.testing.assert_array_equal(kept.lengths, [3, 1])
+    fixed = TaskData(data.inputs, data.query_rows, data.query_positions)
+    assert fixed.lengths is None and fixed.real_positions().all()
+
+
+def test_the_builtin_models_say_whether_they_take_sequences_of_varying_length():
+    registry = get_registry()
+    for name, expected in [
+        ("transformer", True),
+        ("gpt", True),
+        ("bp", True),
+        ("naive-bayes", True),
+        ("prior", True),
+        ("tree-em", False),
+    ]:
+        config = registry.get("model", name).validate_config({})
+        assert model_config_capabilities(config).variable_length is expected, name

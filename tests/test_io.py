@@ -23,8 +23,8 @@ from hbench.io import (
     save_npz,
     write_json,
 )
+from hbench.memory import MEMORY_SHARE, available_memory, check_fits, format_bytes
 from hbench.progress import progress
-from hbench.run.memory import MEMORY_SHARE, available_memory, check_fits, format_bytes
 
 
 def listing(folder: Path) -> list[str]:

@@ -73,6 +73,7 @@ class AttentionReport(BaseModel):
     models: list[ModelAttention]
     arrays: str  # the .npz file, next to this JSON
     figures: list[str]
+    captions: dict[str, str] = Field(default_factory=dict)  # figure file -> what it shows
 
 
 # --- the numbers ---------------------------------------------------------------------------------
@@ -234,12 +235,15 @@ def report(
         from hbench.io import save_npz
 
         npz = save_npz(base.with_suffix(".npz"), arrays)
+        from hbench.analysis.figures import captions
+
         figures = [
-            *attention_grid(entries, arrays, base.with_name(base.name + ".png"), title),
+            *attention_figures(entries, arrays, base.with_name(base.name + ".png"), title),
             *block_profiles(entries, base.with_name(base.name + "_blocks.png"), title),
         ]
         report.numbers.arrays = npz.name
         report.numbers.figures = [f.name for f in figures]
+        report.numbers.captions = captions(figures)
         return [npz, *figures]
 
     writer = common.run_writer("attention", draw)
@@ -286,31 +290,52 @@ def _seeds(entries: Sequence[ModelAttention]) -> str:
     return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ",".join(map(str, seeds))
 
 
+def attention_figures(
+    entries: list[ModelAttention], arrays: dict, path: Path, title: str = ""
+) -> list[Path]:
+    """`attention_grid` of every seed: the first seed as ``path``, each other seed as
+    ``<path stem>_s<seed>``, so that a figure stays a grid of layers x training levels."""
+    seeds = sorted({entry.seed for entry in entries})
+    written: list[Path] = []
+    for seed in seeds:
+        mine = [entry for entry in entries if entry.seed == seed]
+        target = path if seed == seeds[0] else path.with_name(f"{path.stem}_s{seed}{path.suffix}")
+        written += attention_grid(mine, arrays, target, title)
+    return written
+
+
 def attention_grid(
     entries: list[ModelAttention], arrays: dict, path, title: str = ""
 ) -> list[Path]:
     """Rows: layers; columns: trained models (training level); each cell the mean matrix.
 
     One colour scale for every panel (0 to the largest weight of any), so that panels compare,
-    with one colour bar. Dashed white lines mark the boundaries of the layer's best block
-    (multiples of 2^j*); dotted grey ones the blocks of 2^(l-k) leaves that filtering at the
-    training level k keeps intact, where the paper expects the blocks to stop growing."""
-    from hbench.analysis.figures import save_figure
+    with one colour bar beside the grid. Dashed white lines mark the boundaries of the layer's
+    best block (multiples of 2^j*); dotted grey ones the blocks of 2^(l-k) leaves that filtering
+    at the training level k keeps intact, where the paper expects the blocks to stop growing.
+    Position ticks only on the outer panels, at most five per axis."""
+    from matplotlib.lines import Line2D
+
+    from hbench.analysis.figures import legend_below, save_figure
 
     plt = common.pyplot()
+    entries = sorted(entries, key=lambda e: (e.seed, e.k_train))
     n_layers = len(entries[0].layers)
     length = arrays[entries[0].array].shape[-1]
     depth = length.bit_length() - 1
     vmax = max(float(arrays[entry.array].max()) for entry in entries)
+    side = 2.0 if length <= 16 else 2.4
     figure, axes = plt.subplots(
         n_layers,
         len(entries),
-        figsize=(2.6 * len(entries) + 1.4, 2.6 * n_layers + 0.9),
+        figsize=(side * len(entries) + 1.9, side * n_layers + 1.0),
         squeeze=False,
+        sharex=True,
+        sharey=True,
         layout="constrained",
     )
     several_seeds = len({e.seed for e in entries}) > 1
-    ticks = list(range(0, length, max(1, length // 8)))
+    ticks = list(range(0, length, max(1, length // 4)))
     image = None
     for column, entry in enumerate(entries):
         matrices = arrays[entry.array]
@@ -320,55 +345,104 @@ def attention_grid(
             image = ax.imshow(
                 matrices[row], cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest"
             )
-            ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
-            ax.set_yticks(ticks, [str(t) for t in ticks], fontsize=7)
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.set_yticks(ticks, [str(t) for t in ticks])
+            ax.tick_params(labelsize=7, length=2)
             for block, style in ((kept, ":"), (layer.best_block, "--")):
                 color = "0.85" if style == ":" else "white"
                 for edge in range(block, length, block) if 1 < block < length else ():
                     ax.axvline(edge - 0.5, color=color, linestyle=style, lw=0.9)
                     ax.axhline(edge - 0.5, color=color, linestyle=style, lw=0.9)
-            heading = f"best block {layer.best_block}"
+            ax.text(
+                0.97,
+                0.04,
+                f"best {layer.best_block}",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color="black",
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+            )
             if row == 0:
                 seed = f"seed {entry.seed}, " if several_seeds else ""
-                heading = f"{seed}k_train={entry.k_train}\n{heading}"
-            ax.set_title(heading, fontsize=8)
+                ax.set_title(f"{seed}k_train = {entry.k_train}", fontsize=9)
             if column == 0:
                 ax.set_ylabel(f"layer {layer.layer}\nquery position", fontsize=8)
             if row == n_layers - 1:
                 ax.set_xlabel("attended position", fontsize=8)
-    figure.colorbar(image, ax=axes, shrink=0.6, label="mean attention weight")
-    figure.suptitle(
-        f"mean attention: {title}, {_seeds(entries)}\n(dashed: best block; dotted: blocks"
-        " of 2^(l-k_train) that filtering keeps intact)",
-        fontsize=10,
+    figure.colorbar(image, ax=axes, shrink=0.8, aspect=30, label="mean attention weight")
+    legend_below(
+        figure,
+        [
+            Line2D([], [], color="0.3", linestyle="--", label="best block (boundaries)"),
+            Line2D([], [], color="0.6", linestyle=":", label="blocks of 2^(l-k) kept by filtering"),
+        ],
     )
-    return save_figure(figure, path)
+    figure.suptitle(f"mean attention: {title}, {_seeds(entries)}", fontsize=10)
+    caption = (
+        f"Mean attention of {title} ({_seeds(entries)}), averaged over test sequences and heads:"
+        " one row per layer, one column per training level k; each panel is query position"
+        " (rows) by attended position (columns) on one colour scale. Dashed: boundaries of the"
+        " block size that best explains the layer ('best', in leaves); dotted: the blocks of"
+        " 2^(l-k) leaves that filtering at level k keeps intact."
+    )
+    return save_figure(figure, path, caption)
 
 
 def block_profiles(entries: list[ModelAttention], path, title: str = "") -> list[Path]:
-    """Excess over uniform against block size, one panel per model, one line per layer."""
-    from hbench.analysis.figures import save_figure
+    """Excess over uniform against block size, a panel per model (rows: seeds, columns:
+    training levels; one seed: the levels wrapped in rows), one line per layer."""
+    from matplotlib.lines import Line2D
+
+    from hbench.analysis.figures import hide_unused, legend_below, model_grid, save_figure
 
     plt = common.pyplot()
+    rows, columns, where = model_grid([(e.seed, e.k_train) for e in entries])
     figure, axes = plt.subplots(
-        1, len(entries), figsize=(3.4 * len(entries) + 0.8, 3.6), squeeze=False, sharey=True
+        rows,
+        columns,
+        figsize=(3.0 * columns + 0.6, 2.6 * rows + 1.2),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        layout="constrained",
     )
     several_seeds = len({e.seed for e in entries}) > 1
-    for ax, entry in zip(axes[0], entries, strict=True):
+    handles = []
+    for entry, (row, column) in zip(entries, where, strict=True):
+        ax = axes[row, column]
         js = list(range(len(entry.layers[0].excess)))
-        for layer in entry.layers:
-            (line,) = ax.plot(js, layer.excess, marker="o", label=f"layer {layer.layer}")
-            color = line.get_color()
-            ax.plot([layer.best_j], [layer.excess[layer.best_j]], "*", ms=13, color=color)
+        for index, layer in enumerate(entry.layers):
+            color = f"C{index}"
+            (line,) = ax.plot(
+                js, layer.excess, marker="o", ms=3, color=color, label=f"layer {layer.layer}"
+            )
+            handles.append(line)
+            ax.plot([layer.best_j], [layer.excess[layer.best_j]], "*", ms=11, color=color)
         seed = f"seed {entry.seed}, " if several_seeds else ""
-        ax.set(xlabel="block size 2^j", title=f"{seed}k_train={entry.k_train}")
+        ax.set_title(f"{seed}k_train = {entry.k_train}", fontsize=9)
         ax.set_xticks(js, [str(1 << j) for j in js])
-        ax.axhline(0, color="grey", lw=0.6)
+        ax.tick_params(labelsize=8)
+        ax.axhline(0, color="grey", lw=0.8)
         ax.grid(alpha=0.25)
-    axes[0, 0].set_ylabel("in-block mass - uniform")
-    axes[0, -1].legend(fontsize=7)
-    figure.suptitle(
-        f"block score per layer (star: best block): {title}, {_seeds(entries)}", fontsize=10
+    hide_unused(axes, where)
+    for column in range(columns):  # x label under the lowest panel of each column
+        lowest = max(row for row, c in where if c == column)
+        axes[lowest, column].set_xlabel("block size 2^j (leaves)", fontsize=8)
+        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
+    for row in range(rows):
+        axes[row, 0].set_ylabel("in-block mass - uniform", fontsize=8)
+    handles.append(
+        Line2D([], [], color="0.3", marker="*", ms=9, linestyle="none", label="best block")
     )
-    figure.tight_layout()
-    return save_figure(figure, path)
+    handles.append(Line2D([], [], color="grey", lw=0.8, label="uniform attention (0)"))
+    legend_below(figure, handles, columns=min(6, len(handles)))
+    figure.suptitle(f"block score per layer: {title}, {_seeds(entries)}", fontsize=10)
+    caption = (
+        f"Block score of each layer of {title} ({_seeds(entries)}): the share of attention"
+        " inside the query's own block of 2^j leaves minus what uniform attention gives, against"
+        " the block size, one line per layer and one panel per trained model (training level k);"
+        " a star marks the block size that best explains the layer."
+    )
+    return save_figure(figure, path, caption)

@@ -96,28 +96,44 @@ def accuracy_figure(
     """Test accuracy against P (log), mean ± s.e.; dashed: BP's accuracy, dotted: chance.
 
     ``lines="k_train"``: one panel per label, a curve per training level (Fig. 3);
-    ``lines="label"``: one panel per training level, a curve per label (Fig. 1(f))."""
+    ``lines="label"``: one panel per training level, a curve per label (Fig. 1(f)). Panels
+    wrapped in rows, sharing their axes, with one legend under the grid."""
     from matplotlib.lines import Line2D
 
     from hbench.analysis.common import pyplot
-    from hbench.analysis.figures import _legend_below, chance_label, save_figure
+    from hbench.analysis.figures import (
+        chance_label,
+        grid_shape,
+        hide_unused,
+        legend_below,
+        save_figure,
+    )
 
     plt = pyplot()
     panel_key = "label" if lines == "k_train" else "k_train"
     panels = sorted({getattr(p, panel_key) for p in points}, key=str)
+    rows, columns = grid_shape(len(panels))
     figure, axes = plt.subplots(
-        1, len(panels), figsize=(4.8 * len(panels) + 0.6, 4.4), squeeze=False, sharey=True
+        rows,
+        columns,
+        figsize=(4.2 * columns + 0.6, 3.3 * rows + 1.3),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        layout="constrained",
     )
+    where = [divmod(index, columns) for index in range(len(panels))]
     curves = sorted({getattr(p, lines) for p in points}, key=str)
-    for ax, panel in zip(axes[0], panels, strict=True):
+    handles, chances = [], []
+    for panel, (row, column) in zip(panels, where, strict=True):
+        ax = axes[row, column]
         mine = [p for p in points if getattr(p, panel_key) == panel]
-        handles = []
         for index, curve in enumerate(curves):
             these = sorted((p for p in mine if getattr(p, lines) == curve), key=lambda p: p.P)
             if not these:
                 continue
             color = f"C{index}"
-            name = f"k={curve}" if lines == "k_train" else str(curve)
+            name = f"k_train={curve}" if lines == "k_train" else str(curve)
             handle = ax.errorbar(
                 [p.P for p in these],
                 [p.acc for p in these],
@@ -134,19 +150,32 @@ def accuracy_figure(
         if lines != "k_train":
             ax.axhline(mine[0].acc_bp, color="0.2", linestyle="--", lw=1.0)
         ax.axhline(mine[0].chance, color="0.45", linestyle=":", lw=1.0)
-        handles.append(Line2D([], [], color="0.3", linestyle="--", label="BP accuracy"))
-        handles.append(
+        chances.append(
             Line2D([], [], color="0.45", linestyle=":", label=chance_label(mine[0].chance))
         )
         ax.set_xscale("log", base=2)
-        heading = str(panel) if lines == "k_train" else f"k_train={panel}"
-        ax.set(xlabel="training budget P", title=heading)
+        heading = str(panel) if lines == "k_train" else f"k_train = {panel}"
+        ax.set_title(heading, fontsize=9)
+        ax.tick_params(labelsize=8)
         ax.grid(alpha=0.25, which="both")
-        _legend_below(ax, handles=handles)
-    axes[0, 0].set_ylabel("test accuracy (in-sample, mean ± s.e.)")
+    hide_unused(axes, where)
+    for column in range(columns):
+        lowest = max(row for row, c in where if c == column)
+        axes[lowest, column].set_xlabel("training budget P (sequences)", fontsize=8)
+        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
+    for row in range(rows):
+        axes[row, 0].set_ylabel("test accuracy (in-sample)", fontsize=8)
+    what = "colour of its level" if lines == "k_train" else "grey"
+    bp = Line2D([], [], color="0.3", linestyle="--", label=f"BP accuracy ({what})")
+    legend_below(figure, [*handles, bp, *chances], columns=6)
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    return save_figure(figure, path)
+    per = "model, a curve per training level" if lines == "k_train" else "training level"
+    caption = (
+        f"{title}: in-sample test accuracy (trained and tested at the same filter level k)"
+        f" against the number of training sequences P (log scale), mean ± standard error over"
+        f" seeds, one panel per {per}; dashed: the Bayes-optimal (BP) accuracy, dotted: chance."
+    )
+    return save_figure(figure, path, caption)
 
 
 # --- the analysis ------------------------------------------------------------------------------
@@ -174,6 +203,7 @@ class BudgetReport(BaseModel):
     folder: str
     points: list[dict[str, Any]]
     figures: list[str]
+    captions: dict[str, str] = Field(default_factory=dict)  # figure file -> what it shows
 
 
 def report(source: str | Path, options: BudgetOptions | None = None) -> Report[BudgetReport]:
@@ -181,6 +211,7 @@ def report(source: str | Path, options: BudgetOptions | None = None) -> Report[B
     as ``budget.png`` (and ``.json``) there unless ``out`` names the PNG."""
     from dataclasses import asdict
 
+    from hbench.analysis.figures import captions
     from hbench.errors import UsageError, invalid
     from hbench.io import write_json
 
@@ -208,6 +239,7 @@ def report(source: str | Path, options: BudgetOptions | None = None) -> Report[B
         title = f"test accuracy against the budget P ({folder.name})"
         figures = accuracy_figure(points, png, title, lines=options.lines)
         report.numbers.figures = [figure.name for figure in figures]
+        report.numbers.captions = captions(figures)
         data = report.numbers.model_dump(mode="json")
         return [write_json(png.with_suffix(".json"), data, field="--out"), *figures]
 

@@ -62,6 +62,7 @@ class CalibrationReport(BaseModel):
     sequences: int
     models: list[ModelCalibration]
     figures: list[str]
+    captions: dict[str, str] = Field(default_factory=dict)  # figure file -> what it shows
 
 
 def oracle_answers(run: common.Run, level: int, data) -> np.ndarray:
@@ -117,42 +118,70 @@ def analyze(
 
 
 def figure(report: CalibrationReport, path, title: str = "") -> list[Path]:
-    """One panel per training level (the first seed's model): the scatter of model against BP
-    probabilities, the binned means on top, the diagonal dashed."""
-    from hbench.analysis.figures import save_figure
+    """One panel per training level (the first seed's model), wrapped in rows: the scatter of
+    model against BP probabilities, the binned means on top, the diagonal dashed; one legend
+    under the grid."""
+    from matplotlib.lines import Line2D
+
+    from hbench.analysis.figures import grid_shape, hide_unused, legend_below, save_figure
 
     plt = common.pyplot()
     first_seed = min(entry.seed for entry in report.models)
     entries = sorted((e for e in report.models if e.seed == first_seed), key=lambda e: e.k_train)
+    rows, columns = grid_shape(len(entries))
     figure, axes = plt.subplots(
-        1, len(entries), figsize=(3.0 * len(entries) + 0.6, 3.5), squeeze=False, sharey=True
+        rows,
+        columns,
+        figsize=(2.9 * columns + 0.6, 2.9 * rows + 1.2),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        layout="constrained",
     )
-    for ax, entry in zip(axes[0], entries, strict=True):
+    where = [divmod(index, columns) for index in range(len(entries))]
+    for entry, (row, column) in zip(entries, where, strict=True):
+        ax = axes[row, column]
         ax.scatter(entry.scatter_bp, entry.scatter_model, s=2, alpha=0.25, color="C0", lw=0)
         binned = [
             (b, m) for b, m in zip(entry.bin_bp, entry.bin_model, strict=True) if b is not None
         ]
         if binned:
             xs, ys = zip(*binned, strict=True)
-            ax.plot(xs, ys, color="C3", marker="o", ms=3, lw=1.4, label="binned mean")
-        ax.plot([0, 1], [0, 1], color="0.3", linestyle="--", lw=1, label="model = BP")
-        ax.set(
-            xlim=(0, 1),
-            ylim=(0, 1),
-            aspect="equal",
-            xlabel=f"BP_{entry.k_train} probability",
-            title=f"k_train={entry.k_train}: |diff| {entry.mean_abs_diff:.3f}",
-        )
-        ax.tick_params(labelsize=7)
+            ax.plot(xs, ys, color="C3", marker="o", ms=3, lw=1.4)
+        ax.plot([0, 1], [0, 1], color="0.3", linestyle="--", lw=1)
+        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal")
+        ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
+        ax.set_yticks([0, 0.5, 1], ["0", "0.5", "1"])
+        ax.set_title(f"k_train = {entry.k_train}: |diff| {entry.mean_abs_diff:.3f}", fontsize=9)
+        ax.tick_params(labelsize=8)
         ax.grid(alpha=0.25)
-    axes[0, 0].set_ylabel("model probability")
-    axes[0, 0].legend(fontsize=7, loc="upper left")
+    hide_unused(axes, where)
+    for column in range(columns):
+        lowest = max(row for row, c in where if c == column)
+        axes[lowest, column].set_xlabel("BP_k_train probability", fontsize=8)
+        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
+    for row in range(rows):
+        axes[row, 0].set_ylabel("model probability", fontsize=8)
+    legend_below(
+        figure,
+        [
+            Line2D([], [], color="C0", marker="o", ms=3, lw=0, alpha=0.5, label="one entry"),
+            Line2D([], [], color="C3", marker="o", ms=3, lw=1.4, label="binned mean"),
+            Line2D([], [], color="0.3", linestyle="--", lw=1, label="model = BP"),
+        ],
+    )
     figure.suptitle(
         f"calibration against exact inference ({report.task}): {title}, seed {first_seed}",
         fontsize=10,
     )
-    figure.tight_layout()
-    return save_figure(figure, path)
+    caption = (
+        f"Probabilities of {title} (seed {first_seed}) against those of exact inference (BP) of"
+        f" its training level, entry by entry on {report.sequences} fresh test sequences, one"
+        " panel per training level k: a point per entry, the mean of the model's probability in"
+        " bins of BP's (red) and the diagonal model = BP (dashed); |diff| is the mean absolute"
+        " difference."
+    )
+    return save_figure(figure, path, caption)
 
 
 # --- the analysis ------------------------------------------------------------------------------
@@ -193,8 +222,11 @@ def report(
     title = run_title(loaded.result)
 
     def draw(report: Report[CalibrationReport], base: Path) -> list[Path]:
+        from hbench.analysis.figures import captions
+
         figures = figure(report.numbers, base.with_name(base.name + ".png"), title)
         report.numbers.figures = [f.name for f in figures]
+        report.numbers.captions = captions(figures)
         return figures
 
     writer = common.run_writer("calibration", draw)

@@ -1,17 +1,18 @@
 """What every analysis of a finished run needs: the run rebuilt from its result file.
 
-A `Run` holds the validated result, the suite it ran on, and the grammar, filter, oracle and
-task rebuilt through the registry exactly as the harness built them, so an analysis can sample
-fresh data of any filter level and ask the oracle about it. `Run.trained_models` recreates each
-model the run kept (``hbench run --save-models``) from the recorded model name and config, then
-loads its weights. Analysis data is seeded from the run's seed on streams of its own, so it
-never coincides with the run's training or test data, and the same run gives the same numbers.
+A `Run` holds the validated result, the suite it ran on, and the run's `World` (grammar,
+filter, oracle and task rebuilt through the registry exactly as the harness built them), so
+an analysis can sample fresh data of any filter level and ask the oracle about it.
+`Run.trained_models` recreates each model the run kept (``hbench run --save-models``) from the
+recorded model name and config, then loads its weights. Analysis data is seeded from the run's
+seed on streams of its own, so it never coincides with the run's training or test data, and the
+same run gives the same numbers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from hbench.contracts import GenerativeModel, Sample, TaskData, model_capabiliti
 from hbench.errors import UsageError, invalid
 from hbench.io import check_name_lengths, write_json
 from hbench.results import RunResult, read_result
+from hbench.run.world import World
 from hbench.suites import Suite
 
 #: First seed stream of analysis data; the harness uses streams 0..5 (`hbench.run.harness`).
@@ -52,11 +54,11 @@ class Run:
     result: RunResult
     suite: Suite
     registry: Any
+    world: World
     grammar: GenerativeModel
     filter: Any
     oracle: Any
     task: Any
-    _levels: dict[int, GenerativeModel] = field(default_factory=dict)
 
     @property
     def spec(self):
@@ -79,10 +81,8 @@ class Run:
         return spec.seeds[0] if spec.grammar_seeds else None
 
     def level(self, k: int) -> GenerativeModel:
-        """The grammar filtered at level k (cached)."""
-        if k not in self._levels:
-            self._levels[k] = self.filter.apply(self.grammar, k)
-        return self._levels[k]
+        """The grammar filtered at level k (cached by the run's world)."""
+        return self.world.filtered(self.result.spec.seeds[0], k)
 
     def sample(
         self, n: int, seed: int, level: int, purpose: int, *, internal: bool = False
@@ -136,33 +136,26 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read a result file and rebuild its plugins (the registry validates every option)."""
+    """Read a result file and rebuild the world it ran in (`hbench.run.world.World.of_result`:
+    the registry validates every option); the analyses study its first seed's grammar."""
     from hbench.registry.registry import get_registry
+    from hbench.run.world import World
 
     path = Path(path)
     result = read_result(path)
-    spec = result.spec
-    suite = Suite.model_validate({**spec.suite, "name": spec.suite_name})
     registry = get_registry()
-    task_entry = registry.get("task", spec.task)
+    world = World.of_result(result, registry)
     return Run(
         path=path,
         result=result,
-        suite=suite,
+        suite=world.suite,
         registry=registry,
-        grammar=registry.get("grammar", suite.grammar).create(_grammar_config(result, suite)),
-        filter=registry.get("filter", suite.filter).create(),
-        oracle=registry.get("oracle", suite.oracle).create(),
-        task=task_entry.create(task_entry.validate_config(dict(spec.task_config))),
+        world=world,
+        grammar=world.grammar(result.spec.seeds[0]),
+        filter=world.filter,
+        oracle=world.oracle,
+        task=world.task,
     )
-
-
-def _grammar_config(result: RunResult, suite: Suite) -> dict[str, Any]:
-    """The suite's grammar options; an official run's first seed's grammar seed."""
-    config = suite.grammar_config()
-    if result.spec.grammar_seeds:  # an official run's, or a replay's
-        config["seed"] = result.spec.grammar_seeds[0]
-    return config
 
 
 # --- options and writing shared by the analyses ----------------------------------------------
@@ -248,6 +241,7 @@ def subset(data: TaskData, start: int, stop: int) -> TaskData:
         query_rows=data.query_rows[lo:hi] - start,
         query_positions=data.query_positions[lo:hi],
         targets=None if data.targets is None else data.targets[lo:hi],
+        lengths=None if data.lengths is None else data.lengths[start:stop],
     )
 
 

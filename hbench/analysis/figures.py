@@ -10,14 +10,24 @@ numbers): test accuracy at every test level with the in-sample curve highlighted
 Bayes-optimal accuracy (BP) dashed in the same colour and chance dotted; and KL(BP_j || model)
 for every j on the training level's data, where the paper's staircase (BP_l closest first, then
 l-1, ..., finally BP_0) shows.
+
+Figures of several panels are grids laid out in rows (`grid_shape`, `model_grid`), drawn with
+constrained layout so that a colour bar (`figure.colorbar(..., ax=axes)`) sits beside the panels
+it belongs to and one legend (`legend_below`) serves every panel. Every figure carries a caption,
+a sentence saying what it shows: written into the files' metadata (PNG ``Description``, PDF
+``Subject``), read back by `read_caption`, listed by the analyses' JSON reports (``captions``)
+and printed under the figure in a reproduction's report.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from hbench.results import RunResult
 
@@ -26,26 +36,102 @@ FORMATS = ("png", "pdf")
 DPI = 130
 
 
-def save_figure(figure: Any, path: str | Path) -> list[Path]:
+def save_figure(figure: Any, path: str | Path, caption: str = "") -> list[Path]:
     """Write ``figure`` as ``path`` with each suffix of `FORMATS`, atomically; close it.
 
-    Returns the files written, PNG first. ``path``'s own suffix, if any, is replaced."""
+    ``caption`` (what the figure shows, one or two sentences) goes into each file's metadata,
+    where `read_caption` finds it. Returns the files written, PNG first. ``path``'s own suffix,
+    if any, is replaced."""
     from hbench.analysis.common import pyplot
     from hbench.io import atomic_write
 
     path = Path(path)
+    text = " ".join(caption.split()) or None
     written = []
     try:
         for fmt in FORMATS:
             target = path.with_suffix(f".{fmt}")
             with atomic_write(target, field="figure") as handle:
                 # A fixed date keeps PDFs byte-stable across runs of the same numbers.
-                metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
+                if fmt == "pdf":
+                    metadata = {"CreationDate": None, "Subject": text}
+                else:
+                    metadata = {"Software": None, "Description": text}
                 figure.savefig(handle, format=fmt, dpi=DPI, bbox_inches="tight", metadata=metadata)
             written.append(target)
     finally:
         pyplot().close(figure)
     return written
+
+
+def read_caption(path: str | Path) -> str:
+    """The caption `save_figure` wrote into a figure (its PNG; a PDF's PNG sibling); "" for a
+    file without one or one that cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    png = Path(path).with_suffix(".png")
+    try:
+        with Image.open(png) as image:
+            return str(image.info.get("Description", ""))
+    except (OSError, UnidentifiedImageError):
+        return ""
+
+
+def captions(paths: Sequence[Path]) -> dict[str, str]:
+    """File name -> caption of every figure in ``paths`` (other files left out), for the JSON
+    reports' ``captions``."""
+    out = {}
+    for path in paths:
+        if path.suffix.lower() in (".png", ".pdf"):
+            out[path.name] = read_caption(path)
+    return out
+
+
+def grid_shape(panels: int, max_columns: int = 3) -> tuple[int, int]:
+    """(rows, columns) of a grid of ``panels``: as few rows as ``max_columns`` allows, the
+    panels spread evenly over them (5 panels, 3 columns: 2 rows of 3)."""
+    panels = max(1, panels)
+    rows = math.ceil(panels / max_columns)
+    return rows, math.ceil(panels / rows)
+
+
+def model_grid(keys: Sequence[tuple[int, int]], max_columns: int = 3) -> tuple[int, int, list]:
+    """Where each (seed, training level) goes in a grid: with several seeds a row per seed and
+    a column per level (reads like a table); with one seed the levels wrapped into
+    `grid_shape` rows. Returns (rows, columns, [(row, column) per key])."""
+    seeds = sorted({seed for seed, _ in keys})
+    levels = sorted({k for _, k in keys})
+    if len(seeds) > 1:
+        where = [(seeds.index(seed), levels.index(k)) for seed, k in keys]
+        return len(seeds), len(levels), where
+    rows, columns = grid_shape(len(keys), max_columns)
+    order = sorted(range(len(keys)), key=lambda i: keys[i][1])
+    where = [(0, 0)] * len(keys)
+    for place, index in enumerate(order):
+        where[index] = divmod(place, columns)
+    return rows, columns, where
+
+
+def hide_unused(axes: Any, used: Sequence[tuple[int, int]]) -> None:
+    """Switch off the panels of a grid that hold nothing."""
+    taken = set(used)
+    for (row, column), ax in np.ndenumerate(axes):
+        if (row, column) not in taken:
+            ax.set_axis_off()
+
+
+def legend_below(figure: Any, handles: Sequence[Any], columns: int = 4) -> None:
+    """One legend for every panel, under the grid (constrained layout makes room for it)."""
+    seen: dict[str, Any] = {}
+    for handle in handles:
+        seen.setdefault(handle.get_label(), handle)
+    figure.legend(
+        handles=list(seen.values()),
+        loc="outside lower center",
+        ncol=min(columns, len(seen)) or 1,
+        fontsize=8,
+        frameon=False,
+    )
 
 
 def run_title(result: RunResult, seed: int | None = None, **more: Any) -> str:
@@ -68,8 +154,24 @@ def dynamics_figures(result: RunResult, result_path: Path) -> list[Path]:
     for series in series_list:
         figure = dynamics_figure(result, series)
         stem = f"{result_path.stem}_dynamics_s{series['seed']}_k{series['k_train']}"
-        written += save_figure(figure, result_path.with_name(stem))
+        caption = dynamics_caption(result, series)
+        written += save_figure(figure, result_path.with_name(stem), caption)
     return written
+
+
+def dynamics_caption(result: RunResult, series: dict) -> str:
+    """What a dynamics figure shows, in words."""
+    spec = result.spec
+    k_train = int(series["k_train"])
+    x_axis = checkpoint_axis(series["points"])[1]
+    return (
+        f"Learning dynamics of {spec.label or spec.model} (suite {spec.suite_name}, task"
+        f" {spec.task}, seed {series['seed']}) trained at filter level k = {k_train}, against"
+        f" {x_axis} (log). Left: test accuracy at every test level (thick: in-sample), each"
+        " level's Bayes-optimal (BP) accuracy dashed in its colour and chance dotted. Right:"
+        f" KL(BP_j || model) in bits per query on level-{k_train} data, one line per oracle"
+        " BP_j; the lowest line is the oracle the model is closest to at that step."
+    )
 
 
 def chance_label(chance: float) -> str:

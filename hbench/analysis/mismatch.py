@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from hbench.analysis import common
 from hbench.analysis.report import Report, skipped
@@ -72,6 +72,7 @@ class MismatchReport(BaseModel):
     ood: list[OodRow]
     tracking: Tracking
     figures: list[str]
+    captions: dict[str, str] = Field(default_factory=dict)  # figure file -> what it shows
 
 
 def matrices(result: RunResult) -> MismatchReport:
@@ -156,9 +157,12 @@ def report(source: str | Path, options: MismatchOptions | None = None) -> Report
 
 
 def _draw(report: Report[MismatchReport], base: Path) -> list[Path]:
-    figure = figure_of(report.numbers, base.with_name(base.name + ".png"))
-    report.numbers.figures = [figure.name]
-    return [figure]
+    from hbench.analysis.figures import captions
+
+    figures = figure_of(report.numbers, base.with_name(base.name + ".png"))
+    report.numbers.figures = [figure.name for figure in figures]
+    report.numbers.captions = captions(figures)
+    return figures
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -213,55 +217,78 @@ def table(report: MismatchReport) -> str:
     return "\n".join(lines)
 
 
-def figure_of(report: MismatchReport, path):
-    """Top: accuracy of the model, of BP_k_train and of BP_k_test; bottom: KL to each, and
-    the KL to BP_k_train on random sequences."""
+def figure_of(report: MismatchReport, path) -> list[Path]:
+    """Top: accuracy of the model, of BP_k_train and of BP_k_test, on one colour scale (chance
+    to 1) with one colour bar; bottom: KL to BP_k_train and to BP_k_test on one scale with one
+    colour bar, and the KL to BP_k_train on random sequences. PNG and PDF; returns both."""
+    from hbench.analysis.figures import save_figure
+
     plt = common.pyplot()
-    figure, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+    figure = plt.figure(figsize=(12, 7.4), layout="constrained")
+    top, bottom = figure.subfigures(2, 1)
+    kl_part, ood_part = bottom.subfigures(1, 2, width_ratios=[2.25, 1])
+    axes_rows = [top.subplots(1, 3), kl_part.subplots(1, 2)]
+    parts = [top, kl_part]
     ticks_x = [str(k) for k in report.test_levels]
     ticks_y = [str(k) for k in report.train_levels]
-    panels = [
-        (axes[0, 0], report.acc, "accuracy of the model", "viridis", (report.chance, 1)),
-        (axes[0, 1], report.acc_bp_train, "accuracy of BP_k_train", "viridis", (report.chance, 1)),
-        (
-            axes[0, 2],
-            report.acc_bp_test,
-            "accuracy of BP_k_test (optimal)",
-            "viridis",
-            (report.chance, 1),
-        ),
-    ]
     kl_top = np.nanmax(np.array(report.kl_bp_train + report.kl_bp_test, dtype=float))
     kl_top = kl_top if np.isfinite(kl_top) and kl_top > 0 else 1.0
-    panels += [
-        (axes[1, 0], report.kl_bp_train, "KL(BP_k_train || model), bits", "magma_r", (0, kl_top)),
-        (axes[1, 1], report.kl_bp_test, "KL(BP_k_test || model), bits", "magma_r", (0, kl_top)),
+    rows = [
+        (
+            [
+                (report.acc, "accuracy of the model"),
+                (report.acc_bp_train, "accuracy of BP_k_train"),
+                (report.acc_bp_test, "accuracy of BP_k_test (optimal)"),
+            ],
+            "viridis",
+            (report.chance, 1),
+            f"accuracy (chance = {report.chance:g})",
+        ),
+        (
+            [
+                (report.kl_bp_train, "KL(BP_k_train || model)"),
+                (report.kl_bp_test, "KL(BP_k_test || model)"),
+            ],
+            "magma_r",
+            (0, kl_top),
+            "KL, bits per query",
+        ),
     ]
-    for ax, grid, title, cmap, (low, high) in panels:
-        values = np.array(grid, dtype=float)
-        image = ax.imshow(values, cmap=cmap, vmin=low, vmax=high)
-        common.annotate(ax, image, values, fontsize=8)
-        ax.set_xticks(range(len(ticks_x)), ticks_x)
-        ax.set_yticks(range(len(ticks_y)), ticks_y)
-        ax.set(xlabel="k_test", ylabel="k_train", title=title)
-        figure.colorbar(image, ax=ax, fraction=0.046)
-    ax = axes[1, 2]
+    for row, (panels, cmap, (low, high), label) in enumerate(rows):
+        image = None
+        for column, (grid, title) in enumerate(panels):
+            ax = axes_rows[row][column]
+            values = np.array(grid, dtype=float)
+            image = ax.imshow(values, cmap=cmap, vmin=low, vmax=high)
+            common.annotate(ax, image, values, fontsize=8)
+            ax.set_xticks(range(len(ticks_x)), ticks_x)
+            ax.set_yticks(range(len(ticks_y)), ticks_y)
+            ax.set_title(title, fontsize=10)
+            ax.set_xlabel("k_test (test level)", fontsize=9)
+            if column == 0:
+                ax.set_ylabel("k_train (training level)", fontsize=9)
+        parts[row].colorbar(image, ax=list(axes_rows[row]), shrink=0.9, label=label)
+    ax = ood_part.subplots()
     if report.ood:
         ax.bar([str(r.k_train) for r in report.ood], [r.kl_bp_train for r in report.ood])
-        ax.set(
-            xlabel="k_train",
-            ylabel="KL(BP_k_train || model), bits",
-            title="uniformly random sequences (ood)",
-        )
+        ax.set_xlabel("k_train (training level)", fontsize=9)
+        ax.set_ylabel("KL(BP_k_train || model), bits", fontsize=9)
+        ax.set_title("uniformly random sequences (ood)", fontsize=10)
+        ax.grid(alpha=0.25, axis="y")
     else:
-        ax.axis("off")
+        ax.set_axis_off()
     t = report.tracking
     figure.suptitle(
         f"{report.model}: trained at k_train, tested at k_test; off-diagonal cells closer to"
         f" BP_k_train in KL: {t.kl_closer_to_train}/{t.cells}",
         fontsize=11,
     )
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    caption = (
+        f"Model {report.model} trained at filter level k_train (rows) and tested on data of level"
+        " k_test (columns), mean over seeds. Top: accuracy of the model, of the oracle of its"
+        " training level (BP_k_train) and of the optimal oracle of the test level (BP_k_test),"
+        f" on one colour scale from chance ({report.chance:g}) to 1. Bottom: KL divergence in"
+        " bits per query from each oracle to the model (lower: closer), on one scale, and on"
+        " uniformly random sequences (ood) the KL from BP_k_train."
+    )
+    return save_figure(figure, path, caption)

@@ -62,6 +62,7 @@ class ProbeReport(BaseModel):
     depths: list[int]  # ancestor depth of each column (0 = root)
     models: list[ModelProbe]
     figures: list[str]
+    captions: dict[str, str] = Field(default_factory=dict)  # figure file -> what it shows
 
 
 # --- labels and the Bayes-optimal accuracy -------------------------------------------------------
@@ -345,8 +346,11 @@ def report(
     title = run_title(loaded.result)
 
     def draw(report: Report[ProbeReport], base: Path) -> list[Path]:
+        from hbench.analysis.figures import captions
+
         figures = heatmaps(report.numbers, base.with_name(base.name + ".png"), title)
         report.numbers.figures = [f.name for f in figures]
+        report.numbers.captions = captions(figures)
         return figures
 
     writer = common.run_writer("probe", draw)
@@ -391,40 +395,60 @@ def table(report: ProbeReport) -> str:
 
 
 def heatmaps(report: ProbeReport, path, title: str = "") -> list[Path]:
-    """One heatmap per model: layers x depths, with BP's row below a gap; one colour scale
-    (accuracy 0 to 1) and one colour bar for all panels, chance marked on it."""
-    from hbench.analysis.figures import save_figure
+    """One heatmap per model, layers x depths with BP's row below a white gap, in a grid (rows:
+    seeds, columns: training levels; one seed: the levels wrapped in rows); one colour scale
+    (accuracy 0 to 1) and one colour bar beside the grid for all panels."""
+    from hbench.analysis.figures import hide_unused, model_grid, save_figure
 
     plt = common.pyplot()
     entries = report.models
     n_rows = len(entries[0].accuracy) + 1
+    rows, columns, where = model_grid([(e.seed, e.k_train) for e in entries])
+    cell_w, cell_h = 0.55, 0.34
     figure, axes = plt.subplots(
-        1,
-        len(entries),
-        figsize=(0.9 * len(report.depths) * len(entries) + 2.4, 0.45 * n_rows + 1.8),
+        rows,
+        columns,
+        figsize=(
+            (cell_w * len(report.depths) + 0.7) * columns + 1.4,
+            (cell_h * n_rows + 0.9) * rows + 0.8,
+        ),
         squeeze=False,
+        sharex=True,
+        sharey=True,
+        layout="constrained",
     )
     several_seeds = len({e.seed for e in entries}) > 1
     image = None
-    for ax, entry in zip(axes[0], entries, strict=True):
+    for entry, (row, column) in zip(entries, where, strict=True):
+        ax = axes[row, column]
         grid = np.array(
-            [[np.nan if v is None else v for v in row] for row in [*entry.accuracy, entry.bayes]]
+            [[np.nan if v is None else v for v in line] for line in [*entry.accuracy, entry.bayes]]
         )
         image = ax.imshow(grid, vmin=0, vmax=1, cmap="magma", aspect="auto")
-        common.annotate(ax, image, grid)
-        ax.axhline(n_rows - 1.5, color="white", lw=2)
+        ax.set_facecolor("0.9")  # cells without a node (NaN) show as light grey
+        common.annotate(ax, image, grid, fontsize=7)
+        ax.axhline(n_rows - 1.5, color="white", lw=2.5)
         ax.set_xticks(range(len(report.depths)), [str(d) for d in report.depths])
         ax.set_yticks(range(n_rows), [*map(str, range(n_rows - 1)), "BP"])
+        ax.tick_params(labelsize=8, length=2)
         seed = f"seed {entry.seed}, " if several_seeds else ""
-        ax.set(xlabel="ancestor depth d (0 = root)", title=f"{seed}k_train={entry.k_train}")
-    axes[0, 0].set_ylabel("layer (0: embeddings)")
-    figure.colorbar(image, ax=axes[0].tolist(), fraction=0.03, label="probe accuracy")
+        ax.set_title(f"{seed}k_train = {entry.k_train}", fontsize=9)
+    hide_unused(axes, where)
+    for column in range(columns):
+        lowest = max(row for row, c in where if c == column)
+        axes[lowest, column].set_xlabel("ancestor depth d (0 = root)", fontsize=8)
+        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
+    for row in range(rows):
+        axes[row, 0].set_ylabel("layer (0: embeddings)", fontsize=8)
+    figure.colorbar(image, ax=axes, shrink=0.9, aspect=25, label="probe accuracy")
     seeds = sorted({e.seed for e in entries})
     which = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ",".join(map(str, seeds))
-    figure.suptitle(
-        f"{report.probe} probe accuracy: {title}, {which}\n(last row: Bayes-optimal;"
-        " blank: no such node)",
-        fontsize=10,
-        y=1.06,
+    figure.suptitle(f"{report.probe} probe accuracy: {title}, {which}", fontsize=10)
+    caption = (
+        f"Accuracy of {report.probe} probes that read the symbol of a token's ancestor at depth d"
+        f" (0 = root) from that token's vector at each layer (0 = embeddings) of {title}"
+        f" ({which}), one panel per trained model (training level k), on held-out sequences;"
+        " the last row of each panel (below the white line) is the Bayes-optimal accuracy (BP)"
+        " of the same node from every leaf. Grey: no node at that depth in filtered data."
     )
-    return save_figure(figure, path)
+    return save_figure(figure, path, caption)

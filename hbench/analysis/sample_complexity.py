@@ -175,56 +175,78 @@ def render_table(curves: list[Curve], target: float) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def render_figure(curves: list[Curve], target: float, path: Path) -> Path:
-    """One panel per model (and task, variant): a line per training level, error bars = s.e."""
-    import matplotlib
+def render_figure(curves: list[Curve], target: float, path: Path) -> list[Path]:
+    """One panel per model (and task, variant), wrapped in rows: a line per training level,
+    error bars = s.e., the target dashed and each curve's P* dotted in its colour; one legend
+    under the grid. PNG and PDF; returns both, PNG first."""
+    from matplotlib.lines import Line2D
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from hbench.analysis.common import pyplot
+    from hbench.analysis.figures import grid_shape, hide_unused, legend_below, save_figure
 
-    from hbench.io import atomic_write
-
+    plt = pyplot()
     panels: dict[str, list[Curve]] = defaultdict(list)
     for curve in curves:
         panels[_name(curve)].append(curve)
-    width = len(panels)
-    figure, axes = plt.subplots(1, width, figsize=(4.6 * width, 4.0), squeeze=False)
+    rows, columns = grid_shape(len(panels))
+    figure, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(4.2 * columns + 0.6, 3.3 * rows + 1.3),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        layout="constrained",
+    )
+    where = [divmod(index, columns) for index in range(len(panels))]
     levels = sorted({curve.k_train for curve in curves})
-    for axis, (name, group) in zip(axes[0], panels.items(), strict=True):
+    low = min(0.0, *(min(c.mean) for c in curves)) - 0.02
+    handles = []
+    for (name, group), (row, column) in zip(panels.items(), where, strict=True):
+        axis = axes[row, column]
         for curve in group:
             color = f"C{levels.index(curve.k_train)}"
-            axis.errorbar(
-                curve.budgets,
-                curve.mean,
-                yerr=curve.stderr,
-                color=color,
-                marker="o",
-                ms=3,
-                capsize=2,
-                label=f"k={curve.k_train}",
+            handles.append(
+                axis.errorbar(
+                    curve.budgets,
+                    curve.mean,
+                    yerr=curve.stderr,
+                    color=color,
+                    marker="o",
+                    ms=3,
+                    capsize=2,
+                    label=f"k_train={curve.k_train}",
+                )
             )
             p_star, _ = curve.p_star(target)
             if p_star is not None:
-                axis.axvline(p_star, color=color, linestyle=":", lw=0.8)
-        axis.axhline(target, color="grey", linestyle="--", lw=0.8)
-        axis.set(
-            xscale="log",
-            xlabel="training budget P",
-            ylabel="normalised accuracy (in-sample)",
-            title=name,
-            ylim=(min(0.0, *(min(c.mean) for c in group)) - 0.02, 1.05),
-        )
+                axis.axvline(p_star, color=color, linestyle=":", lw=0.9)
+        axis.axhline(target, color="grey", linestyle="--", lw=0.9)
         axis.set_xscale("log", base=2)
-        axis.legend(fontsize=8, title="k_train", title_fontsize=8)
-    figure.suptitle(
-        f"normalised accuracy against P (mean ± s.e. over seeds);"
-        f" dashed: target {target:g}, dotted: P*"
+        axis.set_ylim(low, 1.05)
+        axis.set_title(name, fontsize=9)
+        axis.tick_params(labelsize=8)
+        axis.grid(alpha=0.25, which="both")
+    hide_unused(axes, where)
+    for column in range(columns):
+        lowest = max(row for row, c in where if c == column)
+        axes[lowest, column].set_xlabel("training budget P (sequences)", fontsize=8)
+        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
+    for row in range(rows):
+        axes[row, 0].set_ylabel("normalised accuracy (in-sample)", fontsize=8)
+    handles.sort(key=lambda handle: handle.get_label())
+    handles.append(Line2D([], [], color="grey", linestyle="--", label=f"target {target:g}"))
+    handles.append(Line2D([], [], color="0.3", linestyle=":", label="P* (colour of its level)"))
+    legend_below(figure, handles, columns=6)
+    figure.suptitle("normalised accuracy against the training budget P", fontsize=10)
+    caption = (
+        "Normalised accuracy (0: chance, 1: exact inference) of each model trained and tested at"
+        " filter level k, against the number of training sequences P (log scale), mean ±"
+        " standard error over seeds, one panel per model and a line per level; dashed: the"
+        f" target {target:g}, dotted: P*, the smallest budget that reaches it (interpolated"
+        " on log P)."
     )
-    figure.tight_layout()
-    with atomic_write(path, "wb", field="--out") as handle:
-        figure.savefig(handle, format="png", dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, caption)
 
 
 class SampleComplexityOptions(BaseModel):
@@ -246,6 +268,7 @@ class SampleComplexityReport(BaseModel):
     target: float
     curves: list[dict[str, Any]]
     figures: list[str]
+    captions: dict[str, str] = Field(default_factory=dict)  # figure file -> what it shows
 
 
 def report(
@@ -274,10 +297,13 @@ def report(
         png = Path(out) if out else Path(source) / "sample-complexity.png"
         if png.suffix.lower() != ".png":
             raise invalid("--out", str(png), "a file name ending in .png")
-        figure = render_figure(curves, target, png)
-        report.numbers.figures = [figure.name]
+        from hbench.analysis.figures import captions
+
+        figures = render_figure(curves, target, png)
+        report.numbers.figures = [figure.name for figure in figures]
+        report.numbers.captions = captions(figures)
         data = report.numbers.model_dump(mode="json")
-        return [write_json(png.with_suffix(".json"), data, field="--out"), figure]
+        return [write_json(png.with_suffix(".json"), data, field="--out"), *figures]
 
     def summarize(report: Report[SampleComplexityReport], files: list[Path]) -> dict[str, Any]:
         figure = str(files[1]) if len(files) > 1 else None

@@ -262,6 +262,11 @@ def _run(argv: Sequence[str] | None) -> int:
             raise UsageError(
                 f"--json is invalid for `hbench {args.command}`: it has no JSON report"
             )
+        from hbench.run.threads import set_thread_budget, thread_budget
+
+        # every command's thread pools within the budget (torch would otherwise start one
+        # thread per core of the host, whatever the CPUs this process may run on)
+        set_thread_budget(getattr(args, "threads", None) or thread_budget())
         return args.handler(args)
     except HbenchError as exc:
         if args.debug:

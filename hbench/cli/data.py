@@ -413,7 +413,8 @@ def cmd_oracle_table(args: argparse.Namespace) -> int:
 def cmd_list_suites(as_json: bool) -> int:
     from tabulate import tabulate
 
-    from hbench.suites import SUITES, Suite
+    from hbench.registry.suites import SUITES
+    from hbench.suites import Suite
 
     if as_json:
         print(json.dumps({name: s.model_dump(mode="json") for name, s in SUITES.items()}, indent=2))
@@ -438,7 +439,7 @@ def cmd_list_suites(as_json: bool) -> int:
             sigma(s),
             s.P,
             ", ".join(f"{task}={budget}" for task, budget in s.budgets.items()) or "-",
-            s.n_test,
+            s.test_sizes_text(),
             s.n_ood,
             "yes" if s.leaderboard else "-",
             s.description,

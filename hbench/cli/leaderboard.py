@@ -11,7 +11,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -192,12 +192,62 @@ def _check(args: argparse.Namespace) -> int:
             f"outputs out of date with the results: {names}; run `hbench leaderboard build"
             f" --root {args.root}` and commit them"
         )
-    verified = sum(e.verified is not None for rows in load_tree(args.root).values() for e in rows)
+    tree = load_tree(args.root)
+    verified = sum(e.verified is not None for rows in tree.values() for e in rows)
+    print(test_se_report(tree))
     print(
         f"{len(result_files(args.root))} result file(s) valid, {verified} verified with a valid"
         " signature from a key under keys/; every output up to date"
     )
     return 0
+
+
+def test_se_report(tree: Mapping[tuple[str, str], list[Any]]) -> str:
+    """Per official row, the largest per-level test-set standard error of normalised accuracy
+    (`hbench.leaderboard.rules.largest_test_se`: recorded, or for files without per-query data
+    the covariance-free bound, which overstates it for a model close to BP), and which rows it
+    keeps unranked."""
+    from tabulate import tabulate
+
+    from hbench.leaderboard.rules import (
+        MAX_TEST_SE,
+        TEST_SET_TOO_SMALL,
+        largest_test_se,
+        official,
+        standing,
+    )
+    from hbench.leaderboard.text import terminal
+
+    rows, over, held = [], 0, 0
+    for (suite, task), entries in sorted(tree.items()):
+        for entry in sorted(entries, key=lambda e: e.path.as_posix()):
+            if not official(entry.result):
+                continue
+            found = largest_test_se(entry.result)
+            if found is None:
+                where, se = "-", "-"
+            else:
+                se, where = f"{found[0]:.5f}", f"seed {found[1]}, k={found[2]}"
+                if found[0] > MAX_TEST_SE:
+                    over += 1
+                    se += f" > {MAX_TEST_SE}"
+            # the row's reason as the board gives it (a reference or a 3-seed row has another)
+            if standing(entry.result, entry.verified is not None) == TEST_SET_TOO_SMALL:
+                held += 1
+                se += f" ({TEST_SET_TOO_SMALL}: unranked)"
+            kind = "verified" if entry.verified is not None else "self-reported"
+            rows.append(
+                [f"{suite}/{task}", entry.result.spec.model, entry.path.name, kind, se, where]
+            )
+    table = tabulate(
+        [[terminal(text) for text in row] for row in rows],
+        headers=["board", "model", "file", "kind", "largest test-set se", "cell"],
+        disable_numparse=True,
+    )
+    return (
+        f"{table}\n{len(rows)} official row(s); largest per-level test-set standard error of"
+        f" normalised accuracy above {MAX_TEST_SE} in {over}, unranked for it: {held}"
+    )
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,21 @@ def add_parsers(
         "next to the result, for `hbench analyze`; off by default, results stay small",
     )
 
+    p.add_argument(
+        "--log-samples",
+        metavar="FILE.parquet",
+        help="write every test query's probabilities, the model's and BP's, with its seed, "
+        "levels, sequence and position, to this new Parquet file (needs pyarrow)",
+    )
+    p.add_argument(
+        "--logger",
+        dest="loggers",
+        action="append",
+        metavar="KIND[:TARGET]",
+        help="send each fit's learning curves to tensorboard[:DIR], wandb[:PROJECT] or "
+        "mlflow[:URI] (repeatable; each an extra: pip install 'hbench[tensorboard]')",
+    )
+
     add_config_option(p)  # after every other option of `run`: each becomes a key of the file
 
     p = sub.add_parser(
@@ -230,62 +245,26 @@ def _spec(
     )
     run = spec.resolve()
     if paths:
+        from hbench.run.execute import check_model_paths
+
         check_model_paths(run.model_config)
     return run
 
 
-def check_model_paths(config: Any, *, overwrite: bool = False) -> None:
-    """Model options that name files, checked before training: ``init=`` must be a readable
-    file; ``save=`` must be a new file (an existing one only with ``overwrite``: a typo must
-    not replace a result) in an existing folder that can take it (hbench makes no folders
-    where a model option points)."""
-    from hbench.results.files import check_writable
-
-    values = config.model_dump(mode="json")
-    for key, value in values.items():
-        if not isinstance(value, str) or not value:
-            continue
-        field = f"--model-arg {key}"
-        declared = getattr(type(config), "model_fields", {}).get(key)
-        extra = getattr(declared, "json_schema_extra", None)
-        role = extra.get("path") if isinstance(extra, dict) else None
-        role = role or {"init": "read", "save": "write"}.get(key)
-        if role == "read":
-            path = Path(value)
-            if not path.is_file() or not os.access(path, os.R_OK):
-                raise invalid(field, value, "a readable file")
-        elif role == "write":
-            path = Path(value)
-            parent = path.parent if str(path.parent) else Path(".")
-            if not parent.is_dir():
-                where = f"a file in an existing folder ({str(parent)!r} is not one)"
-                raise invalid(field, value, where)
-            if path.is_dir():
-                raise invalid(field, value, "a file path, not a folder")
-            if (path.exists() or path.is_symlink()) and not overwrite:
-                raise invalid(
-                    field, value, "a new file (it exists; --overwrite lets the run replace it)"
-                )
-            check_writable(path, field)
-
-
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from hbench.run.spec import merge_overrides
     from hbench.suites import parse_value
 
-    overrides = {
+    given = {
         key: _parsed(parse_value, "--set", key, text) for key, text in _option_values_raw(args.set)
     }
-    if args.task is not None:
-        overrides["task"] = args.task
-    if args.train_filter:
-        overrides["train_filters"] = sorted(set(args.train_filter))
-    if args.seeds:
-        overrides["seeds"] = args.seeds
-    elif getattr(args, "official", False) and "seeds" not in overrides:  # enough draws to rank
-        from hbench.leaderboard.rules import MIN_SEEDS
-
-        overrides["seeds"] = list(range(MIN_SEEDS))
-    return overrides
+    return merge_overrides(
+        given,
+        task=args.task,
+        seeds=args.seeds or None,
+        train_filters=args.train_filter or None,
+        official=getattr(args, "official", False),
+    )
 
 
 def _option_values_raw(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -415,33 +394,30 @@ def fit_logger(quiet: bool) -> Callable[[Any], None] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from hbench.analysis.figures import dynamics_figures
     from hbench.progress import FitBars, progress
-    from hbench.results.files import finished_results, output_folder, replace_earlier
-    from hbench.run.harness import Harness, run_and_write
+    from hbench.run.execute import execute, finished
 
     args = apply_config(args)  # --config's values where the command line gave none
     _apply_threads(args)
     run = _spec(args, args.suite, _overrides(args), paths=False)
-    folder = output_folder(args.out, "--out")
+    samples, curves = _logs(args)
     suite = run.suite
     # a finished run of the same spec is reused (an official run draws new grammars: never)
-    spec_hash = None if run.spec.official else run.spec.spec_hash(run=run)
-    earlier = finished_results(folder, spec_hash) if spec_hash else []
-    reused = None if args.overwrite else _reusable(earlier, args.save_models)
-    if reused is not None:
-        result, path = reused
-        figures: list[Path] = []
-    else:
-        check_model_paths(run.model_config, overwrite=args.overwrite)
-        harness = Harness(run)
-        fits = len(run.fits)
-        outer = progress(fits, f"{args.model} on {args.suite}/{suite.task}", unit="fit")
-        with outer as advance, FitBars() as bars:
-            result, path = run_and_write(
-                harness,
-                folder,
+    done = None if args.overwrite else finished(run, args.out, save_models=args.save_models)
+    if done is not None and (samples is not None or curves is not None):
+        from hbench.run.samples import refuse_reuse
+
+        refuse_reuse(done.path, "--log-samples" if samples is not None else "--logger")
+    if done is None:
+        outer = progress(len(run.fits), f"{args.model} on {args.suite}/{suite.task}", unit="fit")
+        logs = samples if samples is not None else nullcontext()
+        with outer as advance, FitBars() as bars, logs, curves or nullcontext():
+            done = execute(
+                run,
+                out=args.out,
+                overwrite=args.overwrite,
                 save_models=args.save_models,
-                spec_hash=spec_hash,
                 jobs=args.jobs,
                 in_process=args.in_process,
                 memory_per_fit=args.memory_per_fit,
@@ -449,11 +425,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress=advance,
                 fit_progress=bars.fit,
                 on_fit=fit_logger(args.quiet),
+                sample_log=samples,
+                curves=curves,
             )
-        replace_earlier(earlier, path)
-        from hbench.analysis.figures import dynamics_figures
-
-        figures = dynamics_figures(result, path)
+    result, path = done.result, done.path
+    reused = True if done.reused else None
+    spec_hash = None if run.spec.official else run.spec.spec_hash(run=run)
+    figures = [] if reused else dynamics_figures(result, path)
     if reused is not None and not args.json:
         print(
             f"reused {path}: a finished run of the same spec (hash {spec_hash});"
@@ -477,12 +455,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     flag = " (privileged: exact inference with access to the grammar)" if result.privileged else ""
     print(
         f"{args.model}{flag} on suite {args.suite!r} (hash {result.spec.suite_hash}), task "
-        f"{suite.task}, P={suite.budget(suite.task)}, {suite.n_test} test sequences per level"
+        f"{suite.task}, P={suite.budget(suite.task)},"
+        f" {suite.test_sizes_text()} test sequences per level"
     )
     if result.spec.grammar_seeds:
         kind = "official run" if result.spec.official else "replayed grammars (not official)"
         print(f"{kind}: grammar seeds {','.join(map(str, result.spec.grammar_seeds))}")
     print(level_table(result))
+    from hbench.run.generation import generation_table  # a generating task's own numbers
+
+    generated = generation_table(result)
+    if generated:
+        print(generated)
     print(headline_line(result))
     if reused is None:
         print(f"wrote {path} ({result.wall_s:.1f} s)")
@@ -498,19 +482,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"saved no models: model {args.model!r} has no save(path) method")
     for figure in figures:
         print(f"wrote {figure}")
+    if samples is not None and samples.written:
+        print(f"wrote {samples.path} ({samples.rows} queries: the model's and BP's probabilities)")
     return 0
 
 
-def _reusable(found: list[Path], save_models: bool) -> tuple[Any, Path] | None:
-    """The newest of ``found`` (finished runs of the same spec) that can stand for this run:
-    one that kept its models when ``save_models`` asks for them. None: run it."""
-    from hbench.results.files import read_result
+def _logs(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``--log-samples`` (a `hbench.run.samples.SampleLog`) and ``--logger`` (a
+    `hbench.run.loggers.Curves`), each None when not asked for; checked before any work."""
+    samples = curves = None
+    if args.log_samples is not None:
+        from hbench.run.samples import SampleLog, check_samples_path
 
-    for path in reversed(found):
-        result = read_result(path)
-        if not save_models or result.saved_models:
-            return result, path
-    return None
+        samples = SampleLog(check_samples_path(args.log_samples, overwrite=args.overwrite))
+    if args.loggers:
+        from hbench.run.loggers import Curves, destinations
+
+        curves = Curves(destinations(args.loggers))
+    return samples, curves
 
 
 def _save_load_check(run) -> tuple[str, bool, str] | None:
@@ -527,8 +516,8 @@ def _save_load_check(run) -> tuple[str, bool, str] | None:
         return None
     seed, level = h.suite.seeds[0], h.suite.train_levels[0]
     callbacks = h.callbacks(seed, level)
-    h.fit(model, h.train_data(seed, level), callbacks)
-    data = h.test_data(seed, level)
+    h.fit(model, h.world.train_data(seed, level), callbacks)
+    data = h.world.test_data(seed, level)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.pt"
         h.call_model("save", lambda: model.save(path))
@@ -562,7 +551,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Run the model on the smoke suite for every built-in task, twice, and check the contract."""
     from tabulate import tabulate
 
-    from hbench.run.harness import Harness
+    from hbench.run.execute import execute
 
     _apply_threads(args)
     checks: list[tuple[str, bool, str]] = []
@@ -578,7 +567,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             "memory_per_fit": args.memory_per_fit,
             "fit_timeout": args.fit_timeout,
         }
-        first = Harness(run).run(**options)  # predictions are validated: contract errors raise
+        # predictions are validated: contract errors raise
+        first = execute(run, **options).result
         where = "an isolated worker" if first.isolation == "process" else "this process"
         checks.append(
             (
@@ -587,7 +577,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"{len(first.metrics)} scored levels in {where}, {first.wall_s:.1f} s",
             )
         )
-        again = Harness(run).run(**options)
+        again = execute(run, **options).result
         same = [m.model_dump() for m in first.metrics] == [m.model_dump() for m in again.metrics]
         checks.append(
             (

@@ -12,7 +12,8 @@ from pathlib import Path
 from hbench.leaderboard.tables import LEGEND, Table, cells, headers, tables
 from hbench.leaderboard.text import code_span, markdown_text
 from hbench.leaderboard.tree import Entry
-from hbench.suites import SUITES
+from hbench.registry.registry import get_registry
+from hbench.registry.suites import SUITES
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -49,9 +50,10 @@ def render_markdown(suite_name: str, task: str, entries: list[Entry]) -> str:
     preset = SUITES.get(suite_name)
     lines = [f"# Leaderboard: suite `{suite_name}`, task `{task}`", ""]
     if preset is not None:
+        grammar = preset.grammar_summary(get_registry())
         lines += [
-            f"Suite `{suite_name}` ({preset.description}): {preset.grammar_summary()},"
-            f" P={preset.budget(task)}, {preset.n_test} test sequences"
+            f"Suite `{suite_name}` ({preset.description}): {grammar},"
+            f" P={preset.budget(task)}, {preset.test_sizes_text()} test sequences"
             f" per level, {preset.n_ood} random ones.",
             "",
         ]

@@ -12,27 +12,33 @@ Two levels of strictness, so that the committed boards stay readable while the r
   official run where results record that.
 
 A board shows older files that a submission would now refuse, unranked, with the reason
-(`standing`).
+(`standing`); a row whose test sets are too small for its level scores (a per-level test-set
+standard error of normalised accuracy above `MAX_TEST_SE`) is shown unranked too.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
+from hbench import stats
+from hbench.registry.suites import SUITES
 from hbench.results import RunResult
 from hbench.results.validate import LISTED, Report, inspect_file, recorded_suite
-from hbench.suites import SUITES
+from hbench.stats import MIN_SEEDS
 
 #: Suites with leaderboards. The smoke suite exists for tests and `hbench check`: its numbers
 #: are too noisy to rank models.
 LEADERBOARD_SUITES = ("cpu", "paper")
-#: A ranked row needs this many seeds (grammar draws, in an official run): one seed hides the
-#: spread between training runs, and three cannot separate most neighbouring rows. Also the
-#: number of seeds of ``hbench run --official`` without ``--seeds``.
-MIN_SEEDS = 5
 #: ``isolation`` of a run whose model ran inside the harness's process (debugging only).
 IN_PROCESS = "in-process"
+#: The largest test-set standard error of normalised accuracy a ranked row may have in any of
+#: its per-level cells: the suites' test sets are sized for it (benchmarks/size_test_sets.py),
+#: and a larger one means a level's score moves by more than 0.02 with the test sequences alone.
+MAX_TEST_SE = 0.01
+#: `standing` of a row with a cell whose test-set error exceeds `MAX_TEST_SE`.
+TEST_SET_TOO_SMALL = "test set too small"
 
 
 def leaderboard_suites() -> tuple[str, ...]:
@@ -83,6 +89,45 @@ def official(result: RunResult) -> bool | None:
     return None if value is None else bool(value)
 
 
+def cell_test_se(cell: Any) -> float | None:
+    """A cell's test-set standard error of normalised accuracy: the one the result records,
+    else the covariance-free upper bound from its two accuracies (files without per-query
+    data); None where undefined (BP at chance, no accuracies)."""
+    recorded = cell.normalised_accuracy_se
+    if recorded is not None and math.isfinite(recorded):
+        return float(recorded)
+    if cell.acc is None or cell.acc_bp is None or not cell.n_queries:
+        return None
+    bound = stats.normalised_accuracy_se_bound(cell.acc, cell.acc_bp, cell.chance, cell.n_queries)
+    return None if math.isnan(bound) else bound
+
+
+def largest_test_se(result: RunResult) -> tuple[float, int, int] | None:
+    """The largest per-level test-set error of normalised accuracy over the cells a row's
+    scores come from (every seed's in-sample cells, k_train = k_test), with that cell's seed
+    and level: ``(se, seed, level)``; None where no cell has one."""
+    found: tuple[float, int, int] | None = None
+    for cell in result.metrics:
+        level = cell.k_test
+        if isinstance(level, bool) or not isinstance(level, int) or level != cell.k_train:
+            continue
+        se = cell_test_se(cell)
+        if se is not None and (found is None or se > found[0]):
+            found = (se, cell.seed, level)
+    return found
+
+
+def undersized_test_sets(result: RunResult) -> bool:
+    """Whether a cell's test-set error exceeds `MAX_TEST_SE` in a row of a leaderboard suite
+    (one whose preset has ``leaderboard``, so its test sets were sized for that error; the
+    smoke suite's 256 sequences, which tests rank as a board, were not)."""
+    preset = SUITES.get(result.spec.suite_name)
+    if preset is None or not getattr(preset, "leaderboard", False):
+        return False
+    largest = largest_test_se(result)
+    return largest is not None and largest[0] > MAX_TEST_SE
+
+
 #: `standing` of an official run that passes every check but that hbench has not re-run.
 SELF_REPORTED = "self-reported"
 
@@ -102,6 +147,8 @@ def standing(result: RunResult, verified: bool | None = None) -> str | None:
     seeds = len(result.spec.seeds)
     if seeds < MIN_SEEDS:
         return f"{seeds} seed{'s' if seeds != 1 else ''}"
+    if undersized_test_sets(result):
+        return TEST_SET_TOO_SMALL
     if verified is False:
         return SELF_REPORTED
     return None

@@ -42,14 +42,15 @@ from hbench.leaderboard.tables import (
     isolation_text,
     model_text,
     number,
+    ood_text,
     seconds,
     seeds_text,
     tables,
 )
 from hbench.leaderboard.text import visible
 from hbench.leaderboard.tree import Entry
+from hbench.registry.suites import SUITES
 from hbench.results import RunResult
-from hbench.suites import SUITES
 
 INDEX = "index.html"
 SCHEMA = "schema.json"
@@ -112,7 +113,7 @@ def _row_cells(table: Table, label: str, row: dict[str, Any]) -> list[dict[str, 
             (number(row["levels"].get(k, math.nan)), _raw(row["levels"].get(k)), "num")
             for k in table.levels
         ),
-        (number(row["ood_kl"]), _raw(row["ood_kl"]), "num"),
+        (ood_text(row), _raw(row["ood_kl"]), "ood"),
         *((number(row["scores"].get(m)), _raw(row["scores"].get(m)), "num") for m in table.metrics),
         (params, _raw(row["params"]), "num"),
         (row["plugin"], None, "plugin"),
@@ -121,7 +122,8 @@ def _row_cells(table: Table, label: str, row: dict[str, Any]) -> list[dict[str, 
         (isolation_text(row), None, "isolation"),
         (row["date"], row["date"], "num"),
     ]
-    return [{"text": t, "sort": s, "cls": c} for t, s, c in values]
+    titles = {"ood": row["ood_na"]}  # why a random-sequence cell is n/a or partial
+    return [{"text": t, "sort": s, "cls": c, "title": titles.get(c)} for t, s, c in values]
 
 
 def _table_id(table: Table) -> str:
@@ -224,11 +226,13 @@ def download_rows(found: list[Table]) -> list[dict[str, Any]]:
                 "kl_bp_high": _json_number(row["kl_high"]),
                 **{f"k={k}": _json_number(row["levels"].get(k, math.nan)) for k in table.levels},
                 "ood_kl": _json_number(row["ood_kl"]),
+                "ood_kl_note": row["ood_na"] or "",
                 **{m: _json_number(row["scores"].get(m, math.nan)) for m in table.metrics},
                 "seeds": row["seeds"],
                 "fit_s": _json_number(row["fit_s"]),
                 "isolation": row["isolation"] or "",
                 "audit_events": len(row["audit"]),
+                "largest_test_se": _json_number(row["largest_test_se"]),
                 "hardware": row["hardware"],
                 "date": row["date"],
                 "file": row["file"],

@@ -124,6 +124,8 @@ def _range(values: Sequence[float]) -> tuple[float, float]:
 
 #: The y-axis title of both charts.
 ACCURACY_AXIS = "normalised accuracy (0 chance, 1 BP)"
+#: The x-axis title of the chart per level.
+LEVEL_AXIS = "filter level k (trained and tested at k)"
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,7 @@ def level_chart(
     low, high = _range([v for _, means, _ in series for v in means.values()])
     width, left, right, top, plot_h = 960, 56, 12, 12, 240
     legend_rows = math.ceil(len(series) / 4)
-    height = top + plot_h + 40 + 20 * legend_rows
+    height = top + plot_h + 60 + 20 * legend_rows
     plot_w = width - left - right
 
     def x(k: int) -> float:
@@ -247,6 +249,10 @@ def level_chart(
             f'<text x="{_f(x(k))}" y="{top + plot_h + 18}" class="tick"'
             f' text-anchor="middle">k={k}</text>'
         )
+    parts.append(
+        f'<text x="{_f(left + plot_w / 2)}" y="{top + plot_h + 36}" class="axis-title"'
+        f' text-anchor="middle">{escape(LEVEL_AXIS)}</text>'
+    )
     for index, (name, means, errors) in enumerate(series):
         points = [(k, means[k]) for k in levels if not math.isnan(means.get(k, math.nan))]
         stroke = colour(name, colours)
@@ -269,7 +275,7 @@ def level_chart(
         group.append("</g>")
         parts += group
         row, column = divmod(index, 4)
-        lx, ly = left + column * (plot_w / 4), top + plot_h + 40 + 20 * row
+        lx, ly = left + column * (plot_w / 4), top + plot_h + 60 + 20 * row
         short = escape(name if len(name) <= 28 else name[:27] + "\u2026")
         parts.append(
             f'<rect x="{_f(lx)}" y="{_f(ly - 9)}" width="14" height="10" fill="{stroke}"/>'

@@ -25,16 +25,19 @@ from typing import Any
 from hbench import stats
 from hbench.leaderboard.comparison import comparison_hash, differences
 from hbench.leaderboard.rules import (
+    MAX_TEST_SE,
     MIN_SEEDS,
     SELF_REPORTED,
     audit,
+    cell_test_se,
     isolation,
+    largest_test_se,
     official,
     standing,
 )
 from hbench.leaderboard.tree import Entry, shown
+from hbench.registry.suites import SUITES
 from hbench.results import RunResult
-from hbench.suites import SUITES
 
 #: What the table shows where a number does not exist (NaN, not reported).
 DASH = "-"
@@ -58,17 +61,6 @@ def _is_level(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _cell_acc_se(cell: Any) -> float | None:
-    """A cell's test-set error of normalised accuracy: the one the result records, else the
-    covariance-free upper bound from its two accuracies (files without per-query data)."""
-    if cell.normalised_accuracy_se is not None and math.isfinite(cell.normalised_accuracy_se):
-        return float(cell.normalised_accuracy_se)
-    if cell.acc is None or cell.acc_bp is None or not cell.n_queries:
-        return None
-    bound = stats.normalised_accuracy_se_bound(cell.acc, cell.acc_bp, cell.chance, cell.n_queries)
-    return None if math.isnan(bound) else bound
-
-
 def _seed_error(errors: list[float | None]) -> float | None:
     """The test-set error of a mean over a seed's levels: sqrt(sum se^2) / n (None if any is
     unknown)."""
@@ -88,7 +80,7 @@ def per_seed(result: RunResult) -> dict[str, tuple[list[int], list[float], list[
     for cell in result.metrics:
         if not (_is_level(cell.k_test) and cell.k_test == cell.k_train):
             continue
-        acc[cell.seed].append((normalised(cell.acc, cell.acc_bp, cell.chance), _cell_acc_se(cell)))
+        acc[cell.seed].append((normalised(cell.acc, cell.acc_bp, cell.chance), cell_test_se(cell)))
         value = math.nan if cell.kl_bp is None else float(cell.kl_bp)
         kl[cell.seed].append((value, cell.kl_bp_se))
     out: dict[str, tuple[list[int], list[float], list[float] | None]] = {}
@@ -137,9 +129,12 @@ def row_values(entry: Entry) -> dict[str, Any]:
     in_sample: dict[int, list[float]] = defaultdict(list)
     matrix: dict[tuple[int, int], list[float]] = defaultdict(list)
     ood: list[float] = []
+    ood_na: set[int] = set()  # training levels with a random-sequence cell that is n/a
     for cell in result.metrics:
         if cell.k_test == "ood":
             ood.append(cell.kl_bp)
+            if cell.kl_bp is None and cell.na_reason:
+                ood_na.add(int(cell.k_train))
             continue
         score = normalised(cell.acc, cell.acc_bp, cell.chance)
         matrix[(cell.k_train, int(cell.k_test))].append(score)
@@ -156,6 +151,7 @@ def row_values(entry: Entry) -> dict[str, Any]:
     acc_seeds, acc_values, acc_errors = seeds["acc"]
     acc = _estimate(acc_values, acc_errors)
     kl = _estimate(seeds["kl"][1], seeds["kl"][2])
+    largest = largest_test_se(result)
     failed: list[int] = []
     if acc_values and all(math.isfinite(v) for v in acc_values):
         failed = [acc_seeds[i] for i in stats.outliers(acc_values, acc_errors)]
@@ -186,6 +182,8 @@ def row_values(entry: Entry) -> dict[str, Any]:
         "levels_se": {k: _stderr(v) for k, v in sorted(in_sample.items())},
         "matrix": {key: _mean(v) for key, v in sorted(matrix.items())},
         "ood_kl": _mean(ood),
+        "ood_na": ood_na_text(ood_na, len(ood) - sum(v is None for v in ood), len(ood)),
+        "largest_test_se": None if largest is None else largest[0],
         "scores": {name: _mean(values) for name, values in sorted(scores.items())},
         "seeds": len(result.spec.seeds),
         "fit_s": _mean(fits),
@@ -197,6 +195,33 @@ def row_values(entry: Entry) -> dict[str, Any]:
         "file": entry.path.as_posix(),
         "config": result.spec.model_settings,
     }
+
+
+#: What the random-sequence column shows where no random sequence is possible (`ood_na_text`).
+NOT_APPLICABLE = "n/a"
+
+
+def ood_na_text(levels: set[int], scored: int, cells: int) -> str | None:
+    """Why a row's random-sequence cells are (partly) not scored: the training levels whose
+    grammar can produce none of the uniformly random sequences (BP's answer on an impossible
+    sequence is uniform by convention, not an inference); None where every cell is scored."""
+    if not levels:
+        return None
+    where = ", ".join(map(str, sorted(levels)))
+    if scored == 0:
+        return f"not applicable: no random sequence is possible under the grammar (k = {where})"
+    return (
+        f"the mean over the {scored} of {cells} cells with possible sequences; in the others"
+        f" (k = {where}) no random sequence is possible under the grammar"
+    )
+
+
+def ood_text(row: dict[str, Any]) -> str:
+    """The random-sequence KL as shown: "n/a" where no cell of the row has a possible
+    sequence, else the mean over the cells that have."""
+    if row["ood_na"] and math.isnan(row["ood_kl"]):
+        return NOT_APPLICABLE
+    return number(row["ood_kl"])
 
 
 def metric_directions() -> dict[str, str]:
@@ -412,7 +437,7 @@ def cells(table: Table) -> list[list[str]]:
                 headline_text(row, "acc"),
                 headline_text(row, "kl"),
                 *(number(row["levels"].get(k, math.nan)) for k in table.levels),
-                number(row["ood_kl"]),
+                ood_text(row),
                 *(number(row["scores"].get(name, math.nan)) for name in table.metrics),
                 params,
                 row["plugin"],
@@ -434,7 +459,9 @@ LEGEND = (
     " higher (Welch's t-test at 5%), so rows the statistics do not separate share a range"
     " (2-3). seeds: a seed far below its row's median (a failed fit) is named there, and kept"
     " in the mean. k=j: normalised accuracy at level j (mean over seeds). ood KL: KL from BP of"
-    " the training level on uniformly random sequences. fit (s):"
+    " the training level on uniformly random sequences, over those the grammar can produce"
+    " (n/a: none can be, as on the RHM at low k, where BP's answer would be uniform by"
+    " convention). fit (s):"
     " mean seconds per training run (one seed, one level) on the run's hardware (listed with"
     " the result files). isolation: process (the model ran in a worker holding only"
     " its training data and test inputs), in-process, or not recorded (older files), with the"
@@ -444,6 +471,7 @@ LEGEND = (
     " freshly drawn grammars (hbench verify), whose numbers agreed with the claim, signed by"
     " a key committed under keys/. Self-reported rows (result files as the submitter's machine"
     " wrote them) are listed in a table of their own, unranked. Rows run in-process, flagged"
-    f" by the audit, not official (public grammar) or with fewer than {MIN_SEEDS} seeds are shown"
-    " unranked. A dash: not reported or undefined."
+    f" by the audit, not official (public grammar), with fewer than {MIN_SEEDS} seeds or with a"
+    f" per-level test-set standard error of normalised accuracy above {MAX_TEST_SE} (test set"
+    " too small) are shown unranked. A dash: not reported or undefined."
 )

@@ -145,7 +145,8 @@ def hbench_register_metrics(register: Register) -> None:
     ``function(inputs)`` takes a `hbench.metrics.MetricInputs` (the model's probabilities, the
     exact answers, the targets, ...) and returns one value per query (aggregated into the
     cell's value by ``aggregation``) or None where the metric does not apply. Results record
-    each metric by name per cell, and boards show it by name.
+    each metric by name per cell, and boards show it by name; ``tasks=("name", ...)`` records
+    it in the cells of those tasks only (a task's own numbers, e.g. ``generate``'s).
     """
 
 

@@ -3,7 +3,8 @@
 `make_plan` fixes the experiments of a scale (smoke, cpu, paper); `Runner` runs them through
 the harness, the sweeps and the analyses into one folder, each part at most once (a rerun
 resumes); `judge_all` turns the folder's files into one section per claim (statement,
-pre-declared criterion, numbers with their uncertainty, verdict); `write_report` renders
+pre-declared criterion, numbers with their uncertainty, and a verdict per task it is judged
+on, gated on convergence, naming the numbers that decided it); `write_report` renders
 REPORT.md and report.html. `reproduce` does all of it.
 """
 

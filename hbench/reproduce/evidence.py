@@ -20,7 +20,29 @@ from hbench.reproduce.plan import Plan
 from hbench.results import LevelMetrics, RunResult, read_result
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive at this scale"
-VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
+#: A claim about a trained model whose deciding quantity is still moving: never "does not hold".
+LEARNING = "inconclusive: still learning"
+VERDICTS = (HOLDS, FAILS, LEARNING, INCONCLUSIVE)
+
+#: A model is still learning when its KL (or the claim's deciding quantity) still falls, over the
+#: last decade of training steps (mean over seeds of each seed's least-squares slope on log10
+#: of the step), by at least MIN_FALL bits per decade of steps and either by FALL_SHARE of its
+#: final value (another decade of training would remove a fifth of what is left) or by
+#: MOVE_MAX bits (as much as claim 1's whole tolerance on KL) per decade.
+FALL_SHARE, MIN_FALL, MOVE_MAX = 0.2, 0.002, 0.05
+#: The checkpoints a slope is fitted on: those of the last decade of steps, at least this many.
+MIN_TREND_POINTS = 3
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One verdict of a claim, about one task (or one part of the claim): what was judged, the
+    verdict, why, and the numbers that decided it with their uncertainty."""
+
+    task: str
+    verdict: str
+    reason: str
+    deciding: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,92 @@ def better(a: Stat, b: Stat, *, paired: bool = False) -> int:
     return stats.compare(
         a.values, b.values, a_test_se=a.test_se, b_test_se=b.test_se, paired=paired
     ).better
+
+
+@dataclass(frozen=True)
+class Trend:
+    """How a model's deciding quantity moved over its last decade of training steps: its
+    final value and its slope per decade of steps, each a `Stat` over seeds (a seed's slope
+    with its least-squares standard error as its own error; the final value is shown without
+    one: a checkpoint records no test-set error, and equal seeds are no measure of it)."""
+
+    quantity: str  # what was followed, e.g. "KL(BP_0 || model)"
+    final: Stat
+    slope: Stat
+    first_step: int  # the window's first and last checkpoints, in steps
+    last_step: int
+
+    @property
+    def falling(self) -> bool:
+        """Whether the quantity still falls (see `FALL_SHARE`, `MIN_FALL`, `MOVE_MAX`)."""
+        if math.isnan(self.slope.mean) or math.isnan(self.final.mean):
+            return False
+        fall = -self.slope.mean
+        return fall >= MIN_FALL and (fall >= FALL_SHARE * abs(self.final.mean) or fall >= MOVE_MAX)
+
+    def text(self) -> str:
+        return (
+            f"{self.quantity} {self.final.mean:.4f} bits at the end, changing"
+            f" {self.slope.text(4)} bits per decade of steps (steps"
+            f" {self.first_step:,}..{self.last_step:,})"
+        )
+
+
+def slope_per_decade(steps: Sequence[float], values: Sequence[float]) -> tuple[float, float]:
+    """(slope, its standard error) of ``values`` against log10(``steps``) by least squares over
+    the checkpoints of the last decade of steps (at least `MIN_TREND_POINTS`); the error is NaN
+    with fewer than three points."""
+    import numpy as np
+
+    x = np.log10(np.asarray(steps, dtype=np.float64))
+    y = np.asarray(values, dtype=np.float64)
+    window = x >= x[-1] - 1.0
+    if window.sum() < MIN_TREND_POINTS:
+        window = np.arange(x.size) >= x.size - MIN_TREND_POINTS
+    x, y = x[window], y[window]
+    if x.size < 2 or np.ptp(x) == 0:
+        return math.nan, math.nan
+    xc = x - x.mean()
+    slope = float((xc * (y - y.mean())).sum() / (xc**2).sum())
+    if x.size < 3:
+        return slope, math.nan
+    residual = y - y.mean() - slope * xc
+    se = math.sqrt(float((residual**2).sum()) / (x.size - 2) / float((xc**2).sum()))
+    return slope, se
+
+
+def trend(series: Sequence[dict[str, Any]], level: int | str, k_train: int) -> Trend | None:
+    """The trend of KL(BP_level || model) of the fits trained at ``k_train`` in a run's learning
+    dynamics (``series``: the run's ``extra["dynamics"]``, from any number of runs); None
+    without checkpoints."""
+    slopes, errors, finals, first, last = [], [], [], [], []
+    for s in series:
+        if int(s["k_train"]) != k_train:
+            continue
+        points = [p for p in s["points"] if str(level) in p.get("kl", {})]
+        if len(points) < 2:
+            continue
+        steps = [float(p["label"]) for p in points]
+        values = [float(p["kl"][str(level)]) for p in points]
+        slope, se = slope_per_decade(steps, values)
+        if math.isnan(slope):
+            continue
+        slopes.append(slope)
+        errors.append(se if math.isfinite(se) else None)
+        finals.append(values[-1])
+        window = [t for t in steps if math.log10(t) >= math.log10(steps[-1]) - 1.0]
+        first.append(int(window[0] if len(window) >= MIN_TREND_POINTS else steps[-3:][0]))
+        last.append(int(steps[-1]))
+    if not slopes:
+        return None
+    known = all(e is not None for e in errors)
+    return Trend(
+        f"KL(BP_{level} || model)",
+        over_seeds(finals),
+        over_seeds(slopes, errors if known else None),
+        min(first),
+        max(last),
+    )
 
 
 def cells(result: RunResult) -> dict[tuple[int, int | str], list[LevelMetrics]]:

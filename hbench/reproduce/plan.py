@@ -9,11 +9,19 @@ the run; the plan only says how much is spent on each part.
 Scales:
 
 - ``smoke``: seconds per part on the smoke suite with a tiny transformer; it checks the
-  machinery, and its verdicts are "inconclusive at this scale" (it trains too little to judge).
+  machinery, and its verdicts are "inconclusive at this scale" or "inconclusive: still
+  learning" (it trains too little to judge).
 - ``cpu``: the cpu suite with the transformer's cpu preset (whatever its current settings are:
   the `PRESETS` of the transformer plugin's configs), sized to about 90 minutes on 2 cores.
   Its root and mlm runs train on more fresh sequences than the suite's P (`CPU_MAIN`).
 - ``paper``: the paper's sizes (the paper suite, the transformer's paper preset) for a GPU.
+
+Every scale runs on the authors' own seed-0 grammar (`MAIN_GRAMMAR`), records learning
+dynamics in every run (the claims' convergence gate), and makes the same parts: root and mlm
+at every level, more seeds at k = 0 (claims 3 and 6), mlm on a tree one level shallower
+(claim 4's staircase that can finish), fewer layers at the same budget and two other grammars
+(claim 9), the sample-complexity sweep, fine-tuning from the mlm runs' encoders (claim 6),
+and the analyses of the mlm encoders (claims 7 and 8).
 
 `THROUGHPUT` holds each scale's training speed per fit, from which ``hbench reproduce
 --dry-run`` estimates the compute of a plan (CPU core hours for smoke and cpu, GPU hours for
@@ -58,14 +66,31 @@ class RunPart:
 
 
 @dataclass(frozen=True)
+class SweepChanges:
+    """What a plan changes in a built-in sweep file before running it (`hbench.reproduce.
+    sweeps.relocated`): suite fields added to its ``set`` (the main grammar), axes replaced
+    (levels, seeds), options added to every transformer's ``args`` (an encoder's shape), and
+    the encoders ``init=`` loads, by seed: each model that loads one is split into one entry
+    per seed, loading that seed's encoder (a path inside the reproduction folder)."""
+
+    set: dict[str, Any] = field(default_factory=dict)
+    axes: dict[str, Any] = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)
+    init: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SweepPart:
     """Built-in sweep files run one after the other (a chain: a later stage may ``init=`` what
-    an earlier one saved). Paths in the files under ``root`` move to ``<out>/sweeps/<name>``."""
+    an earlier one saved). Paths in the files under ``root`` move to ``<out>/sweeps/<name>``.
+    ``after``: runs of the plan whose models a stage loads (it starts once they are done)."""
 
     name: str
     stages: tuple[str, ...]
     root: str
     description: str
+    changes: SweepChanges = field(default_factory=SweepChanges)
+    after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,89 +183,130 @@ def make_plan(scale: str) -> Plan:
     return {"smoke": _smoke, "cpu": _cpu, "paper": _paper}[scale]()
 
 
+#: The reproduction's grammar at every scale (suite fields of every run and sweep): the authors'
+#: own seed-0 grammar (their published generator, `rng=authors`), so that effect sizes are
+#: those of the paper's figures.
+MAIN_GRAMMAR: dict[str, Any] = {"grammar_args": {"rng": "authors"}, "grammar_seed": 0}
+#: Claim 9(b)'s other grammars: seeds of the authors' scripts, at their sigma = 1.
+OTHER_GRAMMARS = (1, 15)
+
+
 def _runs(
     model: dict[str, Any],
     checkpoints: int,
     fewer_layers: int,
-    few: dict,
+    extra_seeds: list[int],
+    other_levels: list[int],
+    depth: int,
+    shallow_test: int,
     main: tuple[dict[str, dict[str, Any]], dict[str, Any]] = ({}, {}),
 ) -> list[RunPart]:
-    """The four runs every scale makes: root and mlm at every level with learning dynamics,
-    then fewer layers than l, and another grammar (``few``: the smaller runs' suite fields).
-    ``main``: model options by task and suite fields of the root and mlm runs (the cpu scale
-    trains them on more sequences than the suite's P), which the other grammar's run shares
-    so that it is judged on a model trained as well; the fewer-layers run keeps the suite's
-    (its claim is about what depth cannot do)."""
+    """The runs every scale makes, all on `MAIN_GRAMMAR` (the other grammars aside) and all
+    recording learning dynamics (``checkpoints`` log-spaced checkpoints a fit), from which
+    every claim about a trained model is gated on convergence:
+
+    - root and mlm at every level (``main``: model options by task and suite fields, which
+      the cpu scale uses to train on more sequences than the suite's P);
+    - root and mlm at k = 0 on ``extra_seeds`` (the same spec, more seeds): claim 3 averages
+      its checkpoints over every seed (4 x 2048 test sequences), claim 6 fine-tunes one
+      encoder per seed;
+    - mlm on a tree one level shallower, at k = 0: a staircase short enough to finish where
+      the full-depth one does not (claim 4, stated as such), ``shallow_test`` test sequences
+      a level (a suite's per-level sizes are for its own depth);
+    - fewer layers than l at k = 0 and k = l, trained exactly as root (claim 9(a): equal
+      budgets);
+    - root on each of `OTHER_GRAMMARS` at sigma 1 at ``other_levels``, trained as root."""
     main_args, main_overrides = main
+    main_overrides = {**MAIN_GRAMMAR, **main_overrides}
 
-    def dynamics(task: str) -> dict[str, Any]:
-        return {**model, **main_args.get(task, {}), "n_checkpoints": checkpoints}
+    def args(task: str, **more: Any) -> dict[str, Any]:
+        return {**model, **main_args.get(task, {}), "n_checkpoints": checkpoints, **more}
 
+    extra = {"seeds": extra_seeds, "train_filters": [0]}
     return [
-        RunPart(
-            "root", "root", "root classification at every level", dynamics("root"), main_overrides
+        RunPart("root", "root", "root classification at every level", args("root"),
+                main_overrides),
+        RunPart("root-k0", "root", f"root classification at k = 0, seeds {extra_seeds} (the"
+                " same spec as root: more seeds for claim 3's checkpoints)", args("root"),
+                {**main_overrides, **extra}),
+        RunPart("mlm", "mlm", "masked language modelling at every level", args("mlm"),
+                main_overrides),
+        RunPart("mlm-k0", "mlm", f"masked language modelling at k = 0, seeds {extra_seeds}"
+                " (the same spec as mlm: one pretrained encoder per fine-tuning seed)",
+                args("mlm"), {**main_overrides, **extra}),
+        RunPart("mlm-shallow", "mlm", "masked language modelling at k = 0 on a tree one level"
+                " shallower (a staircase that can finish at this scale)", args("mlm"),
+                {**main_overrides, "depth": depth - 1, "train_filters": [0],
+                 "n_test": shallow_test}),
+        RunPart("fewer-layers", "root", f"root classification with {fewer_layers} layer(s),"
+                " fewer than l, trained as root (the same budget)",
+                args("root", n_layers=fewer_layers),
+                {**main_overrides, "train_filters": [0, depth]}),
+        *(
+            RunPart(f"other-grammar-{g}", "root", f"root classification on the authors' grammar"
+                    f" seed {g} (sigma 1), trained as root", args("root"),
+                    {**main_overrides, "grammar_seed": g, "sigma": 1.0,
+                     "train_filters": other_levels, "seeds": [0]})
+            for g in OTHER_GRAMMARS
         ),
-        RunPart(
-            "mlm",
-            "mlm",
-            "masked language modelling at every level",
-            dynamics("mlm"),
-            main_overrides,
-        ),
-        RunPart(
-            "fewer-layers",
-            "root",
-            f"root classification with {fewer_layers} layer(s), fewer than l",
-            {**model, "n_layers": fewer_layers},
-            few,
-        ),
-        RunPart(
-            "other-grammar",
-            "root",
-            "root classification on another grammar (grammar seed 1, sigma 2), trained as root",
-            {**model, **main_args.get("root", {})},
-            {**main_overrides, **few, "grammar_seed": 1, "sigma": 2.0},
-        ),
-    ]
+    ]  # fmt: skip
+
+
+def _encoders(seeds: list[int], extra_seeds: list[int]) -> dict[int, str]:
+    """Claim 6's encoders, one per fine-tuning seed: the main mlm run's (and the extra seeds')
+    model at k = 0, as the reproduction folder keeps them."""
+    found = {seed: f"runs/mlm_models/s{seed}_k0.pt" for seed in seeds}
+    found.update({seed: f"runs/mlm-k0_models/s{seed}_k0.pt" for seed in extra_seeds})
+    return found
 
 
 def _analyses(attention: int, probe: tuple[int, int, int], calibration: int) -> list[AnalysisPart]:
+    """Calibration of both main runs; attention and probes (one hidden layer of 64, as the
+    paper's) of the mlm encoders, the models the paper's Figs. 6 and 7 come from."""
     train, test, steps = probe
     return [
         AnalysisPart("calibration", "root", {"sequences": calibration}),
         AnalysisPart("calibration", "mlm", {"sequences": calibration}),
-        AnalysisPart("attention", "root", {"sequences": attention, "min_excess": 0.05}),
+        AnalysisPart("attention", "mlm", {"sequences": attention, "min_excess": 0.05}),
         AnalysisPart(
             "probe",
-            "root",
-            {"probe_sequences": train, "probe_test": test, "probe_steps": steps, "hidden": False},
+            "mlm",
+            {"probe_sequences": train, "probe_test": test, "probe_steps": steps, "hidden": True},
         ),
     ]
 
 
 def _smoke() -> Plan:
+    seeds, extra = [0], [1]
     return Plan(
         scale="smoke",
         suite="smoke",
         depth=3,
-        seeds=[0],
+        seeds=seeds,
         decisive=False,
-        runs=_runs(SMOKE_MODEL, 6, 1, {"seeds": [0], "train_filters": [0, 3]}),
+        runs=_runs(SMOKE_MODEL, 6, 1, extra, [0, 3], 3, 256),
         sweeps=[
             SweepPart(
                 "sample-complexity",
                 ("smoke-sample-complexity",),
                 "results/sweeps/smoke-sample-complexity",
                 "a tiny transformer at two budgets",
+                SweepChanges(set=MAIN_GRAMMAR),
             ),
             SweepPart(
                 "pretraining",
-                ("smoke-pretraining", "smoke-pretraining-finetune"),
+                ("smoke-pretraining-finetune",),
                 "results/sweeps/smoke-pretraining",
-                "mlm pretraining, then root from scratch, frozen and fine-tuned",
+                "root from scratch, and from the mlm run's encoders frozen and fine-tuned",
+                SweepChanges(
+                    set=MAIN_GRAMMAR,
+                    axes={"seed": seeds, "P": [256]},  # one seed: the machinery, in seconds
+                    init=_encoders(seeds, extra),
+                ),
+                after=("mlm", "mlm-k0"),
             ),
         ],
-        analyses=_analyses(256, (128, 64, 30), 256),
+        analyses=_analyses(256, (64, 64, 20), 256),
         p_star_target=0.95,
         budget="about a minute on 2 cores",
     )
@@ -283,28 +349,39 @@ CPU_MAIN: tuple[dict[str, dict[str, Any]], dict[str, Any]] = (
 
 
 def _cpu() -> Plan:
+    seeds, extra = [0, 1], [2, 3]
     return Plan(
         scale="cpu",
         suite="cpu",
         depth=4,
-        seeds=[0, 1],
+        seeds=seeds,
         decisive=True,
-        runs=_runs({}, 24, 2, {"seeds": [0]}, main=CPU_MAIN),
+        runs=_runs({}, 24, 2, extra, [0, 2, 4], 4, 1 << 15, main=CPU_MAIN),
         sweeps=[
             SweepPart(
                 "sample-complexity",
                 ("cpu-sample-complexity",),
                 "results/sweeps/cpu-sample-complexity",
-                "P = 2^9 .. 2^14, k = 0, 2, 4, two seeds (the built-in cpu sweep)",
+                "P = 2^9 .. 2^13 at every k (2^14 at k = 0), two seeds (the built-in cpu sweep"
+                " at every level); the root run adds P = 2^17",
+                SweepChanges(set=MAIN_GRAMMAR, axes={"train_filter": [0, 1, 2, 3, 4]}),
             ),
             SweepPart(
                 "pretraining",
-                ("cpu-pretraining", "cpu-pretraining-finetune"),
+                ("cpu-pretraining-finetune",),
                 "results/sweeps/cpu-pretraining",
-                "mlm pretraining at k = 0, then root at P = 2^8 .. 2^12",
+                "root at k = 0, P = 2^8 .. 2^12, four seeds: from scratch, and from the mlm"
+                " runs' encoders at k = 0 (one per seed) frozen and fine-tuned",
+                SweepChanges(
+                    set=MAIN_GRAMMAR,
+                    axes={"seed": seeds + extra},
+                    args={"n_heads": CPU_MAIN[0]["mlm"]["n_heads"]},
+                    init=_encoders(seeds, extra),
+                ),
+                after=("mlm", "mlm-k0"),
             ),
         ],
-        analyses=_analyses(10_000, (4096, 2048, 1000), 4096),
+        analyses=_analyses(10_000, (1 << 14, 2048, 1000), 4096),
         p_star_target=0.90,
         budget="at most 90 minutes on 2 cores",
     )
@@ -312,28 +389,36 @@ def _cpu() -> Plan:
 
 def _paper() -> Plan:
     model = {"preset": "paper"}
+    seeds, extra = [0, 1, 2], [3]
     return Plan(
         scale="paper",
         suite="paper",
         depth=4,
-        seeds=[0, 1, 2],
+        seeds=seeds,
         decisive=True,
-        runs=_runs(model, 32, 2, {"seeds": [0, 1, 2]}),
+        runs=_runs(model, 32, 2, extra, [0, 1, 2, 3, 4], 4, 1 << 15),
         sweeps=[
             SweepPart(
                 "sample-complexity",
                 ("paper",),
                 "results/sweeps/paper",
                 "P = 2^9 .. 2^17, every k, five seeds (the built-in paper sweep)",
+                SweepChanges(set=MAIN_GRAMMAR),
             ),
             SweepPart(
                 "pretraining",
-                ("paper-pretraining", "paper-pretraining-finetune"),
+                ("paper-pretraining-finetune",),
                 "results/sweeps/paper-pretraining",
-                "mlm pretraining at k = 0, then root at P = 2^8 .. 2^14",
+                "root at P = 2^8 .. 2^14, four seeds: from scratch, and from the mlm runs'"
+                " encoders at k = 0 frozen and fine-tuned",
+                SweepChanges(
+                    set=MAIN_GRAMMAR, axes={"seed": seeds + extra}, init=_encoders(seeds, extra)
+                ),
+                after=("mlm", "mlm-k0"),
             ),
         ],
-        analyses=_analyses(10_000, (8192, 4096, 2000), 10_000),
+        # the paper's probes: 2^14 sequences for 100 epochs (2^14 x 16 tokens x 100 / 2048 a step)
+        analyses=_analyses(10_000, (1 << 14, 4096, 12_800), 10_000),
         p_star_target=0.95,
         budget="the paper's sizes: GPU-hours",
     )

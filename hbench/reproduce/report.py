@@ -49,11 +49,16 @@ def _environment(autoescape: bool) -> Environment:
 
 
 def context(ev: Evidence, claims: list[Claim], command: str) -> dict:
+    from hbench.analysis.figures import read_caption
+
     plan = ev.plan
-    counts = Counter(claim.verdict for claim in claims)
+    counts = Counter(v.verdict for claim in claims for v in claim.verdicts)  # per (claim, task)
+    figures = {figure for claim in claims for figure in claim.figures}
     return {
         "plan": plan,
         "claims": claims,
+        # what each figure shows, from the figure's own metadata (its file name if it has none)
+        "captions": {figure: read_caption(ev.out / figure) or figure for figure in figures},
         "counts": [(verdict, counts.get(verdict, 0)) for verdict in VERDICTS],
         "command": command,
         "version": __version__,

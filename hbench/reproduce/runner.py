@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +39,7 @@ from typing import Any
 
 from hbench.reproduce.plan import THROUGHPUT, AnalysisPart, Plan, RunPart, SweepPart
 from hbench.results import RunResult
-from hbench.run.spec import ResolvedRun, RunSpec
+from hbench.run.spec import ResolvedRun, RunSpec, merge_overrides
 
 Log = Callable[[str], None]
 
@@ -72,7 +71,8 @@ class Runner:
     # --- checks before any work -------------------------------------------------------------
 
     def spec(self, part: RunPart) -> RunSpec:
-        overrides = {"task": part.task, "seeds": list(self.plan.seeds), **part.overrides}
+        defaults = {"seeds": list(self.plan.seeds)}  # a part may ask for its own seeds
+        overrides = merge_overrides({**defaults, **part.overrides}, task=part.task)
         return RunSpec(
             model="transformer",
             suite=self.plan.suite,
@@ -83,13 +83,13 @@ class Runner:
 
     def check(self) -> None:
         """Every run's spec and every first sweep stage, validated (one `UsageError`)."""
-        from hbench.reproduce.sweeps import relocated
+        from hbench.reproduce.sweeps import part_stage
 
         for part in self.plan.runs:
             self._same_settings(part, self.spec(part).resolve())
         for part in self.plan.sweeps:
             for stage in part.stages:  # the schema of every stage; cells of the first
-                relocated(stage, part.root, self.out / "sweeps" / part.name, self.device)
+                part_stage(part, stage, self.out, self.device)
 
     def _same_settings(self, part: RunPart, run: ResolvedRun) -> None:
         """A finished run is reused only if the plan still asks for it: a result made with
@@ -150,7 +150,16 @@ class Runner:
             # (a failed part closes the client first, which ends the other parts' waits)
             pool = ThreadPoolExecutor(max(1, len(work)), thread_name_prefix="hbench-part")
             with pool, self._dask():
-                for future in [pool.submit(self._timed, *item) for item in work]:
+                first = work[: len(self.plan.runs)]
+                runs = {
+                    p.name: pool.submit(self._timed, *w)
+                    for p, w in zip(self.plan.runs, first, strict=True)
+                }
+                later = [  # a sweep that loads a run's models starts once that run is done
+                    pool.submit(_after, [runs[n] for n in s.after if n in runs], self._timed, *w)
+                    for s, w in zip(self.plan.sweeps, work[len(first) :], strict=True)
+                ]
+                for future in [*runs.values(), *later]:
                     future.result()
         else:
             for item in work:
@@ -173,8 +182,7 @@ class Runner:
         Analyses of this run already in the folder were made from an earlier result (deleted
         to rerun it): they are removed before training, so that the report never pairs the
         new run with the old run's calibration, attention or probes."""
-        from hbench.results import models_folder
-        from hbench.run.harness import Harness, run_and_write
+        from hbench.run.execute import execute
 
         folder = self.out / "runs"
         path = folder / f"{part.name}.json"
@@ -186,21 +194,18 @@ class Runner:
         if stale:
             self.log(f"  {part.name}: removed {len(stale)} file(s) of its earlier analyses")
         folder.mkdir(parents=True, exist_ok=True)
-        models = models_folder(path)
-        if models.exists():  # left by a run interrupted between the rename and the write
-            shutil.rmtree(models)
         if self.executor == "dask":
             result = self._run_on_dask(part, path)
             norm = result.headline["normalised_accuracy"]["mean"]
             return f"done, in-sample normalised accuracy {norm:.3f} ({self._relative(path)})"
-        result, _ = run_and_write(
-            Harness(self.spec(part)),
-            folder,
-            save_models=True,
+        result = execute(
+            self.spec(part),
+            out=folder,
             path=path,
+            save_models=True,
             jobs=self.jobs,
             on_fit=self._fit_line(part),
-        )
+        ).result
         norm = result.headline["normalised_accuracy"]["mean"]
         return f"done, in-sample normalised accuracy {norm:.3f} ({self._relative(path)})"
 
@@ -217,14 +222,14 @@ class Runner:
     def sweep(self, part: SweepPart) -> str:
         """Every stage of a chained sweep in turn; a stage's finished cells are skipped."""
         from hbench.io import atomic_write
-        from hbench.reproduce.sweeps import relocated, to_toml
+        from hbench.reproduce.sweeps import part_stage, to_toml
         from hbench.sweep.file import load_sweep
 
         folder = self.out / "sweeps" / part.name
         folder.mkdir(parents=True, exist_ok=True)
         ran = skipped = 0
         for stage in part.stages:
-            config = relocated(stage, part.root, folder, self.device)
+            config = part_stage(part, stage, self.out, self.device)
             file = folder / f"{stage}.toml"
             with atomic_write(file, "w", field="--out") as handle:
                 handle.write(to_toml(config))
@@ -232,9 +237,24 @@ class Runner:
             todo, done = sweep.pending()
             skipped += len(done)
             sweep.results.mkdir(parents=True, exist_ok=True)
+            self._set_aside(stage, sweep.results, {cell.filename for cell in sweep.cells})
             self._cells(stage, todo, sweep.results)
             ran += len(todo)
         return f"{ran} cell(s) run, {skipped} already done"
+
+    def _set_aside(self, stage: str, results: Path, cells: set[str]) -> None:
+        """Result files of cells the plan no longer has (an older plan's grammar or grid) move
+        to ``superseded/`` next to ``results``: the claims read every result in the folder,
+        and must not mix another plan's cells with this one's."""
+        stale = [path for path in results.glob("*.json") if path.name not in cells]
+        if not stale:
+            return
+        aside = results.parent / "superseded"
+        aside.mkdir(exist_ok=True)
+        for path in stale:
+            path.replace(aside / path.name)
+        where = self._relative(aside)
+        self.log(f"  {stage}: {len(stale)} result(s) of other plans moved to {where}")
 
     def _cells(self, stage: str, cells, results: Path) -> None:
         from hbench.sweep.cell import run_cell
@@ -286,7 +306,7 @@ class Runner:
         """Whether every run and sweep cell is on disk already (a resumed reproduction then
         needs no cluster)."""
         from hbench.registry.registry import get_registry
-        from hbench.reproduce.sweeps import relocated
+        from hbench.reproduce.sweeps import part_stage
         from hbench.sweep.file import _expand_model
 
         if any(not (self.out / "runs" / f"{p.name}.json").is_file() for p in self.plan.runs):
@@ -294,7 +314,7 @@ class Runner:
         registry = get_registry()
         for part in self.plan.sweeps:
             for stage in part.stages:
-                config = relocated(stage, part.root, self.out / "sweeps" / part.name, self.device)
+                config = part_stage(part, stage, self.out, self.device)
                 results = Path(config.out) / "results"
                 for index, entry in enumerate(config.models):
                     for cell in _expand_model(config, index, entry, registry):
@@ -307,12 +327,12 @@ class Runner:
 
     def _needed_resources(self) -> dict[str, float]:
         """What a LocalCluster's workers must offer so that no fit or cell waits forever."""
-        from hbench.reproduce.sweeps import relocated
+        from hbench.reproduce.sweeps import part_stage
 
         needed = dict(self._fit_resources())
         for part in self.plan.sweeps:
             for stage in part.stages:
-                config = relocated(stage, part.root, self.out / "sweeps" / part.name, self.device)
+                config = part_stage(part, stage, self.out, self.device)
                 for entry in config.models:
                     for name, amount in entry.resources.items():
                         needed[name] = max(needed.get(name, 0.0), amount)
@@ -345,21 +365,19 @@ class Runner:
             del self._client
 
     def _run_on_dask(self, part: RunPart, path: Path) -> RunResult:
-        """Every fit of ``part`` as one Dask task, joined into the run's result (written here,
-        its models renamed next to it just before, as `run_and_write` does)."""
+        """Every fit of ``part`` as one Dask task, joined into the run's result, written by the
+        one writer of results (`hbench.run.execute.write_run`: the models saved into its
+        staging folder, renamed next to the result just before it is written)."""
         from hbench.errors import HbenchError
-        from hbench.io import owned_temporary_name, remove_stale_temporaries
         from hbench.registry.loading import one_line
-        from hbench.results import models_folder, write_result
+        from hbench.run.execute import write_run
 
-        folder = path.parent
         spec = self.spec(part)
         fits = spec.resolve().fits
         started = time.perf_counter()
-        staging = owned_temporary_name(folder, ".models-")
-        remove_stale_temporaries(folder, ".models-")
-        staging.mkdir()
-        try:
+
+        def produce(staging: Path | None) -> RunResult:
+            assert staging is not None  # save_models: a staging folder is made
             futures = [
                 self._client.submit(
                     fit_task,
@@ -387,21 +405,10 @@ class Runner:
                     ) from None
                 results.append(result)
                 self._fit_line(part)(_FitLine(result))
-            result = join_fits(results, time.perf_counter() - started)
-            target = models_folder(path)
-            staging.rename(target)
-            staging = target  # removed again if the result cannot be written
-            moved = [
-                m.model_copy(update={"path": f"{target.name}/{m.path}"})
-                for m in result.saved_models
-            ]
-            result = result.model_copy(update={"saved_models": moved})
-            write_result(result, folder, path=path)
-            staging = None
-            return result
-        finally:
-            if staging is not None:
-                shutil.rmtree(staging, ignore_errors=True)
+            return join_fits(results, time.perf_counter() - started)
+
+        result, _ = write_run(path.parent, produce, save_models=True, path=path)
+        return result
 
     def _cells_on_dask(self, stage: str, cells, results: Path) -> None:
         """The cells through `hbench.sweep.executors.run_dask` on the reproduction's client;
@@ -473,13 +480,13 @@ class Runner:
     def _sweep_rows(self, part: SweepPart, speed) -> list[dict[str, Any]]:
         """A sweep's cells, one row per (model, task, P, epochs) with its levels and seeds."""
         from hbench.registry.registry import get_registry
-        from hbench.reproduce.sweeps import relocated
+        from hbench.reproduce.sweeps import part_stage
         from hbench.sweep.file import _expand_model
 
         registry = get_registry()
         groups: dict[tuple, dict[str, Any]] = {}
         for stage in part.stages:
-            config = relocated(stage, part.root, self.out / "sweeps" / part.name, self.device)
+            config = part_stage(part, stage, self.out, self.device)
             for index, entry in enumerate(config.models):
                 for cell in _expand_model(config, index, entry, registry):
                     row = _fit_row(entry.label or entry.name, cell.spec.resolve(registry), speed)
@@ -502,6 +509,13 @@ class Runner:
             return str(path)
 
 
+def _after(runs: list, work: Callable[..., None], *args: Any) -> None:
+    """``work(*args)`` once every future of ``runs`` has finished (a failed one raises here)."""
+    for future in runs:
+        future.result()
+    work(*args)
+
+
 class _FitLine:
     """A one-fit result as the log line of `Runner._fit_line` reads a fit's outcome."""
 
@@ -517,12 +531,12 @@ def fit_task(
 ) -> RunResult:
     """In a Dask worker: fit (seed, k_train) of the run ``spec``, its model saved into
     ``save_dir``; the run's result for that fit alone (`join_fits` puts them together)."""
-    from hbench.run.harness import Harness
+    from hbench.run.execute import execute
     from hbench.run.threads import set_thread_budget
 
     if threads is not None:
         set_thread_budget(threads)
-    return Harness(spec).run(jobs=1, save_dir=Path(save_dir), fits=[(seed, k_train)])
+    return execute(spec, jobs=1, save_dir=Path(save_dir), fits=[(seed, k_train)]).result
 
 
 def join_fits(parts: list[RunResult], wall_s: float) -> RunResult:

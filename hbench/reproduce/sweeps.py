@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hbench.reproduce.plan import SweepPart
 from hbench.sweep.builtins import builtin_sweeps
 from hbench.sweep.file import SweepFile, read_sweep_file
 
@@ -53,6 +54,38 @@ def relocated(name: str, root: str, folder: Path, device: str) -> SweepFile:
         for entry in config.models
     ]
     return config.model_copy(update={"out": _move(config.out, root, target), "models": models})
+
+
+def part_stage(part: SweepPart, stage: str, out: Path, device: str) -> SweepFile:
+    """Stage ``stage`` of ``part`` as a reproduction in ``out`` runs it: `relocated` into
+    ``<out>/sweeps/<part>``, then the plan's `SweepChanges`: suite fields added to ``set``,
+    axes replaced, options added to every transformer, and each model that loads an encoder
+    split into one entry per seed loading that seed's (a path under ``out``)."""
+    config = relocated(stage, part.root, out / "sweeps" / part.name, device)
+    changes = part.changes
+    models = []
+    for entry in config.models:
+        args = {**entry.args, **(changes.args if entry.name == "transformer" else {})}
+        if "init" not in args or not changes.init:
+            models.append(entry.model_copy(update={"args": args}))
+            continue
+        seeds = entry.axes.get("seed") or changes.axes.get("seed") or config.axes.get("seed")
+        for seed in seeds or [0]:
+            if seed not in changes.init:
+                raise LookupError(f"sweep {part.name}: no encoder for seed {seed} in the plan")
+            path = str((out / changes.init[seed]).resolve())
+            models.append(
+                entry.model_copy(
+                    update={"args": {**args, "init": path}, "axes": {**entry.axes, "seed": [seed]}}
+                )
+            )
+    return config.model_copy(
+        update={
+            "set": {**config.set, **changes.set},
+            "axes": {**config.axes, **changes.axes},
+            "models": models,
+        }
+    )
 
 
 def results_folder(name: str, root: str, folder: Path) -> Path:

@@ -14,7 +14,8 @@ from typing import Any
 
 _EXPORTS = {
     "Harness": "hbench.run.harness",
-    "run_benchmark": "hbench.run.harness",
+    "execute": "hbench.run.execute",
+    "World": "hbench.run.world",
     "RunSpec": "hbench.run.spec",
     "ResolvedRun": "hbench.run.spec",
 }

@@ -17,7 +17,6 @@ many ran at once.
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -30,19 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from hbench.contracts import (
-    PrivilegedAccess,
-    Sample,
-    TaskData,
-    exact_answers,
-    grammar_capabilities,
-    task_capabilities,
-)
-from hbench.errors import HbenchError, PluginError, UsageError, invalid
+from hbench.contracts import PrivilegedAccess, TaskData
+from hbench.errors import HbenchError, PluginError
 from hbench.metrics import MetricInputs, extra_metrics, score_extra
 from hbench.registry.registry import Registry, get_registry
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, SavedModel, Timing
 from hbench.run.dynamics import DynamicsRecorder
+from hbench.run.generation import check_handle, draw, sample_seed, score_level
+from hbench.run.lengths import check_lengths
 from hbench.run.spec import ResolvedRun, RunSpec
 from hbench.run.worker import (
     CHECKPOINT_SEQUENCES,
@@ -55,40 +49,11 @@ from hbench.run.worker import (
     head,
     import_path,
 )
-from hbench.scoring import (
-    chance_level,
-    headline,
-    score_queries,
-    score_random,
-    validate_probabilities,
-)
-
-#: Streams of the run's randomness, kept apart so that changing one never shifts another.
-_TRAIN, _TRAIN_TASK, _TEST, _TEST_TASK, _OOD, _MODEL = range(6)
+from hbench.run.world import World, model_seed
+from hbench.scoring import headline, score_queries, score_random, validate_probabilities
 
 #: Where fits run: "process" isolates a model in a worker process, "in-process" does not.
 ISOLATION = ("process", "in-process")
-
-
-def _seed(*parts: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence([int(p) for p in parts])
-
-
-def test_data(
-    grammar: Any, task: Any, n: int, seed: int, level: int, internal: bool = False
-) -> TaskData:
-    """The test questions of a seed at a filter level (``grammar`` is filtered at that level;
-    ``internal``: the task asks about internal nodes, so the sample keeps them).
-
-    One definition for the harness and `hbench oracle-table`, so their numbers agree."""
-    sample = grammar.sample(n, _seed(seed, _TEST, level), internal=internal)
-    rng = np.random.default_rng(_seed(seed, _TEST_TASK, level))
-    return task.make(sample, task.spec(grammar), rng)
-
-
-def model_seed(seed: int, level: int) -> int:
-    """The seed a model's own randomness gets for one fit (`FitCallbacks.seed`)."""
-    return int(_seed(seed, _MODEL, level).generate_state(1)[0])
 
 
 @dataclass
@@ -107,13 +72,20 @@ class FitOutcome:
 
 
 class Harness:
-    """Runs one spec: builds the plugins once, caches test data and the oracle's answers.
+    """Runs one spec in its `World` (the grammars, data and oracle answers of its seeds, built
+    once): fits a fresh model for each (seed, training level) and scores it.
 
     ``model`` replaces the registered model by an in-memory one (a class or zero-argument
     factory called once per fit, or an object with ``fit``/``predict`` reused for each fit);
-    such a model runs in this process. Data access (`train_data`, `test_data`,
-    `oracle_answers`) is public for analyses and for `hbench.task_data`.
+    such a model runs in this process. ``world`` is the run's world when the caller has built
+    it already; the data (``harness.world.train_data``, ``test_data``, ``oracle_answers``) is
+    public for analyses and for `hbench.task_data`.
     """
+
+    #: Where every scored query is logged (`hbench.run.samples.SampleLog`), if anywhere.
+    sample_log: Any = None
+    #: Where the fits' learning curves go (`hbench.run.loggers.Curves`), if anywhere.
+    curves: Any = None
 
     def __init__(
         self,
@@ -121,157 +93,24 @@ class Harness:
         registry: Registry | None = None,
         *,
         model: Any = None,
+        world: World | None = None,
     ) -> None:
         self.registry = registry or get_registry()
         self.run_spec = spec if isinstance(spec, ResolvedRun) else spec.resolve(self.registry)
         self.spec = self.run_spec.spec
         self.suite = self.run_spec.suite
         self.custom_model = model
-        self.filter = self.registry.get("filter", self.suite.filter).create()
-        self.oracle = self.registry.get("oracle", self.suite.oracle).create()
-        self.task = self.run_spec.task_entry.create(self.run_spec.task_config)
-        self.grammar_seeds = self._grammar_seeds()
-        self._grammars: dict[int, Any] = {}
-        self._levels: dict[tuple[int, int], Any] = {}
-        self._tests: dict[tuple[int, int | str], TaskData] = {}
-        self._ood_leaves: dict[int, np.ndarray] = {}
-        self._answers: dict[tuple[int, int | str, int], np.ndarray] = {}
+        self.world = world or World.of(self.run_spec)
+        world = self.world  # padded inputs need a model that masks the padding
+        check_lengths(world.grammar(self.suite.seeds[0]), world.task_spec, self.run_spec, model)
         self._lock = threading.RLock()
         self._live: set[Any] = set()  # model handles of the fits in flight
         self._stopping = False
         self._templates: WorkerTemplates | None = None  # the run's worker templates
-        self.capabilities = task_capabilities(self.task)
         # recorded under each cell's scores: the registered metrics beyond LevelMetrics' fields
-        self.extra_metrics = extra_metrics(self.registry, LevelMetrics.model_fields)
-        self.internal = self.capabilities.needs_internal_nodes
-        first = self.suite.seeds[0]
-        self.task_spec = self.task.spec(self.grammar(first))
-        # n_c is the grammar's, the same for every seed's grammar (only the rules differ)
-        classes = grammar_capabilities(self.grammar(first)).classes
-        try:
-            root = self.capabilities.asks_root
-            self.chance = chance_level(root, self.task_spec.q, classes)
-        except ValueError as exc:  # a grammar whose root has more classes than symbols
-            raise PluginError(f"grammar {self.suite.grammar!r}: {exc}") from exc
-        refused: dict[int, UsageError] = {}  # a task refuses a level it cannot ask
-        for level in self.suite.levels:
-            try:
-                self.task.spec(self.filtered(first, level))
-            except UsageError as exc:
-                refused[level] = exc
-        for level in sorted({*self.suite.train_levels, *self.suite.test_levels}):
-            if level in refused:
-                raise refused[level]
-        # the levels whose BP can answer the task: all but, for ancestor at depth d, those > d
-        # (learning dynamics compare a model with every one of them)
-        self.oracle_levels = [j for j in self.suite.levels if j not in refused]
-
-    # --- the grammar of each seed ------------------------------------------------------------
-
-    def _grammar_seeds(self) -> dict[int, int]:
-        """The grammar each seed runs on: the suite's, the recorded ones a replay names, or
-        for an official run one per seed drawn from the operating system's entropy."""
-        seeds = self.suite.seeds
-        if not self.spec.official and self.spec.grammar_seeds is None:
-            return {seed: self.suite.grammar_seed for seed in seeds}
-        drawn = self.spec.grammar_seeds or [secrets.randbits(63) for _ in seeds]
-        return dict(zip(seeds, drawn, strict=True))
-
-    def grammar_seed(self, seed: int) -> int:
-        """The grammar seed of a run seed: the suite's, or an official run's (or a replay's)
-        own for it."""
-        if not self.spec.official and self.spec.grammar_seeds is None:
-            return self.suite.grammar_seed
-        if seed not in self.grammar_seeds:
-            raise invalid("seed", seed, f"one of the official run's seeds {self.suite.seeds}")
-        return self.grammar_seeds[seed]
-
-    def grammar(self, seed: int) -> Any:
-        """The unfiltered grammar of a seed (one per seed in official runs)."""
-        with self._lock:
-            grammar_seed = self.grammar_seed(seed)
-            if grammar_seed not in self._grammars:
-                config = {**self.suite.grammar_config(self.registry), "seed": grammar_seed}
-                entry = self.registry.get("grammar", self.suite.grammar)
-                self._grammars[grammar_seed] = entry.create(config)
-            return self._grammars[grammar_seed]
-
-    def filtered(self, seed: int, level: int) -> Any:
-        with self._lock:
-            key = (self.grammar_seed(seed), level)
-            if key not in self._levels:
-                self._levels[key] = self.filter.apply(self.grammar(seed), level)
-            return self._levels[key]
-
-    # --- data ----------------------------------------------------------------------------------
-
-    def train_data(self, seed: int, level: int) -> TaskData:
-        """The P training questions of a seed at a filter level, with their answers."""
-        grammar = self.filtered(seed, level)
-        budget = self.suite.budget(self.suite.task)
-        sample = grammar.sample(budget, _seed(seed, _TRAIN, level), internal=self.internal)
-        rng = np.random.default_rng(_seed(seed, _TRAIN_TASK, level))
-        return self.task.make(sample, self.task_spec, rng)
-
-    def test_data(self, seed: int, level: int | str) -> TaskData:
-        """Test questions (with answers) at a filter level, or "ood" random sequences."""
-        key = (seed, level)
-        with self._lock:
-            if key not in self._tests:
-                if level == "ood":
-                    n = self.suite.n_ood
-                    rng = np.random.default_rng(_seed(seed, _OOD))
-                    length = self.task_spec.length
-                    grammar = self.grammar(seed)
-                    leaves = rng.integers(0, grammar.q, size=(n, length))
-                    self._ood_leaves[seed] = leaves
-                    # random sequences have no tree: nodes are placeholders, answers unused
-                    arity = grammar_capabilities(grammar).arity
-                    nodes = (
-                        {d: np.zeros((n, arity**d), np.int64) for d in range(1, grammar.depth)}
-                        if self.internal
-                        else {}
-                    )
-                    sample = Sample(np.zeros(n, dtype=np.int64), leaves, nodes)
-                    data = self.task.make(sample, self.task_spec, rng).without_targets()
-                else:
-                    grammar = self.filtered(seed, int(level))
-                    data = test_data(
-                        grammar, self.task, self.suite.n_test, seed, int(level), self.internal
-                    )
-                self._tests[key] = data
-            return self._tests[key]
-
-    def ood_possible(self, seed: int, k_train: int) -> np.ndarray:
-        """(n_ood,) whether each random sequence of the seed is possible under the grammar of the
-        training level (BP's log-likelihood > -inf): the "ood" cell is scored on those only."""
-        key = (seed, "ood-possible", k_train)
-        with self._lock:
-            if key not in self._answers:
-                self.test_data(seed, "ood")
-                leaves = self._ood_leaves[seed]
-                grammar = self.filtered(seed, k_train)
-                loglik = self.oracle.posteriors(grammar, leaves, full=False).loglik
-                self._answers[key] = np.isfinite(np.asarray(loglik))
-            return self._answers[key]
-
-    def oracle_answers(self, seed: int, data_level: int | str, oracle_level: int) -> np.ndarray:
-        """BP_oracle_level's probabilities for the test questions of data_level (cached)."""
-        key = (seed, data_level, oracle_level)
-        with self._lock:
-            if key not in self._answers:
-                data = self.test_data(seed, data_level)
-                grammar = self.filtered(seed, oracle_level)
-                self._answers[key] = exact_answers(
-                    self.task, self.oracle, grammar, data, self.task_spec
-                )
-            return self._answers[key]
-
-    def test_keys(self) -> list[int | str]:
-        keys: list[int | str] = list(self.suite.test_levels)
-        if self.suite.n_ood:
-            keys.append("ood")
-        return keys
+        self.extra_metrics = extra_metrics(
+            self.registry, LevelMetrics.model_fields, self.suite.task
+        )
 
     # --- one model, in this process (analyses, checks, tests) ---------------------------------
 
@@ -297,7 +136,8 @@ class Harness:
         """What a privileged model is handed: the grammar of its seed, filter, oracle, task."""
         if not self.privileged:
             return None
-        return PrivilegedAccess(self.grammar(seed), self.filter, self.oracle, self.task, level)
+        world = self.world
+        return PrivilegedAccess(world.grammar(seed), world.filter, world.oracle, world.task, level)
 
     def callbacks(self, seed: int, level: int, **hooks: Any) -> Callbacks:
         access = self.access(seed, level)
@@ -314,7 +154,7 @@ class Harness:
             raise PluginError(message) from exc
 
     def fit(self, model: Any, train: TaskData, callbacks: Any) -> None:
-        self.call_model("fit", lambda: model.fit(train, self.task_spec, callbacks))
+        self.call_model("fit", lambda: model.fit(train, self.world.task_spec, callbacks))
 
     def predict(self, model: Any, data: TaskData) -> np.ndarray:
         probabilities = self.call_model("predict", lambda: model.predict(data.without_targets()))
@@ -322,48 +162,61 @@ class Harness:
 
     def check(self, probabilities: Any, data: TaskData) -> np.ndarray:
         return validate_probabilities(
-            probabilities, data.n_queries, self.task_spec.q, self.model_label
+            probabilities, data.n_queries, self.world.task_spec.q, self.model_label
         )
 
     def score(
-        self, seed: int, k_train: int, predict: Callable[[int | str], Any]
+        self,
+        seed: int,
+        k_train: int,
+        predict: Callable[[int | str], Any],
+        samples: np.ndarray | None = None,
     ) -> tuple[list[LevelMetrics], float, float]:
         """Score ``predict(key)`` (a fitted model's probabilities on each test set) against the
-        oracles of the test and training levels; (metrics, predict seconds, oracle seconds)."""
-        metrics, predict_s, oracle_s = [], 0.0, 0.0
-        for key in self.test_keys():
-            data = self.test_data(seed, key)
+        oracles of the test and training levels; (metrics, predict seconds, oracle seconds).
+        ``samples``: the sequences the model drew, for a task that generates, scored at each
+        test level (`hbench.run.generation`)."""
+        world, metrics, predict_s, oracle_s = self.world, [], 0.0, 0.0
+        for key in world.test_keys():
+            data = world.test_data(seed, key)
+            generated, start = None, time.perf_counter()
+            if samples is not None and key != "ood":  # exact scores: the oracle's time
+                generated = score_level(world, seed, int(key), samples)
+            oracle_s += time.perf_counter() - start
             start = time.perf_counter()
             probabilities = self.check(predict(key), data)
             predict_s += time.perf_counter() - start
             start = time.perf_counter()
-            bp_train = self.oracle_answers(seed, key, k_train)
-            bp_test = bp_train if key == "ood" else self.oracle_answers(seed, key, int(key))
+            bp_train = world.oracle_answers(seed, key, k_train)
+            bp_test = bp_train if key == "ood" else world.oracle_answers(seed, key, int(key))
             oracle_s += time.perf_counter() - start
             keep = None
             if key == "ood":  # scored on the sequences the grammar can produce only
-                possible = self.ood_possible(seed, k_train)
+                possible = world.ood_possible(seed, k_train)
                 scores = score_random(
-                    probabilities, bp_train, self.task_spec.q, self.chance, possible,
+                    probabilities, bp_train, world.task_spec.q, world.chance, possible,
                     data.query_rows, k_train,
                 )  # fmt: skip
                 keep = possible[data.query_rows]
             else:
                 scores = score_queries(
-                    probabilities, bp_test, bp_train, data.targets, self.task_spec.q, self.chance
+                    probabilities, bp_test, bp_train, data.targets, world.task_spec.q, world.chance
                 )
-            if self.capabilities.metrics and scores["n_queries"]:  # the task's own scores
-                extra = self.task.metrics(probabilities, bp_test, data, self.task_spec)
+            if world.capabilities.metrics and scores["n_queries"]:  # the task's own scores
+                extra = world.task.metrics(probabilities, bp_test, data, world.task_spec)
                 scores["task_metrics"] = extra
+            if generated is not None:  # the generated sequences' own numbers, in full
+                own = scores.get("task_metrics") or {}
+                scores["task_metrics"] = {**own, **generated.record()}
             if self.extra_metrics:  # registered metrics beyond the fixed fields, by name
                 inputs = MetricInputs(
-                    probabilities, bp_test, bp_train, data.targets, self.task_spec.q,
-                    self.chance, self.suite.task, data,
+                    probabilities, bp_test, bp_train, data.targets, world.task_spec.q,
+                    world.chance, self.suite.task, data, samples=generated,
                 )  # fmt: skip
                 if keep is not None and not keep.all():
                     inputs = MetricInputs(
                         probabilities[keep], bp_test[keep], bp_train[keep], None,
-                        self.task_spec.q, self.chance, self.suite.task, None,
+                        world.task_spec.q, world.chance, self.suite.task, None,
                     )  # fmt: skip
                 scores["scores"] = (
                     score_extra(self.extra_metrics, inputs)
@@ -371,16 +224,30 @@ class Harness:
                     else dict.fromkeys(m.name for m in self.extra_metrics)
                 )
             metrics.append(LevelMetrics(seed=seed, k_train=k_train, k_test=key, **scores))
+            if self.sample_log is not None:  # every query's answers (`hbench.run.samples`)
+                self.sample_log.write(
+                    seed=seed, grammar_seed=world.grammar_seed(seed), k_train=k_train,
+                    k_test=key, data=data, model=probabilities, bp=bp_test, bp_train=bp_train,
+                    possible=keep,
+                )  # fmt: skip
         return metrics, predict_s, oracle_s
 
     def evaluate(self, model: Any, seed: int, k_train: int) -> tuple[list[dict], float, float]:
         """Score a model fitted in this process on every test set; rows as dicts."""
 
         def predict(key: int | str) -> Any:
-            data = self.test_data(seed, key).without_targets()
+            data = self.world.test_data(seed, key).without_targets()
             return self.call_model("predict", lambda: model.predict(data))
 
-        metrics, predict_s, oracle_s = self.score(seed, k_train, predict)
+        samples = None
+        if self.world.capabilities.generates:
+            in_process = InProcessModel(model, self.spec.device, 1)
+            check_handle(in_process, self.model_name, self.suite.task)
+            n = self.world.task.n_samples(self.suite.largest_test_size)
+            seed_s = sample_seed(seed, k_train)
+            call = lambda n, s: model.sample(n, np.random.default_rng(s))  # noqa: E731
+            samples = draw(call, n, seed_s, self.world.task_spec, self.model_label)
+        metrics, predict_s, oracle_s = self.score(seed, k_train, predict, samples)
         return [m.model_dump() for m in metrics], predict_s, oracle_s
 
     # --- a whole run -----------------------------------------------------------------------------
@@ -431,8 +298,8 @@ class Harness:
         """The packages of the run's grammar, filter and oracle plugins: a model's worker that
         imports one during fit or predict is flagged by its audit."""
         names = []
-        for kind in ("grammar", "filter", "oracle"):
-            entry = self.registry.get(kind, getattr(self.suite, kind))
+        run = self.run_spec
+        for entry in (run.grammar_entry, run.filter_entry, run.oracle_entry):
             path = import_path(entry.factory) or ""
             names.append(path.partition(":")[0].split(".")[0])
         return tuple(n for n in dict.fromkeys(names) if n and n != "hbench")
@@ -454,9 +321,9 @@ class Harness:
     ) -> Any:
         """How this run's workers start (`hbench.run.worker.Plan`): in the sandbox where it
         can run, with the fits' limits (default memory: the share of the available memory
-        `hbench.run.memory` allows one allocation, on the cpu only, as CUDA reserves address
+        `hbench.memory` allows one allocation, on the cpu only, as CUDA reserves address
         space it never uses; default time: `DEFAULT_FIT_TIMEOUT`)."""
-        from hbench.run.memory import MEMORY_SHARE, available_memory
+        from hbench.memory import MEMORY_SHARE, available_memory
         from hbench.run.worker import DEFAULT_FIT_TIMEOUT, Limits, Plan
         from hbench.run.worker.sandbox import plan
 
@@ -496,11 +363,11 @@ class Harness:
         fit_progress: Callable[[int, int, str], None] | None = None,
     ) -> FitOutcome:
         """Fit a fresh model at (seed, k_train) and score it on every test set."""
-        train = self.train_data(seed, k_train)
-        keys = self.test_keys()
-        tests = {key: self.test_data(seed, key) for key in keys}
+        train = self.world.train_data(seed, k_train)
+        keys = self.world.test_keys()
+        tests = {key: self.world.test_data(seed, key) for key in keys}
         # the training level's own test set, for learning dynamics
-        own = tests[k_train] if k_train in tests else self.test_data(seed, k_train)
+        own = tests[k_train] if k_train in tests else self.world.test_data(seed, k_train)
         # checkpoints see the head of each test set (`worker.head`), answers cut to match
         checkpoint_tests = {
             k: head(v, CHECKPOINT_SEQUENCES)
@@ -512,12 +379,17 @@ class Harness:
             seed,
             k_train,
             {k: d.targets for k, d in checkpoint_tests.items() if k in self.suite.test_levels},
-            {j: self.oracle_answers(seed, k_train, j)[:own_queries] for j in self.oracle_levels},
+            {
+                j: self.world.oracle_answers(seed, k_train, j)[:own_queries]
+                for j in self.world.oracle_levels
+            },
         )
 
         def on_checkpoint(label, seconds, predictions) -> None:
             checked = {k: self.check(p, checkpoint_tests[k]) for k, p in predictions.items()}
             recorder(label, seconds, checked)
+            if self.curves is not None:  # to the experiment trackers (`hbench.run.loggers`)
+                self.curves.checkpoint(seed, k_train, recorder.points[-1])
 
         if self._stopping:
             raise PluginError(f"{self.model_label}: the run was stopped")
@@ -525,21 +397,34 @@ class Harness:
         self._live.add(handle)
         if self._stopping:  # stopped while this worker started: it must not train
             handle.kill()
+        generates = self.world.capabilities.generates
         try:
+            if generates:  # a model that cannot draw sequences: refused before it trains
+                check_handle(handle, self.model_name, self.suite.task)
             report = self.call_model(
                 "fit",
                 lambda: handle.fit(
                     train,
-                    self.task_spec,
+                    self.world.task_spec,
                     model_seed(seed, k_train),
                     {**tests, k_train: own},
                     on_checkpoint,
                     fit_progress,
                 ),
             )
+            samples, start = None, time.perf_counter()
+            if generates:  # the model's own sequences, scored at every test level
+                n = self.world.task.n_samples(self.suite.largest_test_size)
+                seed_s = sample_seed(seed, k_train)
+                samples = draw(handle.sample, n, seed_s, self.world.task_spec, self.model_label)
+            sample_s = time.perf_counter() - start
             metrics, predict_s, oracle_s = self.score(
-                seed, k_train, lambda key: self.call_model("predict", lambda: handle.predict(key))
+                seed,
+                k_train,
+                lambda key: self.call_model("predict", lambda: handle.predict(key)),
+                samples,
             )
+            predict_s += sample_s
             saved = None
             if save_dir is not None:
                 name = f"s{seed}_k{k_train}.pt"
@@ -577,6 +462,8 @@ class Harness:
         fit_timeout: float | None = None,
         processes_per_fit: int | None = None,
         fits: list[tuple[int, int]] | None = None,
+        sample_log: Any = None,
+        curves: Any = None,
     ) -> RunResult:
         """Every (seed, training level): fit a fresh model and score it; the typed result.
 
@@ -590,7 +477,15 @@ class Harness:
         each isolated fit's limits (`sandbox_plan`), with ``processes_per_fit`` (processes and
         threads at once); a fit past one fails the run in one line. ``fits``: only these
         (seed, training level) pairs, each fitted exactly as in the whole run (a distributed
-        reproduction fits a run's pairs on different machines and joins their results)."""
+        reproduction fits a run's pairs on different machines and joins their results).
+        ``sample_log`` logs every scored query (`hbench.run.samples.SampleLog`), ``curves``
+        sends each fit's learning curves to experiment trackers (`hbench.run.loggers.Curves`)."""
+        if sample_log is not None:  # both read the run's spec and shapes before any fit
+            sample_log.bind(self)
+        if curves is not None:
+            curves.bind(self)
+            on_fit = curves.after(on_fit)
+        self.sample_log, self.curves = sample_log, curves
         isolation = self.isolation(in_process)
         fits = self.run_spec.fits if fits is None else list(fits)
         jobs = self.default_jobs() if jobs is None else max(1, int(jobs))
@@ -663,7 +558,7 @@ class Harness:
             threads=self.spec.threads,
             label=self.spec.label,
             official=self.spec.official,
-            grammar_seeds=[self.grammar_seeds[s] for s in suite.seeds]
+            grammar_seeds=[self.world.grammar_seeds[s] for s in suite.seeds]
             if self.spec.official or self.spec.grammar_seeds is not None
             else None,
         )
@@ -703,15 +598,9 @@ class Harness:
 
     def plugins_involved(self) -> list[dict]:
         """The distributions of every plugin item the run used, once each."""
-        registry, suite = self.registry, self.suite
-        entries = [
-            registry.get("grammar", suite.grammar),
-            registry.get("filter", suite.filter),
-            registry.get("oracle", suite.oracle),
-            self.run_spec.task_entry,
-        ]
-        if self.custom_model is None:
-            entries.append(self.run_spec.model_entry)
+        entries = list(self.run_spec.entries)
+        if self.custom_model is not None:  # the registered model stood in for the options only
+            entries.pop()
         seen: dict[str, dict] = {}
         for entry in entries:
             seen.setdefault(
@@ -774,63 +663,3 @@ def _absolute_paths(config: Any) -> Any:
         head = value.rpartition(":")[0]
         update[key] = path + value[len(head) :] if head.endswith(".py") else path
     return config.model_copy(update=update) if update else config
-
-
-def run_benchmark(
-    spec: RunSpec | ResolvedRun,
-    *,
-    registry: Registry | None = None,
-    **options: Any,
-) -> RunResult:
-    """``Harness(spec, registry).run(**options)``: one call for a whole run."""
-    return Harness(spec, registry).run(**options)
-
-
-def run_and_write(
-    harness: Harness,
-    folder: Path,
-    *,
-    save_models: bool = False,
-    path: Path | None = None,
-    spec_hash: str | None = None,
-    **options: Any,
-) -> tuple[RunResult, Path]:
-    """Run, then write the result at ``path`` (default: a new name in ``folder``). With
-    ``save_models`` the trained models are written into a hidden folder first and renamed to
-    ``<result stem>_models`` just before the result file, so an interrupted run leaves neither
-    a result nor a models folder behind. ``spec_hash`` ends the file's name, so that the run is
-    found again (`hbench.results.files.finished_results`). ``options`` go to `Harness.run`."""
-    import shutil
-
-    from hbench.io import owned_temporary_name, remove_stale_temporaries
-    from hbench.results import models_folder, new_result_path, write_result
-
-    # the name is chosen before the folder is made, so that an interrupt at any moment after
-    # it exists finds it to remove
-    staging = owned_temporary_name(folder, ".models-") if save_models else None
-    if save_models:  # those of runs killed before they could clean up (SIGKILL)
-        remove_stale_temporaries(folder, ".models-")
-    try:
-        if staging is not None:
-            try:
-                staging.mkdir()  # the umask applies, as to any folder the user makes
-            except OSError as exc:
-                staging = None  # not made here: not ours to remove
-                raise invalid("--out", str(folder), f"a writable folder ({exc.strerror})") from None
-        result = harness.run(save_dir=staging, **options)
-        path = path or new_result_path(result, folder, spec_hash)
-        if staging is None or not result.saved_models:
-            return result, write_result(result, folder, path=path)
-        target = models_folder(path)
-        staging.rename(target)
-        staging = target  # removed again if the result cannot be written
-        moved = [
-            m.model_copy(update={"path": f"{target.name}/{m.path}"}) for m in result.saved_models
-        ]
-        result = result.model_copy(update={"saved_models": moved})
-        written = write_result(result, folder, path=path)
-        staging = None
-        return result, written
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)

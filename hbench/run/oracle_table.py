@@ -74,11 +74,11 @@ def oracle_table(
 ) -> OracleTable:
     """Score BP of every level on n test questions of every filter level.
 
-    The questions are the harness's own test sets for this seed (`hbench.run.harness.test_data`),
+    The questions are the harness's own test sets for this seed (`hbench.run.world.test_data`),
     so ``hbench run --model bp --model-arg assume_filter=J --set n_test=N`` reproduces row J.
     ``task`` is a task plugin object or the name of a registered one.
     """
-    from hbench.run.harness import test_data
+    from hbench.run.world import test_data
 
     if isinstance(task, str):
         from hbench.registry.registry import get_registry

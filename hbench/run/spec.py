@@ -126,8 +126,9 @@ class RunSpec(BaseModel):
         costs a fit and a whole sweep can be validated before any cell runs.
         """
         from hbench.registry.registry import get_registry
+        from hbench.registry.suites import get_suite
         from hbench.run.devices import check_torch
-        from hbench.suites import Suite, get_suite
+        from hbench.suites import Suite
 
         registry = registry or get_registry()
         check_option_values("suite", self.overrides, Suite, spell)
@@ -146,6 +147,11 @@ class RunSpec(BaseModel):
         reason = model_config.check_task(suite.task, task_config) if declared.check_task else None
         if reason:
             raise UsageError(f"model {self.model!r} cannot do task {suite.task!r}: {reason}")
+        from hbench.run.generation import refuse_without_sample  # a generating task's models
+
+        refuse_without_sample(
+            self.model, suite.task, model_entry, model_config, task_entry, task_config
+        )
         if self.grammar_seeds is not None:
             if self.official:
                 raise invalid(
@@ -161,6 +167,7 @@ class RunSpec(BaseModel):
                     self.grammar_seeds,
                     f"one grammar seed per seed: {len(suite.seeds)} for seeds {suite.seeds}",
                 )
+        grammar_entry = registry.get("grammar", suite.grammar)
         run = ResolvedRun(
             spec=self,
             suite=suite,
@@ -168,6 +175,10 @@ class RunSpec(BaseModel):
             model_config=model_config,
             task_entry=task_entry,
             task_config=task_config,
+            grammar_entry=grammar_entry,
+            grammar_config=suite.grammar_config_of(grammar_entry),
+            filter_entry=registry.get("filter", suite.filter),
+            oracle_entry=registry.get("oracle", suite.oracle),
         )
         run.check_memory(registry)
         return run
@@ -210,6 +221,34 @@ class RunSpec(BaseModel):
         """``<label>_<hash>.json``: the label for people, the hash for resuming."""
         safe = re.sub(r"[^A-Za-z0-9.-]+", "-", self.name).strip("-.")[:80] or "model"
         return f"{safe}_{self.spec_hash(registry, run)}.json"
+
+
+def merge_overrides(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    task: str | None = None,
+    seeds: typing.Sequence[int] | None = None,
+    train_filters: typing.Sequence[int] | None = None,
+    official: bool = False,
+) -> dict[str, Any]:
+    """The suite overrides of a run: ``overrides`` (``--set``, ``overrides=``) with the three
+    shortcuts that name suite fields (``--task``/``task``, ``--seeds``/``seeds``,
+    ``--train-filter``/``train_filters``) taking precedence, and an official run's default
+    seeds (`hbench.stats.MIN_SEEDS` grammar draws, enough to rank) where no seeds
+    are given. The one merge of every front door (``hbench run``, `hbench.evaluate`,
+    ``hbench reproduce``), so that the same options mean the same run everywhere."""
+    merged = dict(overrides or {})
+    if task is not None:
+        merged["task"] = task
+    if seeds is not None:
+        merged["seeds"] = [int(seed) for seed in seeds]
+    elif official and "seeds" not in merged:
+        from hbench.stats import MIN_SEEDS
+
+        merged["seeds"] = list(range(MIN_SEEDS))
+    if train_filters is not None:
+        merged["train_filters"] = sorted({int(k) for k in train_filters})
+    return merged
 
 
 #: The largest integer an option takes: what a signed 64-bit integer holds (numpy's, torch's
@@ -314,8 +353,10 @@ def _validate(
 
 @dataclass(frozen=True)
 class ResolvedRun:
-    """A validated `RunSpec`: the suite with its overrides applied, and the registry entries
-    and validated options of its model and task. Cheap: nothing is built yet."""
+    """A validated `RunSpec`: the suite with its overrides applied, and everything the run
+    names looked up once: the registry entries and validated options of its model and task,
+    and the entries of its grammar (with the options the suite gives it), filter and oracle.
+    Cheap: nothing is built yet (`hbench.run.world.World.of` builds the grammars)."""
 
     spec: RunSpec
     suite: Suite
@@ -323,6 +364,21 @@ class ResolvedRun:
     model_config: BaseModel
     task_entry: Registration
     task_config: BaseModel
+    grammar_entry: Registration
+    grammar_config: dict[str, Any]
+    filter_entry: Registration
+    oracle_entry: Registration
+
+    @property
+    def entries(self) -> tuple[Registration, ...]:
+        """The plugin items the run uses, the model last (results record their distributions)."""
+        return (
+            self.grammar_entry,
+            self.filter_entry,
+            self.oracle_entry,
+            self.task_entry,
+            self.model_entry,
+        )
 
     @property
     def task(self) -> str:
@@ -345,15 +401,15 @@ class ResolvedRun:
         Counted: the grammar's production tensors (q^(s+1) numbers a level for arity s), the
         largest set of sequences held at once with the oracle's outputs for it, and the model's
         own estimate when its config declares one (`ModelConfigCapabilities.estimated_bytes`)."""
-        from hbench.run.memory import check_fits
+        from hbench.memory import check_fits
 
         suite = self.suite
-        arity = suite.arity(registry)
+        arity = suite.arity_of(self.grammar_entry)
         q, length = suite.q, arity**suite.depth
         tensors = 8.0 * q ** (arity + 1) * suite.depth
         what = f"the grammar (q={q}, arity {arity}: q^{arity + 1} numbers a level)"
         check_fits(tensors, what, "lower q")
-        sequences = max(suite.budget(suite.task), suite.n_test, suite.n_ood)
+        sequences = max(suite.budget(suite.task), suite.largest_test_size, suite.n_ood)
         # int64 inputs, and per sequence the oracle's leaf posteriors (length x q doubles)
         data = sequences * length * (8 + 8 * q) * 3
         check_fits(data, f"the run's data ({sequences} sequences of {length} leaves)", "lower P")

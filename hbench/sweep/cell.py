@@ -17,16 +17,15 @@ def run_cell(spec: RunSpec, out_dir: str, threads: int | None = None) -> str:
     from pathlib import Path
 
     from hbench.registry.registry import get_registry
-    from hbench.results import write_result
-    from hbench.run.harness import Harness
+    from hbench.run.execute import execute
     from hbench.run.threads import set_thread_budget
 
     if threads is not None:
         set_thread_budget(threads)
     registry = get_registry()
-    spec_hash = spec.spec_hash(registry)
-    result = Harness(spec, registry).run(jobs=1)
+    run = spec.resolve(registry)
+    spec_hash = spec.spec_hash(registry, run)
     cell = {"hash": spec_hash, "label": spec.name, "spec": spec.model_dump(mode="json")}
-    result = result.model_copy(update={"extra": {**result.extra, "cell": cell}})
-    path = Path(out_dir) / spec.filename(registry)
-    return str(write_result(result, out_dir, field="out", path=path))
+    path = Path(out_dir) / spec.filename(registry, run)
+    done = execute(run, registry=registry, out=out_dir, path=path, record={"cell": cell}, jobs=1)
+    return str(done.path)

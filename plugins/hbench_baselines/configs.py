@@ -20,13 +20,18 @@ class PriorConfig(BaseModel):
     """The class prior has no options: add-one smoothing is part of its definition."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    #: it reads no input, so sequences of any length
+    capabilities: ClassVar[ModelConfigCapabilities] = ModelConfigCapabilities(variable_length=True)
 
 
 class NaiveBayesConfig(BaseModel):
     """Naive Bayes with additive smoothing."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    capabilities: ClassVar[ModelConfigCapabilities] = ModelConfigCapabilities(check_task=True)
+    #: the padding token is one more feature value per position: it says the length
+    capabilities: ClassVar[ModelConfigCapabilities] = ModelConfigCapabilities(
+        check_task=True, variable_length=True
+    )
 
     alpha: float = Field(
         1.0,
@@ -50,6 +55,8 @@ class BPModelConfig(BaseModel):
     """Exact belief propagation as a model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    #: the oracle's own answers, which take each sequence at its length
+    capabilities: ClassVar[ModelConfigCapabilities] = ModelConfigCapabilities(variable_length=True)
 
     assume_filter: int | None = Field(
         None,

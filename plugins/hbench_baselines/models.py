@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec, exact_answers
+from hbench.contracts import (
+    WHOLE_SEQUENCE,
+    FitCallbacks,
+    ModelCapabilities,
+    TaskData,
+    TaskSpec,
+    exact_answers,
+)
 from hbench.errors import PluginError, invalid
 
 from .configs import BPModelConfig, NaiveBayesConfig, PriorConfig
@@ -34,16 +41,27 @@ class PriorModel:
     """P(class) from the training targets, add-one smoothed, for every query alike.
 
     The floor: it uses no input at all. Smoothing keeps a class never seen in training at a
-    finite log-loss.
+    finite log-loss. Its sequences (`sample`, task ``generate``) are the same law at every
+    position, independently: the unigram floor of generation.
     """
+
+    capabilities = ModelCapabilities(sample=True)
 
     def __init__(self, config: PriorConfig | None = None) -> None:
         self.config = config or PriorConfig()
         self.probs: np.ndarray | None = None
+        self.length: int | None = None
 
     def fit(self, train: TaskData, spec: TaskSpec, callbacks: FitCallbacks) -> None:
         counts = np.bincount(training_targets(train, spec), minlength=spec.q) + 1.0
         self.probs = counts / counts.sum()
+        self.length = spec.length
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, length) symbols drawn independently from the class frequencies."""
+        if self.probs is None or self.length is None:
+            raise unfitted("prior")
+        return rng.choice(self.probs.size, size=(int(n), self.length), p=self.probs)
 
     def predict(self, data: TaskData) -> np.ndarray:
         if self.probs is None:
@@ -173,9 +191,12 @@ class BPModel:
     answer. It reads the grammar from `FitCallbacks.privileged`, which the harness fills only for
     models registered with ``privileged=True``, and never looks at the training data. With
     ``assume_filter`` it is the mismatched oracle BP_J: exact for level J whatever it trains on.
+    Its sequences (`sample`, task ``generate``) are the grammar's own, drawn by its sampler at
+    that level: the ceiling of generation.
     """
 
     name = "bp"
+    capabilities = ModelCapabilities(sample=True)
 
     def __init__(self, config: BPModelConfig | None = None) -> None:
         self.config = config or BPModelConfig()
@@ -206,3 +227,9 @@ class BPModel:
         # as the harness computes BP's answers (next-token: one pass for every position)
         answers = exact_answers(self.task, self.oracle, self.model, data, self.spec)
         return np.asarray(answers, dtype=np.float64)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, length) sequences of the grammar at the model's level, from its own sampler."""
+        if self.model is None:
+            raise unfitted(self.name)
+        return np.asarray(self.model.sample(int(n), rng).leaves).astype(np.int64)

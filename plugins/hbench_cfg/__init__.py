@@ -3,7 +3,8 @@ and an unknown parse, and its exact oracle (``inside-outside``).
 
 Registered through the ``hbench`` entry point ``cfg``: the grammar ``cfg`` (`grammar`), the
 filter ``cfg`` (level 0 only: `factories.CFGFilter` says why), the oracle ``inside-outside``
-(`inside_outside`) and the suites ``cfg-smoke`` and ``cfg-cpu`` (`suites`). This module
+(`inside_outside`) and the suites ``cfg-smoke`` and ``cfg-cpu`` (one length) and
+``cfg-var-smoke`` and ``cfg-var-cpu`` (varying lengths, padded inputs: `suites`). This module
 imports nothing, so that listing plugins stays cheap.
 
 From Python::

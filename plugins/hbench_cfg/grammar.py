@@ -30,7 +30,7 @@ import numpy as np
 
 from hbench.contracts import PAD, GrammarCapabilities, Sample, SeedLike
 from hbench.errors import UsageError, invalid
-from hbench.run.memory import check_fits
+from hbench.memory import check_fits
 
 #: Sequences per sampling block: each block has its own random stream spawned from the seed,
 #: so the output depends on (grammar, n, seed) only.
@@ -57,6 +57,11 @@ class CFGrammar:
     symbols: tuple[int, ...]
     rules: tuple[LevelRules, ...]
     root_prior: np.ndarray
+    arities: tuple[int, ...] = ()
+    """The right-hand-side lengths the rules were drawn from (`build_cfg`'s ``arities``); empty:
+    those the rules have. They, not the draw, decide the grammar's shape as a task sees it
+    (`arity`, `variable_length`), so that every grammar of one config (one per seed in an
+    official run) has the same: a draw without ternary rules still pads to 3**depth."""
 
     def __post_init__(self) -> None:
         symbols = tuple(int(n) for n in self.symbols)
@@ -81,8 +86,13 @@ class CFGrammar:
         prior = np.asarray(self.root_prior, dtype=np.float64)
         if prior.shape != (symbols[0],) or abs(prior.sum() - 1) > 1e-9 or np.any(prior < 0):
             raise invalid("root_prior", prior.tolist(), f"a distribution over {symbols[0]} roots")
+        drawn = {int(a) for level in self.rules for a in np.unique(level.arity)}
+        arities = tuple(sorted({int(a) for a in self.arities} | drawn))
+        if any(a not in (2, 3) for a in arities):
+            raise invalid("arities", list(self.arities), "right-hand-side lengths 2 and/or 3")
         object.__setattr__(self, "symbols", symbols)
         object.__setattr__(self, "root_prior", prior)
+        object.__setattr__(self, "arities", arities)
 
     # --- shape ------------------------------------------------------------------------------
 
@@ -108,16 +118,26 @@ class CFGrammar:
 
     @property
     def arity(self) -> int:
-        """The longest right-hand side: sequences hold at most arity**depth symbols."""
-        return int(max(level.arity.max() for level in self.rules))
+        """The longest right-hand side (of `arities`): sequences hold at most arity**depth
+        symbols."""
+        return max(self.arities)
+
+    @property
+    def variable_length(self) -> bool:
+        """Whether sequences vary in length: rules of both 2 and 3 symbols (`arities`)."""
+        return len(self.arities) > 1
 
     @property
     def capabilities(self) -> GrammarCapabilities:
         """The longest right-hand side as the arity (``arity**depth`` bounds every length and
         is the length when every rule is binary, or every rule ternary), the root level's
-        symbols as the root classes, never filtered."""
+        symbols as the root classes, never filtered; variable lengths with rules of 2 and 3
+        symbols."""
         return GrammarCapabilities(
-            arity=self.arity, classes=min(self.classes, self.q), filter_level=0
+            arity=self.arity,
+            classes=min(self.classes, self.q),
+            filter_level=0,
+            variable_length=self.variable_length,
         )
 
     @cached_property
@@ -302,7 +322,8 @@ def build_cfg(
         draw_rules(rng, symbols[d], symbols[d + 1], rules, most, arities, sigma)
         for d in range(len(symbols) - 1)
     )
-    return CFGrammar(tuple(symbols), levels, np.full(symbols[0], 1.0 / symbols[0]))
+    prior = np.full(symbols[0], 1.0 / symbols[0])
+    return CFGrammar(tuple(symbols), levels, prior, tuple(int(a) for a in arities))
 
 
 # --- sampling -------------------------------------------------------------------------------

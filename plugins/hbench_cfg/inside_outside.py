@@ -48,7 +48,7 @@ import numpy as np
 
 from hbench.contracts import MASKED, PAD, Posteriors
 from hbench.errors import invalid
-from hbench.run.memory import check_fits
+from hbench.memory import check_fits
 
 from .grammar import CFGrammar
 
@@ -488,9 +488,9 @@ class CFGInference:
         n, width = x.shape
         q, roots = g.q, g.symbols[0]
         arities = {int(a) for level in g.rules for a in np.unique(level.arity)}
-        fixed = full and len(arities) == 1 and width >= g.arity**g.depth
+        s = max(arities)  # the rules' own: a grammar drawn with 2 and 3 may have only 2
+        fixed = full and len(arities) == 1 and width >= s**g.depth
         depths = range(1, g.depth) if fixed else range(0)
-        s = g.arity
         per_sequence = roots + 1 + (width * q if full else 0) + (width * q if leave_one_out else 0)
         per_sequence += sum(s**d * max(q, g.symbols[d]) for d in depths)
         self._check_memory(n, width, "posteriors", per_sequence)

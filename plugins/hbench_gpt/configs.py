@@ -8,9 +8,11 @@ records.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hbench.contracts import ModelConfigCapabilities
 
 #: Named configurations. `cpu`: sized for a 2-core CPU on the cpu suite's next-token task
 #: (q = 4, 16 leaves, P = 2^14 sequences). `paper`: the encoder's paper sizes (d_model 128,
@@ -59,6 +61,8 @@ class GPTModelConfig(BaseModel):
     """Decoder-only transformer: causal self-attention, pre-LayerNorm blocks (nanoGPT)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    #: padded inputs: causal and padding masks, the length as an input (`hbench_gpt.network`)
+    capabilities: ClassVar[ModelConfigCapabilities] = ModelConfigCapabilities(variable_length=True)
 
     preset: Literal["cpu", "paper"] = Field("cpu", description="named sizes; fields override")
     d_model: int | None = Field(None, ge=1, description="width of token vectors")

@@ -13,6 +13,11 @@ How a decoder answers each kind of task:
   logits for a question about the whole sequence (the root), one of L x q for a question per
   position (every leaf's ancestor, a masked leaf).
 
+Sequences of varying length (`TaskSpec.pad_id`, `TaskData.lengths`) go in with their lengths:
+causal attention that also masks the padding, whole-sequence answers read at the last real
+symbol, the length as an input (`network.GPTConfig.lengths`), and batches cut to their longest
+sequence; queries, and so losses, are at real positions only.
+
 Training data lives on the device for the whole fit; checkpoints are plain state dicts with the
 network's shape, loaded with ``torch.load(weights_only=True)``.
 """
@@ -37,6 +42,8 @@ CHECKPOINT_FORMAT = "hbench-gpt"
 CHECKPOINT_VERSION = 1
 IGNORE = -100  # cross_entropy's ignore_index: positions that are not queries
 NEXT_TOKEN = "next-token"
+#: Tasks trained on the next symbol given the prefix (generate: then sampled from, `sample`).
+NEXT_TASKS = (NEXT_TOKEN, "generate")
 
 
 def adamw(net: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -54,7 +61,7 @@ def adamw(net: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.A
 def readout_for(spec: TaskSpec, positions: np.ndarray) -> str:
     """ "next" for next-token; else "sequence" when every query is about the whole sequence,
     "positions" when every query is about a position."""
-    if spec.task == NEXT_TOKEN:
+    if spec.task in NEXT_TASKS:
         return "next"
     whole = positions == WHOLE_SEQUENCE
     if whole.all():
@@ -69,7 +76,9 @@ def readout_for(spec: TaskSpec, positions: np.ndarray) -> str:
 class GPTModel:
     """Decoder-only transformer; see `network.py` for the architecture."""
 
-    capabilities = ModelCapabilities(attention=True, hidden_states=True, save=True)
+    capabilities = ModelCapabilities(
+        attention=True, hidden_states=True, save=True, sample=True, variable_length=True
+    )
 
     def __init__(self, config: GPTModelConfig | None = None) -> None:
         self.config = config or GPTModelConfig()
@@ -97,6 +106,24 @@ class GPTModel:
         start = torch.full((tokens.shape[0], 1), self.bos, dtype=torch.long)
         tokens = torch.cat([start, tokens], dim=1)
         return tokens[:, :-1] if self.net.config.readout == "next" else tokens
+
+    def _lengths(self, data: TaskData) -> torch.Tensor | None:
+        """The rows' lengths where sequences vary (`TaskSpec.pad_id`), else None; padded
+        inputs without them are refused in one line."""
+        if self.spec is None or self.spec.pad_id is None:
+            return None
+        if data.lengths is None:
+            raise invalid("lengths", None, "the (n,) lengths of inputs padded with pad_id")
+        lengths = torch.as_tensor(np.asarray(data.lengths), dtype=torch.long)
+        if lengths.shape != (len(data),) or (len(data) and int(lengths.min()) < 1):
+            raise invalid("lengths", f"shape {tuple(lengths.shape)}", f"({len(data)},) >= 1")
+        return lengths
+
+    def _width(self, lengths: torch.Tensor) -> int:
+        """The input tokens a batch needs: its longest sequence, BOS first (for "next", whose
+        last symbol is never an input, one fewer)."""
+        longest = int(lengths.max())
+        return longest if self.net.config.readout == "next" else longest + 1
 
     def _targets(self, train: TaskData) -> torch.Tensor:
         """Training answers: (n,) for "sequence", an (n, L) grid with IGNORE elsewhere else."""
@@ -128,6 +155,7 @@ class GPTModel:
             n_classes=spec.q,
             length=spec.length,
             readout=readout_for(spec, np.asarray(train.query_positions)),
+            lengths=spec.pad_id is not None,
         )
         with seeded(callbacks.seed, self.device):  # initialisation and dropout from the seed
             self.net = GPT(config).to(self.device)
@@ -139,6 +167,9 @@ class GPTModel:
         net, shape = self.net, self.shape
         tokens = self._tokens(train.inputs).to(self.device)
         targets = self._targets(train).to(self.device)
+        lengths = self._lengths(train)
+        lengths = None if lengths is None else lengths.to(self.device)
+        cut_targets = net.config.readout == "next"  # (n, L) by position: cut with the inputs
         n, batch = tokens.shape[0], shape["batch_size"]
         plan = Plan.of(n, batch, shape["epochs"], self.config.min_steps)
         optimizer = adamw(net, shape["lr"], shape["weight_decay"])
@@ -147,11 +178,16 @@ class GPTModel:
         )
 
         def train_step(rows: torch.Tensor) -> torch.Tensor:
+            x, y, real = tokens[rows], targets[rows], None
+            if lengths is not None:  # cut to the batch's longest sequence
+                real = lengths[rows]
+                width = self._width(real)
+                x, y = x[:, :width], (y[:, :width] if cut_targets else y)
             with self._autocast():
-                logits = net(tokens[rows])
+                logits = net(x, real)
             loss = F.cross_entropy(
                 logits.float().reshape(-1, self.spec.q),
-                targets[rows].reshape(-1),
+                y.reshape(-1),
                 ignore_index=IGNORE,
             )
             optimizer.zero_grad(set_to_none=True)
@@ -181,7 +217,7 @@ class GPTModel:
         rows = torch.as_tensor(np.asarray(data.query_rows), dtype=torch.long)
         positions = torch.as_tensor(np.asarray(data.query_positions), dtype=torch.long)
         out = []
-        for start, stop, logits in self._batches(data, lambda net, x: net(x).float()):
+        for start, stop, logits in self._batches(data, lambda net, x, n: net(x, n).float()):
             if self.net.config.readout != "sequence":
                 mine = (rows >= start) & (rows < stop)
                 logits = logits[
@@ -194,6 +230,34 @@ class GPTModel:
         return probabilities / probabilities.sum(axis=1, keepdims=True)
 
     # --- optional capabilities -----------------------------------------------------------
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, length) sequences drawn symbol by symbol from the network's next-symbol
+        distributions (ancestral sampling at temperature 1), a batch of sequences at a time.
+        Each symbol is the inverse CDF of a uniform number from ``rng`` (in float64), so the
+        sequences depend on the seed only, never on torch's random state. Needs a fit on a
+        next-symbol task (``next-token`` or ``generate``)."""
+        if self.net is None or self.spec is None:
+            raise RuntimeError("model 'gpt': sample() called before fit()")
+        if self.net.config.readout != "next":
+            raise invalid("task", self.spec.task, "a next-symbol task to sample (generate)")
+        length, q = self.spec.length, self.spec.q
+        size = eval_batch_size(self.config.eval_batch_size, self.device)
+        out = np.empty((int(n), length), dtype=np.int64)
+        self.net.eval()
+        with torch.no_grad(), self._autocast():
+            for start in range(0, int(n), size):
+                rows = min(start + size, int(n)) - start
+                tokens = torch.full((rows, 1), self.bos, dtype=torch.long, device=self.device)
+                for i in range(length):
+                    logits = self.net(tokens)[:, -1].double()  # (rows, q): symbol i's law
+                    cdf = torch.cumsum(torch.softmax(logits, dim=-1), dim=-1).cpu().numpy()
+                    u = rng.random(rows)[:, None] * cdf[:, -1:]
+                    symbols = np.minimum((cdf <= u).sum(axis=1), q - 1)
+                    out[start : start + rows, i] = symbols
+                    drawn = torch.as_tensor(symbols, device=self.device)[:, None]
+                    tokens = torch.cat([tokens, drawn], dim=1)
+        return out
 
     def attention(self, data: TaskData) -> list[np.ndarray]:
         """Per layer, (n, heads, L, L) attention among the symbols of whole sequences (BOS
@@ -231,6 +295,7 @@ class GPTModel:
                 "length": self.spec.length,
                 "vocab_size": self.spec.vocab_size,
                 "mask_id": self.spec.mask_id,
+                "pad_id": self.spec.pad_id,
             },
             "state_dict": self.net.state_dict(),
         }
@@ -282,12 +347,15 @@ class GPTModel:
         )
 
     def _batches(self, data: TaskData, forward, whole: bool = False):
-        """(start, stop, output) over evaluation batches, in eval mode without gradients;
-        ``whole``: the full sequence BOS first, whatever the readout (for analyses)."""
+        """(start, stop, ``forward(net, tokens, lengths)``) over evaluation batches, in eval
+        mode without gradients; ``whole``: the full sequence BOS first, whatever the readout
+        (for analyses). Padded sequences come with their lengths (else None), in batches cut
+        to their longest sequence unless ``whole``."""
         if self.net is None:
             raise RuntimeError("model 'gpt': used before fit()")
         self.net.eval()
         tokens = self._tokens(data.inputs)
+        lengths = self._lengths(data)
         if whole and self.net.config.readout == "next":
             start_token = torch.full((tokens.shape[0], 1), self.bos, dtype=torch.long)
             tokens = torch.cat([start_token, torch.as_tensor(np.asarray(data.inputs))], dim=1)
@@ -295,12 +363,17 @@ class GPTModel:
         with torch.no_grad(), self._autocast():
             for start in range(0, tokens.shape[0], size):
                 stop = min(start + size, tokens.shape[0])
-                yield start, stop, forward(self.net, tokens[start:stop].to(self.device))
+                x, real = tokens[start:stop], None
+                if lengths is not None:
+                    real = lengths[start:stop]
+                    x = x if whole else x[:, : self._width(real)]
+                    real = real.to(self.device)
+                yield start, stop, forward(self.net, x.to(self.device), real)
 
     def _layers(self, data: TaskData, want: str) -> list[np.ndarray]:
-        def forward(net, x):
+        def forward(net, x, lengths):
             _, attention, hidden = net.body(
-                x, need_weights=want == "attention", keep_hidden=want == "hidden"
+                x, need_weights=want == "attention", keep_hidden=want == "hidden", lengths=lengths
             )
             return attention if want == "attention" else hidden
 

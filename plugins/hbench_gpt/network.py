@@ -14,6 +14,12 @@ symbol t from symbols 0..t-1; a question about the whole sequence (its root, eve
 ancestor) is read at the last token, the only one that has seen every symbol. Attention is
 written out, not delegated, when its weights are asked for (analyses); otherwise the fused
 kernel runs.
+
+Sequences of varying length come with their ``lengths`` (B,): attention is causal and masks
+the padding as keys, a whole-sequence question is read at each sequence's last real token, and
+with ``GPTConfig.lengths`` a learned embedding of the length is added at every position, since
+the exact next-symbol answers of such sequences are given their length (it is an input, like
+the padding, not a symbol that follows).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class GPTConfig:
     d_ff: int = 256
     dropout: float = 0.0
     positions: str = "learned"  # "learned" or "sinusoidal"
+    lengths: bool = False  # sequences vary in length: a learned embedding of it as an input
 
     @classmethod
     def preset(cls, name: str, **fields) -> GPTConfig:
@@ -67,20 +74,30 @@ class CausalSelfAttention(nn.Module):
         mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
         self.register_buffer("causal", mask, persistent=False)  # (block, block)
 
-    def forward(self, x: torch.Tensor, need_weights: bool = False):
+    def forward(
+        self, x: torch.Tensor, need_weights: bool = False, keep: torch.Tensor | None = None
+    ):
+        """``keep`` (B, T) bool: the real tokens, the only keys attended to besides the causal
+        mask (None: all)."""
         B, T, C = x.shape
         H, D = self.n_heads, C // self.n_heads
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
         q, k, v = (t.view(B, T, H, D).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
         p = self.dropout if self.training else 0.0
+        allowed = self.causal[:T, :T]  # (T, T), or (B, 1, T, T) with the padding masked
+        if keep is not None:  # the start token is real, so no row is left without a key
+            allowed = allowed[None, None] & keep[:, None, None, :]
         if need_weights:  # (B, H, T, T) explicitly, for analyses
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(D)
-            scores = scores.masked_fill(~self.causal[:T, :T], float("-inf"))
+            scores = scores.masked_fill(~allowed, float("-inf"))
             weights = torch.softmax(scores, dim=-1)
             y = F.dropout(weights, p, self.training) @ v
-        else:
+        elif keep is None:
             weights = None
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        else:
+            weights = None
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_drop(self.proj(y)), weights
 
@@ -106,8 +123,10 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.d_model)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, need_weights: bool = False):
-        attended, weights = self.attn(self.ln_1(x), need_weights)
+    def forward(
+        self, x: torch.Tensor, need_weights: bool = False, keep: torch.Tensor | None = None
+    ):
+        attended, weights = self.attn(self.ln_1(x), need_weights, keep)
         x = x + attended
         x = x + self.mlp(self.ln_2(x))
         return x, weights
@@ -126,6 +145,8 @@ class GPT(nn.Module):
         else:
             table = sinusoidal_positions(config.block_size, config.d_model)
             self.register_buffer("pos_emb", table, persistent=False)
+        if config.lengths:  # a length is at most block_size - 1 symbols
+            self.len_emb = nn.Embedding(config.block_size, config.d_model)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.ln_f = nn.LayerNorm(config.d_model)
@@ -144,28 +165,48 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def body(self, tokens: torch.Tensor, need_weights: bool = False, keep_hidden: bool = False):
+    def body(
+        self,
+        tokens: torch.Tensor,
+        need_weights: bool = False,
+        keep_hidden: bool = False,
+        lengths: torch.Tensor | None = None,
+    ):
         """Final token vectors (B, T, C) after the last LayerNorm; with the flags also every
-        layer's attention weights (B, H, T, T) and residual stream (the embedding is layer 0)."""
+        layer's attention weights (B, H, T, T) and residual stream (the embedding is layer 0).
+        ``lengths`` (B,): the symbols of padded sequences (the start token and that many
+        symbols are real), needed when the config has ``lengths``."""
         steps = tokens.shape[1]
         if steps > self.config.block_size:
             raise ValueError(f"{steps} tokens, but the block size is {self.config.block_size}")
-        x = self.drop(self.tok_emb(tokens) + self.pos_emb[:steps])  # (B, T, C)
+        if self.config.lengths and lengths is None:
+            raise ValueError("this network takes padded sequences: give their lengths")
+        x = self.tok_emb(tokens) + self.pos_emb[:steps]  # (B, T, C)
+        keep = None
+        if lengths is not None:
+            keep = torch.arange(steps, device=tokens.device) <= lengths[:, None]
+            if self.config.lengths:
+                x = x + self.len_emb(lengths)[:, None, :]
+        x = self.drop(x)
         hidden, attention = ([x] if keep_hidden else []), []
         for block in self.blocks:
-            x, weights = block(x, need_weights)
+            x, weights = block(x, need_weights, keep)
             if need_weights:
                 attention.append(weights)
             if keep_hidden:
                 hidden.append(x)
         return self.ln_f(x), attention, hidden
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits: (B, T, q) for "next", (B, q) for "sequence", (B, L, q) for "positions"."""
-        x, _, _ = self.body(tokens)
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits: (B, T, q) for "next", (B, q) for "sequence", (B, L, q) for "positions";
+        ``lengths``: see `body` (a whole-sequence answer is read at the last real symbol)."""
+        x, _, _ = self.body(tokens, lengths=lengths)
         if self.config.readout == "next":
             return self.head(x)  # (B, T, q)
-        last = self.head(x[:, -1])  # (B, q) or (B, L * q)
+        if lengths is None:
+            last = self.head(x[:, -1])  # (B, q) or (B, L * q)
+        else:  # the start token is at 0, symbol i at i + 1
+            last = self.head(x[torch.arange(x.shape[0], device=x.device), lengths])
         if self.config.readout == "sequence":
             return last
         return last.view(-1, self.config.length, self.config.n_classes)  # (B, L, q)

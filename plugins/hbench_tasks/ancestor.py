@@ -31,7 +31,7 @@ from hbench.contracts import (
 )
 from hbench.errors import UsageError, invalid
 
-from .common import as_index, leaves_of, sequence_length
+from .common import as_index, fixed_length_only, leaves_of, sequence_length
 from .configs import AncestorTaskConfig
 
 
@@ -72,6 +72,7 @@ class AncestorTask:
         return d
 
     def spec(self, model: GenerativeModel) -> TaskSpec:
+        fixed_length_only(self.name, model, "every leaf's ancestor at a fixed place of the tree")
         self.depth_for(model)
         q = int(model.q)
         return TaskSpec(task=self.name, q=q, length=sequence_length(model), vocab_size=q)

@@ -81,3 +81,19 @@ class DenoiseTaskConfig(BaseModel):
     target: Literal["leaves", "root"] = Field(
         "leaves", description="leaves: every clean leaf is asked; root: the root is asked"
     )
+
+
+class GenerateTaskConfig(BaseModel):
+    """Generation: trained as next-token (causal), then the model's own sequences are scored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    samples: int = Field(
+        4096,
+        ge=1,
+        le=1 << 20,
+        description="sequences the model draws after each fit (at most the suite's n_test)",
+    )
+    ngram: int = Field(
+        3, ge=1, le=6, description="order n of the n-gram laws compared (orders 1..n recorded)"
+    )

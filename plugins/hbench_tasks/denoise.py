@@ -35,7 +35,7 @@ from hbench.contracts import (
 )
 from hbench.errors import UsageError, invalid
 
-from .common import as_index, check_symbols, leaves_of, sequence_length
+from .common import as_index, check_symbols, fixed_length_only, leaves_of, sequence_length
 from .configs import DenoiseTaskConfig
 
 #: Rounding allowed on epsilon's upper bound 1 - 1/q (a decimal given for it).
@@ -87,6 +87,7 @@ class DenoiseTask:
 
     def spec(self, model: GenerativeModel) -> TaskSpec:
         q = int(model.q)
+        fixed_length_only(self.name, model, "its exact answers are BP's, on a fixed tree")
         self.check_epsilon(q)
         return TaskSpec(task=self.name, q=q, length=sequence_length(model), vocab_size=q)
 

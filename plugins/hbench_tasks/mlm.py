@@ -14,7 +14,15 @@ import numpy as np
 from hbench.contracts import MASKED, GenerativeModel, Posteriors, Sample, TaskData, TaskSpec
 from hbench.errors import invalid
 
-from .common import as_index, check_symbols, leaves_of, sequence_length
+from .common import (
+    as_index,
+    check_symbols,
+    leaves_of,
+    oracle_sequences,
+    padded,
+    sample_inputs,
+    sequence_length,
+)
 from .configs import MLMTaskConfig
 
 
@@ -29,6 +37,9 @@ class MLMTask:
     probability r / span, so that a fraction r of the leaves is masked, less where blocks
     overlap or meet the end of the sequence (exactly r for span 1); a sequence left without a
     block gets one uniformly placed block, so that every sequence asks at least one question.
+
+    Sequences of varying length (`TaskSpec.pad_id`) are masked within their real symbols only:
+    L is each sequence's own length, and a span longer than a sequence is refused.
     """
 
     name = "mlm"
@@ -41,7 +52,8 @@ class MLMTask:
         """The spec of ``model``: q classes, and q itself as the mask token."""
         q, length = int(model.q), sequence_length(model)
         self._check_span(length)
-        return TaskSpec(task=self.name, q=q, length=length, vocab_size=q + 1, mask_id=q)
+        spec = TaskSpec(task=self.name, q=q, length=length, vocab_size=q + 1, mask_id=q)
+        return padded(spec, model)
 
     def _check_span(self, length: int) -> None:
         if self.config.span > length:
@@ -53,10 +65,14 @@ class MLMTask:
         """Masks drawn from ``rng`` only; queries in row-major order of the mask (np.nonzero),
         which is the order `TaskData` requires: rows ascending, positions ascending."""
         mask_id = spec.mask_id
-        inputs = leaves_of(sample)
-        check_symbols(inputs, mask_id)
-        self._check_span(inputs.shape[1])
-        mask = self._draw_mask(*inputs.shape, rng)
+        if spec.pad_id is not None:
+            inputs, lengths = sample_inputs(sample, spec)
+            mask = self._draw_padded_mask(lengths, inputs.shape[1], rng)
+        else:
+            inputs, lengths = leaves_of(sample), None
+            check_symbols(inputs, mask_id)
+            self._check_span(inputs.shape[1])
+            mask = self._draw_mask(*inputs.shape, rng)
         rows, positions = np.nonzero(mask)
         targets = inputs[rows, positions]
         inputs[mask] = mask_id
@@ -65,6 +81,7 @@ class MLMTask:
             query_rows=as_index(rows),
             query_positions=as_index(positions),
             targets=targets,
+            lengths=lengths,
         )
 
     def _draw_mask(self, n: int, length: int, rng: np.random.Generator) -> np.ndarray:
@@ -86,9 +103,35 @@ class MLMTask:
             mask[:, offset : offset + places] |= starts
         return mask
 
+    def _draw_padded_mask(
+        self, lengths: np.ndarray, width: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """(n, width) bool within each row's real symbols, at least one block per row: the
+        draws of `_draw_mask` with each row's own number of places."""
+        rate, span = self.config.mask_rate, self.config.span
+        if lengths.size and lengths.min() < span:
+            shortest = int(lengths.min())
+            allowed = f"a block length in [1, {shortest}] (the shortest sequence)"
+            raise invalid("span", span, allowed)
+        n = lengths.shape[0]
+        places = lengths - span + 1  # (n,): where a block can start in each row
+        fits = np.arange(width - span + 1)[None, :] < places[:, None]
+        if rate is None:
+            starts = np.zeros(fits.shape, dtype=bool)
+            starts[np.arange(n), rng.integers(0, places)] = True
+        else:
+            starts = (rng.random(fits.shape) < rate / span) & fits
+            fallback = rng.integers(0, places)  # drawn for every row: rng use fixed by n
+            empty = np.flatnonzero(~starts.any(axis=1))
+            starts[empty, fallback[empty]] = True
+        mask = np.zeros((n, width), dtype=bool)
+        for offset in range(span):  # a loop over the block's leaves, not over sequences
+            mask[:, offset : offset + starts.shape[1]] |= starts
+        return mask
+
     def oracle_leaves(self, data: TaskData, spec: TaskSpec) -> np.ndarray:
-        """The inputs with -1 wherever the model sees the mask token."""
-        leaves = data.inputs.astype(np.int64, copy=True)
+        """The inputs with -1 wherever the model sees the mask token (`PAD` at padding)."""
+        leaves = oracle_sequences(data, spec)
         leaves[leaves == spec.mask_id] = MASKED
         return leaves
 

@@ -17,6 +17,11 @@ Both views ask the same questions in the same order (sequence by sequence, posit
 ascending) and their oracle answers are identical. `next_token_metrics` turns per-query
 probabilities into the language-modelling numbers: cross-entropy, exact conditional entropy,
 excess loss (the KL) and perplexities, per position and averaged.
+
+Sequences of varying length (`TaskSpec.pad_id`, a context-free grammar) are asked at their real
+positions only, in the causal view: query (row, i) for i < the row's length, whose exact answer
+is P(x_i | x_<i, the length), the length being the model's to see (`TaskData.lengths`, and the
+padding after the end). The masked view needs sequences of one length and refuses others.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 
 from hbench.contracts import (
     MASKED,
+    PAD,
     GenerativeModel,
     Posteriors,
     Sample,
@@ -35,18 +41,28 @@ from hbench.contracts import (
     TaskData,
     TaskSpec,
 )
-from hbench.errors import invalid
+from hbench.errors import UsageError, invalid
 
-from .common import as_index, check_symbols, leaves_of, sequence_length
+from .common import (
+    as_index,
+    check_symbols,
+    leaves_of,
+    oracle_sequences,
+    padded,
+    sample_inputs,
+    sequence_length,
+    varies,
+)
 from .configs import NextTokenTaskConfig
 
 
 def prefix_leaves(sequences: np.ndarray) -> np.ndarray:
-    """(n, L) -> (n * L, L): row s * L + i is sequence s with positions >= i masked (-1)."""
+    """(n, L) -> (n * L, L): row s * L + i is sequence s with positions >= i masked (-1);
+    padding (`PAD`) stays, so that the length is known."""
     n, length = sequences.shape
     rows = np.repeat(np.asarray(sequences, dtype=np.int64), length, axis=0)
     hidden = np.arange(length)[None, :] >= np.arange(length)[:, None]  # (i, j): j >= i
-    rows[np.tile(hidden, (n, 1))] = MASKED
+    rows[np.tile(hidden, (n, 1)) & (rows != PAD)] = MASKED
     return rows
 
 
@@ -69,11 +85,23 @@ class NextTokenTask:
         """q classes; the masked view adds the mask token q."""
         q, length = int(model.q), sequence_length(model)
         if self.masked:
+            if varies(model):
+                raise UsageError(
+                    "task 'next-token' with view='masked' needs sequences of one length, and"
+                    " this grammar's vary: use view='causal'"
+                )
             return TaskSpec(task=self.name, q=q, length=length, vocab_size=q + 1, mask_id=q)
-        return TaskSpec(task=self.name, q=q, length=length, vocab_size=q)
+        return padded(TaskSpec(task=self.name, q=q, length=length, vocab_size=q), model)
 
     def make(self, sample: Sample, spec: TaskSpec, rng: np.random.Generator) -> TaskData:
-        """Every position of every sequence asked; nothing random, so ``rng`` is unused."""
+        """Every position of every sequence asked (every real one, where lengths vary);
+        nothing random, so ``rng`` is unused."""
+        if spec.pad_id is not None:
+            inputs, lengths = sample_inputs(sample, spec)
+            rows, positions = np.nonzero(np.arange(inputs.shape[1])[None, :] < lengths[:, None])
+            return TaskData(
+                inputs, as_index(rows), as_index(positions), inputs[rows, positions], None, lengths
+            )
         leaves = leaves_of(sample)
         check_symbols(leaves, spec.q)
         n, length = leaves.shape
@@ -94,7 +122,7 @@ class NextTokenTask:
             leaves = data.inputs.astype(np.int64, copy=True)
             leaves[leaves == spec.mask_id] = MASKED
             return leaves[as_index(data.query_rows)]
-        return prefix_leaves(data.inputs)[self._query_slots(data)]
+        return prefix_leaves(oracle_sequences(data, spec))[self._query_slots(data)]
 
     def oracle_answers(self, posteriors: Posteriors, data: TaskData) -> np.ndarray:
         """Query k's answer: P(x_i | x_<i) from row k of the oracle's posteriors."""
@@ -117,7 +145,7 @@ class NextTokenTask:
         its prefix rows: the last position of row s * L + L - 1 is unseen and irrelevant, as
         no query conditions on it; it is set to 0."""
         if not self.masked:
-            return data.inputs
+            return oracle_sequences(data, spec) if spec.pad_id is not None else data.inputs
         n_rows, length = data.inputs.shape
         if n_rows % length:
             raise invalid(
@@ -262,9 +290,10 @@ def causality_gap(
     inputs = data.inputs
     n, length = inputs.shape
     cut = rng.integers(0, length, size=n)
-    future = np.arange(length)[None, :] >= cut[:, None]
+    future = (np.arange(length)[None, :] >= cut[:, None]) & data.real_positions()
     changed = np.where(future, rng.integers(0, q, size=inputs.shape), inputs)
     before = np.asarray(predict(data.without_targets()))
-    after = np.asarray(predict(TaskData(changed, data.query_rows, data.query_positions)))
+    changed_data = TaskData(changed, data.query_rows, data.query_positions, lengths=data.lengths)
+    after = np.asarray(predict(changed_data))
     asked = as_index(data.query_positions) <= cut[as_index(data.query_rows)]
     return float(np.abs(after[asked] - before[asked]).max(initial=0.0))

@@ -65,7 +65,7 @@ class TransformerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     capabilities: ClassVar[ModelConfigCapabilities] = ModelConfigCapabilities(
-        check_task=True, estimated_bytes=True
+        check_task=True, estimated_bytes=True, variable_length=True
     )
 
     preset: Literal["cpu", "paper"] = Field("cpu", description="named sizes; fields override")

@@ -4,6 +4,10 @@ Training data lives on the device for the whole fit; each step indexes a batch o
 the loss is read back once per epoch, not per step, so a GPU never waits on the host.
 Checkpoints are plain state dicts with the resolved configuration, loaded with
 ``torch.load(weights_only=True)``: no pickle of code, ever.
+
+Sequences of varying length (`TaskSpec.pad_id`, `TaskData.lengths`) train and predict in
+batches cut to their longest sequence, with the padding masked out of attention and pooling
+(`network.py`), and masks redrawn only at real positions.
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ class Remasker:
     Every masked position of a training sequence comes with its answer, so the complete
     sequence is known; masking other positions of it is more questions from the same P
     sequences, not more data. Each sequence keeps its number of masked positions (so the
-    task's mask rate is kept), at positions drawn uniformly without replacement."""
+    task's mask rate is kept), at positions drawn uniformly without replacement; with
+    ``lengths`` (padded sequences), among its real positions only."""
 
     def __init__(
         self,
@@ -67,18 +72,25 @@ class Remasker:
         mask_id: int,
         seed: int,
         count: int | None = None,
+        lengths: torch.Tensor | None = None,
     ):
         masked = targets != IGNORE
         self.complete = torch.where(masked, targets, tokens)
         self.counts = masked.sum(dim=1)
         if count is not None:  # the same number of masks in every sequence that has any
-            self.counts = torch.where(self.counts > 0, min(count, tokens.shape[1]), 0)
+            most = min(count, tokens.shape[1]) if lengths is None else lengths.clamp(max=count)
+            self.counts = torch.where(self.counts > 0, most, 0)
+        self.padding = None
+        if lengths is not None:  # never drawn: keys above every uniform
+            self.padding = torch.arange(tokens.shape[1], device=tokens.device) >= lengths[:, None]
         self.mask_id = mask_id
         self.generator = torch.Generator().manual_seed(seed + 1)
 
     def draw(self) -> tuple[torch.Tensor, torch.Tensor]:
         n, length = self.complete.shape
         keys = torch.rand(n, length, generator=self.generator).to(self.complete.device)
+        if self.padding is not None:
+            keys = keys.masked_fill(self.padding, 2.0)
         kth = keys.sort(dim=1).values.gather(1, (self.counts - 1).clamp(min=0)[:, None])
         mask = (keys <= kth) & (self.counts > 0)[:, None]
         tokens = self.complete.masked_fill(mask, self.mask_id)
@@ -89,7 +101,9 @@ class Remasker:
 class TransformerModel:
     """Encoder-only transformer; see `network.py` for the architecture."""
 
-    capabilities = ModelCapabilities(attention=True, hidden_states=True, save=True)
+    capabilities = ModelCapabilities(
+        attention=True, hidden_states=True, save=True, variable_length=True
+    )
 
     def __init__(self, config: TransformerConfig | None = None) -> None:
         self.config = config or TransformerConfig()
@@ -158,18 +172,19 @@ class TransformerModel:
         self.shape = shape = {**self.shape, "precision": precision}  # what a result records
         step_with = CompiledStep(net, self.config.compile)
 
-        def forward_backward(forward, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        def forward_backward(forward, x: torch.Tensor, y: torch.Tensor, keep=None) -> torch.Tensor:
             with autocast(self.device, precision):
-                loss = self._loss(forward(x), y, spec)
+                loss = self._loss(forward(x) if keep is None else forward(x, keep), y, spec)
             loss.backward()
             return loss
 
         tokens = torch.as_tensor(train.inputs, dtype=torch.long, device=self.device)
         targets = self._training_targets(train, spec)
+        lengths = self._lengths(train, spec)
         masker = None
         if spec.task == "mlm" and self.config.remask:
             masker = Remasker(
-                tokens, targets, spec.mask_id, callbacks.seed, self.config.train_masks
+                tokens, targets, spec.mask_id, callbacks.seed, self.config.train_masks, lengths
             )
         n, batch = tokens.shape[0], shape["batch_size"]
         suffix = "_mlm" if spec.task == "mlm" else ""
@@ -190,7 +205,14 @@ class TransformerModel:
         def train_step(rows: torch.Tensor) -> torch.Tensor:
             optimizer.zero_grad(set_to_none=True)
             x, y = current["tokens"][rows], current["targets"][rows]
-            loss = step_with(forward_backward, x, y)
+            if lengths is None:
+                loss = step_with(forward_backward, x, y)
+            else:  # cut to the batch's longest sequence, the padding masked
+                real = lengths[rows]
+                width = int(real.max())
+                keep = torch.arange(width, device=self.device) < real[:, None]
+                y = y[:, :width] if spec.task == "mlm" else y
+                loss = step_with(forward_backward, x[:, :width], y, keep)
             if self.config.clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(parameters, self.config.clip_norm)
             optimizer.step()
@@ -222,7 +244,7 @@ class TransformerModel:
         rows = torch.as_tensor(data.query_rows, dtype=torch.long)
         positions = torch.as_tensor(data.query_positions, dtype=torch.long)
         out = []
-        for start, stop, logits in self._batches(data, lambda net, x: net(x).float()):
+        for start, stop, logits in self._batches(data, lambda net, x, keep: net(x, keep).float()):
             if self.spec.task == "mlm":
                 mine = (rows >= start) & (rows < stop)
                 logits = logits[
@@ -255,6 +277,7 @@ class TransformerModel:
             "task": self.spec.task,
             "q": self.spec.q,
             "length": self.spec.length,
+            "pad_id": self.spec.pad_id,
             "vocab_size": self.net.encoder.embedding.num_embeddings,
             "state_dict": self.net.state_dict(),
         }
@@ -274,32 +297,53 @@ class TransformerModel:
         grid[torch.as_tensor(train.query_rows), torch.as_tensor(train.query_positions)] = answers
         return grid.to(self.device)
 
+    def _lengths(self, data: TaskData, spec: TaskSpec) -> torch.Tensor | None:
+        """The rows' lengths on the device where sequences vary (`TaskSpec.pad_id`), else
+        None; padded inputs without them are refused in one line."""
+        if spec.pad_id is None:
+            return None
+        if data.lengths is None:
+            raise invalid("lengths", None, "the (n,) lengths of inputs padded with pad_id")
+        lengths = torch.as_tensor(np.asarray(data.lengths), dtype=torch.long)
+        if lengths.shape != (len(data),) or (len(data) and int(lengths.min()) < 1):
+            raise invalid("lengths", f"shape {tuple(lengths.shape)}", f"({len(data)},) >= 1")
+        return lengths.to(self.device)
+
     @staticmethod
     def _loss(logits: torch.Tensor, targets: torch.Tensor, spec: TaskSpec) -> torch.Tensor:
         if spec.task == "root":
             return F.cross_entropy(logits, targets)
         return F.cross_entropy(logits.reshape(-1, spec.q), targets.reshape(-1), ignore_index=IGNORE)
 
-    def _batches(self, data: TaskData, forward):
-        """(start, stop, output) over evaluation batches, in eval mode without gradients."""
-        if self.net is None:
+    def _batches(self, data: TaskData, forward, cut: bool = True):
+        """(start, stop, ``forward(net, tokens, keep)``) over evaluation batches, in eval mode
+        without gradients. Padded sequences (`TaskSpec.pad_id`) come with ``keep``, their
+        real tokens, and with ``cut`` in batches cut to their longest sequence."""
+        if self.net is None or self.spec is None:
             raise RuntimeError("model 'transformer': used before fit()")
         self.net.eval()
         tokens = torch.as_tensor(data.inputs, dtype=torch.long)
+        lengths = self._lengths(data, self.spec)
         size = eval_batch_size(self.config.eval_batch_size, self.device)
         with torch.no_grad():  # in fp32 whatever the training precision: see acceleration.py
             for start in range(0, tokens.shape[0], size):
                 stop = min(start + size, tokens.shape[0])
-                yield start, stop, forward(self.net, tokens[start:stop].to(self.device))
+                x, keep = tokens[start:stop].to(self.device), None
+                if lengths is not None:
+                    real = lengths[start:stop]
+                    width = int(real.max()) if cut else x.shape[1]
+                    x = x[:, :width]
+                    keep = torch.arange(width, device=self.device) < real[:, None]
+                yield start, stop, forward(self.net, x, keep)
 
     def _layers(self, data: TaskData, want: str) -> list[np.ndarray]:
-        def forward(net, x):
+        def forward(net, x, keep):
             _, attention, hidden = net.encoder(
-                x, need_weights=want == "attention", keep_hidden=want == "hidden"
+                x, need_weights=want == "attention", keep_hidden=want == "hidden", keep=keep
             )
             return attention if want == "attention" else hidden
 
-        per_batch = [layers for _, _, layers in self._batches(data, forward)]
+        per_batch = [layers for _, _, layers in self._batches(data, forward, cut=False)]
         return [
             torch.cat([layers[i] for layers in per_batch]).float().cpu().numpy()
             for i in range(len(per_batch[0]))
@@ -336,12 +380,14 @@ class TransformerModel:
             raise invalid("checkpoint", str(path), f"weights of the saved shape ({exc})") from None
         self.net = net.to(self.device).eval()
         self.shape = {**self.shape, **saved}
+        pad_id = checkpoint.get("pad_id")
         self.spec = TaskSpec(
             task=task,
             q=q,
             length=length,
-            vocab_size=q + 1 if task == "mlm" else q,
+            vocab_size=(q + 1 if task == "mlm" else q) + (pad_id is not None),
             mask_id=q if task == "mlm" else None,
+            pad_id=None if pad_id is None else int(pad_id),
         )
 
     def resolved_config(self) -> dict:

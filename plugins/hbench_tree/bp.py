@@ -61,7 +61,7 @@ import numpy as np
 
 from hbench.contracts import MASKED, Posteriors
 from hbench.errors import invalid
-from hbench.run.memory import check_fits
+from hbench.memory import check_fits
 
 from .blocks import default_workers, run_blocks
 from .grammar import TreeGrammar

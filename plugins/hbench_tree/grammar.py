@@ -38,7 +38,7 @@ import numpy as np
 from hbench.contracts import GrammarCapabilities, Sample, SeedLike
 from hbench.errors import UsageError, invalid
 from hbench.io import load_npy
-from hbench.run.memory import check_fits, format_bytes
+from hbench.memory import check_fits, format_bytes
 
 from .alias import AliasTable
 from .blocks import default_workers, run_blocks

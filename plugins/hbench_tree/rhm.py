@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from hbench.errors import invalid
-from hbench.run.memory import check_fits
+from hbench.memory import check_fits
 
 from .grammar import MAX_DEPTH, TreeGrammar, class_prior
 

@@ -1,5 +1,6 @@
-"""Figures: written as PNG and PDF atomically, dynamics against steps with their reference
-lines, attention panels on one colour scale. Properties of the figure objects, not pixels."""
+"""Figures: written as PNG and PDF atomically with a caption, dynamics against steps with their
+reference lines, grids of panels in rows on one colour scale with one attached colour bar and
+one legend. Properties of the figure objects and files, not pixels."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ pytest.importorskip("matplotlib")
 
 from result_runs import make_result
 
-from hbench.analysis import attention, figures, probe
+from hbench.analysis import attention, budget, calibration, figures, mismatch, probe
 from hbench.analysis.common import pyplot
-from hbench.analysis.figures import checkpoint_axis, dynamics_figure, dynamics_figures
+from hbench.analysis.figures import (
+    checkpoint_axis,
+    dynamics_figure,
+    dynamics_figures,
+    grid_shape,
+    model_grid,
+    read_caption,
+    save_figure,
+)
 
 MAGIC = {".png": b"\x89PNG", ".pdf": b"%PDF"}
 
@@ -43,6 +52,7 @@ def test_dynamics_figures_are_png_and_pdf_next_to_the_result(tmp_path):
     written = dynamics_figures(result, tmp_path / "run.json")
     assert [p.name for p in written] == ["run_dynamics_s0_k1.png", "run_dynamics_s0_k1.pdf"]
     assert_written(written)
+    assert "trained at filter level k = 1, against optimiser steps" in read_caption(written[0])
     assert dynamics_figures(make_result(), tmp_path / "other.json") == []
 
 
@@ -88,7 +98,7 @@ def blocks(layer: int, best_j: int, depth: int = 3) -> attention.LayerBlocks:
     )
 
 
-def test_attention_panels_share_one_colour_scale_and_a_colour_bar(tmp_path, monkeypatch):
+def test_attention_panels_share_one_colour_scale_and_a_colour_bar(tmp_path, captured):
     rng = np.random.default_rng(0)
     entries, arrays = [], {}
     for k, scale in ((0, 1.0), (2, 3.0)):  # the second model's weights peak higher
@@ -99,34 +109,85 @@ def test_attention_panels_share_one_colour_scale_and_a_colour_bar(tmp_path, monk
         entries.append(
             attention.ModelAttention(seed=0, k_train=k, data_level=k, layers=layers, array=key)
         )
-    captured = []
-    save = figures.save_figure
-
-    def keep(figure, path):
-        captured.append(figure)
-        return save(figure, path)
-
-    monkeypatch.setattr(figures, "save_figure", keep)
     written = attention.attention_grid(entries, arrays, tmp_path / "a.png", "mlp on suite smoke")
     assert_written(written)
-    (figure,) = captured
+    figure, _ = captured
     images = [image for ax in figure.axes for image in ax.get_images()]
     assert len(images) == 4
     assert {image.get_clim() for image in images} == {
         (0.0, max(float(a.max()) for a in arrays.values()))
     }
     assert any(ax.get_ylabel() == "mean attention weight" for ax in figure.axes)  # colour bar
+    assert len(colour_bars(figure)) == 1
+    panels = np.array(panel_axes(figure)).reshape(2, 2)  # rows: layers, columns: levels
+    assert [ax.get_title() for ax in panels[0]] == ["k_train = 0", "k_train = 2"]
+    assert [ax.get_ylabel().split("\n")[0] for ax in panels[:, 0]] == ["layer 1", "layer 2"]
+    # position ticks on the outer panels only, at most four of eight positions labelled
+    assert [t.get_text() for t in panels[1, 0].get_xticklabels()] == ["0", "2", "4", "6"]
+    assert [t.get_text() for t in panels[0, 1].get_xticklabels()] == []
     panel = figure.axes[0]
-    assert [t.get_text() for t in panel.get_xticklabels()] == [str(i) for i in range(8)]
     dashed = [line for line in panel.get_lines() if line.get_linestyle() == "--"]
     vertical = {x[0] for x in (line.get_xdata() for line in dashed) if x[0] == x[1]}
     assert sorted(vertical) == [1.5, 3.5, 5.5]  # layer 1's best block: 2 leaves
     assert "mlp on suite smoke" in figure.texts[0].get_text()
+    assert "one row per layer" in read_caption(written[0])
     assert_written(attention.block_profiles(entries, tmp_path / "b.png", "mlp"))
 
 
-def test_probe_heatmaps_are_png_and_pdf(tmp_path):
-    report = probe.ProbeReport(
+def colour_bars(figure) -> list:
+    return [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+
+
+def panel_axes(figure) -> list:
+    """The panels of a figure: every axes that is not a colour bar, in creation order."""
+    return [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
+
+
+@pytest.fixture
+def captured(monkeypatch) -> list:
+    """Every figure the project saves, kept open to look at (it is still written)."""
+    kept = []
+    save = figures.save_figure
+
+    def keep(figure, path, caption=""):
+        kept.append(figure)
+        written = save(figure, path, caption)
+        kept.append(written)
+        return written
+
+    monkeypatch.setattr(figures, "save_figure", keep)
+    return kept
+
+
+def test_a_caption_travels_in_the_png_and_the_pdf(tmp_path):
+    figure, _ = pyplot().subplots()
+    written = save_figure(figure, tmp_path / "f.png", "What  the figure\nshows.")
+    assert_written(written)
+    assert read_caption(written[0]) == read_caption(written[1]) == "What the figure shows."
+    assert b"What the figure shows." in written[1].read_bytes()  # the PDF's Subject
+    assert figures.captions([*written, tmp_path / "r.json"]) == {
+        "f.png": "What the figure shows.",
+        "f.pdf": "What the figure shows.",
+    }
+    assert read_caption(tmp_path / "missing.png") == ""
+    figure, _ = pyplot().subplots()
+    assert read_caption(save_figure(figure, tmp_path / "g")[0]) == ""
+
+
+def test_grids_have_rows_not_strips():
+    assert [grid_shape(n) for n in (1, 2, 3, 4, 5, 10)] == [
+        (1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (4, 3)
+    ]  # fmt: skip
+    # several seeds: a row per seed, a column per level, whatever the order given
+    rows, columns, where = model_grid([(1, 0), (0, 2), (0, 0), (1, 2)])
+    assert (rows, columns, where) == (2, 2, [(1, 0), (0, 1), (0, 0), (1, 1)])
+    # one seed: the levels in order, wrapped into rows
+    rows, columns, where = model_grid([(0, k) for k in (4, 3, 2, 1, 0)])
+    assert (rows, columns) == (2, 3) and where == [(1, 1), (1, 0), (0, 2), (0, 1), (0, 0)]
+
+
+def probe_report(seeds=(0,), levels=(0,)) -> probe.ProbeReport:
+    return probe.ProbeReport(
         result="r.json",
         model="mlp",
         probe="linear",
@@ -136,14 +197,154 @@ def test_probe_heatmaps_are_png_and_pdf(tmp_path):
         depths=[0, 1],
         models=[
             probe.ModelProbe(
-                seed=0,
-                k_train=0,
-                data_level=0,
-                accuracy=[[0.3, 0.5], [0.6, 0.9]],
-                bayes=[1.0, 1.0],
+                seed=seed,
+                k_train=k,
+                data_level=k,
+                accuracy=[[0.3, 0.5], [0.6, None if k else 0.9]],
+                bayes=[1.0, None if k else 1.0],
                 best_layer=[1, 1],
             )
+            for seed in seeds
+            for k in levels
         ],
         figures=[],
     )
-    assert_written(probe.heatmaps(report, tmp_path / "p.png", "mlp on suite smoke"))
+
+
+def test_probe_heatmaps_are_png_and_pdf(tmp_path):
+    written = probe.heatmaps(probe_report(), tmp_path / "p.png", "mlp on suite smoke")
+    assert_written(written)
+    assert "Bayes-optimal" in read_caption(written[0])
+
+
+def test_probe_heatmaps_are_a_grid_of_seeds_by_levels_with_one_colour_bar(tmp_path, captured):
+    probe.heatmaps(probe_report(seeds=(0, 1), levels=(0, 2, 3)), tmp_path / "p.png", "mlp")
+    figure = captured[0]
+    assert len(colour_bars(figure)) == 1
+    assert colour_bars(figure)[0].get_ylabel() == "probe accuracy"
+    panels = np.array(panel_axes(figure)).reshape(2, 3)
+    assert [ax.get_title() for ax in panels[1]] == [f"seed 1, k_train = {k}" for k in (0, 2, 3)]
+    assert {image.get_clim() for ax in panels.flat for image in ax.get_images()} == {(0, 1)}
+    # the BP row below the layers, labelled
+    assert [t.get_text() for t in panels[0, 0].get_yticklabels()] == ["0", "1", "BP"]
+
+
+def test_block_profiles_are_a_grid_with_one_legend(tmp_path, captured):
+    entries = [
+        attention.ModelAttention(
+            seed=0, k_train=k, data_level=k, layers=[blocks(1, 1), blocks(2, 2)], array="x"
+        )
+        for k in range(4)
+    ]
+    attention.block_profiles(entries, tmp_path / "b.png", "mlp")
+    figure, written = captured
+    assert_written(written)
+    visible = [ax for ax in figure.axes if ax.get_visible() and ax.axison]
+    assert len(figure.axes) == 4 and len(visible) == 4  # 2 x 2, not a strip of 4
+    assert len({ax.get_position().y0 for ax in figure.axes}) == 2
+    (legend,) = figure.legends
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert labels[:2] == ["layer 1", "layer 2"] and "best block" in labels
+    assert "star marks" in read_caption(written[0])
+
+
+def test_attention_of_several_seeds_is_a_figure_per_seed(tmp_path):
+    arrays, entries = {}, []
+    for seed in (0, 3):
+        for k in (0, 1):
+            key = f"s{seed}_k{k}"
+            arrays[key] = np.full((1, 8, 8), 1 / 8)
+            entries.append(
+                attention.ModelAttention(
+                    seed=seed, k_train=k, data_level=k, layers=[blocks(1, 3)], array=key
+                )
+            )
+    written = attention.attention_figures(entries, arrays, tmp_path / "r_attention.png", "mlp")
+    assert [p.name for p in written] == [
+        "r_attention.png", "r_attention.pdf", "r_attention_s3.png", "r_attention_s3.pdf"
+    ]  # fmt: skip
+    assert "seed 3" in read_caption(written[2])
+
+
+def mismatch_report() -> mismatch.MismatchReport:
+    grid = [[0.5, 0.4], [0.3, 0.6]]
+    return mismatch.MismatchReport(
+        result="r.json",
+        model="mlp",
+        seeds=[0],
+        chance=0.25,
+        train_levels=[0, 1],
+        test_levels=[0, 1],
+        acc=grid,
+        acc_bp_train=grid,
+        acc_bp_test=grid,
+        kl_bp_train=grid,
+        kl_bp_test=grid,
+        agree_train=grid,
+        ood=[],
+        tracking=mismatch.Tracking(cells=2, kl_closer_to_train=1, acc_closer_to_train=1),
+        figures=[],
+    )
+
+
+def test_mismatch_shares_a_colour_bar_per_row(tmp_path, captured):
+    written = mismatch.figure_of(mismatch_report(), tmp_path / "m.png")
+    assert_written(written)
+    figure = captured[0]
+    bars = [ax.get_ylabel() for ax in figure.axes if ax.get_label() == "<colorbar>"]
+    assert bars == ["accuracy (chance = 0.25)", "KL, bits per query"]
+    images = [image for ax in figure.axes for image in ax.get_images()]
+    assert len(images) == 5
+    assert len({image.get_clim() for image in images}) == 2
+    assert "chance (0.25)" in read_caption(written[0])
+
+
+def test_calibration_panels_wrap_into_rows_with_one_legend(tmp_path, captured):
+    models = [
+        calibration.ModelCalibration(
+            seed=0,
+            k_train=k,
+            data_level=k,
+            n_queries=4,
+            acc=0.5,
+            acc_bp=0.6,
+            mean_abs_diff=0.1,
+            kl_bits=0.2,
+            bin_edges=[0.0, 0.5, 1.0],
+            bin_model=[0.2, None],
+            bin_bp=[0.25, None],
+            bin_count=[4, 0],
+            scatter_bp=[0.1, 0.3],
+            scatter_model=[0.2, 0.2],
+        )
+        for k in range(5)
+    ]
+    report = calibration.CalibrationReport(
+        result="r.json", model="mlp", task="root", sequences=8, models=models, figures=[]
+    )
+    written = calibration.figure(report, tmp_path / "c.png", "mlp")
+    assert_written(written)
+    figure = captured[0]
+    assert len(figure.axes) == 6 and not figure.axes[-1].axison  # 2 rows of 3, one unused
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels == ["one entry", "binned mean", "model = BP"]
+    assert figure.axes[3].get_xlabel() == "BP_k_train probability"
+
+
+def test_budget_panels_share_one_legend_with_bp_and_chance(tmp_path, captured):
+    points = [
+        budget.BudgetPoint(label, "root", k, P, 2, 0.5, 0.01, 0.9, 0.25, 0.4, 0.02)
+        for label in ("a", "b", "c", "d")
+        for k in (0, 1)
+        for P in (32, 64)
+    ]
+    written = budget.accuracy_figure(points, tmp_path / "b.png", "budget")
+    assert_written(written)
+    figure = captured[0]
+    assert len(figure.axes) == 4 and len({ax.get_position().y0 for ax in figure.axes}) == 2
+    assert all(ax.get_legend() is None for ax in figure.axes)
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels == [
+        "k_train=0", "k_train=1", "BP accuracy (colour of its level)", "chance 1/4 = 0.25"
+    ]  # fmt: skip
+    assert "dotted: chance" in read_caption(written[0])

@@ -49,6 +49,9 @@ def test_the_cli_table_matches_oracle_table_json(runs, capsys):
     report = json.loads((out / f"{path.stem}_mismatch.json").read_text())
     assert report["acc"] == expected
     assert (out / report["figures"][0]).read_bytes()[:4] == b"\x89PNG"
+    assert (out / report["figures"][1]).read_bytes()[:4] == b"%PDF"
+    assert set(report["captions"]) == set(report["figures"])
+    assert all("k_train" in caption for caption in report["captions"].values())
 
 
 def test_means_over_seeds_and_missing_cells(runs):
@@ -68,7 +71,7 @@ def test_all_runs_every_analysis_and_skips_what_does_not_apply(runs, capsys):
     printed = capsys.readouterr().out
     assert "attention: skipped: model 'bp' has no attention(data) method" in printed
     assert "probe: skipped: model 'bp' has no hidden_states(data) method" in printed
-    assert sorted(p.suffix for p in out.iterdir()) == [".json", ".png"]
+    assert sorted(p.suffix for p in out.iterdir()) == [".json", ".pdf", ".png"]
 
 
 def test_all_on_a_trained_transformer_writes_every_file(runs, capsys):
@@ -86,6 +89,7 @@ def test_all_on_a_trained_transformer_writes_every_file(runs, capsys):
         "_attention_blocks.pdf",
         "_attention_blocks.png",
         "_mismatch.json",
+        "_mismatch.pdf",
         "_mismatch.png",
         "_probe.json",
         "_probe.pdf",
@@ -123,7 +127,8 @@ def test_json_names_the_report_and_holds_its_numbers(runs, capsys):
     data = json.loads(capsys.readouterr().out)
     report = out / f"{path.stem}_mismatch.json"
     assert (data["analysis"], data["report"]) == ("mismatch", str(report))
-    assert data["files"] == [str(report), str(out / f"{path.stem}_mismatch.png")]
+    figures = [str(out / f"{path.stem}_mismatch.{fmt}") for fmt in ("png", "pdf")]
+    assert data["files"] == [str(report), *figures]
     assert data["numbers"]["acc"] == json.loads(report.read_text())["acc"]
 
 

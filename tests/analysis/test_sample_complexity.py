@@ -83,13 +83,19 @@ def test_analyze_a_sweep(tmp_path, capsys):
     assert {row["k_train"] for row in rows} == {1, 3}
     assert all(row["target"] == 0.95 for row in rows)
     written = json.loads(png.with_suffix(".json").read_text())
-    assert written["curves"] == rows and written["figures"] == [png.name]
+    pdf = png.with_suffix(".pdf")
+    assert written["curves"] == rows and written["figures"] == [png.name, pdf.name]
+    assert pdf.read_bytes()[:4] == b"%PDF"
+    assert set(written["captions"]) == {png.name, pdf.name}
+    assert "P*" in written["captions"][png.name]
 
     # the budget analysis of the same sweep: from the command line and from Python
     out = tmp_path / "budget.png"
     assert main(["analyze", "budget", str(tmp_path / "out"), "--out", str(out), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["analysis"] == "budget" and out.read_bytes()[:4] == b"\x89PNG"
+    assert out.with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
+    assert "Bayes-optimal" in data["numbers"]["captions"][out.name]
     points = data["numbers"]["points"]
     assert {(p["k_train"], p["P"]) for p in points} == {
         (k, P) for k in (1, 3) for P in (32, 128, 512)

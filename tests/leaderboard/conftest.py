@@ -19,7 +19,7 @@ from verified_rows import key_files, signed_copy, trust
 from hbench.leaderboard import rules
 from hbench.leaderboard.submission import submit
 from hbench.results import RunResult, write_result
-from hbench.run.harness import run_benchmark
+from hbench.run.execute import execute
 from hbench.run.spec import RunSpec
 
 #: Every leaderboard suite, and smoke.
@@ -32,7 +32,7 @@ def board_result(
     """An official run on the smoke suite (a second or less for the baselines)."""
     seeds = tuple(range(rules.MIN_SEEDS)) if seeds is None else seeds  # enough to be ranked
     overrides = {"task": task, "seeds": list(seeds), **overrides}
-    return run_benchmark(RunSpec(model=model, suite="smoke", overrides=overrides, official=True))
+    return execute(RunSpec(model=model, suite="smoke", overrides=overrides, official=True)).result
 
 
 @pytest.fixture(scope="session")

@@ -169,3 +169,54 @@ def test_screenshots_at_both_widths(tmp_path) -> None:
         assert done.returncode == 0 and shot.stat().st_size > 10_000
         if keep.is_dir():
             shutil.copy(shot, keep / shot.name)
+
+
+#: At phone width: whether the index table fits without a sideways scroll, and the bottom
+#: border of every cell of each board table's last row (the sticky columns included).
+PHONE = """<script>
+(function () {
+  var report = {errors: window.__errors || []};
+  var boards = document.querySelector("table.boards");
+  if (boards) {
+    var wrap = boards.parentElement;
+    report.indexFits = wrap.scrollWidth <= wrap.clientWidth;
+    report.labelled = Array.prototype.map.call(boards.tBodies[0].rows[0].cells, function (c) {
+      return c.getAttribute("data-label"); });
+  }
+  report.lastRows = Array.prototype.map.call(
+    document.querySelectorAll("table.leaderboard"), function (table) {
+      var rows = table.tBodies[0].rows;
+      return Array.prototype.map.call(rows[rows.length - 1].cells, function (c) {
+        return getComputedStyle(c).borderBottomWidth; });
+    });
+  document.body.setAttribute("data-probe", JSON.stringify(report));
+})();
+</script>"""
+
+
+def test_at_phone_width_the_index_is_cards_and_sticky_columns_line_up(tree, tmp_path) -> None:
+    """Pages built from the templates (the `tree` fixture's board): the index table needs no
+    sideways scroll at 1400 px (a table) nor at 400 px (a card per board, each value named by
+    its column), and at 400 px the sticky rank and model cells of a board's last row end on
+    the same line as the rest of the row."""
+    assert BROWSER is not None, "HBENCH_CI is set but Chromium is not installed (.ci/run does)"
+    pages = [tree / INDEX, tree / "smoke" / "root.html"]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        page.write_text(text.replace("</body>", PHONE + "</body>", 1), encoding="utf-8")
+    wide = probe(tmp_path, pages[0], 1400)  # a table, every column in view
+    assert wide["errors"] == [] and wide["indexFits"]
+    index = probe(tmp_path, pages[0], 400)
+    assert index["errors"] == [] and index["indexFits"]
+    assert index["labelled"][0] is None and index["labelled"][1:] == [
+        "suite",
+        "results",
+        "best ranked model",
+        "rank",
+        "norm. acc. [95% interval]",
+        "downloads",
+    ]
+    board = probe(tmp_path, pages[1], 400)
+    assert board["lastRows"], "no board table on the page"
+    for widths in board["lastRows"]:
+        assert len(set(widths)) == 1, widths

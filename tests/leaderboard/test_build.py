@@ -30,8 +30,8 @@ from hbench.leaderboard.tables import (
     tables,
 )
 from hbench.leaderboard.tree import load_tree
+from hbench.registry.suites import SUITES, get_suite
 from hbench.results import RunResult
-from hbench.suites import SUITES, get_suite
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -287,6 +287,17 @@ def test_page_colours_follow_the_model_and_the_chart_shows_every_seed(tree) -> N
     # 3 rows of 5 seeds: a point per seed in the interval chart
     chart = page.split('class="chart intervals"')[1].split("</svg>")[0]
     assert chart.count(", seed ") == 15 and "normalised accuracy (0 chance, 1 BP)" in chart
+
+
+def test_both_charts_title_their_axes_and_the_index_names_each_value(tree) -> None:
+    page = (tree / "smoke" / "root.html").read_text()
+    levels = page.split('<svg class="chart" ')[1].split("</svg>")[0]
+    assert 'class="axis-title"' in levels
+    assert "normalised accuracy (0 chance, 1 BP)" in levels
+    assert "filter level k (trained and tested at k)" in levels
+    index = (tree / INDEX).read_text()
+    row = index.split("<tbody>")[1].split("</tr>")[0]
+    assert row.count("<td") == 7 and row.count("data-label=") == 6  # the board's link: none
 
 
 def test_rows_agree_with_the_headlines_their_results_record(tree) -> None:

@@ -12,7 +12,7 @@ from hbench.errors import UsageError
 from hbench.leaderboard.compare import compare, t975
 from hbench.leaderboard.tree import load_tree, shown
 from hbench.results import read_result, write_result
-from hbench.run.harness import run_benchmark
+from hbench.run.execute import execute
 from hbench.run.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[2] / "leaderboards"
@@ -41,7 +41,7 @@ def shared(tmp_path_factory) -> dict[str, Path]:
 
     def one(model: str, seeds: list[int], **fields) -> Path:
         spec = RunSpec(model=model, suite="smoke", overrides={"seeds": seeds}, **fields)
-        return write_result(run_benchmark(spec, in_process=True), folder)
+        return write_result(execute(spec, in_process=True).result, folder)
 
     grammars = {"grammar_seeds": [11, 22, 33]}
     return {

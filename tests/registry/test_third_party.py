@@ -72,8 +72,8 @@ def test_a_run_records_the_metric_a_board_shows_it_and_the_analysis_reads_it(
 ) -> None:
     from hbench.leaderboard.tables import cells, headers, tables
     from hbench.leaderboard.tree import Entry
+    from hbench.registry.suites import SUITES
     from hbench.results import read_result
-    from hbench.suites import SUITES
 
     out = installed / "results"
     argv = ["run", "--model", "naive-bayes", "--suite", "sparse-smoke", "--in-process"]

@@ -16,8 +16,15 @@ import pytest
 
 from hbench.cli import main
 from hbench.reproduce import make_plan, reproduce
-from hbench.reproduce.claims import CLAIMS, Claim, decide, judge_all, kendall_tau
-from hbench.reproduce.evidence import FAILS, HOLDS, INCONCLUSIVE, VERDICTS, Evidence
+from hbench.reproduce.claims import CLAIMS, Claim, judge_all, kendall_tau
+from hbench.reproduce.evidence import (
+    HOLDS,
+    INCONCLUSIVE,
+    LEARNING,
+    VERDICTS,
+    Evidence,
+    Verdict,
+)
 from hbench.reproduce.report import write_report
 from hbench.reproduce.runner import Runner
 from hbench.reproduce.sweeps import relocated, to_toml
@@ -34,7 +41,8 @@ def smoke(tmp_path_factory) -> tuple[Path, list[str]]:
 
 def finished_files(out: Path) -> dict[Path, int]:
     """Every part's file with its modification time."""
-    files = [*out.glob("runs/*.json"), *out.glob("sweeps/*/*/results/*.json")]
+    files = [*out.glob("runs/*.json"), *out.glob("sweeps/*/results/*.json")]
+    files += [*out.glob("sweeps/*/*/results/*.json")]
     files += [*out.glob("analyses/*.json")]
     return {path: path.stat().st_mtime_ns for path in files}
 
@@ -47,9 +55,12 @@ def test_every_claim_has_a_section_with_criterion_numbers_and_verdict(smoke) -> 
     for number, section in enumerate(sections, start=1):
         assert section.startswith(f"{number}. ")
         assert "**Statement.**" in section and "**Criterion (pre-declared).**" in section
-        verdict = re.search(r"\*\*Verdict: (.+?)\.\*\*", section).group(1)
-        assert verdict in VERDICTS
-        assert verdict == INCONCLUSIVE  # smoke is not decisive
+        found = re.findall(r"\*\*Verdict \((.+?)\): (.+?)\.\*\* (.+?) Decided by: ", section)
+        assert found, section[:300]
+        for _, verdict, reason in found:
+            assert verdict in VERDICTS
+            assert verdict in (INCONCLUSIVE, LEARNING)  # smoke is not decisive
+            assert reason
         assert "|---|" in section  # the measured numbers
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count('<section id="claim-') == 9
@@ -69,7 +80,7 @@ def test_figures_exist_as_png_and_pdf(smoke) -> None:
 def test_a_rerun_is_resumed_without_recomputation(smoke) -> None:
     out, _ = smoke
     before = finished_files(out)
-    assert len(before) >= 4 + 4 + 7  # runs, analyses, sweep cells
+    assert len(before) >= 8 + 4 + 4 + 3  # runs, analyses, sweep cells
     lines: list[str] = []
     reproduce("smoke", out, device="cpu", jobs=2, log=lines.append)
     assert finished_files(out) == before
@@ -127,7 +138,7 @@ def test_a_rerun_part_gets_fresh_analyses(smoke, tmp_path) -> None:
 def test_the_report_escapes_text(tmp_path) -> None:
     claim = Claim(1, "a <script>alert(1)</script> title", "Fig. 1", "x | y", "<b>", ["a|b"])
     claim.rows = [["<img src=x onerror=alert(1)>"]]
-    claim.verdict = HOLDS
+    claim.verdicts = [Verdict("<script>x</script>", HOLDS, "<i>why</i>", "a | b")]
     md, html = write_report(Evidence(tmp_path, make_plan("smoke")), [claim], "hbench <x>")
     page = html.read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;" in page
@@ -136,15 +147,26 @@ def test_the_report_escapes_text(tmp_path) -> None:
     assert "<script>" not in text and "<img" not in text and "a\\|b" in text
 
 
-def test_verdicts_follow_the_criteria(tmp_path) -> None:
-    cpu = Evidence(tmp_path, make_plan("cpu"))
-    smoke = Evidence(tmp_path, make_plan("smoke"))
-    assert decide(cpu, True, False, "ok")[0] == HOLDS
-    assert decide(cpu, False, True, "bad")[0] == FAILS
-    assert decide(cpu, False, False, "close")[0] == INCONCLUSIVE
-    assert decide(cpu, False, True, "bad", gate="under-trained")[0] == INCONCLUSIVE
-    assert decide(cpu, None, False, "missing")[0] == INCONCLUSIVE
-    assert decide(smoke, True, False, "ok")[0] == INCONCLUSIVE
+def test_the_report_prints_each_figure_with_its_caption(tmp_path) -> None:
+    from hbench.analysis.common import pyplot
+    from hbench.analysis.figures import save_figure
+
+    ev = Evidence(tmp_path, make_plan("smoke"))
+    ev.figures.mkdir(parents=True)
+    shown = save_figure(pyplot().subplots()[0], ev.figures / "shown", "What <the> figure shows.")
+    bare = save_figure(pyplot().subplots()[0], ev.figures / "bare")  # no caption: its name
+    claim = Claim(1, "title", "Fig. 1", "statement", "criterion", ["a"])
+    claim.verdicts = [Verdict("x", HOLDS, "why", "a")]
+    claim.figures = [ev.relative(shown[0]), ev.relative(bare[0])]
+    md, html = write_report(ev, [claim], "hbench x")
+    text = md.read_text(encoding="utf-8")
+    assert "What &lt;the> figure shows." in text
+    page = html.read_text(encoding="utf-8")
+    assert "<figcaption>What &lt;the&gt; figure shows. (" in page
+    assert "<figcaption>figures/bare.png (" in page
+
+
+def test_kendall_tau() -> None:
     assert kendall_tau([4, 3, 2, 1, 0], [4, 3, 2, 1, 0]) == 1.0
     assert kendall_tau([0, 1, 2, 3, 4], [4, 3, 2, 1, 0]) == -1.0
     assert kendall_tau([4, 2, 3, 0], [4, 3, 2, 1, 0]) == pytest.approx(4 / 6)
@@ -154,7 +176,8 @@ def test_claims_without_their_parts_are_inconclusive(tmp_path) -> None:
     evidence = Evidence(tmp_path, make_plan("cpu"))
     for claim in CLAIMS:
         section = claim(evidence)
-        assert section.verdict == INCONCLUSIVE and "missing evidence" in section.reason
+        assert section.verdicts and section.verdict == INCONCLUSIVE
+        assert all("missing evidence" in v.reason for v in section.verdicts)
 
 
 def test_a_chained_sweep_moves_its_paths_into_the_folder(tmp_path) -> None:
@@ -208,7 +231,9 @@ def evidence_of(folder: Path, plan) -> dict:
     for path in sorted(folder.glob("runs/*_models/*")):
         found[path.relative_to(folder).as_posix()] = "model"
     claims = judge_all(Evidence(folder, plan))
-    found["claims"] = [(c.verdict, c.reason.replace(str(folder), ""), c.rows) for c in claims]
+    found["claims"] = [
+        ([(v.task, v.verdict, v.reason, v.deciding) for v in c.verdicts], c.rows) for c in claims
+    ]
     return found
 
 

@@ -165,3 +165,22 @@ def test_the_paper_plan_counts_its_sweeps_cells_and_their_minimum_steps() -> Non
     mlm = parts["run mlm"]["fits"][0]
     assert (mlm["P"], mlm["epochs"], mlm["fits"]) == (1 << 18, 2000, 15)
     assert outline["hours"] > 100  # GPU hours: the paper's scale needs a cluster
+
+
+def test_results_of_cells_no_longer_planned_are_set_aside(tmp_path: Path) -> None:
+    """A sweep folder left by another plan (another grammar, another grid) keeps only this
+    plan's cells in ``results/``: the claims read every file there."""
+    results = tmp_path / "sweeps" / "sample-complexity" / "results"
+    results.mkdir(parents=True)
+    for name in ("kept.json", "old.json"):
+        (results / name).write_text("{}", encoding="utf-8")
+    lines: list[str] = []
+    runner = Runner(make_plan("smoke"), tmp_path, device="cpu", log=lines.append)
+    runner._set_aside("stage", results, {"kept.json", "not-run-yet.json"})
+    assert sorted(p.name for p in results.iterdir()) == ["kept.json"]
+    assert (results.parent / "superseded" / "old.json").is_file()
+    assert lines == [
+        "  stage: 1 result(s) of other plans moved to sweeps/sample-complexity/superseded"
+    ]
+    runner._set_aside("stage", results, {"kept.json"})  # nothing stale: nothing logged
+    assert len(lines) == 1

@@ -68,7 +68,7 @@ def test_unsupported_versions(version, message) -> None:
 def test_version_3_records_p_mlm_and_no_scores(tmp_path: Path) -> None:
     """4 records a suite's budgets per task (3 had P_mlm) and each cell's registered metrics
     by name (``scores``); a version-3 file reads as before, its suite hash still valid."""
-    from hbench.suites import SUITES
+    from hbench.registry.suites import SUITES
 
     current = make_result().model_dump(mode="json")
     data = json.loads(json.dumps(current))

@@ -13,9 +13,9 @@ from result_runs import make_result
 
 from hbench.cli import main
 from hbench.errors import UsageError
+from hbench.registry.suites import SUITES
 from hbench.results import load_results, write_result
 from hbench.results.rows import RUN_COLUMNS, TABLE_COLUMNS
-from hbench.suites import SUITES
 
 
 def test_load_results_folder(tmp_path: Path) -> None:

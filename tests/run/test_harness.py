@@ -15,7 +15,8 @@ from hbench.errors import PluginError, UsageError
 from hbench.registry.hookspecs import hookimpl
 from hbench.registry.registry import load_registry
 from hbench.results import RunResult, read_result, write_result
-from hbench.run.harness import Harness, run_benchmark
+from hbench.run.execute import execute
+from hbench.run.harness import Harness
 from hbench.run.oracle_table import oracle_table
 from hbench.run.spec import RunSpec
 from hbench.suites import parse_value
@@ -32,7 +33,7 @@ def in_sample(result: RunResult):
 
 @pytest.mark.parametrize("task", ["root", "mlm"])
 def test_bp_is_the_ceiling_in_sample(task):
-    result = run_benchmark(request("bp", task))
+    result = execute(request("bp", task)).result
     assert result.privileged
     for row in in_sample(result):
         assert row.acc == row.acc_bp == row.acc_bp_train
@@ -52,7 +53,7 @@ def test_bp_assuming_a_level_reproduces_the_oracle_table(task):
     for j in (0, 2):
         req = request("bp", task, train_filters="[0]")
         req = req.model_copy(update={"model_args": {"assume_filter": j}})
-        result = run_benchmark(req)
+        result = execute(req).result
         for row in result.metrics:
             if row.k_test != "ood":
                 assert row.acc == table.accuracy[j, row.k_test]
@@ -60,8 +61,8 @@ def test_bp_assuming_a_level_reproduces_the_oracle_table(task):
 
 def test_naive_bayes_beats_prior_and_approaches_bp_when_leaves_are_iid():
     overrides = {"train_filters": "[0, 3]", "P": 8000, "n_test": 2000}
-    nb = run_benchmark(request("naive-bayes", **overrides))
-    prior = run_benchmark(request("prior", **overrides))
+    nb = execute(request("naive-bayes", **overrides)).result
+    prior = execute(request("prior", **overrides)).result
     nb_norm = nb.headline["normalised_accuracy"]["mean"]
     assert nb_norm > prior.headline["normalised_accuracy"]["mean"] + 0.2
     at_l = next(m for m in nb.metrics if m.k_train == 3 and m.k_test == 3)
@@ -73,13 +74,13 @@ def test_chance_of_the_root_is_one_over_its_classes_not_over_q():
     two classes and nothing else) already scores 1/2: that is chance, 0 on the normalised
     scale. From 1/q it would score about (1/2 - 1/4) / (acc_bp - 1/4), near 0.4 here."""
     overrides = {"grammar_args": '{"classes": 2}', "n_test": 4096, "n_ood": 0, "seeds": "[0]"}
-    prior = run_benchmark(request("prior", **overrides), in_process=True)
+    prior = execute(request("prior", **overrides), in_process=True).result
     assert {m.chance for m in prior.metrics} == {0.5}
     for m in in_sample(prior):
         assert m.acc_bp - 0.5 > 0.2, m  # room for a prior model at 1/q to look good
         assert m.acc == pytest.approx(0.5, abs=0.04), m
     assert abs(prior.headline["normalised_accuracy"]["mean"]) < 0.1
-    mlm = run_benchmark(request("prior", "mlm", **overrides), in_process=True)
+    mlm = execute(request("prior", "mlm", **overrides), in_process=True).result
     assert {m.chance for m in mlm.metrics} == {0.25}  # leaves take all q symbols
 
 
@@ -98,7 +99,7 @@ def test_chance_of_the_ancestor_at_depth_0_is_the_roots(tmp_path, depth, chance)
         overrides={"task": "ancestor", **overrides, **levels},
         task_args={"depth": depth},
     )
-    result = run_benchmark(spec, in_process=True)
+    result = execute(spec, in_process=True).result
     assert {m.chance for m in result.metrics} == {chance}
     report = inspect_file(write_result(result, tmp_path))
     assert not report.problems, report.problems
@@ -161,7 +162,7 @@ def fake_registry():
 
 def test_budget_is_enforced_and_the_grammar_never_reaches_a_model():
     Recorder.seen = []
-    result = run_benchmark(request("recorder", P=300), registry=fake_registry(), in_process=True)
+    result = execute(request("recorder", P=300), registry=fake_registry(), in_process=True).result
     assert len(Recorder.seen) == 4  # one fresh model per training level of the smoke suite
     for n, queries, spec, privileged in Recorder.seen:
         assert n == 300 and queries == 300 and privileged is None
@@ -179,12 +180,12 @@ def test_budget_is_enforced_and_the_grammar_never_reaches_a_model():
 )
 def test_contract_breaches_name_the_model(model, message):
     with pytest.raises(PluginError, match=message):
-        run_benchmark(request(model), registry=fake_registry(), in_process=True)
+        execute(request(model), registry=fake_registry(), in_process=True)
 
 
 def test_same_seeds_same_result_and_the_file_round_trips(tmp_path):
-    first = run_benchmark(request("naive-bayes", "mlm", seeds="[0, 1]"))
-    again = run_benchmark(request("naive-bayes", "mlm", seeds="[0, 1]"))
+    first = execute(request("naive-bayes", "mlm", seeds="[0, 1]")).result
+    again = execute(request("naive-bayes", "mlm", seeds="[0, 1]")).result
     strip = {"timings", "created", "wall_s", "sandbox"}  # sandbox: limits of this machine
     assert first.model_dump(exclude=strip) == again.model_dump(exclude=strip)
     assert len(first.headline["normalised_accuracy"]["per_seed"]) == 2
@@ -194,9 +195,9 @@ def test_same_seeds_same_result_and_the_file_round_trips(tmp_path):
 
 def test_test_sets_are_shared_by_every_training_level():
     harness = Harness(request("prior"))
-    first = harness.test_data(0, 2)
-    assert harness.test_data(0, 2) is first
-    other_seed = harness.test_data(1, 2)
+    first = harness.world.test_data(0, 2)
+    assert harness.world.test_data(0, 2) is first
+    other_seed = harness.world.test_data(1, 2)
     assert not np.array_equal(first.inputs, other_seed.inputs)
 
 
@@ -221,43 +222,43 @@ def test_model_base_class_runs_in_the_harness():
 
     module.hbench_register_models = hbench_register_models
     registry = load_registry(extra_plugins=[("base", module)])
-    result = run_benchmark(request("uniform"), registry=registry, in_process=True)
+    result = execute(request("uniform"), registry=registry, in_process=True).result
     assert result.headline["normalised_accuracy"]["mean"] < 0.1
 
 
 def test_num_parameters_is_recorded_when_the_model_reports_it(tmp_path):
-    prior = run_benchmark(request("prior"))
+    prior = execute(request("prior")).result
     assert prior.num_parameters == 4  # q class frequencies
-    naive = run_benchmark(request("naive-bayes", task="mlm"))
+    naive = execute(request("naive-bayes", task="mlm")).result
     assert naive.num_parameters > 4
-    bp = run_benchmark(request("bp"))
+    bp = execute(request("bp")).result
     assert bp.num_parameters is None  # no such capability: the leaderboard shows a dash
     assert read_result(write_result(prior, tmp_path)).num_parameters == 4
 
 
 def test_a_result_is_the_same_whatever_jobs_and_threads_are_recorded():
     spec = request("naive-bayes", "mlm", seeds="[0, 1]")
-    one_by_one = run_benchmark(spec, jobs=1)
-    together = run_benchmark(spec, jobs=4)
+    one_by_one = execute(spec, jobs=1).result
+    together = execute(spec, jobs=4).result
     strip = {"timings", "created", "wall_s", "environment", "sandbox"}
     assert one_by_one.model_dump(exclude=strip) == together.model_dump(exclude=strip)
     assert together.spec.threads == 1 and together.isolation == "process"
-    two_threads = run_benchmark(spec.model_copy(update={"threads": 2}), jobs=1)
+    two_threads = execute(spec.model_copy(update={"threads": 2}), jobs=1).result
     assert two_threads.spec.threads == 2
     assert spec.spec_hash() != spec.model_copy(update={"threads": 2}).spec_hash()
 
 
 def test_an_official_run_draws_grammars_and_a_replay_is_identical():
     spec = request("naive-bayes", seeds="[0, 1]", train_filters="[0]")
-    official = run_benchmark(spec.model_copy(update={"official": True}))
+    official = execute(spec.model_copy(update={"official": True})).result
     seeds = official.spec.grammar_seeds
     assert official.spec.official and len(seeds) == 2 and len(set(seeds)) == 2
-    replay = run_benchmark(spec.model_copy(update={"grammar_seeds": seeds}))
+    replay = execute(spec.model_copy(update={"grammar_seeds": seeds})).result
     assert [m.model_dump() for m in replay.metrics] == [m.model_dump() for m in official.metrics]
     assert not replay.spec.official and replay.spec.grammar_seeds == seeds
     with pytest.raises(UsageError, match="not with an official run"):
-        run_benchmark(spec.model_copy(update={"official": True, "grammar_seeds": seeds}))
-    public = run_benchmark(spec)
+        execute(spec.model_copy(update={"official": True, "grammar_seeds": seeds}))
+    public = execute(spec).result
     assert public.spec.grammar_seeds is None
     assert [m.acc_bp for m in public.metrics] != [m.acc_bp for m in official.metrics]
 

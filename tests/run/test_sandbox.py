@@ -200,10 +200,11 @@ def test_a_memory_bomb_is_ended_at_its_memory_limit(registry) -> None:
 
 
 def test_saved_models_are_written_through_the_sandbox(registry, tmp_path) -> None:
-    from hbench.run.harness import run_and_write
+    from hbench.run.execute import execute
 
     spec = RunSpec(model="saver", suite="smoke", overrides=SMALL)
-    result, path = run_and_write(Harness(spec, registry), tmp_path, save_models=True)
+    done = execute(spec, registry=registry, out=tmp_path, save_models=True)
+    result, path = done.result, done.path
     assert result.sandbox["kind"] == "bubblewrap" and len(result.saved_models) == 2
     for saved in result.saved_models:
         assert np.load(tmp_path / saved.path).shape == (result.spec.suite["q"],)

@@ -9,7 +9,7 @@ import pytest
 
 from hbench.errors import UsageError
 from hbench.results import read_result
-from hbench.run.harness import run_benchmark
+from hbench.run.execute import execute
 from hbench.run.spec import RunSpec, python_spelling
 from hbench.sweep.cell import run_cell
 
@@ -57,7 +57,7 @@ def test_run_cell_writes_the_run_of_hbench_run(tmp_path):
     result = read_result(path)
     assert result.extra["cell"]["hash"] == spec.spec_hash()
     assert result.extra["cell"]["spec"] == json.loads(spec.model_dump_json())
-    direct = run_benchmark(spec.resolve())
+    direct = execute(spec.resolve()).result
     assert [m.model_dump() for m in result.metrics] == [m.model_dump() for m in direct.metrics]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 

@@ -19,6 +19,7 @@ WATCHED_MODULES = (
     "hbench.run.harness",
     "hbench.run.oracle_table",
     "hbench.suites",
+    "hbench.registry.suites",
     "hbench.analysis",
 )
 

@@ -64,6 +64,10 @@ class InProcessModel:
         with _thread_limit(self.threads):
             return self.model.predict(self.tests[key])
 
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        with _thread_limit(self.threads):
+            return self.model.sample(int(n), np.random.default_rng(int(seed)))
+
     def save(self, path: str) -> bool:
         if not callable(getattr(self.model, "save", None)):
             return False

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from hbench.errors import PluginError, UsageError
-from hbench.run.memory import format_bytes
+from hbench.memory import format_bytes
 from hbench.run.worker.protocol import FitReport, TestKey
 from hbench.run.worker.sandbox import PROCESS_LIMIT_EXIT, Limits, Plan, bwrap_command
 from hbench.run.worker.template import WorkerTemplates, worker_command, worker_env
@@ -217,6 +217,12 @@ class IsolatedModel:
         self._send(("predict", key), "predict")
         _, arrays = self._expect("probs", "predict")
         return arrays["p"]
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        """n sequences the worker's model draws from a generator seeded with ``seed``."""
+        self._send(("sample", int(n), int(seed)), "sample")
+        _, arrays = self._expect("samples", "sample")
+        return arrays["x"]
 
     def save(self, path: str) -> bool:
         self._send(("save", path), "save")

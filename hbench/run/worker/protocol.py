@@ -49,6 +49,11 @@ class ModelHandle(Protocol):
 
     def predict(self, key: TestKey) -> np.ndarray: ...
 
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        """The fitted model's ``sample(n, numpy.random.default_rng(seed))``: n sequences it
+        draws (`hbench.contracts.ModelCapabilities.sample`), for a task that generates."""
+        ...
+
     def save(self, path: str) -> bool: ...
 
     def close(self) -> None: ...
@@ -100,7 +105,14 @@ def head(data: TaskData, rows: int) -> TaskData:
         return data
     keep = data.query_rows < rows
     targets = data.targets[keep] if data.targets is not None else None
-    return TaskData(data.inputs[:rows], data.query_rows[keep], data.query_positions[keep], targets)
+    lengths = data.lengths[:rows] if data.lengths is not None else None
+    return TaskData(
+        data.inputs[:rows],
+        data.query_rows[keep],
+        data.query_positions[keep],
+        targets,
+        lengths=lengths,
+    )
 
 
 def _checkpoint_predictions(

@@ -68,6 +68,10 @@ def worker_main(
                 reply = _worker_fit(conn, model, train, spec, seed, device, tests, checkpoints)
             elif kind == "predict":
                 reply = ("probs", {}, {"p": np.asarray(model.predict(tests[request[1]]))})
+            elif kind == "sample":  # a generating task: the model's own sequences
+                _, n, seed = request
+                drawn = model.sample(int(n), np.random.default_rng(int(seed)))
+                reply = ("samples", {}, {"x": np.asarray(drawn)})
             elif kind == "save":
                 saved = callable(getattr(model, "save", None))
                 if saved:

@@ -67,7 +67,7 @@ class GrammarCheat:
 
         registry = hbench.get_registry()
         suite = hbench.get_suite(self.config.suite)
-        config = {**suite.grammar_config(), "seed": 0}
+        config = {**suite.grammar_config(registry), "seed": 0}
         grammar = registry.get("grammar", suite.grammar).create(config)
         filter_ = registry.get("filter", suite.filter).create()
         oracle = registry.get("oracle", suite.oracle).create()
@@ -119,7 +119,7 @@ def _where(harness: Any, inputs: np.ndarray, keys: list[Any]) -> tuple[int, Any]
     """The (seed, key) whose data of the harness has exactly these inputs."""
     for seed in harness.suite.seeds:
         for key in keys:
-            data = harness.test_data(seed, key) if key is not None else None
+            data = harness.world.test_data(seed, key) if key is not None else None
             if data is not None and np.array_equal(data.inputs, inputs):
                 return seed, key
     raise NothingFound("the harness holds no such test set")
@@ -136,10 +136,12 @@ class StackCheat:
 
     def predict(self, data: TaskData) -> np.ndarray:
         harness = self.harness
-        seed, key = _where(harness, data.inputs, harness.test_keys())
+        seed, key = _where(harness, data.inputs, harness.world.test_keys())
         if key == "ood":
-            return np.full((data.n_queries, harness.task_spec.q), 1.0 / harness.task_spec.q)
-        return harness.oracle_answers(seed, key, key)
+            return np.full(
+                (data.n_queries, harness.world.task_spec.q), 1.0 / harness.world.task_spec.q
+            )
+        return harness.world.oracle_answers(seed, key, key)
 
 
 class DataCheat:
@@ -156,12 +158,14 @@ class DataCheat:
             (seed, k)
             for seed in harness.suite.seeds
             for k in harness.suite.train_levels
-            if np.array_equal(harness.train_data(seed, k).inputs, train.inputs)
+            if np.array_equal(harness.world.train_data(seed, k).inputs, train.inputs)
         )
-        grammar = harness.filtered(seed, level)
+        grammar = harness.world.filtered(seed, level)
         rng = np.random.default_rng(12345)
         extra = [
-            harness.task.make(grammar.sample(len(train), 12345 + i), harness.task_spec, rng)
+            harness.world.task.make(
+                grammar.sample(len(train), 12345 + i), harness.world.task_spec, rng
+            )
             for i in range(EXTRA_BUDGETS)
         ]
         targets = np.concatenate([train.targets, *(data.targets for data in extra)])

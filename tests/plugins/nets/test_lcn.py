@@ -40,7 +40,7 @@ def harness(model_args=None, task: str = "root", **overrides) -> Harness:
 
 def fitted(h: Harness, level: int = 0, seed: int = 0) -> LCNModel:
     model = h.new_model()
-    h.fit(model, h.train_data(seed, level), h.callbacks(seed, level))
+    h.fit(model, h.world.train_data(seed, level), h.callbacks(seed, level))
     return model
 
 
@@ -105,7 +105,7 @@ def test_the_smoke_suite_with_the_wrong_arity_is_refused_before_training():
     h = harness({"arity": 3})
     model = h.new_model()
     with pytest.raises(UsageError, match=r"arity=3 is invalid.*sequence length 8"):
-        h.fit(model, h.train_data(0, 0), h.callbacks(0, 0))
+        h.fit(model, h.world.train_data(0, 0), h.callbacks(0, 0))
     assert model.net is None
 
 
@@ -124,7 +124,7 @@ def test_learns_the_smoke_root_above_chance_and_is_deterministic(shared):
     rows, _, _ = h.evaluate(model, 0, 0)
     own = next(r for r in rows if r["k_test"] == 0)
     assert own["acc"] > 0.5
-    data = h.test_data(0, 0)
+    data = h.world.test_data(0, 0)
     again = fitted(h)
     np.testing.assert_array_equal(model.predict(data), again.predict(data))
     other = fitted(h, seed=1)
@@ -139,7 +139,7 @@ def test_save_and_load_give_the_same_predictions(tmp_path, torch_load_calls):
     path = model.save(tmp_path / "lcn.pt")
     loaded = LCNModel()
     loaded.load(path)
-    data = h.test_data(0, 0)
+    data = h.world.test_data(0, 0)
     np.testing.assert_array_equal(loaded.predict(data), model.predict(data))
     assert torch_load_calls == [True]
 

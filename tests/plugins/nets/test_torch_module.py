@@ -50,7 +50,7 @@ def harness(module: str, task: str = "root", **model_args) -> Harness:
 
 
 def accuracy(h: Harness, model) -> float:
-    h.fit(model, h.train_data(0, 0), h.callbacks(0, 0))
+    h.fit(model, h.world.train_data(0, 0), h.callbacks(0, 0))
     rows, _, _ = h.evaluate(model, 0, 0)
     return next(r for r in rows if r["k_test"] == 0)["acc"]
 
@@ -60,9 +60,9 @@ def test_a_module_by_import_path_learns_root_and_mlm_deterministically(tiny_nets
     model = h.new_model()
     assert accuracy(h, model) > 0.4  # chance: 0.25
     assert model.net.hidden.out_features == 24  # module_args reached the constructor
-    data = h.test_data(0, 0)
+    data = h.world.test_data(0, 0)
     again = h.new_model()
-    h.fit(again, h.train_data(0, 0), h.callbacks(0, 0))
+    h.fit(again, h.world.train_data(0, 0), h.callbacks(0, 0))
     np.testing.assert_array_equal(model.predict(data), again.predict(data))
     assert model.resolved_config()["module"] == "hbench_tiny_nets:FlatMLP"
     mlm = harness("hbench_tiny_nets:PerPosition", task="mlm")
@@ -112,14 +112,14 @@ def test_the_wrong_output_shape_is_one_line_before_training(tiny_nets):
     h = harness("hbench_tiny_nets:WrongShape")
     model = h.new_model()
     with pytest.raises(UsageError) as caught:
-        h.fit(model, h.train_data(0, 0), h.callbacks(0, 0))
+        h.fit(model, h.world.train_data(0, 0), h.callbacks(0, 0))
     message = str(caught.value)
     assert "\n" not in message and model.net is None
     assert "output (2, 5) for token ids of shape (2, 8)" in message
     assert "needs logits (batch, q) = (2, 4)" in message
     mlm = harness("hbench_tiny_nets:FlatMLP", task="mlm")
     with pytest.raises(UsageError, match=r"needs logits \(batch, length, q\) = \(2, 8, 4\)"):
-        mlm.fit(mlm.new_model(), mlm.train_data(0, 0), mlm.callbacks(0, 0))
+        mlm.fit(mlm.new_model(), mlm.world.train_data(0, 0), mlm.callbacks(0, 0))
 
 
 @pytest.mark.parametrize(
@@ -144,6 +144,6 @@ def test_a_module_that_cannot_be_built_is_one_line(tiny_nets):
         TorchModuleModel("no_such_package.nets:Net")
     with pytest.raises(UsageError, match=r"module_args.*come from the task"):
         h = harness("hbench_tiny_nets:FlatMLP", module_args={"q": 3})
-        h.fit(h.new_model(), h.train_data(0, 0), h.callbacks(0, 0))
+        h.fit(h.new_model(), h.world.train_data(0, 0), h.callbacks(0, 0))
     with pytest.raises(UsageError, match="lr="):
         TorchModuleModel(tiny_nets.FlatMLP, lr=-1)

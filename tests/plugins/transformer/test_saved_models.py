@@ -43,10 +43,10 @@ def test_saved_models_load_back_and_predict_identically(tmp_path, capsys):
         device="cpu",
     )
     h = Harness(request)
-    data = h.test_data(0, 1)
+    data = h.world.test_data(0, 1)
     for saved in result.saved_models:
         fitted = h.new_model()
-        h.fit(fitted, h.train_data(0, saved.k_train), h.callbacks(0, saved.k_train))
+        h.fit(fitted, h.world.train_data(0, saved.k_train), h.callbacks(0, saved.k_train))
         entry = get_registry().get("model", result.spec.model)
         loaded = entry.create(entry.validate_config(result.spec.model_settings))
         loaded.load(path.parent / saved.path)

@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 
 from hbench.cli import main  # noqa: E402
 from hbench.errors import UsageError  # noqa: E402
-from hbench.run.harness import Harness, run_benchmark  # noqa: E402
+from hbench.run.execute import execute  # noqa: E402
+from hbench.run.harness import Harness  # noqa: E402
 from hbench.run.spec import RunSpec  # noqa: E402
 from hbench.suites import parse_value  # noqa: E402
 from hbench_transformer.configs import TransformerConfig  # noqa: E402
@@ -37,7 +38,7 @@ def harness(task="root", model_args=None, **overrides) -> Harness:
 
 def fitted(h: Harness, level: int = 0, seed: int = 0, **hooks) -> TransformerModel:
     model = h.new_model()
-    h.fit(model, h.train_data(seed, level), h.callbacks(seed, level, **hooks))
+    h.fit(model, h.world.train_data(seed, level), h.callbacks(seed, level, **hooks))
     return model
 
 
@@ -59,7 +60,7 @@ def test_predictions_are_probabilities_and_deterministic(task, dropout):
     import torch
 
     h = harness(task, model_args={"dropout": dropout})
-    data = h.test_data(0, 1)
+    data = h.world.test_data(0, 1)
     torch.manual_seed(1)
     state = torch.get_rng_state()
     first = h.predict(fitted(h), data)  # validated: shape, finite, sums to 1
@@ -75,7 +76,7 @@ def test_predictions_are_probabilities_and_deterministic(task, dropout):
 def test_attention_and_hidden_states(task):
     h = harness(task)
     model = fitted(h)
-    data = h.test_data(0, 0)
+    data = h.world.test_data(0, 0)
     attention = model.attention(data)
     assert len(attention) == 2
     for layer in attention:
@@ -152,7 +153,7 @@ def test_run_on_smoke_writes_a_result(tmp_path):
         model_args=TINY,
         device="cpu",
     )
-    result = run_benchmark(request)
+    result = execute(request).result
     assert result.environment.torch == torch.__version__
     assert result.spec.device == "cpu"
 
@@ -172,7 +173,7 @@ def test_learning_dynamics_and_staircase_are_recorded():
         model_args={**TINY, "n_checkpoints": 4},
         device="cpu",
     )
-    result = run_benchmark(request)
+    result = execute(request).result
     (series,) = result.extra["dynamics"]
     assert series["k_train"] == 0 and len(series["points"]) >= 3
     for point in series["points"]:
@@ -275,7 +276,7 @@ def test_min_steps_and_options_reach_the_fit():
 @pytest.mark.parametrize("task", ["root", "mlm"])
 def test_bf16_mixed_precision_gives_probabilities(task):
     h = harness(task, model_args={"precision": "bf16", "schedule": "cosine"})
-    h.predict(fitted(h), h.test_data(0, 1))  # validated: shape, finite, sums to 1
+    h.predict(fitted(h), h.world.test_data(0, 1))  # validated: shape, finite, sums to 1
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

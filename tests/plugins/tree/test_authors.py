@@ -18,7 +18,7 @@ import pytest
 from hbench.cli import main
 from hbench.errors import UsageError
 from hbench.registry.registry import get_registry, reset_registry
-from hbench.suites import get_suite
+from hbench.registry.suites import get_suite
 from hbench_tree.configs import HierarchicalGrammarConfig
 from hbench_tree.grammar import build_grammar, random_level_productions, random_productions
 
@@ -173,13 +173,19 @@ def test_a_suite_takes_the_option_and_keeps_its_hash_without_it() -> None:
     reset_registry()
     base = get_suite("cpu")
     authors = get_suite("cpu", {"grammar_args": '{"rng": "authors"}'})
-    assert "rng" not in base.grammar_config() and "grammar_args" not in base.canonical()
-    assert authors.grammar_config()["rng"] == "authors"
+    assert (
+        "rng" not in base.grammar_config(get_registry()) and "grammar_args" not in base.canonical()
+    )
+    assert authors.grammar_config(get_registry())["rng"] == "authors"
     assert authors.spec_hash() != base.spec_hash()
-    grammar = get_registry().get("grammar", "hierarchical").create(authors.grammar_config())
+    grammar = (
+        get_registry().get("grammar", "hierarchical").create(authors.grammar_config(get_registry()))
+    )
     np.testing.assert_allclose(grammar.productions, expected(0), rtol=0, atol=1e-10)
     # a bad value is refused where the run resolves the suite's grammar options
     bad = get_suite("cpu", {"grammar_args": '{"rng": "mersenne"}'})
     with pytest.raises(UsageError, match="rng"):
-        get_registry().get("grammar", "hierarchical").validate_config(bad.grammar_config())
+        get_registry().get("grammar", "hierarchical").validate_config(
+            bad.grammar_config(get_registry())
+        )
     reset_registry()
