@@ -34,6 +34,7 @@ the sequences at the high levels).
 
     python benchmarks/size_test_sets.py                    # the cpu leaderboard suites
     python benchmarks/size_test_sets.py --suites rhm-paper --grammars 16
+    python benchmarks/size_test_sets.py --suites cfg-cpu --grammars 256
     python benchmarks/size_test_sets.py --json sizes.json
 """
 
@@ -51,8 +52,8 @@ from hbench.run.harness import Harness
 from hbench.run.spec import RunSpec
 
 #: The cpu-scale leaderboard suites (the suite and, where the board is not the suite's own
-#: task, the task's override).
-CPU_SUITES = ("cpu", "cpu:mlm", "rhm-cpu", "ambiguous-cpu", "next-token-cpu")
+#: task, the task's override): the tree grammars', then the cfg plugin's (one level, k = 0).
+CPU_SUITES = ("cpu", "cpu:mlm", "rhm-cpu", "ambiguous-cpu", "next-token-cpu", "cfg-cpu")
 
 #: Sequences per level are rounded up to a multiple of this.
 ROUND_TO = 1024

@@ -351,6 +351,17 @@ class FitCallbacks(Protocol):
         """Report training progress (drawn as a bar on a terminal)."""
         ...
 
+    def log(self, scalars: Mapping[str, float], step: int) -> None:
+        """Record scalars the model measures itself (its training loss, learning rate) at
+        optimisation ``step``, for experiment trackers (``--logger``), where they appear as
+        ``train/{name}``. Optional: a model that never calls it is fine, and a harness may
+        offer no ``log`` at all (call it via ``getattr``). Call it per epoch or every N steps:
+        the harness keeps at most 16 scalars a call and 10,000 calls a fit, names of letters,
+        digits, ``_`` and ``-`` in parts joined by ``.`` or ``/`` (at most 64 characters),
+        finite numbers and integer steps >= 0; it drops anything else with one warning, and
+        never fails the fit for it."""
+        ...
+
 
 @dataclass(frozen=True)
 class PrivilegedAccess:

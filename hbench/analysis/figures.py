@@ -9,7 +9,9 @@ The dynamics, two panels per (seed, training level), against optimiser steps on 
 numbers): test accuracy at every test level with the in-sample curve highlighted, each level's
 Bayes-optimal accuracy (BP) dashed in the same colour and chance dotted; and KL(BP_j || model)
 for every j on the training level's data, where the paper's staircase (BP_l closest first, then
-l-1, ..., finally BP_0) shows.
+l-1, ..., finally BP_0) shows. ``hbench run`` writes a run's dynamics as one grid next to the
+result (`dynamics_figures`): a column per training level, those two panels as two rows per
+seed, axes shared, one colour per level and one legend.
 
 Figures of several panels are grids laid out in rows (`grid_shape`, `model_grid`), drawn with
 constrained layout so that a colour bar (`figure.colorbar(..., ax=axes)`) sits beside the panels
@@ -146,17 +148,134 @@ def run_title(result: RunResult, seed: int | None = None, **more: Any) -> str:
 
 
 def dynamics_figures(result: RunResult, result_path: Path) -> list[Path]:
-    """Write the figures of every dynamics series next to the result; returns the files."""
-    series_list = result.extra.get("dynamics", [])
+    """Write the run's learning dynamics next to the result as one grid (`dynamics_grid`),
+    ``<result>_dynamics.png`` and ``.pdf``; returns the files (none without dynamics)."""
+    series_list = [s for s in result.extra.get("dynamics", []) if s.get("points")]
     if not series_list:
         return []
-    written: list[Path] = []
+    figure = dynamics_grid(result, series_list)
+    caption = dynamics_grid_caption(result, series_list)
+    return save_figure(figure, result_path.with_name(f"{result_path.stem}_dynamics"), caption)
+
+
+def dynamics_grid_caption(result: RunResult, series_list: Sequence[dict]) -> str:
+    """What the grid of a run's learning dynamics shows, in words."""
+    spec = result.spec
+    seeds = sorted({int(s["seed"]) for s in series_list})
+    levels = sorted({int(s["k_train"]) for s in series_list})
+    x_axis = checkpoint_axis(series_list[0]["points"])[1]
+    return (
+        f"Learning dynamics of {spec.label or spec.model} (suite {spec.suite_name}, task"
+        f" {spec.task}): a column per training level k = {', '.join(map(str, levels))}, two"
+        f" rows per seed ({', '.join(map(str, seeds))}), against {x_axis} (log), axes shared."
+        " Upper row: test accuracy at every test level (thick: in-sample), each level's"
+        " Bayes-optimal (BP) accuracy dashed in its colour and chance dotted. Lower row:"
+        " KL(BP_j || model) in bits per query on the training level's data, one line per oracle"
+        " BP_j in the colour of level j; the lowest line is the oracle the model is closest to."
+    )
+
+
+def dynamics_grid(result: RunResult, series_list: Sequence[dict]) -> Any:
+    """A run's learning dynamics in one grid: a column per training level, two rows per seed
+    (accuracy per test level, then KL to each BP_j), x shared by every panel and y by every
+    panel of a kind, one colour per level throughout (test level K and oracle BP_K alike),
+    and one legend under the grid."""
+    from matplotlib.lines import Line2D
+
+    from hbench.analysis.common import pyplot
+
+    plt = pyplot()
+    seeds = sorted({int(s["seed"]) for s in series_list})
+    trained = sorted({int(s["k_train"]) for s in series_list})
+    levels = sorted(
+        {int(k) for s in series_list for p in s["points"] for k in (*p["accuracy"], *p["kl"])}
+    )
+    colour = {k: f"C{i % 10}" for i, k in enumerate(levels)}
+    rows, columns = 2 * len(seeds), len(trained)
+    figure, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(max(3.3 * columns + 0.8, 6.5), 2.3 * rows + 1.0),
+        sharex=True,
+        squeeze=False,
+        layout="constrained",
+    )
+    for first in (0, 1):  # y shared by the panels of a kind: accuracy rows, KL rows
+        for ax in axes[first::2].flat[1:]:
+            ax.sharey(axes[first, 0])
+    floor = min(
+        (v for s in series_list for p in s["points"] for v in p["kl"].values() if v > 0),
+        default=1e-6,
+    )
+    x_label = checkpoint_axis(series_list[0]["points"])[1]
+    chance = None
+    used: list[tuple[int, int]] = []
     for series in series_list:
-        figure = dynamics_figure(result, series)
-        stem = f"{result_path.stem}_dynamics_s{series['seed']}_k{series['k_train']}"
-        caption = dynamics_caption(result, series)
-        written += save_figure(figure, result_path.with_name(stem), caption)
-    return written
+        seed, k_train, points = int(series["seed"]), int(series["k_train"]), series["points"]
+        row, column = 2 * seeds.index(seed), trained.index(k_train)
+        used += [(row, column), (row + 1, column)]
+        acc, kl = axes[row, column], axes[row + 1, column]
+        x = checkpoint_axis(points)[0]
+        cells = [m for m in result.metrics if m.seed == seed and m.k_train == k_train]
+        bp = {int(m.k_test): m.acc_bp for m in cells if m.k_test != "ood" and m.acc_bp is not None}
+        chance = cells[0].chance if cells else chance
+        for k in points[0]["accuracy"]:
+            own = int(k) == k_train
+            acc.plot(
+                x,
+                [p["accuracy"][k] for p in points],
+                color=colour[int(k)],
+                marker=".",
+                lw=2.4 if own else 1.0,
+                alpha=1.0 if own else 0.7,
+                zorder=3 if own else 2,
+            )
+            if int(k) in bp:
+                acc.axhline(
+                    bp[int(k)], color=colour[int(k)], linestyle="--", lw=1.2 if own else 0.7
+                )
+        if cells:
+            acc.axhline(cells[0].chance, color="0.45", linestyle=":", lw=1.1)
+        for j in points[0]["kl"]:
+            own = int(j) == k_train
+            kl.plot(
+                x,
+                [max(p["kl"][j], floor) for p in points],
+                color=colour[int(j)],
+                marker=".",
+                lw=2.4 if own else 1.0,
+                alpha=1.0 if own else 0.7,
+            )
+        if row == 0:
+            acc.set_title(f"trained at k = {k_train}", fontsize=10)
+        if column == 0:
+            acc.set_ylabel(f"seed {seed}\ntest accuracy", fontsize=9)
+            kl.set_ylabel(f"seed {seed}\nKL(BP_j || model), bits", fontsize=9)
+    hide_unused(axes, used)
+    for ax in axes.flat:
+        ax.set_xscale("log")
+        ax.grid(alpha=0.25, which="both")
+        ax.tick_params(which="both", labelsize=8)
+        _plain_numbers(ax.xaxis)
+    for ax in axes[1::2].flat:
+        ax.set_yscale("log")
+        _plain_numbers(ax.yaxis)
+    for ax in axes[-1]:
+        ax.set_xlabel(x_label, fontsize=9)
+    for ax in axes.flat:  # shared axes: tick labels on the outer panels only
+        ax.label_outer(remove_inner_ticks=False)
+    axes[0, 0].set_ylim(min(0.0, axes[0, 0].get_ylim()[0]), max(1.02, axes[0, 0].get_ylim()[1]))
+    handles = [Line2D([], [], color=colour[k], lw=2, label=f"level {k}") for k in levels]
+    handles += [
+        Line2D([], [], color="0.3", lw=1.0, label="accuracy at test level K / KL to BP_j"),
+        Line2D([], [], color="0.3", lw=2.4, label="in-sample / training level"),
+        Line2D([], [], color="0.3", lw=1.0, linestyle="--", label="BP accuracy (reference)"),
+    ]
+    if chance is not None:
+        handles.append(Line2D([], [], color="0.45", linestyle=":", label=chance_label(chance)))
+    legend_below(figure, handles, columns=min(2 * columns + 1, 6))  # no wider than the grid
+    figure.suptitle(f"learning dynamics: {run_title(result)}", fontsize=11)
+    return figure
 
 
 def dynamics_caption(result: RunResult, series: dict) -> str:

@@ -528,6 +528,80 @@ def _save_load_check(run) -> tuple[str, bool, str] | None:
     return "save/load round trip", same, f"largest change of a probability {gap:.1e}"
 
 
+#: Sequences the sample check draws from the fitted model, twice.
+CHECK_SAMPLES = 64
+
+
+def _sample_checks(args: argparse.Namespace) -> list[tuple]:
+    """For a model that declares ``sample`` (`ModelCapabilities.sample`): a run of the smoke
+    suite's ``generate`` task (fits on its next-token data, then draws and is scored, where
+    the other tasks ran), then one fit in this process whose ``sample(n, rng)`` must give an
+    (n, length) integer array of symbols in [0, q), the same sequences for the same seed.
+    Rows of the check table; none for a model that does not declare it."""
+    from hbench.contracts import model_capabilities
+    from hbench.errors import PluginError, UsageError
+    from hbench.registry.registry import get_registry
+    from hbench.run.execute import execute
+    from hbench.run.generation import _declared, draw, sample_seed
+    from hbench.run.harness import Harness
+
+    try:
+        entry = get_registry().get("model", args.model)
+        declared = _declared(entry.load())
+        if declared is None:  # capabilities as a property: ask an instance
+            config = entry.validate_config(_option_values(args.model_arg, "--model-arg"))
+            declared = model_capabilities(entry.create(config))
+    except UsageError:  # refused again, in the words of a run, by `_spec`
+        return []
+    if not declared.sample:
+        return []
+    declined = _declines(args, "generate")
+    if declined is not None:
+        return [("generate: not offered by the model", True, declined)]
+    run = _spec(args, "smoke", {"task": "generate"})
+    options = {
+        "jobs": args.jobs,
+        "in_process": args.in_process,
+        "memory_per_fit": args.memory_per_fit,
+        "fit_timeout": args.fit_timeout,
+    }
+    result = execute(run, **options).result  # samples are checked: contract errors raise
+    where = "an isolated worker" if result.isolation == "process" else "this process"
+    rows: list[tuple] = [
+        (
+            "generate: fits, draws and is scored",
+            True,
+            f"{len(result.metrics)} scored levels in {where}, {result.wall_s:.1f} s",
+        )
+    ]
+    h = Harness(run)
+    model = h.call_model("build", h.new_model)
+    seed, level = h.suite.seeds[0], h.suite.train_levels[0]
+    h.fit(model, h.world.train_data(seed, level), h.callbacks(seed, level))
+    spec, n, seed_s = h.world.task_spec, CHECK_SAMPLES, sample_seed(seed, level)
+
+    def sample(n: int, s: int) -> Any:
+        return model.sample(n, np.random.default_rng(s))
+
+    try:
+        first = draw(sample, n, seed_s, spec, h.model_label)
+        again = draw(sample, n, seed_s, spec, h.model_label)
+    except PluginError as exc:
+        return [*rows, ("generate: sample(n, rng) gives valid sequences", False, str(exc))]
+    rows.append(
+        (
+            "generate: sample(n, rng) gives valid sequences",
+            True,
+            f"({n}, {spec.length}) integers in [0, {spec.q})",
+        )
+    )
+    same = bool(np.array_equal(first, again))
+    differ = int((first != again).any(axis=1).sum())
+    detail = "identical sequences" if same else f"{differ} of {n} sequences differ"
+    rows.append(("generate: same seed, same sequences", same, detail))
+    return rows
+
+
 def _declines(args: argparse.Namespace, task: str) -> str | None:
     """Why the model's options say it cannot do ``task`` (its config's ``check_task``, asked
     with the task's default options), or None: `cmd_check` skips such a task, as a run of it
@@ -548,7 +622,8 @@ def _declines(args: argparse.Namespace, task: str) -> str | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Run the model on the smoke suite for every built-in task, twice, and check the contract."""
+    """Run the model on the smoke suite for every built-in task, twice, and check the contract;
+    for a model that declares ``sample``, the generate task and its sequences too."""
     from tabulate import tabulate
 
     from hbench.run.execute import execute
@@ -596,6 +671,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             checks.append((f"{task}: {round_trip[0]}", *round_trip[1:]))
     if all(name.endswith("not offered by the model") for name, _, _ in checks):
         checks.append(("some task of the check", False, "the model offers neither root nor mlm"))
+    checks += _sample_checks(args)
     failed = [name for name, ok, _ in checks if not ok]
     if args.json:
         rows = [{"check": name, "ok": ok, "detail": note} for name, ok, note in checks]

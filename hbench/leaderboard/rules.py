@@ -28,9 +28,6 @@ from hbench.results import RunResult
 from hbench.results.validate import LISTED, Report, inspect_file, recorded_suite
 from hbench.stats import MIN_SEEDS
 
-#: Suites with leaderboards. The smoke suite exists for tests and `hbench check`: its numbers
-#: are too noisy to rank models.
-LEADERBOARD_SUITES = ("cpu", "paper")
 #: ``isolation`` of a run whose model ran inside the harness's process (debugging only).
 IN_PROCESS = "in-process"
 #: The largest test-set standard error of normalised accuracy a ranked row may have in any of
@@ -42,13 +39,10 @@ TEST_SET_TOO_SMALL = "test set too small"
 
 
 def leaderboard_suites() -> tuple[str, ...]:
-    """The suite presets that have leaderboards (a suite's own ``leaderboard`` flag, where
-    suites have one, else `LEADERBOARD_SUITES`)."""
-    return tuple(
-        name
-        for name, suite in SUITES.items()
-        if getattr(suite, "leaderboard", name in LEADERBOARD_SUITES)
-    )
+    """The suite presets that have leaderboards: every registered suite whose ``leaderboard``
+    flag is set, whichever plugin registers it (the smoke suites exist for tests and
+    `hbench check`: their numbers are too noisy to rank models)."""
+    return tuple(name for name, suite in SUITES.items() if suite.leaderboard)
 
 
 def _recorded(result: RunResult, name: str) -> Any:

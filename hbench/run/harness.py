@@ -31,7 +31,7 @@ import numpy as np
 
 from hbench.contracts import PrivilegedAccess, TaskData
 from hbench.errors import HbenchError, PluginError
-from hbench.metrics import MetricInputs, extra_metrics, score_extra
+from hbench.metrics import MetricInputs, score_extra
 from hbench.registry.registry import Registry, get_registry
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, SavedModel, Timing
 from hbench.run.dynamics import DynamicsRecorder
@@ -108,14 +108,16 @@ class Harness:
         self._stopping = False
         self._templates: WorkerTemplates | None = None  # the run's worker templates
         # recorded under each cell's scores: the registered metrics beyond LevelMetrics' fields
-        self.extra_metrics = extra_metrics(
-            self.registry, LevelMetrics.model_fields, self.suite.task
-        )
+        self.extra_metrics = list(self.run_spec.metrics)
 
     # --- one model, in this process (analyses, checks, tests) ---------------------------------
 
     @property
     def model_label(self) -> str:
+        """How messages name the model: the registered one with its plugin, or a model given
+        in memory by its own name (its spec names a stand-in model for the options only)."""
+        if self.custom_model is not None:
+            return f"model {self.model_name!r} (given in memory)"
         entry = self.run_spec.model_entry
         return f"model {self.spec.model!r} ({entry.source})"
 
@@ -269,7 +271,7 @@ class Harness:
         if isolation == "in-process":
             model = self.call_model("build", self.new_model)
             access = self.access(seed, k_train)
-            return InProcessModel(model, device, self.spec.threads, access)
+            return InProcessModel(model, device, self.spec.threads, access, self.model_label)
         entry = self.run_spec.model_entry
         factory = import_path(entry.factory)
         if factory is None:
@@ -391,6 +393,9 @@ class Harness:
             if self.curves is not None:  # to the experiment trackers (`hbench.run.loggers`)
                 self.curves.checkpoint(seed, k_train, recorder.points[-1])
 
+        def on_scalars(scalars, step) -> None:  # what the model logs, checked on the way
+            self.curves.scalars(seed, k_train, scalars, step)
+
         if self._stopping:
             raise PluginError(f"{self.model_label}: the run was stopped")
         handle = self._handle(isolation, seed, k_train)
@@ -410,6 +415,7 @@ class Harness:
                     {**tests, k_train: own},
                     on_checkpoint,
                     fit_progress,
+                    on_scalars=on_scalars if self.curves is not None else None,
                 ),
             )
             samples, start = None, time.perf_counter()

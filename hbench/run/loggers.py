@@ -19,7 +19,10 @@ too (``evaluate(loggers=[...])``).
 
 Scalars (names valid in every tracker): at a checkpoint, ``acc/k{K}`` (accuracy on the test
 set of level K), ``kl/bp{J}`` (KL(BP_J || model) in bits on the training level's test set),
-``closest_bp`` (the J of the smallest) and ``seconds`` (training time so far); at the end,
+``closest_bp`` (the J of the smallest) and ``seconds`` (training time so far); what the model
+logs itself (`FitCallbacks.log`: the torch models' mean training loss each epoch) as
+``train/{name}`` (``train/loss``), at the step it gives, once the harness has checked it
+(`hbench.run.worker.protocol.ScalarGate`); at the end,
 ``final/{metric}/k{K}`` (``acc``, ``acc_bp``, ``kl_bp``, ``agree``; ``ood`` for random
 sequences), ``final/normalised_accuracy``, ``final/kl_bp`` and ``fit_s``. The step is the
 checkpoint's label where it is a number (the optimisation step of the torch models), else
@@ -412,8 +415,20 @@ class Curves:
         for logger in loggers:
             logger.log_scalars(scalars, step)
 
+    def scalars(self, seed: int, k_train: int, scalars: Mapping[str, float], step: int) -> None:
+        """What the model of fit (seed, k_train) logged at ``step`` (checked already), as
+        ``train/{name}``: under a prefix of their own, so that no model's scalar can stand in
+        for one the harness measures."""
+        key = (seed, k_train)
+        loggers = self._loggers(seed, k_train)
+        with self._lock:
+            self._steps[key] = max(step, self._steps.get(key, 0))
+        named = {f"train/{name}": float(value) for name, value in scalars.items()}
+        for logger in loggers:
+            logger.log_scalars(named, step)
+
     def finished(self, outcome: Any) -> None:
-        """A fit's final scores, at its last checkpoint's step; its loggers are closed."""
+        """A fit's final scores, at its last step logged; its loggers are closed."""
         key = (outcome.seed, outcome.k_train)
         try:
             loggers = self._loggers(*key)

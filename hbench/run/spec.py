@@ -179,6 +179,7 @@ class RunSpec(BaseModel):
             grammar_config=suite.grammar_config_of(grammar_entry),
             filter_entry=registry.get("filter", suite.filter),
             oracle_entry=registry.get("oracle", suite.oracle),
+            metrics=_recorded_metrics(registry, suite.task),
         )
         run.check_memory(registry)
         return run
@@ -351,6 +352,13 @@ def _validate(
     )
 
 
+def _recorded_metrics(registry: Registry, task: str) -> tuple[Any, ...]:
+    from hbench.metrics import extra_metrics
+    from hbench.results import LevelMetrics
+
+    return tuple(extra_metrics(registry, LevelMetrics.model_fields, task))
+
+
 @dataclass(frozen=True)
 class ResolvedRun:
     """A validated `RunSpec`: the suite with its overrides applied, and everything the run
@@ -368,6 +376,9 @@ class ResolvedRun:
     grammar_config: dict[str, Any]
     filter_entry: Registration
     oracle_entry: Registration
+    #: the registered metrics each cell records under ``scores`` (those beyond the fields of
+    #: `hbench.results.LevelMetrics` that apply to the task)
+    metrics: tuple[Any, ...] = ()
 
     @property
     def entries(self) -> tuple[Registration, ...]:

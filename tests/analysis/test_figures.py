@@ -50,10 +50,41 @@ def test_dynamics_figures_are_png_and_pdf_next_to_the_result(tmp_path):
     result = make_result()
     result.extra["dynamics"] = [series()]
     written = dynamics_figures(result, tmp_path / "run.json")
-    assert [p.name for p in written] == ["run_dynamics_s0_k1.png", "run_dynamics_s0_k1.pdf"]
+    assert [p.name for p in written] == ["run_dynamics.png", "run_dynamics.pdf"]
     assert_written(written)
-    assert "trained at filter level k = 1, against optimiser steps" in read_caption(written[0])
+    caption = read_caption(written[0])
+    assert "a column per training level k = 1, two rows per seed (0)" in caption
+    assert "against optimiser steps" in caption
     assert dynamics_figures(make_result(), tmp_path / "other.json") == []
+
+
+def test_a_runs_dynamics_are_one_grid_of_seeds_by_training_levels_with_one_legend():
+    result = make_result()
+    result.extra["dynamics"] = [
+        {**series(), "seed": seed, "k_train": k} for seed in (0, 1) for k in (1, 2)
+    ]
+    figure = figures.dynamics_grid(result, result.extra["dynamics"])
+    axes = np.array(figure.axes).reshape(4, 2)  # (accuracy, KL) per seed, a column per level
+    assert [ax.get_title() for ax in axes[0]] == ["trained at k = 1", "trained at k = 2"]
+    assert axes[0, 0].get_ylabel() == "seed 0\ntest accuracy"
+    assert axes[3, 0].get_ylabel().startswith("seed 1\nKL")
+    assert all(ax.get_xscale() == "log" for ax in axes.flat)
+    assert all(ax.get_yscale() == "log" for ax in axes[1::2].flat)
+    # x shared by every panel, y by every panel of a kind
+    assert all(axes[0, 0].get_shared_x_axes().joined(axes[0, 0], ax) for ax in axes.flat)
+    assert all(axes[0, 0].get_shared_y_axes().joined(axes[0, 0], ax) for ax in axes[0::2].flat)
+    assert all(axes[1, 0].get_shared_y_axes().joined(axes[1, 0], ax) for ax in axes[1::2].flat)
+    assert not axes[0, 0].get_shared_y_axes().joined(axes[0, 0], axes[1, 0])
+    # one legend for the figure: a colour per level, the line styles, BP and chance
+    (legend,) = figure.legends
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert {"level 0", "level 1", "level 2"} <= set(texts)
+    assert "BP accuracy (reference)" in texts and "chance 1/4 = 0.25" in texts
+    assert all(ax.get_legend() is None for ax in axes.flat)
+    # test level K and oracle BP_K in one colour: the thick in-sample curves match
+    thick = [max(ax.get_lines(), key=lambda line: line.get_linewidth()) for ax in axes[:2, 0]]
+    assert thick[0].get_color() == thick[1].get_color()
+    pyplot().close(figure)
 
 
 def test_dynamics_are_drawn_against_steps_with_chance_bp_and_the_in_sample_curve():

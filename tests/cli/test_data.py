@@ -627,7 +627,7 @@ def test_bad_memory_override_is_a_usage_error(capsys, monkeypatch) -> None:
         (["generate", "--grammar-arg", "depth", "--n", "3", "--out", "d.npz"], "KEY=VALUE"),
         (
             ["oracle-table", "--task", "bigram"],
-            "unknown task 'bigram'; available: ancestor, denoise, mlm",
+            "unknown task 'bigram'; available: ancestor, denoise, generate, mlm",
         ),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],

@@ -157,6 +157,9 @@ def test_only_leaderboard_suites_are_taken(tree, results, monkeypatch) -> None:
     monkeypatch.undo()  # the real rule: smoke has no leaderboard
     assert "smoke" not in rules.leaderboard_suites()
     assert {"cpu", "paper"} <= set(rules.leaderboard_suites())
+    # a suite registered by another plugin than the tree grammars' has its board by its flag
+    assert "cfg-cpu" in rules.leaderboard_suites()
+    assert "cfg-smoke" not in rules.leaderboard_suites()
     with pytest.raises(UsageError, match=r"spec\.suite_name='smoke' has no leaderboard"):
         submit(results["prior"], tmp_path_board(tree))
     # A smoke result filed by hand makes the whole folder invalid.

@@ -15,6 +15,8 @@ from hbench.contracts import PrivilegedAccess, TaskData
 from hbench.run.worker.protocol import (
     Callbacks,
     FitReport,
+    ScalarGate,
+    ScalarsHook,
     TestKey,
     _checkpoint_predictions,
     _optional,
@@ -33,12 +35,23 @@ class InProcessModel:
         device: str,
         threads: int,
         access: PrivilegedAccess | None = None,
+        label: str | None = None,
     ) -> None:
         self.model, self.device, self.threads = model, device, threads
+        self.label = label or f"model {type(model).__name__}"
         self.access = access
         self.tests: Mapping[TestKey, TaskData] = {}
 
-    def fit(self, train, spec, seed, tests, on_checkpoint, on_progress) -> FitReport:
+    def fit(
+        self,
+        train,
+        spec,
+        seed,
+        tests,
+        on_checkpoint,
+        on_progress,
+        on_scalars: ScalarsHook | None = None,
+    ) -> FitReport:
         self.tests = {key: data.without_targets() for key, data in tests.items()}
         spent = [0.0]
 
@@ -50,6 +63,8 @@ class InProcessModel:
             on_checkpoint(label, time.perf_counter() - start - spent[0], predictions)
 
         callbacks = Callbacks(seed, self.device, self.access, checkpoint, on_progress)
+        # the same check as a sandboxed model's: an in-process model is no more trusted
+        callbacks.on_scalars = ScalarGate(self.label, on_scalars)
         with _thread_limit(self.threads):
             start = time.perf_counter()
             self.model.fit(train, spec, callbacks)

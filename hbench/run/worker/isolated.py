@@ -24,7 +24,7 @@ import numpy as np
 
 from hbench.errors import PluginError, UsageError
 from hbench.memory import format_bytes
-from hbench.run.worker.protocol import FitReport, TestKey
+from hbench.run.worker.protocol import FitReport, ScalarGate, ScalarsHook, TestKey
 from hbench.run.worker.sandbox import PROCESS_LIMIT_EXIT, Limits, Plan, bwrap_command
 from hbench.run.worker.template import WorkerTemplates, worker_command, worker_env
 from hbench.run.worker.wire import _Pipes, _unpack, import_path
@@ -194,10 +194,22 @@ class IsolatedModel:
             raise PluginError(f"{self.label} failed in {stage}: unexpected message {kind!r}")
         return meta, arrays
 
-    def fit(self, train, spec, seed, tests, on_checkpoint, on_progress) -> FitReport:
+    def fit(
+        self,
+        train,
+        spec,
+        seed,
+        tests,
+        on_checkpoint,
+        on_progress,
+        on_scalars: ScalarsHook | None = None,
+    ) -> FitReport:
         answers_free = {key: data.without_targets() for key, data in tests.items()}
         checkpoints = on_checkpoint is not None
-        self._send(("fit", train, spec, seed, self.device, answers_free, checkpoints), "fit")
+        # what the model logs is checked here, on the harness's side of the wire
+        logged = ScalarGate(self.label, on_scalars)
+        request = (train, spec, seed, self.device, answers_free, checkpoints, bool(on_scalars))
+        self._send(("fit", *request), "fit")
         while True:
             kind, meta, arrays = self._receive("fit")
             if kind == "checkpoint" and on_checkpoint is not None:
@@ -205,6 +217,8 @@ class IsolatedModel:
                 on_checkpoint(meta.get("label"), float(meta.get("seconds", 0.0)), predictions)
             elif kind == "progress" and on_progress is not None:
                 on_progress(int(meta["done"]), int(meta["total"]), str(meta.get("unit", "step")))
+            elif kind == "scalars":
+                logged(meta.get("scalars"), meta.get("step"))
             elif kind == "fitted":
                 return FitReport(
                     float(meta["fit_s"]),

@@ -64,8 +64,9 @@ def worker_main(
         try:
             audit.start()
             if kind == "fit":
-                _, train, spec, seed, device, tests, checkpoints = request
-                reply = _worker_fit(conn, model, train, spec, seed, device, tests, checkpoints)
+                _, train, spec, seed, device, tests, checkpoints, *scalars = request
+                fit = (train, spec, seed, device, tests, checkpoints, bool(scalars and scalars[0]))
+                reply = _worker_fit(conn, model, *fit)
             elif kind == "predict":
                 reply = ("probs", {}, {"p": np.asarray(model.predict(tests[request[1]]))})
             elif kind == "sample":  # a generating task: the model's own sequences
@@ -86,7 +87,31 @@ def worker_main(
         conn.send_bytes(_pack(*reply))
 
 
-def _worker_fit(conn, model, train, spec, seed, device, tests, checkpoints) -> tuple:
+def _wire_scalars(scalars: Any, step: Any) -> dict[str, Any]:
+    """What a model logs (`FitCallbacks.log`) as JSON: [name, number] pairs (numbers as
+    floats where they convert: numpy and torch scalars; else None), the step as an int where
+    it is one. Never raises: the harness checks it (`hbench.run.worker.protocol.ScalarGate`)."""
+    from hbench.run.worker.protocol import MAX_NAME_CHARS, MAX_SCALARS
+
+    def number(value: Any) -> float | None:
+        try:
+            return float(value)
+        except Exception:
+            return None
+
+    try:
+        items = list(scalars.items())[: MAX_SCALARS + 1]  # one more: the harness sees too many
+        pairs = [[str(name)[: MAX_NAME_CHARS + 1], number(value)] for name, value in items]
+    except Exception:
+        pairs = None
+    try:
+        whole = int(step) if int(step) == step else None
+    except Exception:
+        whole = None
+    return {"scalars": pairs, "step": whole}
+
+
+def _worker_fit(conn, model, train, spec, seed, device, tests, checkpoints, scalars) -> tuple:
     spent = [0.0]
     last = [0.0]
 
@@ -105,7 +130,11 @@ def _worker_fit(conn, model, train, spec, seed, device, tests, checkpoints) -> t
             last[0] = now
             conn.send_bytes(_pack("progress", {"done": done, "total": total, "unit": unit}))
 
-    callbacks = Callbacks(seed, device, None, checkpoint, progress)
+    def log(values: Any, step: Any) -> None:
+        if scalars:
+            conn.send_bytes(_pack("scalars", _wire_scalars(values, step)))
+
+    callbacks = Callbacks(seed, device, None, checkpoint, progress, on_scalars=log)
     start = time.perf_counter()
     model.fit(train, spec, callbacks)
     fit_s = time.perf_counter() - start - spent[0]

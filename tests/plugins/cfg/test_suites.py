@@ -37,3 +37,23 @@ def test_other_filter_levels_are_refused():
             in_process=True,
             progress=False,
         )
+
+
+def test_cfg_cpu_is_a_leaderboard_suite_sized_for_its_error():
+    """cfg-cpu's board takes official rows: its flag reaches the leaderboard rules although
+    the cfg plugin, not the tree plugin, registers it, and its one level is sized like the
+    tree suites' levels (benchmarks/size_test_sets.py), never below their least size."""
+    from hbench.leaderboard.rules import leaderboard_suites, tree_problems
+    from hbench_tree.suites import N_TEST
+
+    suite = get_registry().get("suite", "cfg-cpu").value
+    assert suite.leaderboard and suite.test_levels == [0]
+    assert suite.test_size(0) >= N_TEST
+    assert "cfg-cpu" in leaderboard_suites()
+    assert not get_registry().get("suite", "cfg-smoke").value.leaderboard
+    result = evaluate("prior", "cfg-smoke", in_process=True, progress=False)
+    assert tree_problems(result) and "has no leaderboard" in tree_problems(result)[0]
+    board = result.model_copy(
+        update={"spec": result.spec.model_copy(update={"suite_name": "cfg-cpu"})}
+    )
+    assert tree_problems(board) == []

@@ -97,7 +97,7 @@ class GrammarCheat:
 def _is_harness(obj: Any) -> bool:
     """Recognised by its class's name and methods: importing the harness would be audited."""
     kind = type(obj)
-    return kind.__name__ == "Harness" and hasattr(kind, "oracle_answers")
+    return kind.__name__ == "Harness" and hasattr(kind, "run_fit")
 
 
 def _stack_harness() -> Any:

@@ -208,7 +208,7 @@ def test_dynamics_figures_are_written_next_to_the_result(tmp_path):
     )
     assert code == 0
     (result,) = tmp_path.glob("*.json")
-    (figure,) = tmp_path.glob("*_dynamics_s0_k0.png")
+    (figure,) = tmp_path.glob("*_dynamics.png")
     assert figure.stem.startswith(result.stem)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
