@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -195,11 +196,12 @@ class Harness:
             keep = None
             if key == "ood":  # scored on the sequences the grammar can produce only
                 possible = world.ood_possible(seed, k_train)
+                sequences = _sequence_of(data, possible.size)
                 scores = score_random(
                     probabilities, bp_train, world.task_spec.q, world.chance, possible,
-                    data.query_rows, k_train,
+                    sequences, k_train,
                 )  # fmt: skip
-                keep = possible[data.query_rows]
+                keep = possible[sequences]
             else:
                 scores = score_queries(
                     probabilities, bp_test, bp_train, data.targets, world.task_spec.q, world.chance
@@ -498,12 +500,20 @@ class Harness:
         jobs = 1 if isolation == "in-process" else min(jobs, len(fits))
         started = time.perf_counter()
 
+        # a seed's test sets and oracle answers are dropped once its last fit is scored, so
+        # the run holds the data of the seeds in flight only
+        remaining = Counter(seed for seed, _ in fits)
+
         def one(fit: tuple[int, int]) -> FitOutcome:
             within = fit_progress(*fit) if fit_progress is not None else nullcontext(None)
             with within as report:
                 outcome = self.run_fit(
                     *fit, isolation=isolation, save_dir=save_dir, fit_progress=report
                 )
+            with self._lock:
+                remaining[fit[0]] -= 1
+                if not remaining[fit[0]]:
+                    self.world.forget(fit[0])
             if progress is not None:
                 progress(1)
             if on_fit is not None:
@@ -618,6 +628,21 @@ class Harness:
                 },
             )
         return list(seen.values())
+
+
+def _sequence_of(data: TaskData, sequences: int) -> np.ndarray:
+    """(m,) the random sequence each query of ``data`` asks about. A task may give a sequence
+    several input rows (next-token's masked view: rows s * L .. s * L + L - 1 are sequence s's
+    prefixes), listed contiguously and equally many per sequence, as `TaskData` orders them."""
+    rows = np.asarray(data.query_rows, dtype=np.int64)
+    if sequences <= 0 or len(data) == sequences:
+        return rows
+    if len(data) % sequences:
+        raise PluginError(
+            f"the task gave {len(data)} input rows for {sequences} random sequences: not a"
+            " whole number of rows per sequence"
+        )
+    return rows // (len(data) // sequences)
 
 
 def _parameter_count(count: Any, label: str) -> int | None:

@@ -272,6 +272,16 @@ class World:
                 )
             return self._answers[key]
 
+    def forget(self, seed: int) -> None:
+        """Drop the test sets, random sequences and oracle answers of a seed (its grammars stay:
+        they are small): a run calls it once the seed's last fit is scored, so that memory holds
+        the seeds in flight only. Asked again, they are rebuilt, identical."""
+        with self._lock:
+            for cache in (self._tests, self._answers):
+                for key in [key for key in cache if key[0] == seed]:
+                    del cache[key]
+            self._ood_leaves.pop(seed, None)
+
     def test_keys(self) -> list[int | str]:
         """The test sets of the run: every test level, then "ood" when the suite has one."""
         keys: list[int | str] = list(self.suite.test_levels)

@@ -284,3 +284,18 @@ def test_a_model_that_crashes_in_its_worker_is_named_and_a_killed_worker_is_repo
     with pytest.raises(PluginError, match=r"naive-bayes.*worker process died \(exit code -9\)"):
         handle.predict(0)
     handle.close()
+
+
+def test_random_sequences_are_scored_in_a_view_of_several_rows_per_sequence() -> None:
+    """next-token's masked view asks each random sequence L times (one row per prefix): the
+    cell is scored per sequence it asks about, not by row number."""
+    spec = RunSpec(
+        model="naive-bayes",
+        suite="smoke",
+        overrides={"task": "next-token", "n_test": 64, "P": 64, "n_ood": 16, "train_filters": [0]},
+        task_args={"view": "masked"},
+    )
+    result = execute(spec, in_process=True).result
+    (ood,) = [m for m in result.metrics if m.k_test == "ood"]
+    length = 2**3  # the smoke tree's leaves
+    assert ood.n_queries == 16 * length and ood.possible == 1.0 and ood.kl_bp is not None

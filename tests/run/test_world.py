@@ -66,3 +66,21 @@ def test_a_finished_run_is_rebuilt_in_the_same_world() -> None:
     bp = rebuilt.oracle_answers(1, 1, 1)
     data = rebuilt.test_data(1, 1)
     assert row.acc_bp == pytest.approx(float(np.mean(bp.argmax(1) == data.targets)))
+
+
+def test_a_forgotten_seed_is_rebuilt_identically() -> None:
+    world = World.of(spec().resolve())
+    data, answers = world.test_data(0, 1), world.oracle_answers(0, 1, 0)
+    other = world.test_data(1, 1)
+    world.forget(0)
+    assert world.test_data(1, 1) is other  # the other seed's data stays
+    again = world.test_data(0, 1)
+    assert again is not data and np.array_equal(again.inputs, data.inputs)
+    assert np.array_equal(world.oracle_answers(0, 1, 0), answers)
+
+
+def test_a_run_keeps_no_seed_s_data_once_its_fits_are_scored() -> None:
+    run = spec().resolve()
+    world = World.of(run)
+    Harness(run, world=world).run(in_process=True)
+    assert not world._tests and not world._answers
