@@ -209,6 +209,7 @@ def check_model_paths(config: Any, *, overwrite: bool = False, python: bool = Fa
     may also name an existing folder the model writes into. Options are named as
     ``--model-arg KEY``, or with ``python`` as ``model_args['KEY']``."""
     from hbench.results.files import check_writable
+    from hbench.run.harness import declared_path_role, path_role
 
     if not hasattr(config, "model_dump"):
         return
@@ -217,10 +218,8 @@ def check_model_paths(config: Any, *, overwrite: bool = False, python: bool = Fa
         if not isinstance(value, str) or not value:
             continue
         flag = f"model_args[{key!r}]" if python else f"--model-arg {key}"
-        declared = getattr(type(config), "model_fields", {}).get(key)
-        extra = getattr(declared, "json_schema_extra", None)
-        declared_role = extra.get("path") if isinstance(extra, dict) else None
-        role = declared_role or {"init": "read", "save": "write"}.get(key)
+        declared_role = declared_path_role(config, key)
+        role = path_role(config, key)
         if role == "read":
             target = Path(value)
             if not target.is_file() or not os.access(target, os.R_OK):

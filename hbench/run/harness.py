@@ -655,6 +655,24 @@ def _parameter_count(count: Any, label: str) -> int | None:
     return int(count)
 
 
+#: The roles of the options that name a path without declaring one (``json_schema_extra``).
+DEFAULT_PATH_ROLES = {"init": "read", "save": "write"}
+
+
+def declared_path_role(config: Any, key: str) -> str | None:
+    """The role a model's options class declares for option ``key``
+    (``json_schema_extra={"path": "read" | "write"}``), or None."""
+    field = getattr(type(config), "model_fields", {}).get(key)
+    extra = getattr(field, "json_schema_extra", None)
+    return extra.get("path") if isinstance(extra, dict) else None
+
+
+def path_role(config: Any, key: str) -> str | None:
+    """``"read"`` or ``"write"``: the declared role of option ``key``, else ``init`` reads and
+    ``save`` writes; None for any other option."""
+    return declared_path_role(config, key) or DEFAULT_PATH_ROLES.get(key)
+
+
 def _path_options(config: Any) -> list[tuple[str, str, str, str | None]]:
     """The options of a model that name paths: ``(key, value, path, role)``, ``path`` made
     absolute against the working folder (where the user meant it; a worker's own working
@@ -664,14 +682,11 @@ def _path_options(config: Any) -> list[tuple[str, str, str, str | None]]:
     in it, or ``.pt`` at its end). A ``file.py:Class`` value names the file."""
     if not hasattr(config, "model_dump"):
         return []
-    fields = getattr(type(config), "model_fields", {})
     found = []
     for key, value in config.model_dump(mode="json").items():
         if not isinstance(value, str) or not value:
             continue
-        extra = getattr(fields.get(key), "json_schema_extra", None)
-        role = extra.get("path") if isinstance(extra, dict) else None
-        role = role or {"init": "read", "save": "write"}.get(key)
+        role = path_role(config, key)
         if role is None and not ("/" in value or value.endswith(".pt")):
             continue
         head = value.rpartition(":")[0]
