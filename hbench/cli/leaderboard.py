@@ -203,10 +203,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def test_se_report(tree: Mapping[tuple[str, str], list[Any]]) -> str:
-    """Per official row, the largest per-level test-set standard error of normalised accuracy
-    (`hbench.leaderboard.rules.largest_test_se`: recorded, or for files without per-query data
-    the covariance-free bound, which overstates it for a model close to BP), and which rows it
-    keeps unranked."""
+    """Per official row, the test-set standard error of normalised accuracy of the row's
+    per-level numbers at its worst level (`hbench.leaderboard.rules.row_test_se`, the rule that
+    keeps a row unranked above `MAX_TEST_SE`), and the largest single cell's
+    (`largest_test_se`: recorded, or for files without per-query data the covariance-free
+    bound, which overstates it for a model close to BP)."""
     from tabulate import tabulate
 
     from hbench.leaderboard.rules import (
@@ -214,6 +215,7 @@ def test_se_report(tree: Mapping[tuple[str, str], list[Any]]) -> str:
         TEST_SET_TOO_SMALL,
         largest_test_se,
         official,
+        row_test_se,
         standing,
     )
     from hbench.leaderboard.text import terminal
@@ -223,30 +225,30 @@ def test_se_report(tree: Mapping[tuple[str, str], list[Any]]) -> str:
         for entry in sorted(entries, key=lambda e: e.path.as_posix()):
             if not official(entry.result):
                 continue
-            found = largest_test_se(entry.result)
-            if found is None:
-                where, se = "-", "-"
-            else:
-                se, where = f"{found[0]:.5f}", f"seed {found[1]}, k={found[2]}"
-                if found[0] > MAX_TEST_SE:
-                    over += 1
-                    se += f" > {MAX_TEST_SE}"
+            row = row_test_se(entry.result)
+            cell = largest_test_se(entry.result)
+            se = "-" if row is None else f"{row[0]:.5f} (k={row[1]})"
+            if row is not None and row[0] > MAX_TEST_SE:
+                over += 1
+                se += f" > {MAX_TEST_SE}"
             # the row's reason as the board gives it (a reference or a 3-seed row has another)
             if standing(entry.result, entry.verified is not None) == TEST_SET_TOO_SMALL:
                 held += 1
                 se += f" ({TEST_SET_TOO_SMALL}: unranked)"
+            largest = "-" if cell is None else f"{cell[0]:.5f} (seed {cell[1]}, k={cell[2]})"
             kind = "verified" if entry.verified is not None else "self-reported"
             rows.append(
-                [f"{suite}/{task}", entry.result.spec.model, entry.path.name, kind, se, where]
+                [f"{suite}/{task}", entry.result.spec.model, entry.path.name, kind, se, largest]
             )
     table = tabulate(
         [[terminal(text) for text in row] for row in rows],
-        headers=["board", "model", "file", "kind", "largest test-set se", "cell"],
+        headers=["board", "model", "file", "kind", "row's test-set se", "largest cell"],
         disable_numparse=True,
     )
     return (
-        f"{table}\n{len(rows)} official row(s); largest per-level test-set standard error of"
-        f" normalised accuracy above {MAX_TEST_SE} in {over}, unranked for it: {held}"
+        f"{table}\n{len(rows)} official row(s); the row's per-level test-set standard error of"
+        f" normalised accuracy (its mean over seeds) above {MAX_TEST_SE} in {over}, unranked"
+        f" for it: {held}"
     )
 
 

@@ -233,6 +233,7 @@ def download_rows(found: list[Table]) -> list[dict[str, Any]]:
                 "isolation": row["isolation"] or "",
                 "audit_events": len(row["audit"]),
                 "largest_test_se": _json_number(row["largest_test_se"]),
+                "row_test_se": _json_number(row["row_test_se"]),
                 "hardware": row["hardware"],
                 "date": row["date"],
                 "file": row["file"],

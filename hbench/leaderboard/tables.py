@@ -33,6 +33,7 @@ from hbench.leaderboard.rules import (
     isolation,
     largest_test_se,
     official,
+    row_test_se,
     standing,
 )
 from hbench.leaderboard.tree import Entry, shown
@@ -152,6 +153,7 @@ def row_values(entry: Entry) -> dict[str, Any]:
     acc = _estimate(acc_values, acc_errors)
     kl = _estimate(seeds["kl"][1], seeds["kl"][2])
     largest = largest_test_se(result)
+    row_se = row_test_se(result)
     failed: list[int] = []
     if acc_values and all(math.isfinite(v) for v in acc_values):
         failed = [acc_seeds[i] for i in stats.outliers(acc_values, acc_errors)]
@@ -184,6 +186,7 @@ def row_values(entry: Entry) -> dict[str, Any]:
         "ood_kl": _mean(ood),
         "ood_na": ood_na_text(ood_na, len(ood) - sum(v is None for v in ood), len(ood)),
         "largest_test_se": None if largest is None else largest[0],
+        "row_test_se": None if row_se is None else row_se[0],
         "scores": {name: _mean(values) for name, values in sorted(scores.items())},
         "seeds": len(result.spec.seeds),
         "fit_s": _mean(fits),
@@ -472,6 +475,7 @@ LEGEND = (
     " a key committed under keys/. Self-reported rows (result files as the submitter's machine"
     " wrote them) are listed in a table of their own, unranked. Rows run in-process, flagged"
     f" by the audit, not official (public grammar), with fewer than {MIN_SEEDS} seeds or with a"
-    f" per-level test-set standard error of normalised accuracy above {MAX_TEST_SE} (test set"
-    " too small) are shown unranked. A dash: not reported or undefined."
+    f" per-level test-set standard error of normalised accuracy (of the mean over its seeds)"
+    f" above {MAX_TEST_SE} (test set too small) are shown unranked. A dash: not reported or"
+    " undefined."
 )

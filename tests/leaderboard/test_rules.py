@@ -62,12 +62,36 @@ def test_an_unrecorded_error_is_bounded_from_the_two_accuracies(results) -> None
     assert cell_test_se(bare.model_copy(update={"acc": None})) is None
 
 
+def test_the_rows_error_is_that_of_its_mean_over_seeds(results) -> None:
+    """One harder grammar's cell: 0.02 at one seed and level, 0.005 elsewhere. The row's
+    number at that level is the mean of n seeds, whose test-set error is, by hand,
+    sqrt(0.02^2 + (n - 1) 0.005^2) / n; the largest cell stays 0.02."""
+    result = read_result(results["naive-bayes"])
+    n = len(result.spec.seeds)
+    assert n >= rules.MIN_SEEDS
+    hard = next(c for c in result.metrics if c.k_test == c.k_train == 1)
+    cells = [
+        c.model_copy(update={"normalised_accuracy_se": 0.02 if c is hard else 0.005})
+        for c in result.metrics
+    ]
+    bumped = result.model_copy(update={"metrics": cells})
+    levels = rules.level_test_se(bumped)
+    assert levels[1] == pytest.approx(math.sqrt(0.02**2 + (n - 1) * 0.005**2) / n, rel=1e-12)
+    others = [levels[k] for k in levels if k != 1]
+    assert others == pytest.approx([0.005 / math.sqrt(n)] * len(others), rel=1e-12)
+    assert rules.row_test_se(bumped) == (levels[1], 1)
+    assert largest_test_se(bumped) == (0.02, hard.seed, 1)
+    assert not undersized_test_sets(on_board(bumped, "cpu"))  # 0.0045 for the row: ranked
+
+
 def test_a_row_over_the_limit_is_not_ranked(results) -> None:
     result = on_board(read_result(results["naive-bayes"]), "cpu")  # a suite with a board
-    assert result.spec.suite_name == "cpu" and len(result.spec.seeds) >= rules.MIN_SEEDS
-    fine = with_errors(result, MAX_TEST_SE)
+    n = len(result.spec.seeds)
+    assert result.spec.suite_name == "cpu" and n >= rules.MIN_SEEDS
+    # every cell at se: the row's number at each level has se / sqrt(n)
+    fine = with_errors(result, MAX_TEST_SE * math.sqrt(n) * 0.999)
     assert not undersized_test_sets(fine) and standing(fine, verified=True) is None
-    over = with_errors(result, MAX_TEST_SE * 1.01)
+    over = with_errors(result, MAX_TEST_SE * math.sqrt(n) * 1.01)
     assert undersized_test_sets(over)
     assert standing(over, verified=True) == TEST_SET_TOO_SMALL
     assert standing(over, verified=False) == TEST_SET_TOO_SMALL  # the reason that matters
@@ -79,7 +103,7 @@ def test_a_row_over_the_limit_is_not_ranked(results) -> None:
 def test_check_reports_each_official_rows_largest_error(tree, capsys) -> None:
     assert main(["leaderboard", "check", "--root", str(tree)]) == 0
     out = capsys.readouterr().out
-    assert "largest test-set se" in out
+    assert "row's test-set se" in out and "largest cell" in out
     rows = [line.split() for line in out.splitlines() if line.startswith("smoke/")]
     # bp, prior, naive-bayes on root; naive-bayes on mlm
     assert sorted((row[0], row[1]) for row in rows) == [
@@ -88,10 +112,10 @@ def test_check_reports_each_official_rows_largest_error(tree, capsys) -> None:
         ("smoke/root", "naive-bayes"),
         ("smoke/root", "prior"),
     ]
-    assert all(row[3] == "verified" and "seed" in row and row[-1].startswith("k=") for row in rows)
+    assert all(row[3] == "verified" and "(seed" in row and row[-1].startswith("k=") for row in rows)
     (bp,) = [row for row in rows if row[1] == "bp"]
-    assert float(bp[4]) == 0.0  # BP against itself: no error
+    assert float(bp[4]) == 0.0 and float(bp[6]) == 0.0  # BP against itself: no error
     # the smoke suite's 256 sequences are far too few, but it has no board: nothing held back
-    assert "4 official row(s); largest per-level test-set standard error" in out
+    assert "4 official row(s); the row's per-level test-set standard error" in out
     assert f"above {MAX_TEST_SE} in 3, unranked for it: 0" in out
     assert TEST_SET_TOO_SMALL not in out
