@@ -53,7 +53,15 @@ from hbench.run.spec import RunSpec
 
 #: The cpu-scale leaderboard suites (the suite and, where the board is not the suite's own
 #: task, the task's override): the tree grammars', then the cfg plugin's (one level, k = 0).
-CPU_SUITES = ("cpu", "cpu:mlm", "rhm-cpu", "ambiguous-cpu", "next-token-cpu", "cfg-cpu")
+CPU_SUITES = (
+    "cpu",
+    "cpu:mlm",
+    "rhm-cpu",
+    "ambiguous-cpu",
+    "next-token-cpu",
+    "cfg-cpu",
+    "denoise-cpu",
+)
 
 #: Sequences per level are rounded up to a multiple of this.
 ROUND_TO = 1024

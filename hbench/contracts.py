@@ -276,6 +276,12 @@ class TaskCapabilities:
     ``score_samples(oracle, model, samples, reference, spec)`` (``model`` the grammar of that
     level, ``reference`` as many of its own sequences), whose result reaches the registered
     metrics as `hbench.metrics.MetricInputs.samples`."""
+    headline: str | None = None
+    """The registered metric (`hbench.metrics`, recorded in each cell's ``scores``) that this
+    task's leaderboards rank by in place of normalised accuracy, when accuracy is not what the
+    task is about (``generate``: ``gen_fidelity``); each cell records its test-set standard
+    error as the metric ``<headline>_se`` (`hbench.scoring.metric_headline`). None: normalised
+    accuracy."""
 
 
 def task_capabilities(task: object) -> TaskCapabilities:

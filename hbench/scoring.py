@@ -410,6 +410,54 @@ def headline(rows: Iterable[Mapping[str, Any] | Any]) -> dict[str, dict[str, Any
     return summaries
 
 
+def metric_per_seed(
+    rows: Iterable[Mapping[str, Any] | Any], name: str
+) -> tuple[list[int], list[float], list[float | None]]:
+    """A registered metric's per-seed headline values: ``(seeds, values, errors)``, seeds in
+    ascending order, each value the mean of the cells' ``scores[name]`` over the seed's
+    in-sample levels (k_test == k_train) and its test-set error sqrt(sum of the levels'
+    ``scores[name + "_se"]`` squared) / n_levels (None where a level's is unknown). A seed
+    lacking a level another has, or an in-sample cell without the metric, is a ValueError:
+    never averaged over fewer cells. No in-sample cells: three empty lists."""
+    cells: dict[int, dict[int, tuple[float, float | None]]] = {}
+    for row in rows:
+        seed = int(_field(row, "seed"))
+        cells.setdefault(seed, {})
+        k_train, k_test = _field(row, "k_train"), _field(row, "k_test")
+        if not (_is_level(k_test) and _is_level(k_train) and int(k_test) == int(k_train)):
+            continue
+        scores = _optional(row, "scores") or {}
+        value = scores.get(name)
+        if value is None:
+            raise ValueError(f"seed {seed}, in-sample level {int(k_test)} has no {name}")
+        if int(k_test) in cells[seed]:
+            raise ValueError(f"two rows for seed {seed} at in-sample level {int(k_test)}")
+        cells[seed][int(k_test)] = (float(value), scores.get(f"{name}_se"))
+    levels = set().union(*(set(by_level) for by_level in cells.values())) if cells else set()
+    if not levels:
+        return [], [], []
+    for seed, by_level in sorted(cells.items()):
+        missing = sorted(levels - set(by_level))
+        if missing:
+            raise ValueError(
+                f"seed {seed} lacks in-sample level(s) {missing} that other seeds have;"
+                " the headline never averages over missing cells"
+            )
+    seeds, order = sorted(cells), sorted(levels)
+    values = [float(np.mean([cells[s][k][0] for k in order])) for s in seeds]
+    errors = [_seed_error([cells[s][k][1] for k in order]) for s in seeds]
+    return seeds, values, errors
+
+
+def metric_headline(rows: Iterable[Mapping[str, Any] | Any], name: str) -> dict[str, Any]:
+    """A task's declared headline (`hbench.contracts.TaskCapabilities.headline`): the registered
+    metric ``name`` over the in-sample cells, summarised as `headline` summarises normalised
+    accuracy: `hbench.stats.estimate` over the seeds' values of `metric_per_seed` (the mean
+    with the larger of the between-seed and the test-set standard error; `_summary`)."""
+    _, values, errors = metric_per_seed(rows, name)
+    return _summary(values, errors)
+
+
 def headline_line(summary: Mapping[str, Any], digits: int = 3) -> str:
     """One headline number as printed: ``0.812 ± 0.012 (seeds)``, the mean with its standard
     error and the source that decided it; the mean alone where there is no error."""

@@ -96,6 +96,11 @@ class Suite(BaseModel):
     filter: str = "hierarchical"
     oracle: str = "bp"
     task: str = "root"
+    task_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="options of the task that are part of the suite's question (denoise's"
+        " epsilon): the run's task options start from them",
+    )
     P: int = Field(ge=1, description="training sequences per training filter level")
     budgets: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict,
@@ -275,8 +280,9 @@ class Suite(BaseModel):
     def canonical(self) -> dict[str, Any]:
         """Everything that decides the data, without name or description."""
         data = self.model_dump(mode="json", exclude={"name", "description", "leaderboard"})
-        if not data["grammar_args"]:  # hashes of suites without it stay what they were
-            del data["grammar_args"]
+        for optional in ("grammar_args", "task_args"):
+            if not data[optional]:  # hashes of suites without it stay what they were
+                del data[optional]
         # Hashes of suites whose only own budget is mlm's stay what they were when that budget
         # was the field P_mlm.
         budgets = data.pop("budgets")

@@ -17,6 +17,8 @@ from hbench.scoring import (
     headline,
     headline_line,
     kl_bits,
+    metric_headline,
+    metric_per_seed,
     normalised_accuracy,
     score_queries,
     score_random,
@@ -321,3 +323,43 @@ def test_validate_probabilities_tolerates_rounding() -> None:
     probs = random_probs(3, 4, seed=5)
     probs[0] *= 1 + 5e-5
     validate_probabilities(probs, 3, 4, "model 'foo'")
+
+
+def test_a_declared_headline_over_seeds_by_hand() -> None:
+    """A task's own headline (a registered metric in the cells' scores) is summarised as
+    normalised accuracy is: per seed the mean over its in-sample levels, with the test-set
+    error sqrt(sum se^2) / n_levels, then the larger of the seeds' and the test sets' error."""
+
+    def cell(seed: int, k_train: int, k_test: int | str, value: float, se: float) -> dict:
+        return {
+            "seed": seed,
+            "k_train": k_train,
+            "k_test": k_test,
+            "scores": {"gen_fidelity": value, "gen_fidelity_se": se},
+        }
+
+    rows = [
+        cell(0, 0, 0, 1.0, 0.03),
+        cell(0, 1, 1, 0.8, 0.04),  # seed 0: 0.9, test-set error sqrt(0.03^2 + 0.04^2) / 2
+        cell(0, 0, 1, 0.1, 0.01),  # out of sample: ignored
+        cell(0, 0, "ood", 0.1, 0.01),  # ignored
+        cell(1, 0, 0, 0.6, 0.03),
+        cell(1, 1, 1, 0.8, 0.04),  # seed 1: 0.7, the same error
+    ]
+    seeds, values, errors = metric_per_seed(rows, "gen_fidelity")
+    assert seeds == [0, 1] and values == pytest.approx([0.9, 0.7])
+    assert errors == pytest.approx([0.025, 0.025])
+    summary = metric_headline(rows, "gen_fidelity")
+    assert summary["mean"] == pytest.approx(0.8)
+    # between seeds: std(ddof=1) of [0.9, 0.7] / sqrt(2) = 0.1; test sets: sqrt(2) 0.025 / 2
+    assert summary["se_seeds"] == pytest.approx(0.1)
+    assert summary["se_test"] == pytest.approx(math.sqrt(2) * 0.025 / 2)
+    assert summary["se"] == pytest.approx(0.1) and summary["source"] == "seeds"
+    # equal seeds: the test sets' error decides
+    same = [{**r, "scores": {**r["scores"], "gen_fidelity": 0.5}} for r in rows]
+    assert metric_headline(same, "gen_fidelity")["se"] == pytest.approx(math.sqrt(2) * 0.025 / 2)
+    with pytest.raises(ValueError, match="seed 1 lacks in-sample level"):
+        metric_headline(rows[:4] + rows[5:], "gen_fidelity")
+    with pytest.raises(ValueError, match="has no acc_exp"):
+        metric_headline(rows, "acc_exp")
+    assert math.isnan(metric_headline(rows[2:4], "gen_fidelity")["mean"])

@@ -433,7 +433,7 @@ def cmd_list_suites(as_json: bool) -> int:
         [
             s.name,
             s.grammar,
-            s.task,
+            s.task + "".join(f" {key}={value}" for key, value in s.task_args.items()),
             s.q,
             s.depth,
             sigma(s),

@@ -203,8 +203,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def test_se_report(tree: Mapping[tuple[str, str], list[Any]]) -> str:
-    """Per official row, the test-set standard error of normalised accuracy of the row's
-    per-level numbers at its worst level (`hbench.leaderboard.rules.row_test_se`, the rule that
+    """Per official row, the test-set standard error of normalised accuracy (or of the headline
+    its task declares, `rules.declared_headline`) of the row's per-level numbers at its worst
+    level (`hbench.leaderboard.rules.row_test_se`, the rule that
     keeps a row unranked above `MAX_TEST_SE`), and the largest single cell's
     (`largest_test_se`: recorded, or for files without per-query data the covariance-free
     bound, which overstates it for a model close to BP)."""
@@ -247,8 +248,8 @@ def test_se_report(tree: Mapping[tuple[str, str], list[Any]]) -> str:
     )
     return (
         f"{table}\n{len(rows)} official row(s); the row's per-level test-set standard error of"
-        f" normalised accuracy (its mean over seeds) above {MAX_TEST_SE} in {over}, unranked"
-        f" for it: {held}"
+        f" normalised accuracy, or of the task's declared headline (its mean over seeds), above"
+        f" {MAX_TEST_SE} in {over}, unranked for it: {held}"
     )
 
 

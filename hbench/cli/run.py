@@ -364,10 +364,22 @@ def headline_line(result) -> str:
     seeds = len(result.spec.seeds)
     acc, kl = h["normalised_accuracy"], h["kl_bp"]
     plural = "seed" if seeds == 1 else "seeds"
-    return (
+    line = (
         f"headline: normalised accuracy {number(acc, 4)}, KL to BP {number(kl, 4)} bits "
         f"(in-sample levels, {seeds} {plural})"
     )
+    from hbench.leaderboard.rules import declared_headline
+    from hbench.scoring import metric_headline
+
+    own = declared_headline(result.spec.task)  # what the task's boards rank by
+    if own is None:
+        return line
+    try:
+        summary = metric_headline(result.metrics, own)
+    except ValueError:  # a cell without it (a run that skipped it): nothing to summarise
+        return line
+    task = result.spec.task
+    return f"{line}\n{task} headline (its boards rank by it): {own} {number(summary, 4)}"
 
 
 def fit_logger(quiet: bool) -> Callable[[Any], None] | None:

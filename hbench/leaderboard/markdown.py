@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hbench.leaderboard.tables import LEGEND, Table, cells, headers, tables
+from hbench.leaderboard.tables import Table, board_headline, cells, headers, legend, tables
 from hbench.leaderboard.text import code_span, markdown_text
 from hbench.leaderboard.tree import Entry
 from hbench.registry.registry import get_registry
@@ -70,5 +70,5 @@ def render_markdown(suite_name: str, task: str, entries: list[Entry]) -> str:
         lines += [f"## {table.title}", "", table.note, ""]
         lines += [_markdown_table(headers(table), cells(table)), ""]
         lines += ["Result files and model options:", "", *_files(table, suite_name), ""]
-    lines += [LEGEND, ""]
+    lines += [legend(board_headline(task)), ""]
     return "\n".join(lines)

@@ -27,6 +27,7 @@ the largest single cell, which `hbench leaderboard check` lists beside the row's
 from __future__ import annotations
 
 import math
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -105,16 +106,41 @@ def cell_test_se(cell: Any) -> float | None:
     return None if math.isnan(bound) else bound
 
 
+@cache
+def declared_headline(task: str) -> str | None:
+    """The registered metric the boards of ``task`` rank by, as the task declares it
+    (`hbench.contracts.TaskCapabilities.headline`); None: normalised accuracy, also for a
+    task this installation does not have."""
+    from hbench.contracts import task_capabilities
+    from hbench.registry.registry import get_registry
+
+    registry = get_registry()
+    if task not in registry.names("task"):
+        return None
+    return task_capabilities(registry.get("task", task).create()).headline
+
+
+def cell_headline_se(cell: Any, headline: str | None) -> float | None:
+    """A cell's test-set standard error of the board's headline: of normalised accuracy
+    (`cell_test_se`), or of the task's declared metric (recorded as ``<headline>_se``)."""
+    if headline is None:
+        return cell_test_se(cell)
+    value = cell.scores.get(f"{headline}_se")
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
 def largest_test_se(result: RunResult) -> tuple[float, int, int] | None:
-    """The largest per-level test-set error of normalised accuracy over the cells a row's
-    scores come from (every seed's in-sample cells, k_train = k_test), with that cell's seed
-    and level: ``(se, seed, level)``; None where no cell has one."""
+    """The largest per-level test-set error of the headline (normalised accuracy, or the
+    task's declared one: `declared_headline`) over the cells a row's scores come from (every
+    seed's in-sample cells, k_train = k_test), with that cell's seed and level:
+    ``(se, seed, level)``; None where no cell has one."""
+    headline = declared_headline(result.spec.task)
     found: tuple[float, int, int] | None = None
     for cell in result.metrics:
         level = cell.k_test
         if isinstance(level, bool) or not isinstance(level, int) or level != cell.k_train:
             continue
-        se = cell_test_se(cell)
+        se = cell_headline_se(cell, headline)
         if se is not None and (found is None or se > found[0]):
             found = (se, cell.seed, level)
     return found
@@ -122,15 +148,17 @@ def largest_test_se(result: RunResult) -> tuple[float, int, int] | None:
 
 def level_test_se(result: RunResult) -> dict[int, float]:
     """Per in-sample level, the test-set standard error of the row's number there, the mean
-    of normalised accuracy over its seeds: sqrt(sum of the seeds' squared errors) / seeds
-    (the test sets of different seeds are independent; `hbench.stats.estimate` combines them
-    the same way). Seeds whose cell has no error (BP at chance) are left out of that level."""
+    of its headline (normalised accuracy, or the task's: `declared_headline`) over its seeds:
+    sqrt(sum of the seeds' squared errors) / seeds (the test sets of different seeds are
+    independent; `hbench.stats.estimate` combines them the same way). Seeds whose cell has no
+    error (BP at chance) are left out of that level."""
+    headline = declared_headline(result.spec.task)
     errors: dict[int, list[float]] = {}
     for cell in result.metrics:
         level = cell.k_test
         if isinstance(level, bool) or not isinstance(level, int) or level != cell.k_train:
             continue
-        se = cell_test_se(cell)
+        se = cell_headline_se(cell, headline)
         if se is not None:
             errors.setdefault(level, []).append(se)
     return {

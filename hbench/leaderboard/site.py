@@ -37,9 +37,11 @@ from hbench.leaderboard.tables import (
     DASH,
     LEGEND,
     Table,
+    board_headline,
     headers,
     headline_text,
     isolation_text,
+    legend,
     model_text,
     number,
     ood_text,
@@ -96,6 +98,8 @@ def _columns(table: Table) -> list[dict[str, str]]:
         first = _FIRST.get(name, "ascending" if name in _ASCENDING or text else "descending")
         if name in table.metrics:  # a registered metric: best first, by its direction
             first = "ascending" if table.metrics[name] == "lower" else "descending"
+        if name == table.headline.label:  # the board's headline: best first
+            first = "descending" if table.headline.higher_is_better else "ascending"
         out.append({"name": name, "type": "text" if text else "number", "first": first})
     return out
 
@@ -104,16 +108,29 @@ def _row_cells(table: Table, label: str, row: dict[str, Any]) -> list[dict[str, 
     """Each cell's text, sort value and class, in `headers` order."""
     params = DASH if row["params"] is None else f"{row['params']:,}"
     rank = str(row["rank_range"][0]) if row["rank_range"] else ""
+    if table.headline.metric is not None:  # the task's own headline (`tables.headers`)
+        scores = [
+            (headline_text(row, "head"), _raw(row["head"]), "num"),
+            *(
+                (number(row["head_levels"].get(k)), _raw(row["head_levels"].get(k)), "num")
+                for k in table.levels
+            ),
+            (headline_text(row, "acc"), _raw(row["acc"]), "num"),
+        ]
+    else:
+        scores = [
+            (headline_text(row, "acc"), _raw(row["acc"]), "num"),
+            (headline_text(row, "kl"), _raw(row["kl"]), "num"),
+            *(
+                (number(row["levels"].get(k, math.nan)), _raw(row["levels"].get(k)), "num")
+                for k in table.levels
+            ),
+            (ood_text(row), _raw(row["ood_kl"]), "ood"),
+        ]
     values = [
         (label, rank or ("0" if label == "ref" else ""), "rank"),
         (model_text(row), None, "model"),
-        (headline_text(row, "acc"), _raw(row["acc"]), "num"),
-        (headline_text(row, "kl"), _raw(row["kl"]), "num"),
-        *(
-            (number(row["levels"].get(k, math.nan)), _raw(row["levels"].get(k)), "num")
-            for k in table.levels
-        ),
-        (ood_text(row), _raw(row["ood_kl"]), "ood"),
+        *scores,
         *((number(row["scores"].get(m)), _raw(row["scores"].get(m)), "num") for m in table.metrics),
         (params, _raw(row["params"]), "num"),
         (row["plugin"], None, "plugin"),
@@ -129,6 +146,11 @@ def _row_cells(table: Table, label: str, row: dict[str, Any]) -> list[dict[str, 
 def _table_id(table: Table) -> str:
     """The table's id on its page: a comparison class has a verified and a self-reported one."""
     return table.key if table.kind == "verified" else f"{table.key}-{table.kind}"
+
+
+def _axis(table: Table) -> dict[str, str]:
+    """The charts' y-axis title where the board ranks by a task's own headline."""
+    return {} if table.headline.metric is None else {"axis": table.headline.name}
 
 
 def _page_table(table: Table, colours: dict[str, str]) -> dict[str, Any]:
@@ -150,8 +172,8 @@ def _page_table(table: Table, colours: dict[str, str]) -> dict[str, Any]:
                 "heatmap": heatmap(
                     table.train_levels,
                     table.levels,
-                    row["matrix"],
-                    title=f"{row['model']}: normalised accuracy, k_train x k_test",
+                    row["head_matrix"],
+                    title=f"{row['model']}: {table.headline.name}, k_train x k_test",
                 ),
             }
         )
@@ -161,21 +183,23 @@ def _page_table(table: Table, colours: dict[str, str]) -> dict[str, Any]:
                 "" if label == DASH else label,  # an unranked row: its name alone
                 row["model"],
                 colour(row["model"], colours),
-                row["acc"],
-                row["acc_low"],
-                row["acc_high"],
-                row["acc_seeds"],
+                row["head"],
+                row["head_low"],
+                row["head_high"],
+                row["head_seeds"],
                 row["outlier_seeds"],
             )
             for label, row in zip(table.labels, table.rows, strict=True)
         ],
-        title=f"{table.title}: normalised accuracy, 95% interval and every seed",
+        title=f"{table.title}: {table.headline.name}, 95% interval and every seed",
+        **_axis(table),
     )
     chart = level_chart(
         table.levels,
-        [(row["model"], row["levels"], row["levels_se"]) for row in table.rows],
-        title=f"{table.title}: normalised accuracy at each in-sample level",
+        [(row["model"], row["head_levels"], row["head_levels_se"]) for row in table.rows],
+        title=f"{table.title}: {table.headline.name} at each in-sample level",
         colours=colours,
+        **_axis(table),
     )
     return {
         "table": table,
@@ -232,6 +256,7 @@ def download_rows(found: list[Table]) -> list[dict[str, Any]]:
                 "fit_s": _json_number(row["fit_s"]),
                 "isolation": row["isolation"] or "",
                 "audit_events": len(row["audit"]),
+                **_headline_fields(table, row),
                 "largest_test_se": _json_number(row["largest_test_se"]),
                 "row_test_se": _json_number(row["row_test_se"]),
                 "hardware": row["hardware"],
@@ -240,6 +265,26 @@ def download_rows(found: list[Table]) -> list[dict[str, Any]]:
             }
             records.append(record)
     return records
+
+
+def _headline_fields(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """A download's fields of the board's headline where the task declares its own (boards
+    ranked by normalised accuracy have it already)."""
+    name = table.headline.metric
+    if name is None:
+        return {}
+    return {
+        "headline": name,
+        name: _json_number(row["head"]),
+        f"{name}_stderr": _json_number(row["head_se"]),
+        f"{name}_low": _json_number(row["head_low"]),
+        f"{name}_high": _json_number(row["head_high"]),
+        f"{name}_error_source": row["head_source"],
+        f"{name}_per_seed": " ".join(
+            f"{seed}:{_raw(value)}" for seed, value in row["head_seeds"].items()
+        ),
+        **{f"{name} k={k}": _json_number(row["head_levels"].get(k)) for k in table.levels},
+    }
 
 
 def _spreadsheet_safe(value: Any) -> Any:
@@ -296,6 +341,7 @@ def render_board(
     """The board's page; ``colours``: `site_colours` of the whole site (else of this board's
     models alone)."""
     found = tables(suite_name, task, entries)
+    headline = board_headline(task)
     if colours is None:
         colours = model_colours(e.result.spec.model for e in entries)
     return (
@@ -307,7 +353,8 @@ def render_board(
             preset=SUITES.get(suite_name),
             budget=SUITES[suite_name].budget(task) if suite_name in SUITES else None,
             tables=[_page_table(t, colours) for t in found],
-            legend=LEGEND,
+            legend=legend(headline),
+            headline=headline,
         )
     )
 
@@ -331,7 +378,15 @@ def render_index(tree: dict[tuple[str, str], list[Entry]]) -> str:
                 "tables": len(found),
                 "best": best,
                 "best_rank": best["rank"] if best else DASH,
-                "best_acc": headline_text(best, "acc") if best else DASH,
+                "best_acc": _best_text(best, board_headline(task)),
             }
         )
     return _environment().get_template("index.html.j2").render(boards=boards, legend=LEGEND)
+
+
+def _best_text(row: dict[str, Any] | None, headline: Any) -> str:
+    """A board's best row's headline on the index, named where it is the task's own."""
+    if row is None:
+        return DASH
+    text = headline_text(row, "head")
+    return text if headline.metric is None or text == DASH else f"{headline.label} {text}"

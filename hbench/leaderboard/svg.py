@@ -143,11 +143,12 @@ class Interval:
     outliers: Sequence[int] = ()
 
 
-def interval_chart(rows: Sequence[Interval], *, title: str) -> Markup:
+def interval_chart(rows: Sequence[Interval], *, title: str, axis: str = ACCURACY_AXIS) -> Markup:
     """Each row's headline: the mean (a bar) with its 95% interval (a line) and, beside it,
     every seed's score as a point, so a reader sees how many seeds there are and how they
     spread; a seed marked far below its row's median (a failed fit) is drawn as a red-ringed
-    cross. Rows left to right in table order, labelled by their rank and model."""
+    cross. Rows left to right in table order, labelled by their rank and model; ``axis`` the
+    y-axis title (the board's headline)."""
     values = [v for r in rows for v in (r.mean, r.low, r.high, *r.seeds.values())]
     low, high = _range(values)
     slot, left, right, top, plot_h = 120, 56, 12, 12, 240
@@ -163,7 +164,7 @@ def interval_chart(rows: Sequence[Interval], *, title: str) -> Markup:
         f' aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
-    _y_axis(parts, low, high, y, left, width - right, top, plot_h, ACCURACY_AXIS)
+    _y_axis(parts, low, high, y, left, width - right, top, plot_h, axis)
     step = plot_w / max(len(rows), 1)
     for index, row in enumerate(rows):
         centre = left + step * (index + 0.5)
@@ -221,6 +222,7 @@ def level_chart(
     *,
     title: str,
     colours: Mapping[str, str] | None = None,
+    axis: str = ACCURACY_AXIS,
 ) -> Markup:
     """Normalised accuracy (y) at each in-sample level (x), one line per model in its colour
     (`colour`), with ± one standard error bars where there are several seeds. ``series``:
@@ -243,7 +245,7 @@ def level_chart(
         f' aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
-    _y_axis(parts, low, high, y, left, width - right, top, plot_h, ACCURACY_AXIS)
+    _y_axis(parts, low, high, y, left, width - right, top, plot_h, axis)
     for k in levels:
         parts.append(
             f'<text x="{_f(x(k))}" y="{top + plot_h + 18}" class="tick"'

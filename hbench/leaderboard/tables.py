@@ -3,7 +3,8 @@
 Each row is one result file with its own mean ± standard error over its seeds and the interval
 of `hbench.stats.estimate` (the larger of the between-seed and the test-set error); no cell is
 ever averaged over fewer seeds or levels than the others (a run lacking a level is a different
-suite specification, hence another table). Rows are sorted by normalised accuracy, best first;
+suite specification, hence another table). Rows are sorted by normalised accuracy, best first
+(or by the headline their task declares, `board_headline`: ``generate`` ranks by fidelity);
 only rows that earned a rank get one (`hbench.leaderboard.rules.standing`), and a rank counts
 the rows that beat this one significantly (`hbench.stats.ranks`, Welch's test: official rows
 never share grammars), so rows the statistics do not separate share a range ("2-3").
@@ -30,6 +31,7 @@ from hbench.leaderboard.rules import (
     SELF_REPORTED,
     audit,
     cell_test_se,
+    declared_headline,
     isolation,
     largest_test_se,
     official,
@@ -124,8 +126,97 @@ def normalised(acc: float | None, acc_bp: float | None, chance: float) -> float:
     return (acc - chance) / (acc_bp - chance)
 
 
-def row_values(entry: Entry) -> dict[str, Any]:
-    """The numbers of one table row (NaN where a number does not exist)."""
+@dataclass(frozen=True)
+class Headline:
+    """What a board ranks by: normalised accuracy (``metric`` None), or the registered metric
+    its task declares (`hbench.contracts.TaskCapabilities.headline`), with that metric's
+    direction and description."""
+
+    metric: str | None = None
+    higher_is_better: bool = True
+    description: str = ""
+
+    @property
+    def label(self) -> str:
+        """Its column's name."""
+        return "norm. acc." if self.metric is None else self.metric
+
+    @property
+    def name(self) -> str:
+        """Its name in a sentence."""
+        return "normalised accuracy" if self.metric is None else self.metric
+
+
+#: The headline of every board whose task declares none.
+NORMALISED_ACCURACY = Headline()
+
+
+def board_headline(task: str) -> Headline:
+    """The headline of ``task``'s boards (`hbench.leaderboard.rules.declared_headline`)."""
+    metric = declared_headline(task)
+    if metric is None:
+        return NORMALISED_ACCURACY
+    from hbench.registry.registry import get_registry
+
+    registry = get_registry()
+    if metric not in registry.names("metric"):
+        return Headline(metric)
+    entry = registry.get("metric", metric)
+    return Headline(metric, entry.metadata["direction"] == "higher", entry.description)
+
+
+def _metric_cells(result: RunResult, name: str) -> tuple[dict, dict, dict]:
+    """A registered metric's per-level mean, its spread over seeds (in-sample cells) and its
+    (k_train, k_test) matrix, as `row_values` has them for normalised accuracy."""
+    in_sample: dict[int, list[float]] = defaultdict(list)
+    matrix: dict[tuple[int, int], list[float]] = defaultdict(list)
+    for cell in result.metrics:
+        if not _is_level(cell.k_test):
+            continue
+        value = cell.scores.get(name)
+        value = math.nan if value is None else float(value)
+        matrix[(cell.k_train, int(cell.k_test))].append(value)
+        if cell.k_test == cell.k_train:
+            in_sample[int(cell.k_test)].append(value)
+    return (
+        {k: _mean(v) for k, v in sorted(in_sample.items())},
+        {k: _stderr(v) for k, v in sorted(in_sample.items())},
+        {key: _mean(v) for key, v in sorted(matrix.items())},
+    )
+
+
+def _headline_values(result: RunResult, headline: Headline, row: dict[str, Any]) -> dict:
+    """The ``head*`` numbers of a row: its board's headline, the per-seed estimate, the
+    per-level means and the matrix (for normalised accuracy, the row's own ``acc*``)."""
+    if headline.metric is None:
+        return {
+            "head": row["acc"], "head_se": row["acc_se"], "head_low": row["acc_low"],
+            "head_high": row["acc_high"], "head_source": row["acc_source"],
+            "head_seeds": row["acc_seeds"], "head_seed_se": row["acc_seed_se"],
+            "head_levels": row["levels"], "head_levels_se": row["levels_se"],
+            "head_matrix": row["matrix"],
+        }  # fmt: skip
+    from hbench.scoring import metric_per_seed
+
+    try:
+        seeds, values, errors = metric_per_seed(result.metrics, headline.metric)
+    except ValueError:  # a cell without the metric: no headline, the row unranked last
+        seeds, values, errors = [], [], []
+    known = [float(e) for e in errors if e is not None]
+    seed_se = known if len(known) == len(errors) and errors else None
+    estimate = _estimate(values, seed_se)
+    levels, levels_se, matrix = _metric_cells(result, headline.metric)
+    return {
+        "head": estimate.mean, "head_se": estimate.se, "head_low": estimate.low,
+        "head_high": estimate.high, "head_source": estimate.source,
+        "head_seeds": dict(zip(seeds, values, strict=True)), "head_seed_se": seed_se,
+        "head_levels": levels, "head_levels_se": levels_se, "head_matrix": matrix,
+    }  # fmt: skip
+
+
+def row_values(entry: Entry, headline: Headline = NORMALISED_ACCURACY) -> dict[str, Any]:
+    """The numbers of one table row (NaN where a number does not exist), with its board's
+    ``headline`` as ``head*`` (what the board ranks, sorts and charts by)."""
     result, suite = entry.result, entry.suite
     in_sample: dict[int, list[float]] = defaultdict(list)
     matrix: dict[tuple[int, int], list[float]] = defaultdict(list)
@@ -154,10 +245,7 @@ def row_values(entry: Entry) -> dict[str, Any]:
     kl = _estimate(seeds["kl"][1], seeds["kl"][2])
     largest = largest_test_se(result)
     row_se = row_test_se(result)
-    failed: list[int] = []
-    if acc_values and all(math.isfinite(v) for v in acc_values):
-        failed = [acc_seeds[i] for i in stats.outliers(acc_values, acc_errors)]
-    return {
+    row = {
         "model": result.spec.model,
         "privileged": result.privileged,
         "standing": standing(result, verified=entry.verified is not None),
@@ -173,7 +261,7 @@ def row_values(entry: Entry) -> dict[str, Any]:
         "acc_source": acc.source,
         "acc_seeds": dict(zip(acc_seeds, acc_values, strict=True)),
         "acc_seed_se": None if acc_errors is None else acc_errors,
-        "outlier_seeds": failed,
+        "outlier_seeds": [],  # set below, on the board's headline
         "kl": kl.mean,
         "kl_se": kl.se,
         "kl_low": kl.low,
@@ -198,6 +286,15 @@ def row_values(entry: Entry) -> dict[str, Any]:
         "file": entry.path.as_posix(),
         "config": result.spec.model_settings,
     }
+    row.update(_headline_values(result, headline, row))
+    values = list(row["head_seeds"].values())
+    if values and all(math.isfinite(v) for v in values):
+        seeds_of = list(row["head_seeds"])
+        found = stats.outliers(
+            values, row["head_seed_se"], higher_is_better=headline.higher_is_better
+        )
+        row["outlier_seeds"] = [seeds_of[i] for i in found]
+    return row
 
 
 #: What the random-sequence column shows where no random sequence is possible (`ood_na_text`).
@@ -235,11 +332,13 @@ def metric_directions() -> dict[str, str]:
     return dict(directions(get_registry()))
 
 
-def _order(row: dict[str, Any]) -> tuple:
-    """By normalised accuracy (best first), then KL, date, file: a total order."""
-    acc = row["acc"] if not math.isnan(row["acc"]) else -math.inf
+def _order(row: dict[str, Any], higher_is_better: bool = True) -> tuple:
+    """By the board's headline (best first; normalised accuracy unless the task declares
+    another), then KL, date, file: a total order."""
+    sign = 1.0 if higher_is_better else -1.0
+    head = sign * row["head"] if not math.isnan(row["head"]) else -math.inf
     kl = row["kl"] if not math.isnan(row["kl"]) else math.inf
-    return (-acc, kl, row["date"], row["file"])
+    return (-head, kl, row["date"], row["file"])
 
 
 @dataclass(frozen=True)
@@ -259,6 +358,8 @@ class Table:
     metrics: dict[str, str] = field(default_factory=dict)
     #: "verified" (re-run by hbench and signed: ranked) or "self-reported" (never ranked)
     kind: str = "verified"
+    #: what the rows are ranked, sorted and charted by (`board_headline`)
+    headline: Headline = NORMALISED_ACCURACY
 
     @property
     def labels(self) -> list[str]:
@@ -272,19 +373,21 @@ class Table:
         return out
 
 
-def rank_rows(rows: list[dict[str, Any]]) -> None:
+def rank_rows(rows: list[dict[str, Any]], headline: Headline = NORMALISED_ACCURACY) -> None:
     """Give every rankable row (``standing`` None) its rank among those rows (`hbench.stats.Rank`:
     ``rank`` its label, ``rank_range`` [best, worst]):
-    Welch's test on the per-seed normalised accuracies with their test-set errors (official
-    rows never share grammars). A row without per-seed values (NaN) is beaten by all."""
+    Welch's test on the per-seed values of the board's headline (``acc_seeds``, or
+    ``head_seeds`` where the task declares its own) with their test-set errors (official rows
+    never share grammars). A row without per-seed values (NaN) is beaten by all."""
+    key = "acc" if headline.metric is None else "head"
     ranked = [row for row in rows if row["standing"] is None]
     usable = {
-        str(i): list(row["acc_seeds"].values())
+        str(i): list(row[f"{key}_seeds"].values())
         for i, row in enumerate(ranked)
-        if row["acc_seeds"] and all(math.isfinite(v) for v in row["acc_seeds"].values())
+        if row[f"{key}_seeds"] and all(math.isfinite(v) for v in row[f"{key}_seeds"].values())
     }
-    errors = {key: ranked[int(key)]["acc_seed_se"] for key in usable}
-    found = stats.ranks(usable, errors)
+    errors = {name: ranked[int(name)][f"{key}_seed_se"] for name in usable}
+    found = stats.ranks(usable, errors, higher_is_better=headline.higher_is_better)
     total = len(ranked)
     for i, row in enumerate(ranked):
         rank = found.get(str(i))
@@ -303,15 +406,25 @@ SELF_REPORTED_NOTE = (
 )
 
 
+def _column(name: str, recorded: set[str], headline: Headline) -> bool:
+    """Whether a registered metric gets a column of its own: not the headline (its own
+    column), and not ``X_se`` beside ``X`` (a standard error, shown with its number)."""
+    if name == headline.metric or name == f"{headline.metric}_se":
+        return False
+    return not (name.endswith("_se") and name[: -len("_se")] in recorded)
+
+
 def tables(suite_name: str, task: str, entries: list[Entry]) -> list[Table]:
     """Per comparison class (the preset's own first, then others by hash) a table of verified
-    rows, ranked, then a table of self-reported rows, unranked (each only where it has rows)."""
+    rows, ranked, then a table of self-reported rows, unranked (each only where it has rows),
+    ranked and sorted by the task's headline (`board_headline`)."""
     groups: dict[str, list[Entry]] = defaultdict(list)
     for entry in entries:
         groups[entry.key].append(entry)
     preset = SUITES.get(suite_name)
     own = comparison_hash(preset, task) if preset is not None else None
     directions = metric_directions()
+    headline = board_headline(task)
     out = []
     for key in sorted(groups, key=lambda k: (k != own, k)):
         suite = groups[key][0].suite
@@ -323,17 +436,22 @@ def tables(suite_name: str, task: str, entries: list[Entry]) -> list[Table]:
             note = f"suite specification {key}: not comparable with the preset ({changed})"
         else:
             title, note = f"{suite_name} / {task}", f"suite specification {key}"
-        rows = sorted((row_values(e) for e in shown(groups[key])), key=_order)
-        named = sorted({name for row in rows for name in row["scores"]})
+        rows = sorted(
+            (row_values(e, headline) for e in shown(groups[key])),
+            key=lambda row: _order(row, headline.higher_is_better),
+        )
+        found = {name for row in rows for name in row["scores"]}
+        named = sorted(name for name in found if _column(name, found, headline))
         metrics = {name: directions.get(name, "higher") for name in named}
         verified = [row for row in rows if row["verified"] is not None]
         reported = [row for row in rows if row["verified"] is None]
         if verified:
-            rank_rows(verified)
+            rank_rows(verified, headline)
             out.append(
                 Table(
                     suite_name, task, key, title, f"{note}; {VERIFIED_NOTE}",
                     suite.test_levels, suite.train_levels, verified, metrics,
+                    headline=headline,
                 )
             )  # fmt: skip
         if reported:
@@ -341,7 +459,7 @@ def tables(suite_name: str, task: str, entries: list[Entry]) -> list[Table]:
                 Table(
                     suite_name, task, key, f"{title}: self-reported (unranked)",
                     f"{note}; {SELF_REPORTED_NOTE}", suite.test_levels, suite.train_levels,
-                    reported, metrics, kind=SELF_REPORTED,
+                    reported, metrics, kind=SELF_REPORTED, headline=headline,
                 )
             )  # fmt: skip
     return out
@@ -410,14 +528,18 @@ def model_text(row: dict[str, Any]) -> str:
 
 
 def headers(table: Table) -> list[str]:
-    """Column names: the score next to the name, so a narrow screen shows both."""
+    """Column names: the score next to the name, so a narrow screen shows both. A board whose
+    task declares its own headline shows it, then its per-level means (k=j), then normalised
+    accuracy (what the task's answers score, not ranked), without the columns of BP's
+    answers (KL, random sequences) that are not what it is about."""
+    if table.headline.metric is not None:
+        scores = [table.headline.label, *(f"k={k}" for k in table.levels), "norm. acc."]
+    else:
+        scores = ["norm. acc.", "KL (bits)", *(f"k={k}" for k in table.levels), "ood KL"]
     return [
         "#",
         "model",
-        "norm. acc.",
-        "KL (bits)",
-        *(f"k={k}" for k in table.levels),
-        "ood KL",
+        *scores,
         *table.metrics,
         "params",
         "plugin",
@@ -433,14 +555,17 @@ def cells(table: Table) -> list[list[str]]:
     out = []
     for label, row in zip(table.labels, table.rows, strict=True):
         params = DASH if row["params"] is None else f"{row['params']:,}"
+        if table.headline.metric is not None:
+            levels = (number(row["head_levels"].get(k, math.nan)) for k in table.levels)
+            scores = [headline_text(row, "head"), *levels, headline_text(row, "acc")]
+        else:
+            levels = (number(row["levels"].get(k, math.nan)) for k in table.levels)
+            scores = [headline_text(row, "acc"), headline_text(row, "kl"), *levels, ood_text(row)]
         out.append(
             [
                 label,
                 model_text(row),
-                headline_text(row, "acc"),
-                headline_text(row, "kl"),
-                *(number(row["levels"].get(k, math.nan)) for k in table.levels),
-                ood_text(row),
+                *scores,
                 *(number(row["scores"].get(name, math.nan)) for name in table.metrics),
                 params,
                 row["plugin"],
@@ -451,6 +576,26 @@ def cells(table: Table) -> list[list[str]]:
             ]
         )
     return out
+
+
+def _row_notes(name: str) -> str:
+    """The legend's part about every row's other columns and its standing, for a board whose
+    headline is ``name``."""
+    return (
+        " mean seconds per training run (one seed, one level) on the run's hardware (listed with"
+        " the result files). isolation: process (the model ran in a worker holding only"
+        " its training data and test inputs), in-process, or not recorded (older files), with the"
+        " number of events the worker's audit saw (imports of the grammar, oracle or harness,"
+        " reads outside the model's files). Privileged rows see the grammar (exact inference):"
+        " the ceiling, not ranked. Only verified rows are ranked: runs that hbench re-ran itself"
+        " on freshly drawn grammars (hbench verify), whose numbers agreed with the claim, signed"
+        " by a key committed under keys/. Self-reported rows (result files as the submitter's"
+        " machine wrote them) are listed in a table of their own, unranked. Rows run in-process,"
+        f" flagged by the audit, not official (public grammar), with fewer than {MIN_SEEDS} seeds"
+        f" or with a per-level test-set standard error of {name} (of the mean over its seeds)"
+        f" above {MAX_TEST_SE} (test set too small) are shown unranked. A dash: not reported or"
+        " undefined."
+    )
 
 
 LEGEND = (
@@ -464,18 +609,28 @@ LEGEND = (
     " in the mean. k=j: normalised accuracy at level j (mean over seeds). ood KL: KL from BP of"
     " the training level on uniformly random sequences, over those the grammar can produce"
     " (n/a: none can be, as on the RHM at low k, where BP's answer would be uniform by"
-    " convention). fit (s):"
-    " mean seconds per training run (one seed, one level) on the run's hardware (listed with"
-    " the result files). isolation: process (the model ran in a worker holding only"
-    " its training data and test inputs), in-process, or not recorded (older files), with the"
-    " number of events the worker's audit saw (imports of the grammar, oracle or harness, reads"
-    " outside the model's files). Privileged rows see the grammar (exact inference): the"
-    " ceiling, not ranked. Only verified rows are ranked: runs that hbench re-ran itself on"
-    " freshly drawn grammars (hbench verify), whose numbers agreed with the claim, signed by"
-    " a key committed under keys/. Self-reported rows (result files as the submitter's machine"
-    " wrote them) are listed in a table of their own, unranked. Rows run in-process, flagged"
-    f" by the audit, not official (public grammar), with fewer than {MIN_SEEDS} seeds or with a"
-    f" per-level test-set standard error of normalised accuracy (of the mean over its seeds)"
-    f" above {MAX_TEST_SE} (test set too small) are shown unranked. A dash: not reported or"
-    " undefined."
+    " convention). fit (s):" + _row_notes("normalised accuracy")
 )
+
+
+def legend(headline: Headline) -> str:
+    """What a board's columns mean: `LEGEND` where it ranks by normalised accuracy, else the
+    same for the task's declared headline (its registered description)."""
+    if headline.metric is None:
+        return LEGEND
+    name = headline.label
+    better = "higher" if headline.higher_is_better else "lower"
+    worse = "below" if headline.higher_is_better else "above"
+    return (
+        f"{name}: {headline.description}; the board's headline (the task declares it), averaged"
+        " over the in-sample filter levels (trained and tested at k), mean ± standard error"
+        " [95% interval] over seeds (official runs draw one grammar per seed at run time); the"
+        " error is the larger of the spread over seeds and the error the test sets imply (each"
+        f" cell's own, {name}_se). #: 1 + the number of rows whose {name} is significantly"
+        f" {better} (Welch's t-test at 5%), so rows the statistics do not separate share a range"
+        f" (2-3). seeds: a seed far {worse} its row's median (a failed fit) is named there, and"
+        f" kept in the mean. k=j: {name} at level j (mean over seeds). norm. acc.: accuracy of"
+        " the task's answers on the scale chance = 0, BP = 1, averaged over the in-sample levels"
+        " as on other boards, shown and not ranked. The other named columns: the task's"
+        " registered metrics, mean over the in-sample cells and seeds. fit (s):" + _row_notes(name)
+    )

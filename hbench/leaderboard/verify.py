@@ -33,8 +33,13 @@ from typing import Any
 
 from hbench.errors import UsageError
 
-#: How many combined standard errors two runs of one model may differ by (two-sided; with
-#: the 7 or so quantities compared, z=3 keeps honest re-runs from failing by chance).
+#: How many combined standard errors two runs of one model may differ by, as a normal
+#: quantile (two-sided; with the 7 or so quantities compared, z=3 keeps honest re-runs from
+#: failing by chance). The errors of a 5-seed run are themselves estimated from 5 numbers, so
+#: the tolerance is Student's t quantile of the same two-sided tail (0.27%) at the comparison's
+#: Welch-Satterthwaite degrees of freedom (`agree`): 4.28 errors for two 5-seed runs of equal
+#: spread, where 3.0 failed an honest re-run's comparison about one time in 59 (Student's t
+#: with 8 degrees of freedom) rather than the normal one in 370.
 Z = 3.0
 #: Differences below this are rounding, whatever the standard errors (exact references).
 FLOOR = 1e-6
@@ -46,20 +51,51 @@ _PINNED_BY_COMMIT = re.compile(r"@\s*\w+\+\S+@[0-9a-fA-F]{40}(#\S*)?$")
 _ARCHIVES = (".whl", ".tar.gz", ".zip")
 
 
-def agree(a: float, se_a: float, b: float, se_b: float, z: float = Z) -> tuple[bool, float]:
+def agree(
+    a: float,
+    se_a: float,
+    b: float,
+    se_b: float,
+    z: float = Z,
+    seeds: tuple[int, int] | None = None,
+) -> tuple[bool, float]:
     """Whether two estimates of one quantity agree, and the tolerance used.
 
-    The rule: ``|a - b| <= z * sqrt(se_a**2 + se_b**2) + FLOOR``. Each standard error combines
+    The rule: ``|a - b| <= t * sqrt(se_a**2 + se_b**2) + FLOOR``. Each standard error combines
     the seed-to-seed spread of its run with the test set's binomial error (`uncertainties`);
-    the two runs are independent (each drew its own grammars), so their variances add. NaN on
-    both sides agrees (an undefined number stays undefined); NaN on one side does not.
+    the two runs are independent (each drew its own grammars), so their variances add. ``t``
+    is `welch_quantile`: ``z`` itself where ``seeds`` (each run's number of seeds) is not
+    given or a run has one seed, else Student's t of z's two-sided tail at the
+    Welch-Satterthwaite degrees of freedom. NaN on both sides agrees (an undefined number
+    stays undefined); NaN on one side does not.
     """
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b), math.nan
     se_a = 0.0 if math.isnan(se_a) else se_a
     se_b = 0.0 if math.isnan(se_b) else se_b
-    tolerance = z * math.sqrt(se_a**2 + se_b**2) + FLOOR
+    t = z if seeds is None else welch_quantile(z, se_a, se_b, *seeds)
+    tolerance = t * math.sqrt(se_a**2 + se_b**2) + FLOOR
     return abs(a - b) <= tolerance, tolerance
+
+
+def welch_quantile(z: float, se_a: float, se_b: float, seeds_a: int, seeds_b: int) -> float:
+    """Student's t quantile of the normal ``z``'s two-sided tail at the Welch-Satterthwaite
+    degrees of freedom of two errors estimated from ``seeds_a`` and ``seeds_b`` seeds:
+    (se_a^2 + se_b^2)^2 / (se_a^4 / (seeds_a - 1) + se_b^4 / (seeds_b - 1)). Each error is
+    taken as wholly the seeds' (its test-set part has infinite degrees of freedom), which
+    errs toward a wider tolerance. ``z`` itself where a run has one seed (its error is the
+    test set's alone) or both errors are 0."""
+    from hbench import stats
+
+    if seeds_a < 2 or seeds_b < 2 or se_a == se_b == 0.0:
+        return z
+    dof = (se_a**2 + se_b**2) ** 2 / (se_a**4 / (seeds_a - 1) + se_b**4 / (seeds_b - 1))
+    tail = 2.0 * (1.0 - _normal_cdf(z))
+    return stats.quantile(dof, tail)
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
 def _seed_stderr(values: list[float]) -> float:
@@ -71,7 +107,8 @@ def _seed_stderr(values: list[float]) -> float:
 
 def uncertainties(result: Any) -> dict[str, tuple[float, float]]:
     """quantity -> (mean, standard error) of the numbers a verification compares: the two
-    headline numbers and the normalised accuracy at each in-sample level (``k=j``).
+    headline numbers, the normalised accuracy at each in-sample level (``k=j``) and, for a
+    task that declares its own headline (``generate``: ``gen_fidelity``), that one too.
 
     A normalised accuracy's error combines the spread over seeds (std/sqrt(n)) with the test
     set's binomial error, ``acc (1 - acc) / n_queries`` per cell on the normalised scale
@@ -104,7 +141,25 @@ def uncertainties(result: Any) -> dict[str, tuple[float, float]]:
     seeds_se = 0.0 if math.isnan(acc["stderr"]) else acc["stderr"]
     out["normalised_accuracy"] = (acc["mean"], math.sqrt(seeds_se**2 + binomial**2))
     out["kl_bp"] = (head["kl_bp"]["mean"], head["kl_bp"]["stderr"])
+    out.update(_declared(result))
     return out
+
+
+def _declared(result: Any) -> dict[str, tuple[float, float]]:
+    """The task's own headline where it declares one (`rules.declared_headline`): its mean
+    over seeds with the larger of the between-seed and the test-set error
+    (`hbench.scoring.metric_headline`), by the metric's name; {} otherwise."""
+    from hbench.leaderboard.rules import declared_headline
+    from hbench.scoring import metric_headline
+
+    name = declared_headline(result.spec.task)
+    if name is None:
+        return {}
+    try:
+        summary = metric_headline(result.metrics, name)
+    except ValueError:  # a cell without it: nothing to compare, which the check reports
+        return {name: (math.nan, math.nan)}
+    return {name: (summary["mean"], summary["se"])}
 
 
 @dataclass
@@ -138,7 +193,9 @@ class Verification:
             "claimed": {"file": str(self.claimed), "sha256": self.claimed_sha256},
             "rerun": str(self.rerun) if self.rerun else None,
             "z": self.z,
-            "rule": "|claimed - rerun| <= z * sqrt(se_claimed^2 + se_rerun^2) + 1e-6",
+            "rule": "|claimed - rerun| <= t * sqrt(se_claimed^2 + se_rerun^2) + 1e-6, t: Student's"
+            " t of z's two-sided tail at the Welch-Satterthwaite degrees of freedom of the"
+            " two runs' seeds",
             "checks": [c.__dict__ for c in self.checks],
             "quantities": self.quantities,
             "verified": self.verified,
@@ -326,11 +383,14 @@ def _sandbox_check(rerun: Any) -> Check:
 def compare_numbers(claimed: Any, rerun: Any, z: float = Z) -> list[dict[str, Any]]:
     """Every compared quantity with both values, their errors, the tolerance and the verdict."""
     a, b = uncertainties(claimed), uncertainties(rerun)
+    seeds = (len(claimed.spec.seeds), len(rerun.spec.seeds))
     rows = []
-    for name in [*(k for k in a if k.startswith("k=")), "normalised_accuracy", "kl_bp"]:
+    names = [*(k for k in a if k.startswith("k=")), "normalised_accuracy", "kl_bp"]
+    names += [k for k in a if k not in names]  # the task's declared headline (`_declared`)
+    for name in names:
         ma, sa = a[name]
         mb, sb = b.get(name, (math.nan, math.nan))
-        ok, tolerance = agree(ma, sa, mb, sb, z)
+        ok, tolerance = agree(ma, sa, mb, sb, z, seeds)
         rows.append(
             {
                 "quantity": name,

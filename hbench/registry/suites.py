@@ -48,6 +48,10 @@ def registered_suites(registry: Registry) -> dict[str, Suite]:
 #: Every registered suite by name: the built-in ones (the tree plugin's), then any plugin's.
 SUITES: Mapping[str, Suite] = _RegisteredSuites()
 
+#: How an override names one option of the suite's task (``task_args.epsilon``): ``--set
+#: task_args.epsilon=0.2``, or a sweep axis ``"task_args.epsilon" = [0.1, 0.2]``.
+TASK_OPTION = "task_args."
+
 
 def _plain(value: Any) -> str:
     """A suite field's value as ``--set`` spells it (JSON: lists in brackets)."""
@@ -72,7 +76,9 @@ def get_suite(
     for messages (default ``--set key=value``). An override of a grammar field (q, depth,
     sigma, grammar_seed) that the suite's grammar does not take is refused, since it would
     be silently ignored; ``registry`` (the process-wide one by default) says what each
-    grammar takes."""
+    grammar takes. ``task_args.KEY`` sets one of the task options the suite fixes (its
+    ``task_args``), keeping the others; another ``task`` drops them unless ``task_args`` is
+    given too (they are the suite's own task's)."""
     if spell is None:
         spell = _spell_set
     registry = registry or get_registry()
@@ -91,6 +97,11 @@ def get_suite(
             if value is None:
                 del data["budgets"]["mlm"]
             continue
+        option = key.removeprefix(TASK_OPTION)
+        if option != key and option:  # one task option the suite fixes: task_args.epsilon=0.2
+            value = parse_value(text) if isinstance(text, str) else text
+            data["task_args"] = {**data["task_args"], option: value}
+            continue
         if key not in fields:
             close = did_you_mean(key, sorted(fields))
             hint = f" did you mean {close!r}?" if close else ""
@@ -99,6 +110,8 @@ def get_suite(
                 f" fields: {', '.join(sorted(fields))}"
             )
         data[key] = parse_value(text) if isinstance(text, str) else text
+    if data["task"] != base.task and not any(k.startswith("task_args") for k in overrides):
+        data["task_args"] = {}  # the suite's task options are its own task's
     try:
         suite = Suite.model_validate(data)
     except ValidationError as exc:

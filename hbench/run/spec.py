@@ -142,7 +142,8 @@ class RunSpec(BaseModel):
         check_torch(model_entry)
         model_config = _validate(model_entry, "model", self.model_args, spell)
         task_entry = registry.get("task", suite.task)
-        task_config = _validate(task_entry, "task", self.task_args, spell)
+        suite, task_args, task_spell = _suite_task_options(suite, self.task_args, spell)
+        task_config = _validate(task_entry, "task", task_args, task_spell)
         declared = model_config_capabilities(model_config)
         reason = model_config.check_task(suite.task, task_config) if declared.check_task else None
         if reason:
@@ -339,6 +340,28 @@ def check_option_values(
             reason = "a list of integers (not true/false or decimals)"
         if reason is not None:
             raise UsageError(f"{spell(section, key, value)} is invalid: must be {reason}")
+
+
+def _suite_task_options(
+    suite: Suite, given: Mapping[str, Any], spell: Speller
+) -> tuple[Suite, dict[str, Any], Speller]:
+    """(the suite, the task's options, how each was written): the options the suite fixes
+    (its ``task_args``, part of its question), then the run's. A run's option that the suite
+    fixes to another value changes the suite, as ``--set task_args.KEY=VALUE`` would, so that
+    its hash says the question is another one (a board shows a denoise run at another epsilon
+    apart from the suite's own rows)."""
+    if not suite.task_args:
+        return suite, dict(given), spell
+    changed = {k: v for k, v in given.items() if k in suite.task_args and suite.task_args[k] != v}
+    if changed:
+        suite = suite.model_copy(update={"task_args": {**suite.task_args, **changed}})
+
+    def spelled(section: str, key: str, value: Any) -> str:
+        if section == "task" and key and key not in given:  # fixed by the suite
+            return spell("suite", f"task_args.{key}", value)
+        return spell(section, key, value)
+
+    return suite, {**suite.task_args, **given}, spelled
 
 
 def _validate(

@@ -70,12 +70,18 @@ GENERATION_METRICS: dict[str, tuple[str, str]] = {
     "gen_coherence": ("higher", "mean (coherence depth + 1) / (depth + 1) of the sequences"),
     "gen_ngram_tv": ("lower", "total variation of the sequences' n-gram law from the exact"),
     "gen_ngram_tv_ref": ("lower", "the same for the grammar's own sequences (sampling floor)"),
+    "gen_fidelity": (
+        "higher",
+        "(1 - D) / (1 - D of the grammar's own sequences), D = max(1 - valid, ngram_tv), a"
+        " lower bound on the total variation from the grammar's law: 1 = exact sampling",
+    ),
+    "gen_fidelity_se": ("lower", "bootstrap standard error of gen_fidelity"),
 }
 
 
 @hookimpl
 def hbench_register_suites(register) -> None:
-    """The generation task's suites (`hbench_tasks.suites`)."""
+    """The generation and denoising tasks' suites (`hbench_tasks.suites`)."""
     from .suites import SUITES
 
     for suite in SUITES:

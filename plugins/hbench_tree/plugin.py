@@ -82,6 +82,7 @@ def hbench_register_analyses(register) -> None:
     from hbench.analysis.mismatch import MismatchOptions
     from hbench.analysis.probe import ProbeOptions
     from hbench.analysis.sample_complexity import SampleComplexityOptions
+    from hbench.analysis.transition import TransitionOptions
 
     register(
         "attention",
@@ -159,5 +160,17 @@ def hbench_register_analyses(register) -> None:
         examples=[
             "hbench analyze budget results/sweeps/cpu-sample-complexity",
             "hbench analyze budget OUT --lines label --out budget.png",
+        ],
+    )
+    register(
+        "transition",
+        "hbench.analysis.transition:report",
+        TransitionOptions,
+        description="denoising: accuracy against the channel noise epsilon, a curve per tree"
+        " depth (from a sweep)",
+        source="folder",
+        examples=[
+            "hbench analyze transition results/sweeps/denoise-transition",
+            "hbench analyze transition OUT --out transition.png --json",
         ],
     )

@@ -130,6 +130,7 @@ def test_list_metrics_and_analyses(capsys):
     assert names == {"attention", "probe", "mismatch", "calibration", "all"} | {
         "sample-complexity",
         "budget",
+        "transition",
     }
 
 

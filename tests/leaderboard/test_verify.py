@@ -26,6 +26,7 @@ from hbench.leaderboard.verify import (
     make_environment,
     plugin_kind,
     verify,
+    welch_quantile,
 )
 from hbench.results import RunResult, read_result
 from hbench.scoring import headline
@@ -44,6 +45,27 @@ def test_agreement_is_within_z_combined_standard_errors() -> None:
     assert agree(1.0, 0.0, 1.0, 0.0)[0]  # exact references
     assert not agree(1.0, 0.0, 0.999, 0.0)[0]
     assert agree(math.nan, 0.0, math.nan, 0.0)[0] and not agree(0.5, 0.0, math.nan, 0.0)[0]
+
+
+def test_errors_from_few_seeds_widen_the_tolerance_to_students_t() -> None:
+    """Two 5-seed runs with equal errors: Welch-Satterthwaite gives (2 s^2)^2 / (2 s^4 / 4) = 8
+    degrees of freedom, and the tolerance is t_8 at the normal 3.0's two-sided tail (0.27%):
+    4.2766 (scipy: t.isf(0.0013499, 8)) combined errors. A difference of 3.3 combined errors,
+    refused by the normal rule, passes; 4.5 does not."""
+    from scipy import stats as distributions
+
+    se = 0.015
+    combined = math.hypot(se, se)
+    t8 = float(distributions.t.isf(distributions.norm.sf(3.0), 8))
+    assert t8 == pytest.approx(4.2766, abs=1e-4)
+    assert welch_quantile(3.0, se, se, 5, 5) == pytest.approx(t8, rel=1e-9)
+    ok, tolerance = agree(0.50, se, 0.50 + 3.3 * combined, se, z=3.0, seeds=(5, 5))
+    assert ok and tolerance == pytest.approx(t8 * combined + 1e-6, rel=1e-12)
+    assert not agree(0.50, se, 0.50 + 3.3 * combined, se, z=3.0)[0]  # the normal rule
+    assert not agree(0.50, se, 0.50 + 4.5 * combined, se, z=3.0, seeds=(5, 5))[0]
+    # many seeds: the normal rule; one seed (a test-set error alone): z itself
+    assert welch_quantile(3.0, se, se, 1000, 1000) == pytest.approx(3.0, abs=0.01)
+    assert welch_quantile(3.0, se, se, 1, 5) == 3.0
 
 
 # --- the board ---------------------------------------------------------------------------------

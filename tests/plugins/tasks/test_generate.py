@@ -12,7 +12,13 @@ from hbench.contracts import ModelCapabilities, task_capabilities
 from hbench.errors import PluginError, UsageError
 from hbench.registry.registry import get_registry
 from hbench.run.spec import RunSpec
-from hbench_tasks.generate import GenerateTask, SequenceScores
+from hbench_tasks.generate import (
+    BOOTSTRAP_SEED,
+    GenerateTask,
+    SequenceScores,
+    distance_bound,
+    fidelity,
+)
 
 SMOKE = "generate-smoke"
 
@@ -186,3 +192,75 @@ def test_gpt_draws_from_its_own_next_symbol_law():
         rows = drawn[drawn[:, 0] == a]
         second = np.bincount(rows[:, 1], minlength=q) / max(rows.shape[0], 1)
         assert np.abs(second - laws[a, 1]).max() < 4 * np.sqrt(0.25 / max(rows.shape[0], 1))
+
+
+#: A tiny case for the headline: q = 2, two positions (two 1-gram windows), depth 1. The
+#: grammar's exact law of each window's symbol, and a set of sequences with whether the
+#: grammar can produce each.
+EXACT = np.array([[0.5, 0.5], [0.75, 0.25]])
+MODEL = np.array([[0, 0], [0, 0], [1, 0], [0, 1]])
+MODEL_VALID = np.array([True, True, False, True])
+REFERENCE = np.array([[0, 0], [1, 0], [0, 1], [1, 0]])
+
+
+def _scores(sequences: np.ndarray, valid: np.ndarray) -> SequenceScores:
+    depth = 1
+    coherence = np.where(valid, depth, 0)
+    return SequenceScores(
+        np.where(valid, -1.0, -np.inf), coherence, {}, depth, sequences.copy(), EXACT
+    )
+
+
+def test_the_distance_bound_by_hand():
+    """D = max(1 - share valid, mean over windows of the n-gram total variation): the model's
+    window 0 has frequencies (3/4, 1/4) against (1/2, 1/2), TV 1/4; window 1 matches exactly;
+    so the n-gram part is 1/8 and a quarter of the sequences are invalid: D = 1/4. Weighted
+    copies (a bootstrap's counts) give the same as repeating the sequences."""
+    assert distance_bound(MODEL_VALID, MODEL, EXACT)[0] == pytest.approx(0.25)
+    assert distance_bound(np.ones(4, bool), REFERENCE, EXACT)[0] == pytest.approx(0.0)
+    weights = np.array([[2, 0, 1, 1], [0, 0, 0, 4]])
+    # row 2: the last sequence (0, 1) four times, valid: TVs 1/2 and 3/4, mean 5/8
+    np.testing.assert_allclose(distance_bound(MODEL_VALID, MODEL, EXACT, weights), [0.25, 0.625])
+    repeated = np.repeat(np.arange(4), weights[0])
+    assert distance_bound(MODEL_VALID[repeated], MODEL[repeated], EXACT)[0] == pytest.approx(0.25)
+    # a sampler that repeats one valid sequence: every sequence valid, yet far from the law
+    same = np.repeat(REFERENCE[:1], 4, axis=0)
+    assert distance_bound(np.ones(4, bool), same, EXACT)[0] == pytest.approx((0.5 + 0.25) / 2)
+
+
+def test_the_headline_by_hand_and_its_error_by_brute_force():
+    """gen_fidelity = (1 - D(model)) / (1 - D(reference)) = 0.75 / 1; its standard error is
+    the spread of the same ratio over bootstrap replicates, recomputed here one replicate at a
+    time from the same multinomial draws."""
+    model, reference = _scores(MODEL, MODEL_VALID), _scores(REFERENCE, np.ones(4, bool))
+    value, se = fidelity(model, reference, replicates=50)
+    assert value == pytest.approx(0.75)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    draws = [rng.multinomial(4, np.full(4, 0.25), size=50) for _ in range(2)]
+    ratios = []
+    for w_model, w_reference in zip(*draws, strict=True):
+        rows_m, rows_r = np.repeat(np.arange(4), w_model), np.repeat(np.arange(4), w_reference)
+        d_m = distance_bound(MODEL_VALID[rows_m], MODEL[rows_m], EXACT)[0]
+        d_r = distance_bound(np.ones(rows_r.size, bool), REFERENCE[rows_r], EXACT)[0]
+        if d_r < 1:
+            ratios.append((1 - d_m) / (1 - d_r))
+    assert se == pytest.approx(float(np.std(ratios, ddof=1)))
+    assert se > 0 and fidelity(model, reference, replicates=50) == (value, se)
+    assert fidelity(model, reference, replicates=1) == (pytest.approx(0.75), None)
+    # the reference's own sequences score 1 exactly; sequences none of which is valid, 0
+    assert fidelity(reference, reference, replicates=1)[0] == 1.0
+    nothing = _scores(MODEL, np.zeros(4, bool))
+    assert fidelity(nothing, reference, replicates=1)[0] == 0.0
+
+
+def test_the_headline_ranks_exact_sampling_first(bp_run):
+    """bp's sequences score 1 within their sampling error at every in-sample level, the
+    unigram prior's far below at the levels where the grammar constrains its sequences."""
+    prior = evaluate("prior", SMOKE, train_filters=[0], in_process=True, progress=False)
+    for (k, j), cell in _cells(bp_run).items():
+        if k == j:
+            assert abs(cell["gen_fidelity"] - 1.0) < 4 * cell["gen_fidelity_se"]
+            assert cell["fidelity"] == cell["gen_fidelity"]
+    cell = _cells(prior)[(0, 0)]
+    assert cell["gen_fidelity"] < 0.1 and cell["gen_fidelity_se"] < 0.05
+    assert GenerateTask.capabilities.headline == "gen_fidelity"
