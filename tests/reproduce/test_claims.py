@@ -34,7 +34,7 @@ from hbench.reproduce.evidence import (
     slope_per_decade,
     trend,
 )
-from hbench.reproduce.plan import MAIN_GRAMMAR, OTHER_GRAMMARS
+from hbench.reproduce.plan import CPU_TEST, MAIN_GRAMMAR, OTHER_GRAMMARS
 from hbench.reproduce.sweeps import part_stage
 from hbench.results import LevelMetrics
 
@@ -340,8 +340,16 @@ def test_every_part_runs_on_the_authors_seed_0_grammar(scale) -> None:
         expected = int(part.name.rsplit("-", 1)[1]) if part.name.startswith("other-") else 0
         assert part.overrides["grammar_seed"] == expected
         assert part.model_args["n_checkpoints"] > 0  # every run can be gated on convergence
-    for part in plan.sweeps:
-        assert part.changes.set == MAIN_GRAMMAR
+    for part in plan.sweeps:  # the grammar, and at the cpu scale its test-set sizes
+        assert {k: v for k, v in part.changes.set.items() if k != "n_test"} == MAIN_GRAMMAR
+    if scale == "cpu":
+        tested = [*plan.runs, *plan.sweeps]
+        sizes = [
+            p.overrides.get("n_test") if hasattr(p, "overrides") else p.changes.set.get("n_test")
+            for p in tested
+            if p.name != "mlm-shallow"
+        ]
+        assert sizes == [list(CPU_TEST)] * len(sizes)
     root, few = plan.run("root"), plan.run("fewer-layers")
     assert {**few.model_args, "n_layers": None} == {**root.model_args, "n_layers": None}
     assert {k: v for k, v in few.overrides.items() if k != "train_filters"} == root.overrides
