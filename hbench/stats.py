@@ -105,8 +105,9 @@ def _array(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     return array
 
 
-def _test_se(test_se: Sequence[float] | np.ndarray | None, n: int) -> float:
-    """The standard error of a mean of n values whose own test-set errors are ``test_se``."""
+def mean_test_se(test_se: Sequence[float] | np.ndarray | None, n: int) -> float:
+    """The standard error of a mean of n values whose own test-set errors are ``test_se``:
+    sqrt(sum of squares) / n (the seeds' test sets are independent)."""
     if test_se is None:
         return math.nan
     errors = _array(test_se, "test_se")
@@ -135,7 +136,7 @@ def estimate(
         return Estimate(nan, nan, nan, nan, 0, nan, nan, nan, ())
     mean = float(x.mean())
     se_seeds = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    se_test = _test_se(test_se, n)
+    se_test = mean_test_se(test_se, n)
     if math.isnan(se_seeds) and math.isnan(se_test):
         se, dof = math.nan, math.nan
     elif math.isnan(se_test) or (not math.isnan(se_seeds) and se_seeds >= se_test):
@@ -259,8 +260,8 @@ def compare(
             raise ValueError(
                 f"a paired comparison needs as many values on each side: {x.size}, {y.size}"
             )
-        floor_a = _test_se(a_test_se, x.size)
-        floor_b = _test_se(b_test_se, y.size)
+        floor_a = mean_test_se(a_test_se, x.size)
+        floor_b = mean_test_se(b_test_se, y.size)
         floor = math.hypot(floor_a, floor_b) if not math.isnan(floor_a + floor_b) else math.nan
         diff = x - y
         se_seeds = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else math.nan

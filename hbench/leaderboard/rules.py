@@ -161,10 +161,7 @@ def level_test_se(result: RunResult) -> dict[int, float]:
         se = cell_headline_se(cell, headline)
         if se is not None:
             errors.setdefault(level, []).append(se)
-    return {
-        level: math.sqrt(sum(se * se for se in found)) / len(found)
-        for level, found in sorted(errors.items())
-    }
+    return {level: stats.mean_test_se(found, len(found)) for level, found in sorted(errors.items())}
 
 
 def row_test_se(result: RunResult) -> tuple[float, int] | None:

@@ -85,17 +85,14 @@ def welch_quantile(z: float, se_a: float, se_b: float, seeds_a: int, seeds_b: in
     taken as wholly the seeds' (its test-set part has infinite degrees of freedom), which
     errs toward a wider tolerance. ``z`` itself where a run has one seed (its error is the
     test set's alone) or both errors are 0."""
+    from scipy import stats as distributions
+
     from hbench import stats
 
     if seeds_a < 2 or seeds_b < 2 or se_a == se_b == 0.0:
         return z
     dof = (se_a**2 + se_b**2) ** 2 / (se_a**4 / (seeds_a - 1) + se_b**4 / (seeds_b - 1))
-    tail = 2.0 * (1.0 - _normal_cdf(z))
-    return stats.quantile(dof, tail)
-
-
-def _normal_cdf(z: float) -> float:
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+    return stats.quantile(dof, 2.0 * float(distributions.norm.sf(z)))
 
 
 def _seed_stderr(values: list[float]) -> float:
