@@ -5,7 +5,9 @@ Provenance is exact where it can be: a plugin is recorded with the hash of its s
 wheel's RECORD file, which lists the hash of every installed file, or for an editable install
 or a source folder the hash of the package's files), so an edited plugin never passes for the
 released one; hbench's own checkout is recorded with its commit and whether its code had
-uncommitted changes. All of it is computed once per process: a sweep's runs reuse it.
+uncommitted changes. All of it is computed once per process: a sweep's runs reuse it. A run
+takes it as it starts (`code_state`), when its workers import the code: an edit made while a
+long run trains is never recorded as the code that ran.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import platform
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -196,24 +199,42 @@ def _gpu_name(device: str) -> str | None:
         return None
 
 
-def collect_environment(plugins: list[dict[str, Any]], device: str) -> Environment:
+@dataclass(frozen=True)
+class CodeState:
+    """The code a run runs: the source hash of each plugin distribution and hbench's checkout
+    (commit, uncommitted changes), taken before the first fit (`code_state`)."""
+
+    sources: dict[str, str | None]
+    git_commit: str | None
+    git_dirty: bool | None
+
+
+def code_state(plugins: list[dict[str, Any]]) -> CodeState:
+    """The `CodeState` of the distributions of ``plugins`` (each with a ``distribution``)."""
+    commit, dirty = git_state()
+    distributions = sorted({str(p["distribution"]) for p in plugins if p.get("distribution")})
+    return CodeState({name: source_hash(name) for name in distributions}, commit, dirty)
+
+
+def collect_environment(
+    plugins: list[dict[str, Any]], device: str, code: CodeState | None = None
+) -> Environment:
     """Versions and hardware of this process, for the result of a run on ``device``.
 
     Cheap and side-effect free: torch is reported (and asked for the GPU) only if the run
     already imported it, so recording the environment never costs a torch import. The GPU is
     named only when ``device`` is a CUDA device ("cuda" or "cuda:N"); on "cpu" it did no work.
-    The checkout's state and the plugins' source hashes are computed once per process.
+    ``code``: the code as the run started (`code_state`), else as it is now.
     """
     from hbench import __version__
 
     torch = sys.modules.get("torch")
-    commit, dirty = git_state()
-    distributions = sorted({str(p["distribution"]) for p in plugins if p.get("distribution")})
+    code = code_state(plugins) if code is None else code
     return Environment(
         hbench_version=__version__,
-        git_commit=commit,
-        git_dirty=dirty,
-        sources={name: source_hash(name) for name in distributions},
+        git_commit=code.git_commit,
+        git_dirty=code.git_dirty,
+        sources=dict(code.sources),
         python=platform.python_version(),
         numpy=np.__version__,
         torch=str(getattr(torch, "__version__", "unknown")) if torch is not None else None,

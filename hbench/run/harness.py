@@ -499,6 +499,10 @@ class Harness:
         jobs = self.default_jobs() if jobs is None else max(1, int(jobs))
         jobs = 1 if isolation == "in-process" else min(jobs, len(fits))
         started = time.perf_counter()
+        # the code as the workers import it, before any fit: an edit during the run is not it
+        from hbench.results.environment import code_state
+
+        self._code = code_state(self.plugins_involved())
 
         # a seed's test sets and oracle answers are dropped once its last fit is scored, so
         # the run holds the data of the seeds in flight only
@@ -587,7 +591,7 @@ class Harness:
             metrics=metrics,
             headline=headline(metrics),
             timings=[o.timing for o in outcomes],
-            environment=collect_environment(self.plugins_involved(), device),
+            environment=collect_environment(self.plugins_involved(), device, self._code),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             wall_s=wall_s,
             extra={

@@ -33,7 +33,14 @@ import torch.nn.functional as F
 from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, ModelCapabilities, TaskData, TaskSpec
 from hbench.errors import invalid
 from hbench.io import atomic_write
-from hbench_torch.training import Plan, eval_batch_size, lr_factor, seeded, train_epochs
+from hbench_torch.training import (
+    Plan,
+    eval_batch_size,
+    lr_factor,
+    query_probabilities,
+    seeded,
+    train_epochs,
+)
 
 from .configs import GPTModelConfig
 from .network import GPT, GPTConfig
@@ -214,20 +221,11 @@ class GPTModel:
     def predict(self, data: TaskData) -> np.ndarray:
         if self.net is None or self.spec is None:
             raise RuntimeError("model 'gpt': predict() called before fit()")
-        rows = torch.as_tensor(np.asarray(data.query_rows), dtype=torch.long)
-        positions = torch.as_tensor(np.asarray(data.query_positions), dtype=torch.long)
-        out = []
-        for start, stop, logits in self._batches(data, lambda net, x, n: net(x, n).float()):
-            if self.net.config.readout != "sequence":
-                mine = (rows >= start) & (rows < stop)
-                logits = logits[
-                    (rows[mine] - start).to(self.device), positions[mine].to(self.device)
-                ]
-            else:
-                logits = logits[(rows[(rows >= start) & (rows < stop)] - start).to(self.device)]
-            out.append(torch.softmax(logits.double(), dim=-1).cpu())
-        probabilities = torch.cat(out).numpy()
-        return probabilities / probabilities.sum(axis=1, keepdims=True)
+        batches = self._batches(data, lambda net, x, n: net(x, n).float())
+        per_position = self.net.config.readout != "sequence"
+        return query_probabilities(
+            batches, data.query_rows, data.query_positions if per_position else None
+        )
 
     # --- optional capabilities -----------------------------------------------------------
 

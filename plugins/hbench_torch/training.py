@@ -1,5 +1,6 @@
 """How hbench's torch models train: seeded generators, the learning-rate schedule, the
-log-spaced checkpoint steps, the epoch loop, and the prediction batch.
+log-spaced checkpoint steps, the epoch loop, the prediction batch and the queries' answers
+from its logits.
 
 Each piece decides numbers (which steps see which rows, at what rate), so the two models that
 share them train the same way for the same options and seed.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +79,47 @@ def eval_batch_size(configured: int | None, device: torch.device) -> int:
     if configured is not None:
         return configured
     return EVAL_BATCH_SIZE.get(device.type, EVAL_BATCH_SIZE["cuda"])
+
+
+def query_probabilities(
+    batches: Iterable[tuple[int, int, torch.Tensor]],
+    rows: np.ndarray,
+    positions: np.ndarray | None = None,
+) -> np.ndarray:
+    """(m, q) float64 probabilities of a task's m queries from the logits of evaluation
+    batches, each row summing to 1.
+
+    ``batches`` yields (start, stop, logits) over consecutive input rows: logits (stop - start,
+    q) when each row is asked as a whole (``positions`` None), (stop - start, L, q) when every
+    query names a position of its row. `TaskData` lists queries rows ascending, so each batch's
+    queries are one slice, found by binary search (never a scan of every query per batch), and
+    the answers come out in the queries' order."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size > 1 and bool((np.diff(rows) < 0).any()):
+        raise ValueError("query_rows must be ascending (the order of TaskData's queries)")
+    out: list[torch.Tensor] = []
+    q = 0
+    for start, stop, logits in batches:
+        q = int(logits.shape[-1])
+        lo, hi = np.searchsorted(rows, [start, stop])
+        if lo == hi:
+            continue
+        index = torch.as_tensor(rows[lo:hi] - start, device=logits.device)
+        if positions is None:
+            chosen = logits[index]
+        else:
+            at = torch.as_tensor(np.asarray(positions[lo:hi], dtype=np.int64), device=logits.device)
+            chosen = logits[index, at]
+        out.append(torch.softmax(chosen.double(), dim=-1).cpu())
+    if not out:
+        return np.empty((0, q), dtype=np.float64)
+    probabilities = torch.cat(out).numpy()
+    if probabilities.shape[0] != rows.shape[0]:
+        raise ValueError(
+            f"the batches covered {probabilities.shape[0]} of {rows.shape[0]} queries: query_rows"
+            " must be ascending and within the batches' rows"
+        )
+    return probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,14 @@ import torch.nn.functional as F
 from hbench.contracts import FitCallbacks, ModelCapabilities, TaskData, TaskSpec
 from hbench.errors import UsageError, invalid
 from hbench.io import atomic_write
-from hbench_torch.training import Plan, eval_batch_size, lr_factor, seeded, train_epochs
+from hbench_torch.training import (
+    Plan,
+    eval_batch_size,
+    lr_factor,
+    query_probabilities,
+    seeded,
+    train_epochs,
+)
 
 from .acceleration import CompiledStep, autocast, choose_precision
 from .configs import TransformerConfig
@@ -241,18 +248,9 @@ class TransformerModel:
     def predict(self, data: TaskData) -> np.ndarray:
         if self.net is None or self.spec is None:
             raise RuntimeError("model 'transformer': predict() called before fit()")
-        rows = torch.as_tensor(data.query_rows, dtype=torch.long)
-        positions = torch.as_tensor(data.query_positions, dtype=torch.long)
-        out = []
-        for start, stop, logits in self._batches(data, lambda net, x, keep: net(x, keep).float()):
-            if self.spec.task == "mlm":
-                mine = (rows >= start) & (rows < stop)
-                logits = logits[
-                    (rows[mine] - start).to(self.device), positions[mine].to(self.device)
-                ]
-            out.append(torch.softmax(logits.double(), dim=-1).cpu())
-        probabilities = torch.cat(out).numpy()
-        return probabilities / probabilities.sum(axis=1, keepdims=True)
+        batches = self._batches(data, lambda net, x, keep: net(x, keep).float())
+        positions = data.query_positions if self.spec.task == "mlm" else None
+        return query_probabilities(batches, data.query_rows, positions)
 
     # --- optional capabilities -----------------------------------------------------------
 

@@ -226,6 +226,36 @@ def test_model_base_class_runs_in_the_harness():
     assert result.headline["normalised_accuracy"]["mean"] < 0.1
 
 
+def test_the_code_is_recorded_as_the_run_started(monkeypatch):
+    """An edit of the code while a long run trains is never recorded as the code that ran: the
+    source hashes and the checkout's state are taken before the first fit."""
+    import hbench.results.environment as environment
+    from hbench.contracts import ModelBase
+
+    code = {"hash": "as the run started"}
+    monkeypatch.setattr(environment, "source_hash", lambda distribution: code["hash"])
+
+    class Editing(ModelBase):
+        def _fit(self, train, spec, callbacks):
+            self.q = spec.q
+            code["hash"] = "edited during the run"
+
+        def _predict(self, data):
+            return np.full((data.n_queries, self.q), 1 / self.q)
+
+    module = types.ModuleType("hbench_test_editing_model")
+
+    @hookimpl
+    def hbench_register_models(register):
+        register("editing", Editing, NoOptions)
+
+    module.hbench_register_models = hbench_register_models
+    registry = load_registry(extra_plugins=[("editing", module)])
+    result = execute(request("editing"), registry=registry, in_process=True).result
+    assert code["hash"] == "edited during the run"
+    assert result.environment.sources == {"hbench": "as the run started"}
+
+
 def test_num_parameters_is_recorded_when_the_model_reports_it(tmp_path):
     prior = execute(request("prior")).result
     assert prior.num_parameters == 4  # q class frequencies

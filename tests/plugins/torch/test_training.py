@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -15,6 +16,7 @@ from hbench_torch.training import (  # noqa: E402
     checkpoint_steps,
     eval_batch_size,
     lr_factor,
+    query_probabilities,
     seeded,
     train_epochs,
 )
@@ -129,3 +131,34 @@ def test_the_epoch_loop_visits_every_row_once_an_epoch_in_a_seeded_order():
     assert callbacks.progress_calls == [(1, 2, "epoch"), (2, 2, "epoch")]
     assert events[:2] == ["epoch 0", "epoch 1"]
     assert not net.training  # left in eval mode
+
+
+def _batches(logits: torch.Tensor, size: int):
+    for start in range(0, logits.shape[0], size):
+        stop = min(start + size, logits.shape[0])
+        yield start, stop, logits[start:stop]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_each_query_gets_the_softmax_of_its_own_row_and_position(size):
+    """Rows with no query, rows with several, a query per row: in the queries' order, whatever
+    the batch size."""
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(7, 5, 3, generator=generator)  # (rows, positions, q)
+    rows = np.array([0, 0, 2, 3, 3, 3, 6])
+    positions = np.array([1, 4, 0, 0, 2, 3, 4])
+    got = query_probabilities(_batches(logits, size), rows, positions)
+    expected = torch.softmax(logits.double(), dim=-1)[rows, positions].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    whole = logits[:, 0]  # (rows, q): one answer a row, asked as a whole
+    got = query_probabilities(_batches(whole, size), np.array([1, 2, 5]))
+    np.testing.assert_allclose(
+        got, torch.softmax(whole.double(), dim=-1)[[1, 2, 5]].numpy(), rtol=1e-12, atol=0
+    )
+
+
+def test_queries_out_of_order_are_refused():
+    logits = torch.zeros(4, 3)
+    with pytest.raises(ValueError, match="ascending"):
+        query_probabilities(_batches(logits, 2), np.array([3, 0]))
