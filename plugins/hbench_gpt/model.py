@@ -221,11 +221,11 @@ class GPTModel:
     def predict(self, data: TaskData) -> np.ndarray:
         if self.net is None or self.spec is None:
             raise RuntimeError("model 'gpt': predict() called before fit()")
-        batches = self._batches(data, lambda net, x, n: net(x, n).float())
-        per_position = self.net.config.readout != "sequence"
-        return query_probabilities(
-            batches, data.query_rows, data.query_positions if per_position else None
-        )
+        logits_of = self._forward(data, lambda net, x, n: net(x, n))
+        size = eval_batch_size(self.config.eval_batch_size, self.device)
+        positions = data.query_positions if self.net.config.readout != "sequence" else None
+        with self._autocast():
+            return query_probabilities(logits_of, len(data), size, data.query_rows, positions)
 
     # --- optional capabilities -----------------------------------------------------------
 
@@ -344,11 +344,12 @@ class GPTModel:
             self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16"
         )
 
-    def _batches(self, data: TaskData, forward, whole: bool = False):
-        """(start, stop, ``forward(net, tokens, lengths)``) over evaluation batches, in eval
-        mode without gradients; ``whole``: the full sequence BOS first, whatever the readout
-        (for analyses). Padded sequences come with their lengths (else None), in batches cut
-        to their longest sequence unless ``whole``."""
+    def _forward(self, data: TaskData, forward, whole: bool = False):
+        """``rows(start, stop)``: ``forward(net, tokens, lengths)`` of the input rows
+        ``start..stop - 1`` in eval mode (gradients and autocast are the caller's);
+        ``whole``: the full sequence BOS first, whatever the readout (for analyses). Padded
+        sequences come with their lengths (else None), cut to the batch's longest sequence
+        unless ``whole``."""
         if self.net is None:
             raise RuntimeError("model 'gpt': used before fit()")
         self.net.eval()
@@ -357,16 +358,27 @@ class GPTModel:
         if whole and self.net.config.readout == "next":
             start_token = torch.full((tokens.shape[0], 1), self.bos, dtype=torch.long)
             tokens = torch.cat([start_token, torch.as_tensor(np.asarray(data.inputs))], dim=1)
+
+        def rows(start: int, stop: int):
+            x, real = tokens[start:stop], None
+            if lengths is not None:
+                real = lengths[start:stop]
+                x = x if whole else x[:, : self._width(real)]
+                real = real.to(self.device)
+            return forward(self.net, x.to(self.device), real)
+
+        return rows
+
+    def _batches(self, data: TaskData, forward, whole: bool = False):
+        """(start, stop, ``forward(net, tokens, lengths)``) over evaluation batches, without
+        gradients, under the model's autocast (`_forward`)."""
+        rows = self._forward(data, forward, whole)
         size = eval_batch_size(self.config.eval_batch_size, self.device)
+        n = len(data)
         with torch.no_grad(), self._autocast():
-            for start in range(0, tokens.shape[0], size):
-                stop = min(start + size, tokens.shape[0])
-                x, real = tokens[start:stop], None
-                if lengths is not None:
-                    real = lengths[start:stop]
-                    x = x if whole else x[:, : self._width(real)]
-                    real = real.to(self.device)
-                yield start, stop, forward(self.net, x.to(self.device), real)
+            for start in range(0, n, size):
+                stop = min(start + size, n)
+                yield start, stop, rows(start, stop)
 
     def _layers(self, data: TaskData, want: str) -> list[np.ndarray]:
         def forward(net, x, lengths):

@@ -19,7 +19,14 @@ import torch.nn.functional as F
 
 from hbench.contracts import WHOLE_SEQUENCE, FitCallbacks, TaskData, TaskSpec
 from hbench.errors import UsageError, invalid
-from hbench_torch.training import Plan, eval_batch_size, lr_factor, seeded, train_epochs
+from hbench_torch.training import (
+    Plan,
+    eval_batch_size,
+    lr_factor,
+    query_probabilities,
+    seeded,
+    train_epochs,
+)
 
 from .configs import TrainingOptions
 
@@ -177,48 +184,22 @@ def predict_network(
     device: torch.device,
     batch: int | None,
 ) -> np.ndarray:
-    """(m, q) probabilities in fp32 arithmetic, one row per query of ``data`` in its order.
-
-    The work and memory of each batch are the batch's own, whatever the number of sequences:
-    the batch's tokens are converted to int64 alone, and its queries are found by a binary
-    search in the rows (listed ascending, `TaskData`; sorted once, stably, if they are not)
-    rather than by comparing every query's row with the batch, which made prediction
-    quadratic in the test set (in time, and in memory: past 14 GB at 2.3 million sequences).
-    Besides the batch, predict holds the (m, q) answers and the query index."""
+    """(m, q) probabilities in fp32 arithmetic, one row per query of ``data`` in its order
+    (`hbench_torch.training.query_probabilities`: a batch's work and memory are its own,
+    whatever the number of sequences). Each batch's tokens are converted to int64 alone."""
     net.eval()
     inputs = np.asarray(data.inputs)
-    n = inputs.shape[0]
-    rows = torch.as_tensor(np.asarray(data.query_rows), dtype=torch.long).contiguous()
-    where = torch.as_tensor(np.asarray(data.query_positions), dtype=torch.long)
-    order = None  # the queries by row, where they are not listed so
-    if rows.numel() > 1 and not bool((rows[1:] >= rows[:-1]).all()):
-        order = torch.argsort(rows, stable=True)
-        rows, where = rows[order], where[order]
-    if rows.numel() and (int(rows[0]) < 0 or int(rows[-1]) >= n):
-        raise invalid("query_rows", int(rows[0] if rows[0] < 0 else rows[-1]), f"rows in [0, {n})")
-    size = eval_batch_size(batch, device)
-    starts = torch.arange(0, n + size, size, dtype=torch.long).clamp_(max=n)
-    bounds = torch.searchsorted(rows, starts).tolist()  # batch b's queries: bounds[b:b + 2]
-    probabilities = None
-    with torch.no_grad():
-        for b, start in enumerate(range(0, n, size)):
-            lo, hi = bounds[b], bounds[b + 1]
-            if lo == hi and probabilities is not None:  # no query in this batch
-                continue
-            tokens = torch.as_tensor(inputs[start : start + size], dtype=torch.long)
-            logits = net(tokens.to(device)).float()
-            local = (rows[lo:hi] - start).to(device)
-            picked = logits[local, where[lo:hi].to(device)] if positions else logits[local]
-            if probabilities is None:
-                probabilities = torch.empty((rows.shape[0], logits.shape[-1]), dtype=torch.double)
-            answers = torch.softmax(picked.double(), dim=-1).cpu()
-            mine = slice(lo, hi) if order is None else order[lo:hi]
-            probabilities[mine] = answers
-    if probabilities is None:
-        return np.zeros((0, 0))
-    result = probabilities.numpy()
-    result /= result.sum(axis=1, keepdims=True)
-    return result
+
+    def logits_of(start: int, stop: int) -> torch.Tensor:
+        return net(torch.as_tensor(inputs[start:stop], dtype=torch.long).to(device))
+
+    return query_probabilities(
+        logits_of,
+        inputs.shape[0],
+        eval_batch_size(batch, device),
+        data.query_rows,
+        data.query_positions if positions else None,
+    )
 
 
 def build_seeded(build: Callable[[], torch.nn.Module], seed: int) -> torch.nn.Module:

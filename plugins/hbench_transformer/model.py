@@ -248,9 +248,10 @@ class TransformerModel:
     def predict(self, data: TaskData) -> np.ndarray:
         if self.net is None or self.spec is None:
             raise RuntimeError("model 'transformer': predict() called before fit()")
-        batches = self._batches(data, lambda net, x, keep: net(x, keep).float())
+        logits_of = self._forward(data, lambda net, x, keep: net(x, keep))
+        size = eval_batch_size(self.config.eval_batch_size, self.device)
         positions = data.query_positions if self.spec.task == "mlm" else None
-        return query_probabilities(batches, data.query_rows, positions)
+        return query_probabilities(logits_of, len(data), size, data.query_rows, positions)
 
     # --- optional capabilities -----------------------------------------------------------
 
@@ -313,26 +314,38 @@ class TransformerModel:
             return F.cross_entropy(logits, targets)
         return F.cross_entropy(logits.reshape(-1, spec.q), targets.reshape(-1), ignore_index=IGNORE)
 
-    def _batches(self, data: TaskData, forward, cut: bool = True):
-        """(start, stop, ``forward(net, tokens, keep)``) over evaluation batches, in eval mode
-        without gradients. Padded sequences (`TaskSpec.pad_id`) come with ``keep``, their
-        real tokens, and with ``cut`` in batches cut to their longest sequence."""
+    def _forward(self, data: TaskData, forward, cut: bool = True):
+        """``rows(start, stop)``: ``forward(net, tokens, keep)`` of the input rows
+        ``start..stop - 1``, in eval mode (gradients are the caller's to turn off), in fp32
+        whatever the training precision (see acceleration.py). Padded sequences (`TaskSpec.
+        pad_id`) come with ``keep``, their real tokens, and with ``cut`` cut to the batch's
+        longest sequence."""
         if self.net is None or self.spec is None:
             raise RuntimeError("model 'transformer': used before fit()")
         self.net.eval()
         tokens = torch.as_tensor(data.inputs, dtype=torch.long)
         lengths = self._lengths(data, self.spec)
+
+        def rows(start: int, stop: int):
+            x, keep = tokens[start:stop].to(self.device), None
+            if lengths is not None:
+                real = lengths[start:stop]
+                width = int(real.max()) if cut else x.shape[1]
+                x = x[:, :width]
+                keep = torch.arange(width, device=self.device) < real[:, None]
+            return forward(self.net, x, keep)
+
+        return rows
+
+    def _batches(self, data: TaskData, forward, cut: bool = True):
+        """(start, stop, ``forward(net, tokens, keep)``) over evaluation batches without
+        gradients (`_forward`)."""
+        rows = self._forward(data, forward, cut)
         size = eval_batch_size(self.config.eval_batch_size, self.device)
-        with torch.no_grad():  # in fp32 whatever the training precision: see acceleration.py
-            for start in range(0, tokens.shape[0], size):
-                stop = min(start + size, tokens.shape[0])
-                x, keep = tokens[start:stop].to(self.device), None
-                if lengths is not None:
-                    real = lengths[start:stop]
-                    width = int(real.max()) if cut else x.shape[1]
-                    x = x[:, :width]
-                    keep = torch.arange(width, device=self.device) < real[:, None]
-                yield start, stop, forward(self.net, x, keep)
+        with torch.no_grad():
+            for start in range(0, len(data), size):
+                stop = min(start + size, len(data))
+                yield start, stop, rows(start, stop)
 
     def _layers(self, data: TaskData, want: str) -> list[np.ndarray]:
         def forward(net, x, keep):

@@ -133,32 +133,41 @@ def test_the_epoch_loop_visits_every_row_once_an_epoch_in_a_seeded_order():
     assert not net.training  # left in eval mode
 
 
-def _batches(logits: torch.Tensor, size: int):
-    for start in range(0, logits.shape[0], size):
-        stop = min(start + size, logits.shape[0])
-        yield start, stop, logits[start:stop]
+def _logits_of(logits: torch.Tensor, asked: list):
+    def logits_of(start: int, stop: int) -> torch.Tensor:
+        asked.append((start, stop))
+        return logits[start:stop]
+
+    return logits_of
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7])
 def test_each_query_gets_the_softmax_of_its_own_row_and_position(size):
     """Rows with no query, rows with several, a query per row: in the queries' order, whatever
-    the batch size."""
+    the batch size; a batch without a query is never run."""
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(7, 5, 3, generator=generator)  # (rows, positions, q)
     rows = np.array([0, 0, 2, 3, 3, 3, 6])
     positions = np.array([1, 4, 0, 0, 2, 3, 4])
-    got = query_probabilities(_batches(logits, size), rows, positions)
+    asked: list = []
+    got = query_probabilities(_logits_of(logits, asked), 7, size, rows, positions)
     expected = torch.softmax(logits.double(), dim=-1)[rows, positions].numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert all(any(start <= r < stop for r in rows) for start, stop in asked[1:])
     whole = logits[:, 0]  # (rows, q): one answer a row, asked as a whole
-    got = query_probabilities(_batches(whole, size), np.array([1, 2, 5]))
+    got = query_probabilities(_logits_of(whole, []), 7, size, np.array([1, 2, 5]))
     np.testing.assert_allclose(
         got, torch.softmax(whole.double(), dim=-1)[[1, 2, 5]].numpy(), rtol=1e-12, atol=0
     )
 
 
-def test_queries_out_of_order_are_refused():
-    logits = torch.zeros(4, 3)
-    with pytest.raises(ValueError, match="ascending"):
-        query_probabilities(_batches(logits, 2), np.array([3, 0]))
+def test_queries_out_of_order_are_answered_in_their_order_and_stray_rows_refused():
+    from hbench.errors import UsageError
+
+    logits = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
+    got = query_probabilities(_logits_of(logits, []), 4, 2, np.array([3, 0, 3, 1]))
+    expected = torch.softmax(logits.double(), dim=-1)[[3, 0, 3, 1]].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    with pytest.raises(UsageError, match="query_rows"):
+        query_probabilities(_logits_of(logits, []), 4, 2, np.array([0, 4]))
