@@ -202,6 +202,8 @@ class TransformerModel:
             optimizer,
             lr_factor(shape["warmup_steps"], plan.total, shape[f"schedule{suffix}"]),
         )
+        # a preset's clipping is root's; mlm clips only when asked to (``clip_norm``)
+        clip_norm = shape["clip_norm"] if spec.task == "root" else self.config.clip_norm
         current = {"tokens": tokens, "targets": targets}  # fresh masks every epoch (remask)
 
         def remask(epoch: int) -> None:
@@ -220,8 +222,8 @@ class TransformerModel:
                 keep = torch.arange(width, device=self.device) < real[:, None]
                 y = y[:, :width] if spec.task == "mlm" else y
                 loss = step_with(forward_backward, x[:, :width], y, keep)
-            if self.config.clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(parameters, self.config.clip_norm)
+            if clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(parameters, clip_norm)
             optimizer.step()
             schedule.step()
             return loss

@@ -220,7 +220,9 @@ def test_num_parameters_counts_the_trainable_weights():
     assert 0 < model.num_parameters() < sum(p.numel() for p in model.net.parameters())
 
 
-def test_clip_norm_clips_every_step_and_only_when_asked(monkeypatch):
+def test_clip_norm_clips_every_step_as_the_preset_or_the_option_says(monkeypatch):
+    """The cpu preset clips root's steps to 1 and leaves mlm's alone; the option clips
+    either; the paper preset does not clip."""
     calls = []
     original = torch.nn.utils.clip_grad_norm_
 
@@ -229,10 +231,16 @@ def test_clip_norm_clips_every_step_and_only_when_asked(monkeypatch):
         return original(parameters, max_norm, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
-    fitted(harness())
-    assert calls == []
-    model = fitted(harness(model_args={"clip_norm": 0.5}))
+    model = fitted(harness())
     steps = model.shape["epochs"] * -(-512 // model.shape["batch_size"])  # smoke: P = 512
+    assert calls == [1.0] * steps
+    calls.clear()
+    fitted(harness("mlm"))
+    assert calls == []
+    fitted(harness(model_args={"preset": "paper", **TINY, "epochs": 1, "batch_size": 128}))
+    assert calls == []
+    model = fitted(harness("mlm", model_args={"clip_norm": 0.5}))
+    steps = model.shape["epochs_mlm"] * -(-512 // model.shape["batch_size"])
     assert calls == [0.5] * steps
 
 
@@ -300,5 +308,6 @@ def test_the_result_records_the_resolved_preset():
     resolved = h.run().extra["resolved_model_config"]
     assert resolved["preset"] == "cpu" and resolved["d_model"] == 16  # given
     assert resolved["lr"] == 3e-3 and resolved["batch_size"] == 128  # from the preset
-    assert resolved["schedule"] == "constant" and resolved["remask"] is True
+    assert resolved["schedule"] == "anneal" and resolved["clip_norm"] == 1.0  # root's
+    assert resolved["remask"] is True
     assert resolved["schedule_mlm"] == "cosine" and resolved["epochs_mlm"] == 3
