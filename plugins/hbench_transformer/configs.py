@@ -105,9 +105,9 @@ class TransformerConfig(BaseModel):
     )
     clip_norm: float | None = Field(
         None,
-        gt=0,
-        description="clip the gradient's global norm to this before each step (default: the "
-        "preset's, for root only: 1.0 at cpu)",
+        ge=0,
+        description="clip the gradient's global norm to this before each step, 0 never "
+        "(default: the preset's, for root only: 1.0 at cpu)",
     )
     pooling: Literal["flatten", "mean"] = Field("flatten", description="root head input")
     remask: bool = Field(

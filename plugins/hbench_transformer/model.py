@@ -222,7 +222,7 @@ class TransformerModel:
                 keep = torch.arange(width, device=self.device) < real[:, None]
                 y = y[:, :width] if spec.task == "mlm" else y
                 loss = step_with(forward_backward, x[:, :width], y, keep)
-            if clip_norm is not None:
+            if clip_norm:  # None or 0: never
                 torch.nn.utils.clip_grad_norm_(parameters, clip_norm)
             optimizer.step()
             schedule.step()

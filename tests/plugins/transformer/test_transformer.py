@@ -222,7 +222,7 @@ def test_num_parameters_counts_the_trainable_weights():
 
 def test_clip_norm_clips_every_step_as_the_preset_or_the_option_says(monkeypatch):
     """The cpu preset clips root's steps to 1 and leaves mlm's alone; the option clips
-    either; the paper preset does not clip."""
+    either, or with 0 neither; the paper preset does not clip."""
     calls = []
     original = torch.nn.utils.clip_grad_norm_
 
@@ -238,6 +238,8 @@ def test_clip_norm_clips_every_step_as_the_preset_or_the_option_says(monkeypatch
     fitted(harness("mlm"))
     assert calls == []
     fitted(harness(model_args={"preset": "paper", **TINY, "epochs": 1, "batch_size": 128}))
+    assert calls == []
+    fitted(harness(model_args={"clip_norm": 0}))  # the preset's clipping switched off
     assert calls == []
     model = fitted(harness("mlm", model_args={"clip_norm": 0.5}))
     steps = model.shape["epochs_mlm"] * -(-512 // model.shape["batch_size"])
