@@ -39,6 +39,7 @@ from hbench_torch.training import (
     lr_factor,
     query_probabilities,
     seeded,
+    stacked_layers,
     train_epochs,
 )
 
@@ -369,17 +370,6 @@ class GPTModel:
 
         return rows
 
-    def _batches(self, data: TaskData, forward, whole: bool = False):
-        """(start, stop, ``forward(net, tokens, lengths)``) over evaluation batches, without
-        gradients, under the model's autocast (`_forward`)."""
-        rows = self._forward(data, forward, whole)
-        size = eval_batch_size(self.config.eval_batch_size, self.device)
-        n = len(data)
-        with torch.no_grad(), self._autocast():
-            for start in range(0, n, size):
-                stop = min(start + size, n)
-                yield start, stop, rows(start, stop)
-
     def _layers(self, data: TaskData, want: str) -> list[np.ndarray]:
         def forward(net, x, lengths):
             _, attention, hidden = net.body(
@@ -387,8 +377,6 @@ class GPTModel:
             )
             return attention if want == "attention" else hidden
 
-        per_batch = [layers for _, _, layers in self._batches(data, forward, whole=True)]
-        return [
-            torch.cat([layers[i] for layers in per_batch]).float().cpu().numpy()
-            for i in range(len(per_batch[0]))
-        ]
+        size = eval_batch_size(self.config.eval_batch_size, self.device)
+        with self._autocast():
+            return stacked_layers(self._forward(data, forward, whole=True), len(data), size)

@@ -1,6 +1,6 @@
 """How hbench's torch models train: seeded generators, the learning-rate schedule, the
-log-spaced checkpoint steps, the epoch loop, the prediction batch and the queries' answers
-from its logits.
+log-spaced checkpoint steps, the epoch loop, the prediction batch, the queries' answers
+from its logits and the layers' arrays for the analyses.
 
 Each piece decides numbers (which steps see which rows, at what rate), so the two models that
 share them train the same way for the same options and seed.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +135,25 @@ def query_probabilities(
     result = probabilities.numpy()
     result /= result.sum(axis=1, keepdims=True)
     return result
+
+
+def stacked_layers(
+    layers_of: Callable[[int, int], Sequence[torch.Tensor]], n: int, batch: int
+) -> list[np.ndarray]:
+    """Per-layer arrays (attention maps or hidden states) of ``n`` input rows, each the
+    batches' tensors stacked along the rows, in float32 on the CPU.
+
+    ``layers_of(start, stop)`` gives one tensor per layer for the input rows ``start..stop -
+    1``; rows go ``batch`` at a time, gradients off. The encoder and the decoder differ only
+    in the ``layers_of`` they pass (and the decoder's autocast around the call)."""
+    if n <= 0:
+        raise invalid("n", n, "at least one input row")
+    with torch.no_grad():
+        per_batch = [layers_of(start, min(start + batch, n)) for start in range(0, n, batch)]
+    return [
+        torch.cat([layers[i] for layers in per_batch]).float().cpu().numpy()
+        for i in range(len(per_batch[0]))
+    ]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from hbench_torch.training import (
     lr_factor,
     query_probabilities,
     seeded,
+    stacked_layers,
     train_epochs,
 )
 
@@ -339,16 +340,6 @@ class TransformerModel:
 
         return rows
 
-    def _batches(self, data: TaskData, forward, cut: bool = True):
-        """(start, stop, ``forward(net, tokens, keep)``) over evaluation batches without
-        gradients (`_forward`)."""
-        rows = self._forward(data, forward, cut)
-        size = eval_batch_size(self.config.eval_batch_size, self.device)
-        with torch.no_grad():
-            for start in range(0, len(data), size):
-                stop = min(start + size, len(data))
-                yield start, stop, rows(start, stop)
-
     def _layers(self, data: TaskData, want: str) -> list[np.ndarray]:
         def forward(net, x, keep):
             _, attention, hidden = net.encoder(
@@ -356,11 +347,8 @@ class TransformerModel:
             )
             return attention if want == "attention" else hidden
 
-        per_batch = [layers for _, _, layers in self._batches(data, forward, cut=False)]
-        return [
-            torch.cat([layers[i] for layers in per_batch]).float().cpu().numpy()
-            for i in range(len(per_batch[0]))
-        ]
+        size = eval_batch_size(self.config.eval_batch_size, self.device)
+        return stacked_layers(self._forward(data, forward, cut=False), len(data), size)
 
     # --- restoring a saved model (analyses) ----------------------------------------------
 

@@ -18,6 +18,7 @@ from hbench_torch.training import (  # noqa: E402
     lr_factor,
     query_probabilities,
     seeded,
+    stacked_layers,
     train_epochs,
 )
 
@@ -171,3 +172,30 @@ def test_queries_out_of_order_are_answered_in_their_order_and_stray_rows_refused
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
     with pytest.raises(UsageError, match="query_rows"):
         query_probabilities(_logits_of(logits, []), 4, 2, np.array([0, 4]))
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 8])
+def test_layers_are_stacked_in_row_order_whatever_the_batch(size):
+    """Each layer's batches are stacked along the rows, as float32 arrays on the CPU, under
+    no_grad; one call per batch, covering every row once."""
+    generator = torch.Generator().manual_seed(2)
+    hidden = [torch.randn(5, 4, 3, generator=generator, requires_grad=True) for _ in range(2)]
+    asked: list = []
+
+    def layers_of(start, stop):
+        asked.append((start, stop))
+        assert not torch.is_grad_enabled()
+        return [(h[start:stop] * 1).to(torch.float64) for h in hidden]
+
+    got = stacked_layers(layers_of, 5, size)
+    assert [a.dtype for a in got] == [np.float32, np.float32]
+    for layer, array in zip(hidden, got, strict=True):
+        np.testing.assert_array_equal(array, layer.detach().numpy())
+    assert [r for start, stop in asked for r in range(start, stop)] == list(range(5))
+
+
+def test_stacked_layers_refuses_an_empty_input():
+    from hbench.errors import UsageError
+
+    with pytest.raises(UsageError, match="n"):
+        stacked_layers(lambda start, stop: [], 0, 4)
