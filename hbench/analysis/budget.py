@@ -103,26 +103,17 @@ def accuracy_figure(
     from hbench.analysis.common import pyplot
     from hbench.analysis.figures import (
         chance_label,
-        grid_shape,
         hide_unused,
+        label_edges,
         legend_below,
+        panel_grid,
         save_figure,
     )
 
     plt = pyplot()
     panel_key = "label" if lines == "k_train" else "k_train"
     panels = sorted({getattr(p, panel_key) for p in points}, key=str)
-    rows, columns = grid_shape(len(panels))
-    figure, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(4.2 * columns + 0.6, 3.3 * rows + 1.3),
-        squeeze=False,
-        sharex=True,
-        sharey=True,
-        layout="constrained",
-    )
-    where = [divmod(index, columns) for index in range(len(panels))]
+    figure, axes, where = panel_grid(plt, len(panels))
     curves = sorted({getattr(p, lines) for p in points}, key=str)
     handles, chances = [], []
     for panel, (row, column) in zip(panels, where, strict=True):
@@ -159,12 +150,7 @@ def accuracy_figure(
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.25, which="both")
     hide_unused(axes, where)
-    for column in range(columns):
-        lowest = max(row for row, c in where if c == column)
-        axes[lowest, column].set_xlabel("training budget P (sequences)", fontsize=8)
-        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
-    for row in range(rows):
-        axes[row, 0].set_ylabel("test accuracy (in-sample)", fontsize=8)
+    label_edges(axes, where, "training budget P (sequences)", "test accuracy (in-sample)")
     what = "colour of its level" if lines == "k_train" else "grey"
     bp = Line2D([], [], color="0.3", linestyle="--", label=f"BP accuracy ({what})")
     legend_below(figure, [*handles, bp, *chances], columns=6)

@@ -123,22 +123,18 @@ def figure(report: CalibrationReport, path, title: str = "") -> list[Path]:
     under the grid."""
     from matplotlib.lines import Line2D
 
-    from hbench.analysis.figures import grid_shape, hide_unused, legend_below, save_figure
+    from hbench.analysis.figures import (
+        hide_unused,
+        label_edges,
+        legend_below,
+        panel_grid,
+        save_figure,
+    )
 
     plt = common.pyplot()
     first_seed = min(entry.seed for entry in report.models)
     entries = sorted((e for e in report.models if e.seed == first_seed), key=lambda e: e.k_train)
-    rows, columns = grid_shape(len(entries))
-    figure, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(2.9 * columns + 0.6, 2.9 * rows + 1.2),
-        squeeze=False,
-        sharex=True,
-        sharey=True,
-        layout="constrained",
-    )
-    where = [divmod(index, columns) for index in range(len(entries))]
+    figure, axes, where = panel_grid(plt, len(entries), size=(2.9, 2.9), below=1.2)
     for entry, (row, column) in zip(entries, where, strict=True):
         ax = axes[row, column]
         ax.scatter(entry.scatter_bp, entry.scatter_model, s=2, alpha=0.25, color="C0", lw=0)
@@ -156,12 +152,7 @@ def figure(report: CalibrationReport, path, title: str = "") -> list[Path]:
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.25)
     hide_unused(axes, where)
-    for column in range(columns):
-        lowest = max(row for row, c in where if c == column)
-        axes[lowest, column].set_xlabel("BP_k_train probability", fontsize=8)
-        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
-    for row in range(rows):
-        axes[row, 0].set_ylabel("model probability", fontsize=8)
+    label_edges(axes, where, "BP_k_train probability", "model probability")
     legend_below(
         figure,
         [

@@ -13,9 +13,10 @@ l-1, ..., finally BP_0) shows. ``hbench run`` writes a run's dynamics as one gri
 result (`dynamics_figures`): a column per training level, those two panels as two rows per
 seed, axes shared, one colour per level and one legend.
 
-Figures of several panels are grids laid out in rows (`grid_shape`, `model_grid`), drawn with
-constrained layout so that a colour bar (`figure.colorbar(..., ax=axes)`) sits beside the panels
-it belongs to and one legend (`legend_below`) serves every panel. Every figure carries a caption,
+Figures of several panels are grids laid out in rows (`grid_shape`, `panel_grid`, `model_grid`),
+labelled on their edges (`label_edges`) and drawn with constrained layout so that a colour bar
+(`figure.colorbar(..., ax=axes)`) sits beside the panels it belongs to and one legend
+(`legend_below`) serves every panel. Every figure carries a caption,
 a sentence saying what it shows: written into the files' metadata (PNG ``Description``, PDF
 ``Subject``), read back by `read_caption`, listed by the analyses' JSON reports (``captions``)
 and printed under the figure in a reproduction's report.
@@ -95,6 +96,40 @@ def grid_shape(panels: int, max_columns: int = 3) -> tuple[int, int]:
     panels = max(1, panels)
     rows = math.ceil(panels / max_columns)
     return rows, math.ceil(panels / rows)
+
+
+def panel_grid(
+    plt: Any, panels: int, size: tuple[float, float] = (4.2, 3.3), below: float = 1.3
+) -> tuple[Any, Any, list[tuple[int, int]]]:
+    """A figure of ``panels`` panels in `grid_shape`, sharing both axes (one scale to compare
+    them by), each ``size`` inches with ``below`` inches more for the legend under the grid.
+    Returns (figure, axes, [(row, column) of each panel in order])."""
+    rows, columns = grid_shape(panels)
+    figure, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(size[0] * columns + 0.6, size[1] * rows + below),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        layout="constrained",
+    )
+    return figure, axes, [divmod(index, columns) for index in range(panels)]
+
+
+def label_edges(axes: Any, where: Sequence[tuple[int, int]], xlabel: str, ylabel: str) -> None:
+    """Axis labels on a grid's edges only: ``xlabel`` (and tick labels) under the lowest used
+    panel of each column, ``ylabel`` beside the first column."""
+    rows, columns = axes.shape
+    for column in range(columns):
+        used = [row for row, c in where if c == column]
+        if not used:
+            continue
+        lowest = max(used)
+        axes[lowest, column].set_xlabel(xlabel, fontsize=8)
+        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
+    for row in range(rows):
+        axes[row, 0].set_ylabel(ylabel, fontsize=8)
 
 
 def model_grid(keys: Sequence[tuple[int, int]], max_columns: int = 3) -> tuple[int, int, list]:

@@ -182,23 +182,19 @@ def render_figure(curves: list[Curve], target: float, path: Path) -> list[Path]:
     from matplotlib.lines import Line2D
 
     from hbench.analysis.common import pyplot
-    from hbench.analysis.figures import grid_shape, hide_unused, legend_below, save_figure
+    from hbench.analysis.figures import (
+        hide_unused,
+        label_edges,
+        legend_below,
+        panel_grid,
+        save_figure,
+    )
 
     plt = pyplot()
     panels: dict[str, list[Curve]] = defaultdict(list)
     for curve in curves:
         panels[_name(curve)].append(curve)
-    rows, columns = grid_shape(len(panels))
-    figure, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(4.2 * columns + 0.6, 3.3 * rows + 1.3),
-        squeeze=False,
-        sharex=True,
-        sharey=True,
-        layout="constrained",
-    )
-    where = [divmod(index, columns) for index in range(len(panels))]
+    figure, axes, where = panel_grid(plt, len(panels))
     levels = sorted({curve.k_train for curve in curves})
     low = min(0.0, *(min(c.mean) for c in curves)) - 0.02
     handles = []
@@ -228,12 +224,7 @@ def render_figure(curves: list[Curve], target: float, path: Path) -> list[Path]:
         axis.tick_params(labelsize=8)
         axis.grid(alpha=0.25, which="both")
     hide_unused(axes, where)
-    for column in range(columns):
-        lowest = max(row for row, c in where if c == column)
-        axes[lowest, column].set_xlabel("training budget P (sequences)", fontsize=8)
-        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
-    for row in range(rows):
-        axes[row, 0].set_ylabel("normalised accuracy (in-sample)", fontsize=8)
+    label_edges(axes, where, "training budget P (sequences)", "normalised accuracy (in-sample)")
     handles.sort(key=lambda handle: handle.get_label())
     handles.append(Line2D([], [], color="grey", linestyle="--", label=f"target {target:g}"))
     handles.append(Line2D([], [], color="0.3", linestyle=":", label="P* (colour of its level)"))

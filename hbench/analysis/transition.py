@@ -141,26 +141,17 @@ def transition_figure(points: Sequence[TransitionPoint], path: Path, title: str)
     from hbench.analysis.common import pyplot
     from hbench.analysis.figures import (
         chance_label,
-        grid_shape,
         hide_unused,
+        label_edges,
         legend_below,
+        panel_grid,
         save_figure,
     )
 
     plt = pyplot()
     panels = sorted({(p.label, p.target, p.k) for p in points})
     depths = sorted({p.depth for p in points})
-    rows, columns = grid_shape(len(panels))
-    figure, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(4.2 * columns + 0.6, 3.3 * rows + 1.3),
-        squeeze=False,
-        sharex=True,
-        sharey=True,
-        layout="constrained",
-    )
-    where = [divmod(index, columns) for index in range(len(panels))]
+    figure, axes, where = panel_grid(plt, len(panels))
     handles: dict[int, Any] = {}
     dashed = False
     for (label, target, k), (row, column) in zip(panels, where, strict=True):
@@ -195,12 +186,7 @@ def transition_figure(points: Sequence[TransitionPoint], path: Path, title: str)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.25)
     hide_unused(axes, where)
-    for column in range(columns):
-        lowest = max(row for row, c in where if c == column)
-        axes[lowest, column].set_xlabel("channel noise epsilon", fontsize=8)
-        axes[lowest, column].xaxis.set_tick_params(labelbottom=True)
-    for row in range(rows):
-        axes[row, 0].set_ylabel("test accuracy (in-sample)", fontsize=8)
+    label_edges(axes, where, "channel noise epsilon", "test accuracy (in-sample)")
     extra = [Line2D([], [], color="0.45", linestyle=":", label=chance_label(points[0].chance))]
     if dashed:
         bp = Line2D([], [], color="0.3", linestyle="--", label="BP's accuracy (its depth's colour)")

@@ -18,7 +18,9 @@ from hbench.analysis.figures import (
     dynamics_figure,
     dynamics_figures,
     grid_shape,
+    label_edges,
     model_grid,
+    panel_grid,
     read_caption,
     save_figure,
 )
@@ -215,6 +217,25 @@ def test_grids_have_rows_not_strips():
     # one seed: the levels in order, wrapped into rows
     rows, columns, where = model_grid([(0, k) for k in (4, 3, 2, 1, 0)])
     assert (rows, columns) == (2, 3) and where == [(1, 1), (1, 0), (0, 2), (0, 1), (0, 0)]
+
+
+def test_a_panel_grid_shares_its_axes_and_is_labelled_on_its_edges():
+    """5 panels: 2 rows of 3, the last cell unused; x labels under the lowest used panel of
+    each column (row 1 for the first two columns, row 0 for the third), y labels on column 0."""
+    plt = pyplot()
+    figure, axes, where = panel_grid(plt, 5, size=(2.0, 2.0), below=1.0)
+    try:
+        assert axes.shape == (2, 3) and where == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+        assert tuple(figure.get_size_inches()) == pytest.approx((6.6, 5.0))
+        assert axes[0, 0].get_shared_x_axes().joined(axes[0, 0], axes[1, 2])
+        assert axes[0, 0].get_shared_y_axes().joined(axes[0, 0], axes[1, 2])
+        label_edges(axes, where, "steps", "accuracy")
+        xlabels = {(r, c): axes[r, c].get_xlabel() for r in range(2) for c in range(3)}
+        assert {key for key, text in xlabels.items() if text} == {(1, 0), (1, 1), (0, 2)}
+        assert [axes[r, 0].get_ylabel() for r in range(2)] == ["accuracy", "accuracy"]
+        assert axes[0, 1].get_ylabel() == ""
+    finally:
+        plt.close(figure)
 
 
 def probe_report(seeds=(0,), levels=(0,)) -> probe.ProbeReport:
