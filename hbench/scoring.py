@@ -391,9 +391,23 @@ def headline(rows: Iterable[Mapping[str, Any] | Any]) -> dict[str, dict[str, Any
             _optional(row, "kl_bp_se"),
         )
 
-    levels = set().union(*(set(by_level) for by_level in cells.values())) if cells else set()
-    if not levels:
+    order = _levels_of_every_seed(cells)
+    if not order:
         return {"normalised_accuracy": _summary([], []), "kl_bp": _summary([], [])}
+    seeds = sorted(cells)
+    summaries = {}
+    for index, name in ((0, "normalised_accuracy"), (1, "kl_bp")):
+        values = [float(np.mean([cells[s][k][index] for k in order])) for s in seeds]
+        errors = [_seed_error([cells[s][k][index + 2] for k in order]) for s in seeds]
+        summaries[name] = _summary(values, errors)
+    return summaries
+
+
+def _levels_of_every_seed(cells: Mapping[int, Mapping[int, Any]]) -> list[int]:
+    """The in-sample levels of ``cells`` (seed -> level -> values), ascending, after checking
+    that every seed has every one of them: a headline never averages a seed over fewer cells
+    than another (ValueError naming the seed and its missing levels)."""
+    levels = set().union(*(set(by_level) for by_level in cells.values())) if cells else set()
     for seed, by_level in sorted(cells.items()):
         missing = sorted(levels - set(by_level))
         if missing:
@@ -401,13 +415,7 @@ def headline(rows: Iterable[Mapping[str, Any] | Any]) -> dict[str, dict[str, Any
                 f"seed {seed} lacks in-sample level(s) {missing} that other seeds have;"
                 " the headline never averages over missing cells"
             )
-    seeds, order = sorted(cells), sorted(levels)
-    summaries = {}
-    for index, name in ((0, "normalised_accuracy"), (1, "kl_bp")):
-        values = [float(np.mean([cells[s][k][index] for k in order])) for s in seeds]
-        errors = [_seed_error([cells[s][k][index + 2] for k in order]) for s in seeds]
-        summaries[name] = _summary(values, errors)
-    return summaries
+    return sorted(levels)
 
 
 def metric_per_seed(
@@ -433,17 +441,10 @@ def metric_per_seed(
         if int(k_test) in cells[seed]:
             raise ValueError(f"two rows for seed {seed} at in-sample level {int(k_test)}")
         cells[seed][int(k_test)] = (float(value), scores.get(f"{name}_se"))
-    levels = set().union(*(set(by_level) for by_level in cells.values())) if cells else set()
-    if not levels:
+    order = _levels_of_every_seed(cells)
+    if not order:
         return [], [], []
-    for seed, by_level in sorted(cells.items()):
-        missing = sorted(levels - set(by_level))
-        if missing:
-            raise ValueError(
-                f"seed {seed} lacks in-sample level(s) {missing} that other seeds have;"
-                " the headline never averages over missing cells"
-            )
-    seeds, order = sorted(cells), sorted(levels)
+    seeds = sorted(cells)
     values = [float(np.mean([cells[s][k][0] for k in order])) for s in seeds]
     errors = [_seed_error([cells[s][k][1] for k in order]) for s in seeds]
     return seeds, values, errors
