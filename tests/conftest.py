@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+from pathlib import Path
 
 import pytest
+
+from hbench.registry.registry import reset_registry
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,3 +37,29 @@ def torch_load_calls(monkeypatch) -> list:
 
     monkeypatch.setattr(torch, "load", spy)
     return calls
+
+
+@pytest.fixture
+def sleepy(tmp_path, monkeypatch):
+    """Install the test-only `sleepy` model as a real plugin, visible to worker processes; the
+    folder its fits leave marks in (its ``marks`` option)."""
+    folder = tmp_path / "plugin"
+    folder.mkdir()
+    shutil.copy(Path(__file__).parent / "sleepy_plugin.py", folder / "hbench_sleepy_test.py")
+    info = folder / "hbench_sleepy_test-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: hbench-sleepy-test\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        "[hbench]\nsleepy = hbench_sleepy_test\n", encoding="utf-8"
+    )
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])
+    )
+    reset_registry()
+    yield marks
+    reset_registry()

@@ -449,6 +449,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"reused {path}: a finished run of the same spec (hash {spec_hash});"
             " --overwrite runs it again"
         )
+    resumed = result.extra.get("resumed_fits") or []
+    if resumed and not args.json:
+        print(
+            f"resumed: {len(resumed)} of {len(result.timings)} fits were finished by an"
+            " interrupted attempt of this run and kept (the result lists them under"
+            " extra.resumed_fits)"
+        )
     if result.isolation == "process" and result.sandbox.get("kind") == "none":
         print(
             f"sandbox: none ({result.sandbox.get('reason')}): the model ran in an audited worker "

@@ -39,6 +39,7 @@ from typing import Any
 
 from hbench.reproduce.plan import THROUGHPUT, AnalysisPart, Plan, RunPart, SweepPart
 from hbench.results import RunResult
+from hbench.run.journal import join_fits
 from hbench.run.spec import ResolvedRun, RunSpec, merge_overrides
 
 Log = Callable[[str], None]
@@ -537,31 +538,6 @@ def fit_task(
     if threads is not None:
         set_thread_budget(threads)
     return execute(spec, jobs=1, save_dir=Path(save_dir), fits=[(seed, k_train)]).result
-
-
-def join_fits(parts: list[RunResult], wall_s: float) -> RunResult:
-    """The result of a whole run from its fits' results (in the run's order): what
-    `Harness.run` returns for all of them at once, but for the wall time."""
-    from datetime import datetime, timezone
-
-    from hbench.scoring import headline
-
-    first = parts[0]
-    metrics = [m for part in parts for m in part.metrics]
-    dynamics = [d for part in parts for d in part.extra.get("dynamics", [])]
-    extra = {key: value for key, value in first.extra.items() if key != "dynamics"}
-    return first.model_copy(
-        update={
-            "metrics": metrics,
-            "headline": headline(metrics),
-            "timings": [t for part in parts for t in part.timings],
-            "audit": sorted({event for part in parts for event in part.audit}),
-            "saved_models": [m for part in parts for m in part.saved_models],
-            "extra": {**({"dynamics": dynamics} if dynamics else {}), **extra},
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "wall_s": wall_s,
-        }
-    )
 
 
 def _fit_row(model: str, run: ResolvedRun, speed) -> dict[str, Any]:

@@ -16,10 +16,16 @@ if TYPE_CHECKING:
 
 
 def find_result_files(path: Path) -> list[Path]:
+    """``path`` itself, or the ``*.json`` files below it, leaving out hidden folders (a run's
+    kept fits, `hbench.run.journal`, are one-fit results, not runs of their own)."""
     if path.is_file():
         return [path]
     if path.is_dir():
-        return sorted(p for p in path.rglob("*.json") if p.is_file())
+        return sorted(
+            p
+            for p in path.rglob("*.json")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
     raise UsageError(f"results path {str(path)!r} does not exist")
 
 

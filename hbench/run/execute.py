@@ -11,7 +11,9 @@ each of those is decided once:
 - the paths that model options name are checked before any training;
 - trained models (``save_models``) go to a hidden staging folder that is renamed next to the
   result just before the result is written, so an interrupted run leaves neither behind;
-- the result is written atomically, and the earlier results of a rerun spec are removed after.
+- the result is written atomically, and the earlier results of a rerun spec are removed after;
+- each finished fit is kept on disk until the whole result is written, so that the same call
+  after an interruption fits only what was not finished (`hbench.run.journal`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from hbench.results import RunResult
 
 if TYPE_CHECKING:
     from hbench.registry.registry import Registry
+    from hbench.run.journal import FitJournal
     from hbench.run.spec import ResolvedRun, RunSpec
     from hbench.run.world import World
 
@@ -92,20 +95,40 @@ def execute(
     harness = Harness(run, registry, model=model, world=world)
     if folder is None:
         return Execution(_recorded(harness.run(**options), record))
+    journal = _journal(folder, spec_hash, save_models, options)
+    if journal is not None and overwrite:
+        journal.drop()
     result, written = write_run(
         folder,
-        lambda save_dir: harness.run(save_dir=save_dir, **options),
+        lambda save_dir: harness.run(save_dir=save_dir, journal=journal, **options),
         save_models=save_models,
         path=Path(path) if path is not None else None,
         spec_hash=spec_hash,
         record=record,
         field=field,
     )
+    if journal is not None:  # the whole result is written: its fits need no keeping
+        journal.drop()
     if earlier:
         from hbench.results.files import replace_earlier
 
         replace_earlier(earlier, written)
     return Execution(result, written, replaced=[p for p in earlier if p != written])
+
+
+def _journal(
+    folder: Path, spec_hash: str | None, save_models: bool, options: Mapping[str, Any]
+) -> FitJournal | None:
+    """Where this run keeps its finished fits so that an interrupted attempt resumes
+    (`hbench.run.journal`): None for an official run or an in-memory model (no spec hash)
+    and for a run whose every query or learning curve goes elsewhere as it runs."""
+    if spec_hash is None or options.get("sample_log") is not None:
+        return None
+    if options.get("curves") is not None:
+        return None
+    from hbench.run.journal import FitJournal
+
+    return FitJournal(folder, spec_hash, models=save_models)
 
 
 def _recorded(result: RunResult, record: Mapping[str, Any] | None) -> RunResult:

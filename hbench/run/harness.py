@@ -17,6 +17,7 @@ many ran at once.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -37,6 +38,7 @@ from hbench.registry.registry import Registry, get_registry
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, SavedModel, Timing
 from hbench.run.dynamics import DynamicsRecorder
 from hbench.run.generation import check_handle, draw, sample_seed, score_level
+from hbench.run.journal import FitJournal
 from hbench.run.lengths import check_lengths
 from hbench.run.spec import ResolvedRun, RunSpec
 from hbench.run.worker import (
@@ -52,6 +54,8 @@ from hbench.run.worker import (
 )
 from hbench.run.world import World, model_seed
 from hbench.scoring import headline, score_queries, score_random, validate_probabilities
+
+_log = logging.getLogger("hbench.run.harness")
 
 #: Where fits run: "process" isolates a model in a worker process, "in-process" does not.
 ISOLATION = ("process", "in-process")
@@ -472,6 +476,7 @@ class Harness:
         fits: list[tuple[int, int]] | None = None,
         sample_log: Any = None,
         curves: Any = None,
+        journal: FitJournal | None = None,
     ) -> RunResult:
         """Every (seed, training level): fit a fresh model and score it; the typed result.
 
@@ -487,7 +492,9 @@ class Harness:
         (seed, training level) pairs, each fitted exactly as in the whole run (a distributed
         reproduction fits a run's pairs on different machines and joins their results).
         ``sample_log`` logs every scored query (`hbench.run.samples.SampleLog`), ``curves``
-        sends each fit's learning curves to experiment trackers (`hbench.run.loggers.Curves`)."""
+        sends each fit's learning curves to experiment trackers (`hbench.run.loggers.Curves`).
+        ``journal`` keeps each finished fit on disk and supplies the fits an interrupted
+        attempt of the same run finished, which are not fitted again (`hbench.run.journal`)."""
         if sample_log is not None:  # both read the run's spec and shapes before any fit
             sample_log.bind(self)
         if curves is not None:
@@ -503,10 +510,14 @@ class Harness:
         from hbench.results.environment import code_state
 
         self._code = code_state(self.plugins_involved())
+        kept, earlier_s = self._kept(journal, fits, save_dir)
+        if kept and progress is not None:
+            progress(len(kept))
+        todo = [fit for fit in fits if fit not in kept]
 
         # a seed's test sets and oracle answers are dropped once its last fit is scored, so
         # the run holds the data of the seeds in flight only
-        remaining = Counter(seed for seed, _ in fits)
+        remaining = Counter(seed for seed, _ in todo)
 
         def one(fit: tuple[int, int]) -> FitOutcome:
             within = fit_progress(*fit) if fit_progress is not None else nullcontext(None)
@@ -514,6 +525,9 @@ class Harness:
                 outcome = self.run_fit(
                     *fit, isolation=isolation, save_dir=save_dir, fit_progress=report
                 )
+            if journal is not None:  # kept before it counts as done
+                wall = earlier_s + time.perf_counter() - started
+                journal.keep(self._result([outcome], isolation, wall), save_dir)
             with self._lock:
                 remaining[fit[0]] -= 1
                 if not remaining[fit[0]]:
@@ -529,21 +543,77 @@ class Harness:
             isolation, save_dir, memory_per_fit, fit_timeout, processes_per_fit
         )
         self.sandbox = plan.record()
-        with WorkerTemplates(plan) as self._templates:
+        jobs = max(1, min(jobs, len(todo)))
+        try:
+            outcomes = self._fit_all(one, todo, jobs, plan)
+        except BaseException:
+            if journal is not None and journal.count():
+                _log.warning(
+                    "%d finished fits of this run are kept in %s: the same command resumes it",
+                    journal.count(), journal.path,
+                )  # fmt: skip
+            raise
+        wall_s = time.perf_counter() - started
+        if journal is None:
+            return self._result(outcomes, isolation, wall_s)
+        return self._joined(fits, kept, outcomes, isolation, earlier_s + wall_s)
+
+    def _fit_all(
+        self, one: Callable[[tuple[int, int]], FitOutcome], fits: list, jobs: int, plan: Any
+    ) -> list[FitOutcome]:
+        """``one(fit)`` for each of ``fits``, ``jobs`` at a time, their workers forked from
+        the run's templates (none are started when nothing is left to fit)."""
+        with WorkerTemplates(plan) if fits else nullcontext(None) as self._templates:
             if jobs == 1:
-                outcomes = [one(fit) for fit in fits]
-            else:
-                pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hbench-fit")
-                try:
-                    outcomes = list(pool.map(one, fits))
-                except BaseException:  # Ctrl-C, SIGTERM, a failed fit: stop the other fits now
-                    self._stopping = True
-                    for handle in list(self._live):
-                        handle.kill()
-                    raise
-                finally:
-                    pool.shutdown(wait=True, cancel_futures=True)
-        return self._result(outcomes, isolation, time.perf_counter() - started)
+                return [one(fit) for fit in fits]
+            pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hbench-fit")
+            try:
+                return list(pool.map(one, fits))
+            except BaseException:  # Ctrl-C, SIGTERM, a failed fit: stop the other fits now
+                self._stopping = True
+                for handle in list(self._live):
+                    handle.kill()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _kept(
+        self, journal: FitJournal | None, fits: list[tuple[int, int]], save_dir: Path | None
+    ) -> tuple[dict[tuple[int, int], RunResult], float]:
+        """The fits of ``fits`` an earlier attempt kept in ``journal`` (their trained models
+        put into ``save_dir``), and that attempt's wall time."""
+        if journal is None:
+            return {}, 0.0
+        from hbench.run.devices import device_used
+
+        found = journal.finished(self._code.sources, device_used(self.spec.device))
+        kept = {fit: found[fit] for fit in fits if fit in found}
+        for part in kept.values():
+            journal.restore(part, save_dir)
+        if kept:
+            _log.info(
+                "resuming: %d of %d fits were finished by an earlier attempt (%s)",
+                len(kept), len(fits), journal.path,
+            )  # fmt: skip
+        return kept, max((part.wall_s for part in kept.values()), default=0.0)
+
+    def _joined(
+        self,
+        fits: list[tuple[int, int]],
+        kept: dict[tuple[int, int], RunResult],
+        outcomes: list[FitOutcome],
+        isolation: str,
+        wall_s: float,
+    ) -> RunResult:
+        """The whole run from the kept fits and this attempt's, in the run's order."""
+        from hbench.run.journal import join_fits
+
+        new = {(o.seed, o.k_train): self._result([o], isolation, wall_s) for o in outcomes}
+        result = join_fits([kept.get(fit) or new[fit] for fit in fits], wall_s)
+        if not kept:
+            return result
+        resumed = [[seed, k_train] for seed, k_train in fits if (seed, k_train) in kept]
+        return result.model_copy(update={"extra": {**result.extra, "resumed_fits": resumed}})
 
     def _result(self, outcomes: list[FitOutcome], isolation: str, wall_s: float) -> RunResult:
         from hbench.results import collect_environment

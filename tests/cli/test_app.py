@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -557,6 +558,38 @@ def test_sigterm_during_a_run_with_saved_models_leaves_nothing(tmp_path) -> None
     assert list((tmp_path / "out").iterdir()) == []
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
+
+
+def test_sigterm_keeps_the_finished_fits_and_the_same_command_resumes(tmp_path, sleepy) -> None:
+    """A run stopped after its first fit keeps that fit (and says so); the same command then
+    fits only the others, says how many it resumed, and leaves one result and no journal."""
+    argv = [
+        "run", "--model", "sleepy", "--suite", "smoke", "--seeds", "0,1",
+        "--train-filter", "0", "--train-filter", "1", "--model-arg", "seconds=2",
+        "--jobs", "1", "--out", "out",
+    ]  # fmt: skip
+    out = tmp_path / "out"
+    process = _start(tmp_path, *argv, "--quiet")
+    try:
+        _wait_for(lambda: any(out.glob(".fits-*/s*_k*.json")), process)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    assert "finished fits of this run are kept in" in err and "Traceback" not in err
+    assert not list(out.glob("*.json"))
+    again = subprocess.run(
+        [sys.executable, "-m", "hbench", *argv],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert re.search(r"resumed: [123] of 4 fits", again.stdout), again.stdout
+    assert len(list(out.glob("*.json"))) == 1 and not list(out.glob(".fits-*"))
 
 
 def test_sigterm_stops_parallel_fits_at_once(tmp_path) -> None:

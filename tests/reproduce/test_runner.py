@@ -16,8 +16,9 @@ from hbench.cli import main
 from hbench.errors import UsageError
 from hbench.reproduce import make_plan
 from hbench.reproduce.plan import THROUGHPUT, AnalysisPart
-from hbench.reproduce.runner import Runner, join_fits
+from hbench.reproduce.runner import Runner
 from hbench.results import write_result
+from hbench.run.journal import join_fits
 
 
 def test_an_analysis_runs_through_its_function_without_argparse(

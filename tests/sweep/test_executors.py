@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from hbench.cli import main
-from hbench.registry.registry import reset_registry
 
 GRID = """
 name = "grid"
@@ -64,32 +62,6 @@ def result_files(folder: Path) -> dict[str, Path]:
 
 def metrics(path: Path) -> list:
     return json.loads(path.read_text(encoding="utf-8"))["metrics"]
-
-
-@pytest.fixture
-def sleepy(tmp_path, monkeypatch):
-    """Install the test-only `sleepy` model as a real plugin, visible to worker processes; the
-    folder its fits leave marks in (its ``marks`` option)."""
-    folder = tmp_path / "plugin"
-    folder.mkdir()
-    shutil.copy(Path(__file__).parents[1] / "sleepy_plugin.py", folder / "hbench_sleepy_test.py")
-    info = folder / "hbench_sleepy_test-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: hbench-sleepy-test\nVersion: 0.1\n", encoding="utf-8"
-    )
-    (info / "entry_points.txt").write_text(
-        "[hbench]\nsleepy = hbench_sleepy_test\n", encoding="utf-8"
-    )
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])
-    )
-    reset_registry()
-    yield marks
-    reset_registry()
 
 
 def test_resume_runs_only_missing_cells(tmp_path, capsys):
