@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from hbench.registry.registry import reset_registry
-
 
 def pytest_configure(config: pytest.Config) -> None:
     """Give Ctrl-C its meaning back when the test run inherited it ignored.
@@ -43,6 +41,8 @@ def torch_load_calls(monkeypatch) -> list:
 def sleepy(tmp_path, monkeypatch):
     """Install the test-only `sleepy` model as a real plugin, visible to worker processes; the
     folder its fits leave marks in (its ``marks`` option)."""
+    from hbench.registry.registry import reset_registry
+
     folder = tmp_path / "plugin"
     folder.mkdir()
     shutil.copy(Path(__file__).parent / "sleepy_plugin.py", folder / "hbench_sleepy_test.py")
