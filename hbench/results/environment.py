@@ -173,7 +173,8 @@ def source_hash(distribution: str) -> str | None:
     return "files:sha256:" + _hash_files(folders) if folders else None
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """This machine's processor, as results record it (``environment.cpu``)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
             for line in handle:
@@ -239,7 +240,7 @@ def collect_environment(
         numpy=np.__version__,
         torch=str(getattr(torch, "__version__", "unknown")) if torch is not None else None,
         platform=platform.platform(),
-        cpu=_cpu_name(),
+        cpu=cpu_name(),
         gpu=_gpu_name(device),
         plugins=[dict(p) for p in plugins],
     )

@@ -584,9 +584,9 @@ class Harness:
         put into ``save_dir``), and that attempt's wall time."""
         if journal is None:
             return {}, 0.0
-        from hbench.run.devices import device_used
+        from hbench.results.environment import cpu_name
 
-        found = journal.finished(self._code.sources, device_used(self.spec.device))
+        found = journal.finished(self._code.sources, cpu_name())
         kept = {fit: found[fit] for fit in fits if fit in found}
         for part in kept.values():
             journal.restore(part, save_dir)

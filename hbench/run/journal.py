@@ -11,9 +11,10 @@ and fits only the others, and the folder is removed once the whole result is wri
 What a journal may hold is the run itself, not a run like it:
 
 - the spec hash names the folder, so another spec never sees it;
-- a journal made by other code (another source hash of any plugin the run uses, or another
-  checkout of hbench) or on another device is dropped, with a log line, and the run starts
-  over: one result never mixes fits of two versions of a model;
+- a journal made by other code (another source hash of any plugin the run uses, hbench's
+  own included) or on another machine (another processor) is dropped, with a log line, and
+  the run starts over: one result never mixes fits of two versions of a model, and the
+  environment it records is every fit's;
 - an official run never resumes (its grammars are drawn anew at each start, and grammars
   read back from a file would be grammars someone could choose), nor does a run given a model
   in memory (no hash names it), nor one that logs every query or its learning curves to a
@@ -58,12 +59,13 @@ class FitJournal:
         return f"FitJournal({str(self.path)!r})"
 
     def finished(
-        self, sources: dict[str, str | None], device: str
+        self, sources: dict[str, str | None], cpu: str
     ) -> dict[tuple[int, int], RunResult]:
         """The fits kept here, by (seed, training level), if they were made by the code
-        ``sources`` (the run's `CodeState.sources`) on ``device``; otherwise none, and the
-        journal is dropped. An entry that cannot be read (a disk that failed mid-write would
-        leave none, as entries are written atomically) is dropped alone and refitted."""
+        ``sources`` (the run's `CodeState.sources`) on a machine with this ``cpu``; otherwise
+        none, and the journal is dropped. An entry that cannot be read is dropped alone and
+        fitted again (entries are written atomically, so only a damaged disk or a hand leaves
+        one)."""
         from hbench.results.files import read_result
 
         if not self.path.is_dir():
@@ -83,9 +85,9 @@ class FitJournal:
                 continue
             if self.models and not (self.path / f"{entry.stem}.pt").is_file():
                 continue  # its model is missing: fitted again
-            if dict(part.environment.sources) != dict(sources) or part.spec.device != device:
+            if dict(part.environment.sources) != dict(sources) or part.environment.cpu != cpu:
                 log.warning(
-                    "the fits kept in %s were made by other code or on another device; "
+                    "the fits kept in %s were made by other code or on another machine; "
                     "the run starts over",
                     self.path,
                 )
