@@ -186,7 +186,7 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def _gpu_name(device: str) -> str | None:
+def gpu_name(device: str) -> str | None:
     """The CUDA GPU that ran the work; never imports torch (a run that did not use it)."""
     torch = sys.modules.get("torch")
     if torch is None or not device.startswith("cuda"):
@@ -241,6 +241,6 @@ def collect_environment(
         torch=str(getattr(torch, "__version__", "unknown")) if torch is not None else None,
         platform=platform.platform(),
         cpu=cpu_name(),
-        gpu=_gpu_name(device),
+        gpu=gpu_name(device),
         plugins=[dict(p) for p in plugins],
     )

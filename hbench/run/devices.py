@@ -4,6 +4,7 @@ never pay for importing it."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from functools import cache
 from typing import Any
 
@@ -52,6 +53,47 @@ def resolve_device(choice: str) -> str:
     if choice == "cuda":
         raise invalid("--device", choice, "a machine where torch sees a CUDA GPU (none here)")
     return "cpu"
+
+
+def fit_runtime(choice: str) -> dict[str, str | None]:
+    """Where a fit ran, told by the process that ran it (a worker's harness never imports
+    torch, so only the worker knows): the device it used for ``choice``, the torch version it
+    imported (None without torch) and the CUDA GPU's name (None on the CPU)."""
+    import sys
+
+    from hbench.results.environment import gpu_name
+
+    device = device_used(choice)
+    torch = sys.modules.get("torch")
+    version = str(getattr(torch, "__version__", "unknown")) if torch is not None else None
+    return {"device": device, "torch": version, "gpu": gpu_name(device)}
+
+
+#: What a worker may say about where its fit ran (`checked_runtime`): a device, a version
+#: and a GPU name, printable and short.
+_DEVICE = re.compile(r"cpu|cuda(:[0-9]{1,3})?")
+_PRINTABLE = re.compile(r"[ -~]{1,100}")
+
+
+def checked_runtime(runtime: Any, label: str) -> dict[str, str | None] | None:
+    """A worker's `fit_runtime`, checked as anything else a model's process sends: a dict of
+    ``device`` (cpu, cuda or cuda:N), ``torch`` and ``gpu`` (printable ASCII, at most 100
+    characters, or None). None when the worker sent none; otherwise a `PluginError` naming the
+    model and the field."""
+    from hbench.errors import PluginError
+
+    if runtime is None:
+        return None
+    if not isinstance(runtime, dict) or set(runtime) != {"device", "torch", "gpu"}:
+        raise PluginError(f"{label} sent a fit runtime that is not device, torch and gpu")
+    device = runtime["device"]
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise PluginError(f"{label} sent a fit runtime with device {str(device)[:40]!r}")
+    for key in ("torch", "gpu"):
+        value = runtime[key]
+        if value is not None and not (isinstance(value, str) and _PRINTABLE.fullmatch(value)):
+            raise PluginError(f"{label} sent a fit runtime with {key} {str(value)[:40]!r}")
+    return {"device": device, "torch": runtime["torch"], "gpu": runtime["gpu"]}
 
 
 def device_used(choice: str) -> str:

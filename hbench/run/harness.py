@@ -630,7 +630,15 @@ class Harness:
         metrics = [m for outcome in outcomes for m in outcome.metrics]
         dynamics = [o.dynamics for o in outcomes if o.dynamics is not None]
         audit = sorted({event for o in outcomes for event in o.report.audit})
-        device = device_used(self.spec.device)
+        # where the fits ran, as the process that ran them says (this one may never have
+        # imported torch); else this process's view, for models that report nothing
+        runtime = first.runtime
+        device = runtime["device"] if runtime else device_used(self.spec.device)
+        environment = collect_environment(self.plugins_involved(), device, self._code)
+        if runtime:
+            environment = environment.model_copy(
+                update={"torch": runtime["torch"], "gpu": runtime["gpu"]}
+            )
         suite = self.suite
         spec = ResolvedSpec(
             suite=suite.model_dump(mode="json"),
@@ -661,7 +669,7 @@ class Harness:
             metrics=metrics,
             headline=headline(metrics),
             timings=[o.timing for o in outcomes],
-            environment=collect_environment(self.plugins_involved(), device, self._code),
+            environment=environment,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             wall_s=wall_s,
             extra={

@@ -108,3 +108,64 @@ def test_only_an_item_that_uses_torch_needs_it(monkeypatch):
         devices.check_torch(registration(uses_torch=True))
     monkeypatch.setattr(devices, "torch_installed", lambda: True)
     devices.check_torch(registration(uses_torch=True))
+
+
+def test_a_fit_runtime_names_the_device_torch_and_gpu(monkeypatch) -> None:
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # a model that never imported it
+    assert devices.fit_runtime("auto") == {"device": "cpu", "torch": None, "gpu": None}
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(__version__="9.9.9"))
+    monkeypatch.setattr(devices, "resolve_device", lambda choice: "cpu")
+    assert devices.fit_runtime("cpu") == {"device": "cpu", "torch": "9.9.9", "gpu": None}
+
+
+@pytest.mark.parametrize(
+    ("runtime", "field"),
+    [
+        ({"device": "tpu", "torch": None, "gpu": None}, "device"),
+        ({"device": "cuda:12345", "torch": None, "gpu": None}, "device"),
+        ({"device": "cpu", "torch": "2.1\n<script>", "gpu": None}, "torch"),
+        ({"device": "cuda", "torch": "2.1", "gpu": "x" * 101}, "gpu"),
+        ({"device": "cpu", "torch": 2.1, "gpu": None}, "torch"),
+        ({"device": "cpu"}, "not device, torch and gpu"),
+        (["cpu", None, None], "not device, torch and gpu"),
+    ],
+)
+def test_a_workers_runtime_is_checked_like_anything_a_model_sends(runtime, field) -> None:
+    from hbench.errors import PluginError
+
+    with pytest.raises(PluginError, match=f"model 'm' sent a fit runtime.*{field}"):
+        devices.checked_runtime(runtime, "model 'm'")
+    good = {"device": "cuda:1", "torch": "2.13.0+cu128", "gpu": "NVIDIA H100 80GB HBM3"}
+    assert devices.checked_runtime(good, "model 'm'") == good
+    assert devices.checked_runtime(None, "model 'm'") is None
+
+
+ISOLATED_FIT = """
+import json, sys
+import hbench
+result = hbench.evaluate(
+    "transformer", suite="smoke", seeds=[0], train_filters=[0],
+    overrides={"P": 64, "n_test": 32, "n_ood": 16},
+    model_args={"d_model": 8, "n_layers": 1, "d_ff": 16, "epochs": 1},
+    device="cpu", progress=False,
+)
+env, spec = result.environment, result.spec
+print(json.dumps([result.isolation, spec.device, env.torch, env.gpu, "torch" in sys.modules]))
+"""
+
+
+def test_an_isolated_fit_records_the_torch_its_worker_imported(tmp_path) -> None:
+    """The harness's process never imports torch for a model in a worker (checked: the
+    subprocess ends without it); the result still says which torch trained it, and where."""
+    pytest.importorskip("torch")
+    import importlib.metadata
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-c", ISOLATED_FIT], capture_output=True, text=True, cwd=tmp_path,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    isolation, device, version, gpu, harness_imported = json.loads(done.stdout.splitlines()[-1])
+    assert (isolation, device, gpu, harness_imported) == ("process", "cpu", None, False)
+    assert version == importlib.metadata.version("torch")

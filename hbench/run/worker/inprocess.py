@@ -69,10 +69,13 @@ class InProcessModel:
             start = time.perf_counter()
             self.model.fit(train, spec, callbacks)
             fit_s = time.perf_counter() - start - spent[0]
+        from hbench.run.devices import fit_runtime
+
         return FitReport(
             fit_s,
             _optional(self.model, "num_parameters"),
             _optional(self.model, "resolved_config"),
+            runtime=fit_runtime(self.device),
         )
 
     def predict(self, key: TestKey) -> np.ndarray:

@@ -220,11 +220,14 @@ class IsolatedModel:
             elif kind == "scalars":
                 logged(meta.get("scalars"), meta.get("step"))
             elif kind == "fitted":
+                from hbench.run.devices import checked_runtime
+
                 return FitReport(
                     float(meta["fit_s"]),
                     meta.get("num_parameters"),
                     meta.get("resolved_config"),
                     self.audit,
+                    checked_runtime(meta.get("runtime"), self.label),
                 )
 
     def predict(self, key: TestKey) -> np.ndarray:

@@ -28,13 +28,16 @@ ScalarsHook = Callable[[Mapping[str, float], int], None]
 
 @dataclass
 class FitReport:
-    """What a fit says about itself: training seconds (checkpoint evaluations excluded), and
-    the optional ``num_parameters()`` and ``resolved_config()`` of the fitted model."""
+    """What a fit says about itself: training seconds (checkpoint evaluations excluded), the
+    optional ``num_parameters()`` and ``resolved_config()`` of the fitted model, and where it
+    ran (`hbench.run.devices.fit_runtime`: device, torch version, GPU), which only the process
+    that fitted it knows."""
 
     fit_s: float
     num_parameters: Any = None
     resolved_config: Any = None
     audit: list[str] = field(default_factory=list)
+    runtime: dict[str, str | None] | None = None
 
 
 class ModelHandle(Protocol):

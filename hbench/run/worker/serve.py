@@ -138,10 +138,13 @@ def _worker_fit(conn, model, train, spec, seed, device, tests, checkpoints, scal
     start = time.perf_counter()
     model.fit(train, spec, callbacks)
     fit_s = time.perf_counter() - start - spent[0]
+    from hbench.run.devices import fit_runtime
+
     meta = {
         "fit_s": fit_s,
         "num_parameters": _jsonable(_optional(model, "num_parameters")),
         "resolved_config": _jsonable(_optional(model, "resolved_config")),
+        "runtime": fit_runtime(device),
     }
     return ("fitted", meta)
 
