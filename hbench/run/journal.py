@@ -4,7 +4,7 @@ stopped instead of losing them.
 A run that writes its result into a folder (``hbench run --out``, `hbench.evaluate` with
 ``out``, a sweep cell, a reproduction's run) writes each fit as it finishes into a hidden
 folder beside the result, ``.fits-<spec hash>/`` (``.fits-<spec hash>-models/`` when it saves
-its trained models): the fit's one-fit result (`Harness.part`), and its trained model. Ctrl-C,
+its trained models): the fit's result as a run of that fit alone, and its trained model. Ctrl-C,
 SIGTERM or a killed machine leave that folder; the same command again takes the fits it holds
 and fits only the others, and the folder is removed once the whole result is written.
 
@@ -83,7 +83,7 @@ class FitJournal:
                 log.warning("%s is not one fit of this run; it is fitted again", entry.name)
                 entry.unlink(missing_ok=True)
                 continue
-            if self.models and not (self.path / f"{entry.stem}.pt").is_file():
+            if self.models and part.saved_models and not (self.path / f"{entry.stem}.pt").is_file():
                 continue  # its model is missing: fitted again
             if dict(part.environment.sources) != dict(sources) or part.environment.cpu != cpu:
                 log.warning(

@@ -167,3 +167,14 @@ def test_a_journal_names_its_folder_by_the_spec_hash(tmp_path) -> None:
     journal = FitJournal(tmp_path, "0123456789abcdef", models=True)
     assert journal.path == tmp_path / ".fits-0123456789abcdef-models"
     assert journal.count() == 0 and journal.finished({}, "any cpu") == {}
+
+
+def test_a_model_that_saves_nothing_still_resumes_a_run_that_saves_models(tmp_path) -> None:
+    """naive-bayes has no ``save``: its kept fits need no model file to be taken."""
+    with pytest.raises(Stop):
+        execute(
+            spec(), out=tmp_path, save_models=True, in_process=True, on_fit=stopping_after(2, [])
+        )
+    seen: list = []
+    done = execute(spec(), out=tmp_path, save_models=True, in_process=True, on_fit=seen.append)
+    assert len(seen) == 2 and done.result.extra["resumed_fits"] == [[0, 0], [0, 1]]
