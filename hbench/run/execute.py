@@ -89,6 +89,7 @@ def execute(
             earlier = finished_results(folder, spec_hash) if path is None else []
             found = None if overwrite else _reusable(earlier, save_models)
             if found is not None:
+                _drop_journals(folder, spec_hash)  # a crash after the write left them
                 return found
     if model is None:
         check_model_paths(run.model_config, overwrite=overwrite, python=python)
@@ -129,6 +130,14 @@ def _journal(
     from hbench.run.journal import FitJournal
 
     return FitJournal(folder, spec_hash, models=save_models)
+
+
+def _drop_journals(folder: Path, spec_hash: str) -> None:
+    """Remove the kept fits of a spec whose result is finished (`hbench.run.journal`)."""
+    from hbench.run.journal import FitJournal
+
+    for models in (False, True):
+        FitJournal(folder, spec_hash, models=models).drop()
 
 
 def _recorded(result: RunResult, record: Mapping[str, Any] | None) -> RunResult:

@@ -178,3 +178,14 @@ def test_a_model_that_saves_nothing_still_resumes_a_run_that_saves_models(tmp_pa
     seen: list = []
     done = execute(spec(), out=tmp_path, save_models=True, in_process=True, on_fit=seen.append)
     assert len(seen) == 2 and done.result.extra["resumed_fits"] == [[0, 0], [0, 1]]
+
+
+def test_kept_fits_left_beside_a_finished_result_go_when_it_is_reused(tmp_path) -> None:
+    """A crash between writing the result and removing the journal leaves the journal; the
+    next call reuses the result and removes it."""
+    done = execute(spec(), out=tmp_path, in_process=True)
+    with pytest.raises(Stop):
+        execute(spec(), out=tmp_path, in_process=True, overwrite=True, on_fit=stopping_after(1, []))
+    assert len(journals(tmp_path)) == 1
+    again = execute(spec(), out=tmp_path, in_process=True)
+    assert again.reused and again.path == done.path and journals(tmp_path) == []
