@@ -38,7 +38,7 @@ from hbench.registry.registry import Registry, get_registry
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, SavedModel, Timing
 from hbench.run.dynamics import DynamicsRecorder
 from hbench.run.generation import check_handle, draw, sample_seed, score_level
-from hbench.run.journal import FitJournal
+from hbench.run.journal import FitJournal, join_fits
 from hbench.run.lengths import check_lengths
 from hbench.run.spec import ResolvedRun, RunSpec
 from hbench.run.worker import (
@@ -606,8 +606,6 @@ class Harness:
         wall_s: float,
     ) -> RunResult:
         """The whole run from the kept fits and this attempt's, in the run's order."""
-        from hbench.run.journal import join_fits
-
         new = {(o.seed, o.k_train): self._result([o], isolation, wall_s) for o in outcomes}
         result = join_fits([kept.get(fit) or new[fit] for fit in fits], wall_s)
         if not kept:
