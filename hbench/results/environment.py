@@ -186,6 +186,13 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def torch_version() -> str | None:
+    """The version of the torch this process imported; None where it never did (reading it
+    never imports torch)."""
+    torch = sys.modules.get("torch")
+    return str(getattr(torch, "__version__", "unknown")) if torch is not None else None
+
+
 def gpu_name(device: str) -> str | None:
     """The CUDA GPU that ran the work; never imports torch (a run that did not use it)."""
     torch = sys.modules.get("torch")
@@ -229,7 +236,6 @@ def collect_environment(
     """
     from hbench import __version__
 
-    torch = sys.modules.get("torch")
     code = code_state(plugins) if code is None else code
     return Environment(
         hbench_version=__version__,
@@ -238,7 +244,7 @@ def collect_environment(
         sources=dict(code.sources),
         python=platform.python_version(),
         numpy=np.__version__,
-        torch=str(getattr(torch, "__version__", "unknown")) if torch is not None else None,
+        torch=torch_version(),
         platform=platform.platform(),
         cpu=cpu_name(),
         gpu=gpu_name(device),

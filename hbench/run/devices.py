@@ -59,14 +59,10 @@ def fit_runtime(choice: str) -> dict[str, str | None]:
     """Where a fit ran, told by the process that ran it (a worker's harness never imports
     torch, so only the worker knows): the device it used for ``choice``, the torch version it
     imported (None without torch) and the CUDA GPU's name (None on the CPU)."""
-    import sys
-
-    from hbench.results.environment import gpu_name
+    from hbench.results.environment import gpu_name, torch_version
 
     device = device_used(choice)
-    torch = sys.modules.get("torch")
-    version = str(getattr(torch, "__version__", "unknown")) if torch is not None else None
-    return {"device": device, "torch": version, "gpu": gpu_name(device)}
+    return {"device": device, "torch": torch_version(), "gpu": gpu_name(device)}
 
 
 #: What a worker may say about where its fit ran (`checked_runtime`): a device, a version

@@ -518,6 +518,7 @@ class Harness:
         # a seed's test sets and oracle answers are dropped once its last fit is scored, so
         # the run holds the data of the seeds in flight only
         remaining = Counter(seed for seed, _ in todo)
+        parts: dict[tuple[int, int], RunResult] = {}  # this attempt's fits, as kept
 
         def one(fit: tuple[int, int]) -> FitOutcome:
             within = fit_progress(*fit) if fit_progress is not None else nullcontext(None)
@@ -527,7 +528,9 @@ class Harness:
                 )
             if journal is not None:  # kept before it counts as done
                 wall = earlier_s + time.perf_counter() - started
-                journal.keep(self._result([outcome], isolation, wall), save_dir)
+                part = self._result([outcome], isolation, wall)
+                journal.keep(part, save_dir)
+                parts[fit] = part
             with self._lock:
                 remaining[fit[0]] -= 1
                 if not remaining[fit[0]]:
@@ -556,7 +559,7 @@ class Harness:
         wall_s = time.perf_counter() - started
         if journal is None:
             return self._result(outcomes, isolation, wall_s)
-        return self._joined(fits, kept, outcomes, isolation, earlier_s + wall_s)
+        return self._joined(fits, {**kept, **parts}, kept, earlier_s + wall_s)
 
     def _fit_all(
         self, one: Callable[[tuple[int, int]], FitOutcome], fits: list, jobs: int, plan: Any
@@ -600,14 +603,13 @@ class Harness:
     def _joined(
         self,
         fits: list[tuple[int, int]],
+        parts: dict[tuple[int, int], RunResult],
         kept: dict[tuple[int, int], RunResult],
-        outcomes: list[FitOutcome],
-        isolation: str,
         wall_s: float,
     ) -> RunResult:
-        """The whole run from the kept fits and this attempt's, in the run's order."""
-        new = {(o.seed, o.k_train): self._result([o], isolation, wall_s) for o in outcomes}
-        result = join_fits([kept.get(fit) or new[fit] for fit in fits], wall_s)
+        """The whole run from its fits' one-fit results (``parts``: the kept ones and this
+        attempt's, as the journal holds them), in the run's order."""
+        result = join_fits([parts[fit] for fit in fits], wall_s)
         if not kept:
             return result
         resumed = [[seed, k_train] for seed, k_train in fits if (seed, k_train) in kept]
