@@ -42,7 +42,8 @@ def worker_main(
         config = _resolve(init["config_class"]).model_validate(init["config"])
         model = _resolve(init["factory"])(config)
     except BaseException as exc:
-        conn.send_bytes(_pack("error", {"stage": "build", "message": _describe(exc)}))
+        with contextlib.suppress(OSError, EOFError):  # the harness gone (stopped): nobody to tell
+            conn.send_bytes(_pack("error", {"stage": "build", "message": _describe(exc)}))
         return
     audit = _Audit(init["allowed"])
     exempt = [str(name) for name in init.get("build_imports", [])]
