@@ -34,7 +34,8 @@ def add_parsers(
     p.add_argument(
         "--out",
         default="verified",
-        help="folder for the re-run and the comparison (default: %(default)s)",
+        help="folder for the re-run and the comparison (default: %(default)s); a verification"
+        " stopped part-way keeps its re-run's finished fits there, and the same command resumes",
     )
     p.add_argument("--sign", metavar="KEYFILE", help="sign a verified re-run (ed25519, PEM)")
     p.add_argument(

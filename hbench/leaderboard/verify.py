@@ -510,7 +510,8 @@ def verify(
         found.checks.append(_source_check(claimed, distribution, installed))
         if not found.checks[-1].ok:
             return _write_comparison(found, out, Path(path).stem)
-        staging = Path(tempfile.mkdtemp(prefix=".rerun-", dir=out))
+        staging = rerun_folder(out, found.claimed_sha256)
+        written = None
         try:
             written = _run(rerun_command(claimed, python, staging, jobs), Path(scratch))
             if written is None:
@@ -548,8 +549,28 @@ def verify(
                 if extra != written:
                     shutil.move(str(extra), str(out / extra.name))
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if written is not None:  # else its finished fits stay, for the same command
+                shutil.rmtree(staging, ignore_errors=True)
     return _write_comparison(found, out, found.rerun.stem)
+
+
+def rerun_folder(out: Path, claimed_sha256: str) -> Path:
+    """Where the re-run of the claim with this hash is written: a hidden folder of ``out``
+    named by the claim, so that a verification interrupted (Ctrl-C, SIGTERM, a lost machine)
+    or whose re-run failed keeps the re-run's finished fits there, and the same ``hbench
+    verify`` resumes it on the grammars it drew (`hbench.run.journal`) instead of starting a
+    run of hours again. A result file an earlier attempt finished but did not compare (killed
+    in between) is removed: an official run is never reused, and it must not be taken for this
+    re-run's."""
+    folder = out / f".rerun-{claimed_sha256[:16]}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for entry in folder.iterdir():
+        if not entry.name.startswith("."):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    return folder
 
 
 def read_result_data(data: dict[str, Any]) -> Any:

@@ -84,8 +84,9 @@ def execute(
         from hbench.results.files import finished_results, output_folder
 
         output_folder(folder, field)
-        if model is None and not run.spec.official:
+        if model is None:  # an in-memory model has no hash: nothing to reuse or resume
             spec_hash = run.spec.spec_hash(registry, run)
+        if spec_hash is not None and not run.spec.official:
             earlier = finished_results(folder, spec_hash) if path is None else []
             found = None if overwrite else _reusable(earlier, save_models)
             if found is not None:
@@ -104,7 +105,7 @@ def execute(
         lambda save_dir: harness.run(save_dir=save_dir, journal=journal, **options),
         save_models=save_models,
         path=Path(path) if path is not None else None,
-        spec_hash=spec_hash,
+        spec_hash=None if run.spec.official else spec_hash,  # an official run is never reused
         record=record,
         field=field,
     )
@@ -121,8 +122,9 @@ def _journal(
     folder: Path, spec_hash: str | None, save_models: bool, options: Mapping[str, Any]
 ) -> FitJournal | None:
     """Where this run keeps its finished fits so that an interrupted attempt resumes
-    (`hbench.run.journal`): None for an official run or an in-memory model (no spec hash)
-    and for a run whose every query or learning curve goes elsewhere as it runs."""
+    (`hbench.run.journal`; an official run resumes on the grammars its first attempt drew): None
+    for an in-memory model (no spec hash) and for a run whose every query or learning curve
+    goes elsewhere as it runs."""
     if spec_hash is None or options.get("sample_log") is not None:
         return None
     if options.get("curves") is not None:

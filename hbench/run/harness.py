@@ -38,7 +38,7 @@ from hbench.registry.registry import Registry, get_registry
 from hbench.results import LevelMetrics, ResolvedSpec, RunResult, SavedModel, Timing
 from hbench.run.dynamics import DynamicsRecorder
 from hbench.run.generation import check_handle, draw, sample_seed, score_level
-from hbench.run.journal import FitJournal, join_fits
+from hbench.run.journal import FitJournal, join_fits, recorded_grammar_seeds
 from hbench.run.lengths import check_lengths
 from hbench.run.spec import ResolvedRun, RunSpec
 from hbench.run.worker import (
@@ -510,7 +510,12 @@ class Harness:
         from hbench.results.environment import code_state
 
         self._code = code_state(self.plugins_involved())
-        kept, earlier_s = self._kept(journal, fits, save_dir)
+        # the fits' workers are forked from one template process per run, in the sandbox
+        plan = self.sandbox_plan(
+            isolation, save_dir, memory_per_fit, fit_timeout, processes_per_fit
+        )
+        self.sandbox = plan.record()
+        kept, earlier_s = self._kept(journal, fits, save_dir, isolation)
         if kept and progress is not None:
             progress(len(kept))
         todo = [fit for fit in fits if fit not in kept]
@@ -541,11 +546,6 @@ class Harness:
                 on_fit(outcome)
             return outcome
 
-        # the fits' workers are forked from one template process per run, in the sandbox
-        plan = self.sandbox_plan(
-            isolation, save_dir, memory_per_fit, fit_timeout, processes_per_fit
-        )
-        self.sandbox = plan.record()
         jobs = max(1, min(jobs, len(todo)))
         try:
             outcomes = self._fit_all(one, todo, jobs, plan)
@@ -581,16 +581,30 @@ class Harness:
                 pool.shutdown(wait=True, cancel_futures=True)
 
     def _kept(
-        self, journal: FitJournal | None, fits: list[tuple[int, int]], save_dir: Path | None
+        self,
+        journal: FitJournal | None,
+        fits: list[tuple[int, int]],
+        save_dir: Path | None,
+        isolation: str,
     ) -> tuple[dict[tuple[int, int], RunResult], float]:
         """The fits of ``fits`` an earlier attempt kept in ``journal`` (their trained models
-        put into ``save_dir``), and that attempt's wall time."""
+        put into ``save_dir``), and that attempt's wall time: those made by the same code on
+        the same processor, isolated as this attempt's fits are and in the same sandbox."""
         if journal is None:
             return {}, 0.0
         from hbench.results.environment import cpu_name
 
-        found = journal.finished(self._code.sources, cpu_name())
+        walls = (isolation, str(self.sandbox.get("kind")))
+        found = journal.finished(self._code.sources, cpu_name(), walls)
         kept = {fit: found[fit] for fit in fits if fit in found}
+        drawn = recorded_grammar_seeds(kept) if self.spec.official else None
+        if drawn is not None and drawn != self.world.grammar_seeds:
+            if sorted(drawn) != sorted(self.suite.seeds):
+                _log.warning("the fits kept in %s are of other seeds; it starts over", journal.path)
+                journal.drop()
+                return {}, 0.0
+            # the grammars the first attempt drew: the kept fits were scored on them
+            self.world = World.of(self.run_spec, grammar_seeds=drawn)
         for part in kept.values():
             journal.restore(part, save_dir)
         if kept:
@@ -610,6 +624,8 @@ class Harness:
         """The whole run from its fits' one-fit results (``parts``: the kept ones and this
         attempt's, as the journal holds them), in the run's order."""
         result = join_fits([parts[fit] for fit in fits], wall_s)
+        # this attempt's sandbox record (its limits; the kind is every kept fit's too)
+        result = result.model_copy(update={"sandbox": self.sandbox})
         if not kept:
             return result
         resumed = [[seed, k_train] for seed, k_train in fits if (seed, k_train) in kept]

@@ -12,14 +12,18 @@ What a journal may hold is the run itself, not a run like it:
 
 - the spec hash names the folder, so another spec never sees it;
 - a journal made by other code (another source hash of any plugin the run uses, hbench's
-  own included) or on another machine (another processor) is dropped, with a log line, and
-  the run starts over: one result never mixes fits of two versions of a model, and the
-  environment it records is every fit's;
-- an official run never resumes (its grammars are drawn anew at each start, and grammars
-  read back from a file would be grammars someone could choose), nor does a run given a model
-  in memory (no hash names it), nor one that logs every query or its learning curves to a
-  tracker (the resumed fits would be missing there);
-- ``--overwrite`` (``rerun=True``) drops it.
+  own included), on another machine (another processor) or behind other walls (in the
+  harness's process, or another sandbox) is dropped, with a log line, and the run starts over:
+  one result never mixes fits of two versions of a model, and the environment, isolation and
+  sandbox it records are every fit's;
+- an official run resumes on the grammars its first attempt drew from the operating system
+  (recorded in every kept fit, which must all agree, else the run starts over and draws anew):
+  the kept fits were scored on those grammars, so the rest must be. The journal is in the
+  runner's own folder, where no model's process can write (the sandbox), so nobody but the
+  runner picks them; and the number a board ranks is `hbench verify`'s re-run, never a claim;
+- a run given a model in memory never resumes (no hash names it), nor one that logs every
+  query or its learning curves to a tracker (the resumed fits would be missing there);
+- ``--overwrite`` (``rerun=True``) drops it (an official run then draws new grammars).
 
 The joined result lists the fits it took from a journal under ``extra["resumed_fits"]``, and
 its ``wall_s`` adds the earlier attempts' time to this one's.
@@ -59,13 +63,14 @@ class FitJournal:
         return f"FitJournal({str(self.path)!r})"
 
     def finished(
-        self, sources: dict[str, str | None], cpu: str
+        self, sources: dict[str, str | None], cpu: str, walls: tuple[str, str]
     ) -> dict[tuple[int, int], RunResult]:
         """The fits kept here, by (seed, training level), if they were made by the code
-        ``sources`` (the run's `CodeState.sources`) on a machine with this ``cpu``; otherwise
-        none, and the journal is dropped. An entry that cannot be read is dropped alone and
-        fitted again (entries are written atomically, so only a damaged disk or a hand leaves
-        one)."""
+        ``sources`` (the run's `CodeState.sources`) on a machine with this ``cpu``, behind the
+        same ``walls`` (the isolation and the sandbox kind: a fit made in the harness's process
+        never joins a sandboxed run); otherwise none, and the journal is dropped. An entry that
+        cannot be read is dropped alone and fitted again (entries are written atomically, so
+        only a damaged disk or a hand leaves one)."""
         from hbench.results.files import read_result
 
         if not self.path.is_dir():
@@ -85,15 +90,23 @@ class FitJournal:
                 continue
             if self.models and part.saved_models and not (self.path / f"{entry.stem}.pt").is_file():
                 continue  # its model is missing: fitted again
-            if dict(part.environment.sources) != dict(sources) or part.environment.cpu != cpu:
+            if (
+                dict(part.environment.sources) != dict(sources)
+                or part.environment.cpu != cpu
+                or (part.isolation, str((part.sandbox or {}).get("kind"))) != walls
+            ):
                 log.warning(
-                    "the fits kept in %s were made by other code or on another machine; "
-                    "the run starts over",
+                    "the fits kept in %s were made by other code, on another machine or in "
+                    "another sandbox; the run starts over",
                     self.path,
                 )
                 self.drop()
                 return {}
             found[(timing.seed, timing.k_train)] = part
+        if len({_grammars(part) for part in found.values()}) > 1:
+            log.warning("the fits kept in %s ran on other grammars; it starts over", self.path)
+            self.drop()
+            return {}
         return found
 
     def keep(self, part: RunResult, save_dir: Path | None = None) -> None:
@@ -127,6 +140,21 @@ class FitJournal:
     def drop(self) -> None:
         """Remove the journal (the run finished, or starts over)."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _grammars(part: RunResult) -> tuple[tuple[int, int], ...] | None:
+    """The (seed, grammar seed) pairs a kept fit's run drew (None: the suite's own grammar)."""
+    spec = part.spec
+    return tuple(zip(spec.seeds, spec.grammar_seeds, strict=True)) if spec.grammar_seeds else None
+
+
+def recorded_grammar_seeds(kept: dict[tuple[int, int], RunResult]) -> dict[int, int] | None:
+    """The grammar seed of each run seed that the kept fits recorded (they agree: `finished`
+    checks it), None when they recorded none (a run on the suite's grammar) or none are kept."""
+    if not kept:
+        return None
+    pairs = _grammars(next(iter(kept.values())))
+    return dict(pairs) if pairs is not None else None
 
 
 def join_fits(parts: Sequence[RunResult], wall_s: float) -> RunResult:

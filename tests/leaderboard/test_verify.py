@@ -25,6 +25,7 @@ from hbench.leaderboard.verify import (
     agree,
     make_environment,
     plugin_kind,
+    rerun_folder,
     verify,
     welch_quantile,
 )
@@ -168,6 +169,66 @@ def test_verify_re_runs_a_built_in_model_and_signs_it(tmp_path, results, test_ke
     (table,) = tables("smoke", "root", load_tree(root)[("smoke", "root")])
     assert table.kind == "verified" and table.labels == ["1"]
     assert table.rows[0]["file"].endswith(found.rerun.name)
+
+
+class _Stop(KeyboardInterrupt):
+    """Ctrl-C, after some fits of a re-run have finished."""
+
+
+def test_an_interrupted_re_run_is_resumed_by_the_same_verify(tmp_path, results) -> None:
+    """A re-run stopped after two fits keeps them in the claim's ``.rerun-`` folder; the same
+    ``hbench verify`` fits only the rest, on the grammars the first attempt drew, and a result
+    an earlier attempt finished but never compared is not taken for the re-run."""
+    from hbench.run.execute import execute
+    from hbench.run.spec import RunSpec
+
+    claim = results["naive-bayes"]
+    data = json.loads(claim.read_text())
+    out = tmp_path / "out"
+    out.mkdir()
+    staging = rerun_folder(out, signing.content_hash(data))
+    spec = data["spec"]  # what the re-run command asks for (rerun_command)
+    rerun_spec = RunSpec(
+        model=spec["model"],
+        suite=spec["suite_name"],
+        overrides=spec["overrides"],
+        model_args=spec["model_config"],
+        task_args=spec["task_config"],
+        device="cpu",
+        threads=spec["threads"] or 1,
+        official=True,
+    )
+    seen: list = []
+
+    def stop_after_two(outcome) -> None:
+        seen.append(outcome)
+        if len(seen) == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        execute(rerun_spec, out=staging, jobs=1, on_fit=stop_after_two)  # isolated, as verify
+    (journal,) = [p for p in staging.iterdir() if p.name.startswith(".fits-")]
+    drawn = json.loads(next(journal.glob("*.json")).read_text())["spec"]["grammar_seeds"]
+    (staging / "left-by-a-killed-attempt.json").write_text("{}")
+
+    found = verify(claim, out=out)
+    assert found.verified, found.to_json()
+    rerun = json.loads(found.rerun.read_text())
+    assert len(rerun["extra"]["resumed_fits"]) == 2
+    assert rerun["spec"]["grammar_seeds"] == drawn
+    assert not staging.exists()  # compared: nothing kept
+    assert not (out / "left-by-a-killed-attempt.json").exists()
+
+
+def test_a_failed_re_run_keeps_its_folder_for_the_next_attempt(tmp_path, results) -> None:
+    data = json.loads(results["naive-bayes"].read_text())
+    out = tmp_path / "out"
+    out.mkdir()
+    staging = rerun_folder(out, signing.content_hash(data))
+    (staging / ".fits-0123456789abcdef").mkdir()
+    assert rerun_folder(out, signing.content_hash(data)) == staging
+    assert (staging / ".fits-0123456789abcdef").is_dir()  # kept fits survive a new attempt
+    assert oct(staging.stat().st_mode & 0o777) == "0o700"
 
 
 def test_a_doctored_claim_is_not_verified(tmp_path, results, capsys) -> None:

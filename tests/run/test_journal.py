@@ -1,6 +1,7 @@
 """An interrupted run keeps its finished fits and the same call resumes it (`hbench.run.journal`):
-only the missing fits are fitted, the joined result is the uninterrupted run's, and a journal
-of other code, an official run or ``overwrite`` start over."""
+only the missing fits are fitted, the joined result is the uninterrupted run's (an official run's
+on the grammars its first attempt drew), and a journal of other code or ``overwrite`` start
+over."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def test_fits_of_other_code_are_dropped_and_the_run_starts_over(tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="hbench"):
         done = execute(spec(), out=tmp_path, in_process=True, on_fit=seen.append)
     assert len(seen) == 4 and "resumed_fits" not in done.result.extra
-    assert "made by other code or on another machine" in caplog.text
+    assert "made by other code, on another machine" in caplog.text
     assert journals(tmp_path) == []
 
 
@@ -100,6 +101,17 @@ def test_fits_kept_on_another_machine_are_dropped(tmp_path, caplog) -> None:
     assert "on another machine" in caplog.text
 
 
+def test_fits_kept_in_the_harness_process_never_join_an_isolated_run(tmp_path, caplog) -> None:
+    with pytest.raises(Stop):
+        execute(spec(), out=tmp_path, in_process=True, on_fit=stopping_after(2, []))
+    seen: list = []
+    with caplog.at_level(logging.WARNING, logger="hbench"):
+        done = execute(spec(), out=tmp_path, jobs=1, on_fit=seen.append)
+    assert len(seen) == 4 and "resumed_fits" not in done.result.extra
+    assert "in another sandbox" in caplog.text
+    assert done.result.isolation != "in-process"
+
+
 def test_overwrite_starts_over(tmp_path) -> None:
     with pytest.raises(Stop):
         execute(spec(), out=tmp_path, in_process=True, on_fit=stopping_after(3, []))
@@ -108,11 +120,54 @@ def test_overwrite_starts_over(tmp_path) -> None:
     assert len(seen) == 4 and "resumed_fits" not in done.result.extra
 
 
-def test_an_official_run_keeps_nothing_and_never_resumes(tmp_path) -> None:
+def test_an_official_run_resumes_on_the_grammars_its_first_attempt_drew(tmp_path) -> None:
     official = spec(official=True)
     with pytest.raises(Stop):
         execute(official, out=tmp_path, in_process=True, on_fit=stopping_after(2, []))
-    assert list(tmp_path.iterdir()) == []
+    (journal,) = journals(tmp_path)
+    drawn = json.loads((journal / "s0_k0.json").read_text())["spec"]["grammar_seeds"]
+    again: list = []
+    done = execute(official, out=tmp_path, in_process=True, on_fit=again.append)
+    assert [(o.seed, o.k_train) for o in again] == [(1, 0), (1, 1)]
+    result = done.result
+    assert result.spec.official and result.spec.grammar_seeds == drawn
+    assert result.extra["resumed_fits"] == [[0, 0], [0, 1]]
+    # every fit, kept or new, is the one a replay of those grammars gives
+    replay = execute(spec(grammar_seeds=drawn), in_process=True).result
+    assert [m.model_dump() for m in result.metrics] == [m.model_dump() for m in replay.metrics]
+    assert journals(tmp_path) == []
+    # a finished official run is never reused: the same command draws new grammars
+    fresh = execute(official, out=tmp_path, in_process=True).result
+    assert fresh.spec.grammar_seeds != drawn and "resumed_fits" not in fresh.extra
+
+
+def test_kept_official_fits_on_other_grammars_are_dropped(tmp_path, caplog) -> None:
+    official = spec(official=True)
+    with pytest.raises(Stop):
+        execute(official, out=tmp_path, in_process=True, on_fit=stopping_after(2, []))
+    (journal,) = journals(tmp_path)
+    entry = journal / "s0_k1.json"
+    data = json.loads(entry.read_text())
+    drawn = data["spec"]["grammar_seeds"]
+    data["spec"]["grammar_seeds"] = [drawn[0] + 1, drawn[1]]  # one kept fit's grammars edited
+    entry.write_text(json.dumps(data))
+    seen: list = []
+    with caplog.at_level(logging.WARNING, logger="hbench"):
+        done = execute(official, out=tmp_path, in_process=True, on_fit=seen.append)
+    assert len(seen) == 4 and "resumed_fits" not in done.result.extra
+    assert "ran on other grammars" in caplog.text
+    assert drawn[0] + 1 not in done.result.spec.grammar_seeds
+
+
+def test_overwrite_drops_an_official_runs_kept_fits_and_draws_anew(tmp_path) -> None:
+    official = spec(official=True)
+    with pytest.raises(Stop):
+        execute(official, out=tmp_path, in_process=True, on_fit=stopping_after(3, []))
+    (journal,) = journals(tmp_path)
+    drawn = json.loads((journal / "s0_k0.json").read_text())["spec"]["grammar_seeds"]
+    seen: list = []
+    done = execute(official, out=tmp_path, in_process=True, overwrite=True, on_fit=seen.append)
+    assert len(seen) == 4 and done.result.spec.grammar_seeds != drawn
 
 
 def test_an_unreadable_kept_fit_is_fitted_again(tmp_path, caplog) -> None:
@@ -166,7 +221,8 @@ def test_tables_of_a_folder_skip_kept_fits(tmp_path) -> None:
 def test_a_journal_names_its_folder_by_the_spec_hash(tmp_path) -> None:
     journal = FitJournal(tmp_path, "0123456789abcdef", models=True)
     assert journal.path == tmp_path / ".fits-0123456789abcdef-models"
-    assert journal.count() == 0 and journal.finished({}, "any cpu") == {}
+    walls = ("process", "bubblewrap")
+    assert journal.count() == 0 and journal.finished({}, "any cpu", walls) == {}
 
 
 def test_a_model_that_saves_nothing_still_resumes_a_run_that_saves_models(tmp_path) -> None:
