@@ -26,6 +26,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -510,67 +512,82 @@ def verify(
         found.checks.append(_source_check(claimed, distribution, installed))
         if not found.checks[-1].ok:
             return _write_comparison(found, out, Path(path).stem)
-        staging = rerun_folder(out, found.claimed_sha256)
-        written = None
-        try:
-            written = _run(rerun_command(claimed, python, staging, jobs), Path(scratch))
-            if written is None:
-                found.checks.append(Check("re-run", False, "the re-run failed (see above)"))
-                return _write_comparison(found, out, Path(path).stem)
-            rerun = read_result(written)
-            found.checks += _spec_checks(claimed, rerun)
-            found.checks.append(_sandbox_check(rerun))
-            found.quantities = compare_numbers(claimed, rerun, z)
-            bad = [q["quantity"] for q in found.quantities if not q["ok"]]
-            found.checks.append(
-                Check(
-                    "numbers",
-                    not bad,
-                    f"outside the tolerance: {', '.join(bad)}"
-                    if bad
-                    else "headline and every level within the tolerance",
+        with rerun_folder(out, found.claimed_sha256, Path(path)) as staging:
+            written = None
+            try:
+                written = _run(rerun_command(claimed, python, staging, jobs), Path(scratch))
+                if written is None:
+                    found.checks.append(Check("re-run", False, "the re-run failed (see above)"))
+                    return _write_comparison(found, out, Path(path).stem)
+                rerun = read_result(written)
+                found.checks += _spec_checks(claimed, rerun)
+                found.checks.append(_sandbox_check(rerun))
+                found.quantities = compare_numbers(claimed, rerun, z)
+                bad = [q["quantity"] for q in found.quantities if not q["ok"]]
+                found.checks.append(
+                    Check(
+                        "numbers",
+                        not bad,
+                        f"outside the tolerance: {', '.join(bad)}"
+                        if bad
+                        else "headline and every level within the tolerance",
+                    )
                 )
-            )
-            rerun_data = json.loads(written.read_text(encoding="utf-8"))
-            if key is not None and found.verified:
-                rerun_data = signing.sign(
-                    rerun_data,
-                    key,
-                    claimed_sha256=found.claimed_sha256,
-                    date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    comparison={"z": z, "quantities": found.quantities},
-                )
-                found.signed = True
-            from hbench.leaderboard.submission import submission_name
+                rerun_data = json.loads(written.read_text(encoding="utf-8"))
+                if key is not None and found.verified:
+                    rerun_data = signing.sign(
+                        rerun_data,
+                        key,
+                        claimed_sha256=found.claimed_sha256,
+                        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        comparison={"z": z, "quantities": found.quantities},
+                    )
+                    found.signed = True
+                from hbench.leaderboard.submission import submission_name
 
-            name = submission_name(read_result_data(rerun_data))
-            found.rerun = write_json(out / name, rerun_data)
-            for extra in sorted(written.parent.iterdir()):  # saved models, figures
-                if extra != written:
-                    shutil.move(str(extra), str(out / extra.name))
-        finally:
-            if written is not None:  # else its finished fits stay, for the same command
-                shutil.rmtree(staging, ignore_errors=True)
+                name = submission_name(read_result_data(rerun_data))
+                found.rerun = write_json(out / name, rerun_data)
+                for extra in sorted(written.parent.iterdir()):  # saved models, figures
+                    if extra != written and not extra.name.startswith("."):  # not the lock
+                        shutil.move(str(extra), str(out / extra.name))
+            finally:
+                if written is not None:  # else its finished fits stay, for the same command
+                    shutil.rmtree(staging, ignore_errors=True)
     return _write_comparison(found, out, found.rerun.stem)
 
 
-def rerun_folder(out: Path, claimed_sha256: str) -> Path:
-    """Where the re-run of the claim with this hash is written: a hidden folder of ``out``
-    named by the claim, so that a verification interrupted (Ctrl-C, SIGTERM, a lost machine)
-    or whose re-run failed keeps the re-run's finished fits there, and the same ``hbench
-    verify`` resumes it on the grammars it drew (`hbench.run.journal`) instead of starting a
-    run of hours again. A result file an earlier attempt finished but did not compare (killed
-    in between) is removed: an official run is never reused, and it must not be taken for this
-    re-run's."""
+@contextmanager
+def rerun_folder(out: Path, claimed_sha256: str, claim: Path) -> Iterator[Path]:
+    """Where the re-run of the claim with this hash is written, held for one verification: a
+    hidden folder of ``out`` named by the claim, so that a verification interrupted (Ctrl-C,
+    SIGTERM, a lost machine) or whose re-run failed keeps the re-run's finished fits there, and
+    the same ``hbench verify`` resumes it on the grammars it drew (`hbench.run.journal`) instead
+    of starting a run of hours again. A second verification of the same claim into the same
+    ``out`` while one runs is refused (a lock in the folder; the OS releases it if the process
+    dies). A result file an earlier attempt finished but did not compare (killed in between) is
+    removed: an official run is never reused, and it must not be taken for this re-run's."""
+    from filelock import FileLock, Timeout
+
     folder = out / f".rerun-{claimed_sha256[:16]}"
     folder.mkdir(mode=0o700, exist_ok=True)
-    for entry in folder.iterdir():
-        if not entry.name.startswith("."):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-    return folder
+    lock = FileLock(str(folder / ".lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UsageError(
+            f"another hbench verify of {str(claim)!r} into {str(out)!r} is running (its re-run"
+            f" is in {str(folder)!r}); wait for it to finish"
+        ) from None
+    try:
+        for entry in folder.iterdir():
+            if not entry.name.startswith("."):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+        yield folder
+    finally:
+        lock.release()
 
 
 def read_result_data(data: dict[str, Any]) -> Any:

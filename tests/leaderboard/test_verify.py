@@ -186,7 +186,7 @@ def test_an_interrupted_re_run_is_resumed_by_the_same_verify(tmp_path, results) 
     data = json.loads(claim.read_text())
     out = tmp_path / "out"
     out.mkdir()
-    staging = rerun_folder(out, signing.content_hash(data))
+    staging = out / f".rerun-{signing.content_hash(data)[:16]}"
     spec = data["spec"]  # what the re-run command asks for (rerun_command)
     rerun_spec = RunSpec(
         model=spec["model"],
@@ -210,6 +210,7 @@ def test_an_interrupted_re_run_is_resumed_by_the_same_verify(tmp_path, results) 
     (journal,) = [p for p in staging.iterdir() if p.name.startswith(".fits-")]
     drawn = json.loads(next(journal.glob("*.json")).read_text())["spec"]["grammar_seeds"]
     (staging / "left-by-a-killed-attempt.json").write_text("{}")
+    assert sorted(p.name for p in staging.iterdir())[0].startswith(".fits-")
 
     found = verify(claim, out=out)
     assert found.verified, found.to_json()
@@ -217,18 +218,25 @@ def test_an_interrupted_re_run_is_resumed_by_the_same_verify(tmp_path, results) 
     assert len(rerun["extra"]["resumed_fits"]) == 2
     assert rerun["spec"]["grammar_seeds"] == drawn
     assert not staging.exists()  # compared: nothing kept
-    assert not (out / "left-by-a-killed-attempt.json").exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [found.rerun.name, found.comparison.name]
+    )  # neither the stale result nor the lock came along
 
 
-def test_a_failed_re_run_keeps_its_folder_for_the_next_attempt(tmp_path, results) -> None:
-    data = json.loads(results["naive-bayes"].read_text())
+def test_a_second_verify_of_a_claim_is_refused_while_one_runs(tmp_path, results) -> None:
+    claim = results["naive-bayes"]
+    sha = signing.content_hash(json.loads(claim.read_text()))
     out = tmp_path / "out"
     out.mkdir()
-    staging = rerun_folder(out, signing.content_hash(data))
-    (staging / ".fits-0123456789abcdef").mkdir()
-    assert rerun_folder(out, signing.content_hash(data)) == staging
-    assert (staging / ".fits-0123456789abcdef").is_dir()  # kept fits survive a new attempt
-    assert oct(staging.stat().st_mode & 0o777) == "0o700"
+    with rerun_folder(out, sha, claim) as staging:
+        (staging / ".fits-0123456789abcdef").mkdir()
+        (staging / "finished-but-not-compared.json").write_text("{}")
+        with pytest.raises(UsageError, match=r"another hbench verify of .* is running"):
+            verify(claim, out=out)
+        assert oct(staging.stat().st_mode & 0o777) == "0o700"
+    with rerun_folder(out, sha, claim) as again:  # the next attempt: same folder, fits kept
+        assert again == staging
+        assert [p.name for p in again.iterdir() if p.name != ".lock"] == [".fits-0123456789abcdef"]
 
 
 def test_a_doctored_claim_is_not_verified(tmp_path, results, capsys) -> None:
