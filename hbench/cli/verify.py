@@ -91,6 +91,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         ]
         header = ["quantity", "claimed", "se", "re-run", "se", "difference", "tolerance", ""]
         print(tabulate(rows, headers=header, disable_numparse=True))
+    if found.resumed:
+        print(
+            f"resumed: {found.resumed} fits of the re-run were finished by an interrupted attempt"
+            " of this verification and kept"
+        )
     if found.rerun is not None:
         print(terminal(f"wrote {found.rerun}{' (signed)' if found.signed else ''}"))
     print(terminal(f"wrote {found.comparison}"))

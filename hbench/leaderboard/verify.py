@@ -20,6 +20,7 @@ ship inside hbench and need no install; they run in the verifier's hbench.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import shutil
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from hbench.errors import UsageError
+
+log = logging.getLogger("hbench.leaderboard.verify")
 
 #: How many combined standard errors two runs of one model may differ by, as a normal
 #: quantile (two-sided; with the 7 or so quantities compared, z=3 keeps honest re-runs from
@@ -182,6 +185,8 @@ class Verification:
     comparison: Path | None = None
     signed: bool = False
     z: float = Z
+    #: fits of the re-run that an interrupted attempt of this verification had finished
+    resumed: int = 0
 
     @property
     def verified(self) -> bool:
@@ -199,6 +204,7 @@ class Verification:
             "quantities": self.quantities,
             "verified": self.verified,
             "signed": self.signed,
+            "resumed_fits": self.resumed,
         }
 
 
@@ -517,9 +523,17 @@ def verify(
             try:
                 written = _run(rerun_command(claimed, python, staging, jobs), Path(scratch))
                 if written is None:
-                    found.checks.append(Check("re-run", False, "the re-run failed (see above)"))
+                    kept = kept_fits(staging)
+                    why = "the re-run failed (see above)" + (
+                        f"; its {kept} finished fits are kept in {staging}, and the same command"
+                        " resumes it"
+                        if kept
+                        else ""
+                    )
+                    found.checks.append(Check("re-run", False, why))
                     return _write_comparison(found, out, Path(path).stem)
                 rerun = read_result(written)
+                found.resumed = len(rerun.extra.get("resumed_fits") or [])
                 found.checks += _spec_checks(claimed, rerun)
                 found.checks.append(_sandbox_check(rerun))
                 found.quantities = compare_numbers(claimed, rerun, z)
@@ -586,8 +600,23 @@ def rerun_folder(out: Path, claimed_sha256: str, claim: Path) -> Iterator[Path]:
                 else:
                     entry.unlink()
         yield folder
+    except BaseException:  # Ctrl-C, SIGTERM: the re-run was killed with its fits kept
+        if kept_fits(folder):
+            log.warning(
+                "%d finished fits of the re-run are kept in %s: the same hbench verify resumes it",
+                kept_fits(folder),
+                folder,
+            )
+        raise
     finally:
         lock.release()
+
+
+def kept_fits(folder: Path) -> int:
+    """How many finished fits of an interrupted re-run ``folder`` keeps (`hbench.run.journal`)."""
+    from hbench.run.journal import PREFIX
+
+    return sum(len(list(kept.glob("s*_k*.json"))) for kept in folder.glob(f"{PREFIX}*"))
 
 
 def read_result_data(data: dict[str, Any]) -> Any:

@@ -215,12 +215,35 @@ def test_an_interrupted_re_run_is_resumed_by_the_same_verify(tmp_path, results) 
     found = verify(claim, out=out)
     assert found.verified, found.to_json()
     rerun = json.loads(found.rerun.read_text())
-    assert len(rerun["extra"]["resumed_fits"]) == 2
+    assert len(rerun["extra"]["resumed_fits"]) == 2 and found.resumed == 2
+    assert json.loads(found.comparison.read_text())["resumed_fits"] == 2
     assert rerun["spec"]["grammar_seeds"] == drawn
     assert not staging.exists()  # compared: nothing kept
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [found.rerun.name, found.comparison.name]
     )  # neither the stale result nor the lock came along
+
+
+def test_a_killed_re_run_says_where_its_fits_are_kept(
+    tmp_path, results, monkeypatch, caplog
+) -> None:
+    """SIGTERM kills the re-run's process (its fits written so far stay); verify says where."""
+    import hbench.leaderboard.verify as verifying
+
+    def killed(command, cwd):
+        out = Path(command[command.index("--out") + 1])
+        (out / ".fits-0123456789abcdef").mkdir()
+        for name in ("s0_k0.json", "s0_k1.json"):
+            (out / ".fits-0123456789abcdef" / name).write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(verifying, "_run", killed)
+    with pytest.raises(KeyboardInterrupt), caplog.at_level("WARNING", logger="hbench"):
+        verify(results["naive-bayes"], out=tmp_path / "out")
+    assert "2 finished fits of the re-run are kept in" in caplog.text
+    assert "the same hbench verify resumes it" in caplog.text
+    (staging,) = (tmp_path / "out").iterdir()
+    assert staging.name.startswith(".rerun-") and (staging / ".fits-0123456789abcdef").is_dir()
 
 
 def test_a_second_verify_of_a_claim_is_refused_while_one_runs(tmp_path, results) -> None:
