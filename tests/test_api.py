@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -130,6 +132,20 @@ def test_evaluate_reuses_a_finished_run_of_the_same_spec(tmp_path):
     table = hbench.load_results(tmp_path)
     assert sorted(set(table["label"])) == ["naive-bayes", "nb"]
     assert len(table) == 2 * len(first.metrics)
+
+
+def test_evaluate_warns_when_the_run_it_reuses_was_made_by_other_code(tmp_path, caplog):
+    options = {"suite": "smoke", "train_filters": [0], "overrides": SMOKE, "progress": False}
+    first = hbench.evaluate("naive-bayes", out=tmp_path, **options)
+    data = json.loads(first.path.read_text())
+    data["environment"]["sources"]["hbench"] = "files:sha256:" + "0" * 64
+    first.path.write_text(json.dumps(data))
+    with caplog.at_level(logging.INFO, logger="hbench"):
+        again = hbench.evaluate("naive-bayes", out=tmp_path, **options)
+    assert again.path == first.path
+    (record,) = [r for r in caplog.records if "reused" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert "made by other code (hbench changed since)" in record.getMessage()
 
 
 def test_k_test_is_one_type_and_a_bad_spec_field_is_a_usage_error(tmp_path):

@@ -167,6 +167,18 @@ def finished(
     return _reusable(finished_results(folder, run.spec.spec_hash(registry, run)), save_models)
 
 
+def changed_code(result: RunResult) -> list[str]:
+    """The distributions (hbench, a plugin) whose code differs now from the code that made
+    ``result``, by source hash. A finished result is reused by its spec hash, which a plugin's
+    new version keeps when its options keep their meaning, so that a long sweep is not rerun
+    for every release; the one reusing it is told, and ``--overwrite`` runs it again."""
+    from hbench.results.environment import code_state
+
+    recorded = dict(result.environment.sources)
+    now = code_state(list(result.environment.plugins)).sources
+    return sorted(name for name, value in recorded.items() if value and now.get(name) != value)
+
+
 def _reusable(found: list[Path], save_models: bool) -> Execution | None:
     """The newest of ``found`` (finished runs of the same spec) that can stand for this run:
     one that kept its models when ``save_models`` asks for them. None: run it."""

@@ -90,7 +90,13 @@ def test_a_finished_run_is_reused_unless_overwrite(capsys, tmp_path):
     code, out, err = run_cli(capsys, *argv, "--label", "nb")
     assert code == 0, err
     assert f"reused {first}" in out and "wrote" not in out
+    assert "made by other code" not in out
     assert list(tmp_path.glob("*.json")) == [first]
+    data = json.loads(first.read_text())  # as if hbench had changed since the run
+    data["environment"]["sources"]["hbench"] = "files:sha256:" + "0" * 64
+    first.write_text(json.dumps(data))
+    code, out, err = run_cli(capsys, *argv, "--label", "nb")
+    assert "made by other code (hbench changed since); --overwrite runs it again" in out
     code, out, err = run_cli(capsys, *argv, "--label", "nb", "--json")
     assert json.loads(out)["reused"] is True
     # another label is another spec; --overwrite replaces the run, it does not add one

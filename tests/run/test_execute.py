@@ -28,6 +28,22 @@ def test_a_finished_run_of_the_same_spec_is_reused(tmp_path) -> None:
     assert finished(spec().resolve(), tmp_path).path == first.path
 
 
+def test_reusing_a_run_of_other_code_names_what_changed(tmp_path) -> None:
+    from hbench.results.files import read_result
+    from hbench.run.execute import changed_code
+
+    first = execute(spec(), out=tmp_path)
+    assert changed_code(first.result) == []
+    sources = dict(first.result.environment.sources)
+    assert "hbench" in sources
+    edited = first.result.environment.model_copy(
+        update={"sources": {**sources, "hbench": "files:sha256:" + "0" * 64}}
+    )
+    stale = first.result.model_copy(update={"environment": edited})
+    assert changed_code(stale) == ["hbench"]
+    assert changed_code(read_result(first.path)) == []
+
+
 def test_overwrite_runs_again_and_replaces_the_earlier_file(tmp_path) -> None:
     first = execute(spec(), out=tmp_path)
     again = execute(spec(), out=tmp_path, overwrite=True)
