@@ -466,11 +466,9 @@ def verify(
     `UsageError` before any work; a claim that fails a check is a `Verification` whose
     ``verified`` is False (no re-run where an earlier check failed).
     """
-    from hbench.io import write_json
     from hbench.leaderboard import signing
     from hbench.leaderboard.rules import protocol_problems
     from hbench.leaderboard.tables import model_plugin
-    from hbench.results import read_result
     from hbench.results.files import output_folder
     from hbench.results.validate import inspect_file
 
@@ -519,55 +517,63 @@ def verify(
         if not found.checks[-1].ok:
             return _write_comparison(found, out, Path(path).stem)
         with rerun_folder(out, found.claimed_sha256, Path(path)) as staging:
-            written = None
-            try:
-                written = _run(rerun_command(claimed, python, staging, jobs), Path(scratch))
-                if written is None:
-                    kept = kept_fits(staging)
-                    why = "the re-run failed (see above)" + (
-                        f"; its {kept} finished fits are kept in {staging}, and the same command"
-                        " resumes it"
-                        if kept
-                        else ""
-                    )
-                    found.checks.append(Check("re-run", False, why))
-                    return _write_comparison(found, out, Path(path).stem)
-                rerun = read_result(written)
-                found.resumed = len(rerun.extra.get("resumed_fits") or [])
-                found.checks += _spec_checks(claimed, rerun)
-                found.checks.append(_sandbox_check(rerun))
-                found.quantities = compare_numbers(claimed, rerun, z)
-                bad = [q["quantity"] for q in found.quantities if not q["ok"]]
-                found.checks.append(
-                    Check(
-                        "numbers",
-                        not bad,
-                        f"outside the tolerance: {', '.join(bad)}"
-                        if bad
-                        else "headline and every level within the tolerance",
-                    )
+            written = _run(rerun_command(claimed, python, staging, jobs), Path(scratch))
+            if written is None:  # its finished fits stay, for the same command
+                kept = kept_fits(staging)
+                why = "the re-run failed (see above)" + (
+                    f"; its {kept} finished fits are kept in {staging}, and the same command"
+                    " resumes it"
+                    if kept
+                    else ""
                 )
-                rerun_data = json.loads(written.read_text(encoding="utf-8"))
-                if key is not None and found.verified:
-                    rerun_data = signing.sign(
-                        rerun_data,
-                        key,
-                        claimed_sha256=found.claimed_sha256,
-                        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        comparison={"z": z, "quantities": found.quantities},
-                    )
-                    found.signed = True
-                from hbench.leaderboard.submission import submission_name
-
-                name = submission_name(read_result_data(rerun_data))
-                found.rerun = write_json(out / name, rerun_data)
-                for extra in sorted(written.parent.iterdir()):  # saved models, figures
-                    if extra != written and not extra.name.startswith("."):  # not the lock
-                        shutil.move(str(extra), str(out / extra.name))
-            finally:
-                if written is not None:  # else its finished fits stay, for the same command
-                    shutil.rmtree(staging, ignore_errors=True)
+                found.checks.append(Check("re-run", False, why))
+                return _write_comparison(found, out, Path(path).stem)
+            try:
+                _compare(found, claimed, written, out, z, key)
+            finally:  # the re-run is finished: nothing to resume
+                shutil.rmtree(staging, ignore_errors=True)
     return _write_comparison(found, out, found.rerun.stem)
+
+
+def _compare(
+    found: Verification, claimed: Any, written: Path, out: Path, z: float, key: Any
+) -> None:
+    """Check the finished re-run at ``written`` against the claim, sign it with ``key`` if it
+    agrees, and write it (and what the run wrote beside it) into ``out``; into ``found``."""
+    from hbench.io import write_json
+    from hbench.leaderboard import signing
+    from hbench.leaderboard.submission import submission_name
+    from hbench.results import read_result
+
+    rerun = read_result(written)
+    found.resumed = len(rerun.extra.get("resumed_fits") or [])
+    found.checks += _spec_checks(claimed, rerun)
+    found.checks.append(_sandbox_check(rerun))
+    found.quantities = compare_numbers(claimed, rerun, z)
+    bad = [q["quantity"] for q in found.quantities if not q["ok"]]
+    found.checks.append(
+        Check(
+            "numbers",
+            not bad,
+            f"outside the tolerance: {', '.join(bad)}"
+            if bad
+            else "headline and every level within the tolerance",
+        )
+    )
+    rerun_data = json.loads(written.read_text(encoding="utf-8"))
+    if key is not None and found.verified:
+        rerun_data = signing.sign(
+            rerun_data,
+            key,
+            claimed_sha256=found.claimed_sha256,
+            date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            comparison={"z": z, "quantities": found.quantities},
+        )
+        found.signed = True
+    found.rerun = write_json(out / submission_name(read_result_data(rerun_data)), rerun_data)
+    for extra in sorted(written.parent.iterdir()):  # saved models, figures
+        if extra != written and not extra.name.startswith("."):  # not the lock
+            shutil.move(str(extra), str(out / extra.name))
 
 
 @contextmanager
