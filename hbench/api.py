@@ -179,14 +179,14 @@ def evaluate(
 
             refuse_reuse(found.path, "log_samples" if samples is not None else "loggers")
         if found is not None:
-            from hbench.run.execute import changed_code
+            from hbench.run.execute import changed_code, other_code_note
 
             changed = changed_code(found.result)
             logging.getLogger("hbench").log(
                 logging.WARNING if changed else logging.INFO,
                 "reused %s: a finished run of the same spec%s (rerun=True runs it again)",
                 found.path,
-                f", made by other code ({', '.join(changed)} changed since)" if changed else "",
+                other_code_note(changed),
             )
             return found.result
     name = model if isinstance(model, str) else getattr(model, "__name__", "model")

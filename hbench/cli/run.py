@@ -445,10 +445,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec_hash = None if run.spec.official else run.spec.spec_hash(run=run)
     figures = [] if reused else dynamics_figures(result, path)
     if reused is not None and not args.json:
-        from hbench.run.execute import changed_code
+        from hbench.run.execute import changed_code, other_code_note
 
-        changed = changed_code(result)
-        made_by = f", made by other code ({', '.join(changed)} changed since)" if changed else ""
+        made_by = other_code_note(changed_code(result))
         print(
             f"reused {path}: a finished run of the same spec (hash {spec_hash}){made_by};"
             " --overwrite runs it again"

@@ -607,10 +607,11 @@ def rerun_folder(out: Path, claimed_sha256: str, claim: Path) -> Iterator[Path]:
                     entry.unlink()
         yield folder
     except BaseException:  # Ctrl-C, SIGTERM: the re-run was killed with its fits kept
-        if kept_fits(folder):
+        kept = kept_fits(folder)
+        if kept:
             log.warning(
                 "%d finished fits of the re-run are kept in %s: the same hbench verify resumes it",
-                kept_fits(folder),
+                kept,
                 folder,
             )
         raise

@@ -179,6 +179,11 @@ def changed_code(result: RunResult) -> list[str]:
     return sorted(name for name, value in recorded.items() if value and now.get(name) != value)
 
 
+def other_code_note(changed: list[str]) -> str:
+    """The words a reuse message adds for `changed_code`'s distributions ("" for none)."""
+    return f", made by other code ({', '.join(changed)} changed since)" if changed else ""
+
+
 def _reusable(found: list[Path], save_models: bool) -> Execution | None:
     """The newest of ``found`` (finished runs of the same spec) that can stand for this run:
     one that kept its models when ``save_models`` asks for them. None: run it."""
