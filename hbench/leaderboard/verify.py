@@ -34,9 +34,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import hbench.progress
 from hbench.errors import UsageError
 
 log = logging.getLogger("hbench.leaderboard.verify")
+#: The logger of a command's steps (`hbench.cli.logs.STEPS`): one line each off a terminal.
+steps = logging.getLogger("hbench.steps")
 
 #: How many combined standard errors two runs of one model may differ by, as a normal
 #: quantile (two-sided; with the 7 or so quantities compared, z=3 keeps honest re-runs from
@@ -313,10 +316,15 @@ def _value(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def rerun_command(result: Any, python: str | Path, out: Path, jobs: int | None) -> list[str]:
-    """The ``hbench run --official`` that repeats the claimed run's protocol."""
+def rerun_command(
+    result: Any, python: str | Path, out: Path, jobs: int | None, quiet: bool = True
+) -> list[str]:
+    """The ``hbench run --official`` that repeats the claimed run's protocol; ``quiet=False``
+    lets it show its progress (a bar on a terminal, a line per finished fit off it) on the
+    stderr it shares with the verification: a re-run of a trained model takes an hour."""
     spec = result.spec
-    command = [str(python), "-m", "hbench", "--quiet", "run", "--model", spec.model]
+    command = [str(python), "-m", "hbench", *(["--quiet"] if quiet else []), "run"]
+    command += ["--model", spec.model]
     command += ["--suite", spec.suite_name, "--official", "--out", str(out), "--json"]
     command += ["--threads-per-fit", str(spec.threads or 1)]
     command += ["--device", "cpu" if spec.device == "cpu" else "auto"]
@@ -517,7 +525,17 @@ def verify(
         if not found.checks[-1].ok:
             return _write_comparison(found, out, Path(path).stem)
         with rerun_folder(out, found.claimed_sha256, Path(path)) as staging:
-            written = _run(rerun_command(claimed, python, staging, jobs), Path(scratch))
+            spec = claimed.spec
+            steps.info(  # a line off a terminal, where no bar shows the hour it takes
+                "re-running %s on %s/%s: %d grammars, in %s",
+                spec.model,
+                spec.suite_name,
+                spec.task,
+                len(spec.seeds),
+                staging,
+            )
+            command = rerun_command(claimed, python, staging, jobs, quiet=hbench.progress.QUIET)
+            written = _run(command, Path(scratch))
             if written is None:  # its finished fits stay, for the same command
                 kept = kept_fits(staging)
                 why = "the re-run failed (see above)" + (

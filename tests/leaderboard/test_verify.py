@@ -283,6 +283,21 @@ def test_a_doctored_claim_is_not_verified(tmp_path, results, capsys) -> None:
     assert not json.loads(comparison.read_text())["verified"]
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_re_run_shows_its_progress_unless_quiet(tmp_path, results, capfd, quiet) -> None:
+    """A re-run of a trained model takes an hour: off a terminal, the verification says what
+    it re-runs and the re-run logs a line per finished fit; ``--quiet`` silences both."""
+    flags = ["--quiet"] if quiet else []
+    assert main([*flags, "verify", str(results["prior"]), "--out", str(tmp_path)]) == 0
+    err = capfd.readouterr().err
+    fits = err.count("hbench: fit seed=")
+    if quiet:
+        assert fits == 0 and "re-running" not in err, err
+    else:
+        assert "re-running prior on smoke/root: 5 grammars" in err, err
+        assert fits == 5 * 4, err  # every fit of the 5 grammars x 4 training levels
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
